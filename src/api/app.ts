@@ -1,0 +1,119 @@
+/**
+ * buildApp wires the API together and never listens (src/cli/serve.ts does). Registration order is
+ * the order requests meet things: request id → problem mapping → auth/rate limit → routes.
+ */
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
+import { RevocationList } from '../control/revocations.js';
+import { SlidingWindowLimiter } from '../ratelimit/sliding-window.js';
+import type { Store } from '../store/store.js';
+import type { PlatformKeyring } from '../tokens/keyring.js';
+import { registerAuth } from './plugins/auth.js';
+import { registerProblemHandling } from './problem.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerTenantRoutes } from './routes/tenants.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import { registerVmRoutes } from './routes/vms.js';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppOptions {
+  store: Store;
+  keyring: PlatformKeyring;
+  clock?: Clock;
+  ids?: IdSource;
+  /** pino options, or false for no logging (tests). */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** What route modules receive. */
+export interface RouteDeps {
+  store: Store;
+  keyring: PlatformKeyring;
+  clock: Clock;
+  ids: IdSource;
+  revocations: RevocationList;
+  metrics: Registry;
+}
+
+export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+// Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
+// wrong type or a misspelt field is a 400 naming it. Query strings and path parameters are text,
+// so they are coerced ("10" → 10) by a second validator.
+const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+
+export async function buildApp(options: AppOptions): Promise<TypedApp> {
+  const clock = options.clock ?? systemClock;
+  const deps: RouteDeps = {
+    store: options.store,
+    keyring: options.keyring,
+    clock,
+    ids: options.ids ?? makeIdSource(clock),
+    revocations: new RevocationList(),
+    metrics: new Registry(),
+  };
+  await deps.revocations.load(deps.store.db);
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'PPN control plane', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  registerMetrics(app, deps.metrics);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  registerProblemHandling(app);
+  registerAuth(app, { ...deps, limiter: new SlidingWindowLimiter() });
+
+  registerHealthRoutes(app, deps);
+  registerTenantRoutes(app, deps);
+  registerTokenRoutes(app, deps);
+  registerVmRoutes(app, deps);
+  return app;
+}
+
+function registerMetrics(app: TypedApp, registry: Registry): void {
+  const requests = new Counter({
+    name: 'ppn_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ppn_http_request_duration_seconds',
+    help: 'HTTP request duration by route template',
+    labelNames: ['route'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+}

@@ -1,0 +1,24 @@
+/** Process and store health, the OpenAPI document and Prometheus metrics (SPEC §3). */
+import { sql } from 'kysely';
+import type { RouteDeps, TypedApp } from '../app.js';
+import { PpnError } from '../../errors.js';
+
+export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { hide: true } }, async () => {
+    try {
+      await sql`select 1`.execute(deps.store.db);
+    } catch {
+      throw new PpnError('store_unavailable', 'the store does not answer');
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    // Labels carry route templates, methods and status codes only: never a tenant id.
+    return reply.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+  });
+}

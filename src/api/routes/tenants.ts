@@ -1,0 +1,94 @@
+/** /v1/tenants (SPEC §4). Platform admins manage tenants; a tenant's own tokens may read it. */
+import { Type } from 'typebox';
+import type { RouteDeps, TypedApp } from '../app.js';
+import { assertOwnTenant, originOf } from '../context.js';
+import { decodeCursor, pageOf } from '../pagination.js';
+import { Limit, Page, Tenant, TenantId, listOf } from '../schemas.js';
+import { createTenant, deleteTenant, getTenantWithUsage, updateTenant } from '../../control/tenants.js';
+import { listTenantRows } from '../../store/tenants.js';
+import { sumUsage } from '../../store/vms.js';
+
+const CreateTenant = Type.Object(
+  {
+    tenant_id: TenantId,
+    display_name: Type.String({ minLength: 1, maxLength: 200 }),
+    max_vms: Type.Optional(Limit.max_vms),
+    storage_quota_gb: Type.Optional(Limit.storage_quota_gb),
+    api_rate_limit_rpm: Type.Optional(Limit.api_rate_limit_rpm),
+    max_vcpus: Type.Optional(Limit.max_vcpus),
+    max_memory_mb: Type.Optional(Limit.max_memory_mb),
+  },
+  { additionalProperties: false },
+);
+
+const PatchTenant = Type.Object(
+  {
+    display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    max_vms: Type.Optional(Limit.max_vms),
+    storage_quota_gb: Type.Optional(Limit.storage_quota_gb),
+    api_rate_limit_rpm: Type.Optional(Limit.api_rate_limit_rpm),
+    max_vcpus: Type.Optional(Limit.max_vcpus),
+    max_memory_mb: Type.Optional(Limit.max_memory_mb),
+    state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
+    force: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+const TenantParams = Type.Object({ tenant_id: TenantId });
+
+/** Limits a new tenant gets when the request does not say (docs/api.md). */
+export const DEFAULT_TENANT_LIMITS = { max_vms: 10, storage_quota_gb: 100, api_rate_limit_rpm: 600, max_vcpus: null, max_memory_mb: null };
+
+export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
+  app.post(
+    '/v1/tenants',
+    { config: { scope: 'service:platform-admin' }, schema: { body: CreateTenant, response: { 201: Tenant } } },
+    async (request, reply) => {
+      const tenant = await createTenant(deps, originOf(request), { ...DEFAULT_TENANT_LIMITS, ...request.body });
+      return reply.code(201).send(tenant);
+    },
+  );
+
+  app.get(
+    '/v1/tenants',
+    { config: { scope: 'service:platform-admin' }, schema: { querystring: Type.Object(Page), response: { 200: listOf(Tenant) } } },
+    async (request) => {
+      const limit = request.query.limit ?? 100;
+      const rows = await listTenantRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
+      const page = pageOf(rows, limit, (t) => t.tenant_id);
+      const items = await Promise.all(page.items.map(async (t) => ({ ...t, usage: await sumUsage(deps.store.db, t.tenant_id) })));
+      return { items, next_cursor: page.next_cursor };
+    },
+  );
+
+  app.get(
+    '/v1/tenants/:tenant_id',
+    { config: { scope: 'tenant:read' }, schema: { params: TenantParams, response: { 200: Tenant } } },
+    async (request) => {
+      assertOwnTenant(request, request.params.tenant_id);
+      return getTenantWithUsage(deps.store.db, request.params.tenant_id);
+    },
+  );
+
+  app.patch(
+    '/v1/tenants/:tenant_id',
+    { config: { scope: 'service:platform-admin' }, schema: { params: TenantParams, body: PatchTenant, response: { 200: Tenant } } },
+    async (request) => {
+      const { force, ...changes } = request.body;
+      return updateTenant(deps, originOf(request), request.params.tenant_id, changes, force ?? false);
+    },
+  );
+
+  app.delete(
+    '/v1/tenants/:tenant_id',
+    {
+      config: { scope: 'service:platform-admin' },
+      schema: { params: TenantParams, querystring: Type.Object({ cascade: Type.Optional(Type.Boolean()) }) },
+    },
+    async (request, reply) => {
+      await deleteTenant(deps, deps.revocations, originOf(request), request.params.tenant_id, request.query.cascade ?? false);
+      return reply.code(204).send();
+    },
+  );
+}

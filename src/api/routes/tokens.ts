@@ -1,0 +1,137 @@
+/** /v1/tenants/{id}/tokens and /v1/whoami (SPEC §5). */
+import { Type } from 'typebox';
+import type { RouteDeps, TypedApp } from '../app.js';
+import { assertOwnTenant, originOf } from '../context.js';
+import { decodeCursor, pageOf } from '../pagination.js';
+import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf } from '../schemas.js';
+import { callerOf } from '../plugins/auth.js';
+import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
+import { PpnError, invalidInput } from '../../errors.js';
+import { listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
+import { scopesWithin, type Scope } from '../../tokens/scopes.js';
+
+const IssueToken = Type.Object(
+  {
+    subject_pubkey: Type.String({ minLength: 1, maxLength: 100 }),
+    scope: Type.Union([ScopeName, Type.Array(ScopeName, { minItems: 1, maxItems: 6, uniqueItems: true })]),
+    expires_in_seconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
+  },
+  { additionalProperties: false },
+);
+
+const IssuedToken = Type.Object({
+  token: Type.String(),
+  token_id: Type.String(),
+  tenant_id: Type.String(),
+  scope: Type.Array(Type.String()),
+  subject_pubkey: Type.String(),
+  expires_at: Type.String(),
+});
+
+const WhoAmI = Type.Object({
+  tenant_id: Type.Union([Type.String(), Type.Null()]),
+  token_id: Type.String(),
+  subject: Type.String(),
+  scope: Type.Array(Type.String()),
+  expires_at: Type.String(),
+  chain: Type.Array(
+    Type.Object({ token_id: Type.String(), subject: Type.String(), scope: Type.Array(Type.String()), expires_at: Type.String() }),
+  ),
+});
+
+const TenantParams = Type.Object({ tenant_id: TenantId });
+
+export function tokenInfo(row: TokenRow) {
+  return {
+    token_id: row.token_id,
+    tenant_id: row.tenant_id,
+    subject_pubkey: row.subject_pubkey,
+    scope: JSON.parse(row.scopes) as string[],
+    limits: row.limits ? (JSON.parse(row.limits) as Record<string, number>) : null,
+    issued_at: row.issued_at,
+    expires_at: row.expires_at,
+    issued_by: row.issued_by,
+    revoked_at: row.revoked_at,
+  };
+}
+
+export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
+  app.post(
+    '/v1/tenants/:tenant_id/tokens',
+    { config: { scope: 'service:tenant-admin' }, schema: { params: TenantParams, body: IssueToken, response: { 201: IssuedToken } } },
+    async (request, reply) => {
+      const tenantId = request.params.tenant_id;
+      assertOwnTenant(request, tenantId);
+      const caller = callerOf(request);
+      const body = request.body;
+      const raw = parsePublicKeyText(body.subject_pubkey);
+      if (!raw) throw invalidInput('subject_pubkey', 'subject_pubkey is not a 32-byte Ed25519 public key (base64url, base64 or hex)');
+      const scopes: Scope[] = Array.isArray(body.scope) ? body.scope : [body.scope];
+      if (scopes.includes('service:platform-admin')) {
+        throw invalidInput('scope', 'service:platform-admin cannot be granted inside a tenant');
+      }
+      if (!scopesWithin(scopes, caller.token.scopes)) {
+        throw new PpnError('forbidden', `a token may only issue scopes it holds; it has ${caller.token.scopes.join(', ')}`);
+      }
+      const { token, row } = await issueToken(deps, deps.keyring, originOf(request), {
+        tenantId,
+        subjectPubkey: encodeBase64url(raw),
+        scopes,
+        expiresInSeconds: body.expires_in_seconds,
+        limits: null,
+        proofOfPossession: false,
+        issuedBy: caller.token.tokenId,
+      });
+      return reply.code(201).send({
+        token,
+        token_id: row.token_id,
+        tenant_id: tenantId,
+        scope: scopes,
+        subject_pubkey: row.subject_pubkey,
+        expires_at: row.expires_at,
+      });
+    },
+  );
+
+  app.get(
+    '/v1/tenants/:tenant_id/tokens',
+    {
+      config: { scope: 'service:tenant-admin' },
+      schema: { params: TenantParams, querystring: Type.Object(Page), response: { 200: listOf(TokenInfo) } },
+    },
+    async (request) => {
+      assertOwnTenant(request, request.params.tenant_id);
+      const limit = request.query.limit ?? 100;
+      const rows = await listTokenRows(deps.store.db, request.params.tenant_id, decodeCursor(request.query.cursor), limit + 1);
+      const page = pageOf(rows, limit, (t) => t.token_id);
+      return { items: page.items.map(tokenInfo), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.delete(
+    '/v1/tenants/:tenant_id/tokens/:token_id',
+    {
+      config: { scope: 'service:tenant-admin' },
+      schema: { params: Type.Object({ tenant_id: TenantId, token_id: ResourceId }), response: { 200: TokenInfo } },
+    },
+    async (request) => {
+      assertOwnTenant(request, request.params.tenant_id);
+      const row = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
+      return tokenInfo(row);
+    },
+  );
+
+  app.get('/v1/whoami', { config: { scope: 'authenticated' }, schema: { response: { 200: WhoAmI } } }, async (request) => {
+    const { token } = callerOf(request);
+    const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+    return {
+      tenant_id: token.tenantId,
+      token_id: token.tokenId,
+      subject: token.subject,
+      scope: token.scopes,
+      expires_at: iso(token.expiresAt),
+      chain: token.chain.map((link) => ({ token_id: link.jti, subject: link.sub, scope: link.scp, expires_at: iso(link.exp) })),
+    };
+  });
+}

@@ -1,0 +1,54 @@
+/** What every command shares: opening the data directory's store, and failing with a clear message. */
+import { existsSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import { makeIdSource, systemClock } from '../clock.js';
+import type { ControlDeps } from '../control/context.js';
+import { sqliteFile } from '../config/data-dir.js';
+import { openSqliteStore } from '../store/sqlite/open.js';
+import { migrateStore, type Store } from '../store/store.js';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Opens (and migrates) the store a writer uses. */
+export async function openWritableStore(dataDir: string): Promise<Store> {
+  const store = openSqliteStore(sqliteFile(dataDir));
+  await migrateStore(store);
+  return store;
+}
+
+/** Opens an existing store for reading; never creates one. */
+export function openExistingStore(dataDir: string): Store {
+  const file = sqliteFile(dataDir);
+  if (!existsSync(file)) throw new CliError(`no ledger at ${file}: is --data-dir (or PPN_DATA_DIR) right?`);
+  return openSqliteStore(file, { mustExist: true });
+}
+
+export function controlDeps(store: Store): ControlDeps {
+  return { store, clock: systemClock, ids: makeIdSource(systemClock) };
+}
+
+export function parsePositiveInt(name: string, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
+    return n;
+  };
+}
+
+/** Runs a command's action, turning errors into a message on stderr and an exit code. */
+export async function runCli(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
+    process.exitCode = error instanceof CliError ? error.exitCode : 1;
+  }
+}

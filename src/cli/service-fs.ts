@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/** service-fs: reads the WORM audit ledger of a data directory. */
+import { Command } from 'commander';
+import { resolveDataDir } from '../config/data-dir.js';
+import { parsePositiveInt, runCli } from './common.js';
+import { parseEventType, parseTime, readLedger } from './fs-read.js';
+
+const program = new Command('service-fs').description('read the PPN audit ledger');
+
+program
+  .command('read')
+  .description('print ledger entries, oldest first')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+  .option('--filter <key=value>', 'tenant-id=, vm-id=, node-id= or token-id= (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--event-type <type>', 'only this event type, e.g. TENANT_CREATED', parseEventType)
+  .option('--since <time>', 'entries at or after this RFC 3339 time', parseTime('--since'))
+  .option('--until <time>', 'entries before this RFC 3339 time', parseTime('--until'))
+  .option('--limit <n>', 'at most this many entries', parsePositiveInt('--limit', 10_000_000), 1000)
+  .option('--json', 'print each entry as its stored JSON line (JSON Lines)', false)
+  .action((opts: { dataDir?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit: number; json: boolean }) =>
+    runCli(() => readLedger({ ...opts, dataDir: resolveDataDir(opts.dataDir) })),
+  );
+
+await program.parseAsync();

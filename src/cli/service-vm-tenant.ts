@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/** service-vm-tenant: the API server and its operator commands. */
+import { Command } from 'commander';
+import { resolveDataDir } from '../config/data-dir.js';
+import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
+import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
+import { printAdminToken } from './admin-token.js';
+import { parsePositiveInt, runCli } from './common.js';
+import { DEFAULT_LISTEN, serve } from './serve.js';
+
+const program = new Command('service-vm-tenant').description('PPN control plane API server');
+
+program
+  .command('serve')
+  .description('run the API server (state in the data directory, SQLite)')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)', undefined)
+  .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
+  .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
+  .action((opts: { dataDir?: string; listen?: string; logLevel: string }) =>
+    runCli(() =>
+      serve({
+        dataDir: resolveDataDir(opts.dataDir),
+        listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
+        logLevel: opts.logLevel,
+      }),
+    ),
+  );
+
+program
+  .command('admin-token')
+  .description('print a fresh platform-admin token minted from the keys in the data directory')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+  .option('--expires-in <seconds>', 'lifetime in seconds', parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS), DEFAULT_ADMIN_TOKEN_SECONDS)
+  .action((opts: { dataDir?: string; expiresIn: number }) => runCli(() => printAdminToken(resolveDataDir(opts.dataDir), opts.expiresIn)));
+
+await program.parseAsync();

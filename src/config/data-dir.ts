@@ -1,0 +1,76 @@
+/**
+ * The data directory (default ./.ppn): the SQLite file and the keys. Keys are created on first use
+ * with mode 0600 in a 0700 directory. Layout:
+ *
+ *   ppn.sqlite                 the embedded store
+ *   keys/platform-<kid>.pem    platform token-signing keys (Ed25519, PKCS#8)
+ *   keys/platform.active       the kid that signs new tokens
+ *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
+ *   keys/admin.pem             the local operator's key: admin tokens are bound to it
+ *   admin.token                a platform-admin token, written on first start
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { buildKeyring, type PlatformKeyring } from '../tokens/keyring.js';
+import { generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
+
+export const DEFAULT_DATA_DIR = './.ppn';
+
+export function resolveDataDir(option: string | undefined): string {
+  return resolve(option ?? process.env.PPN_DATA_DIR ?? DEFAULT_DATA_DIR);
+}
+
+export function sqliteFile(dataDir: string): string {
+  return join(dataDir, 'ppn.sqlite');
+}
+
+export function adminTokenFile(dataDir: string): string {
+  return join(dataDir, 'admin.token');
+}
+
+function keysDir(dataDir: string): string {
+  return join(dataDir, 'keys');
+}
+
+/** Writes a secret: created 0600, and chmod'ed in case it existed with looser bits. */
+export function writeSecretFile(path: string, contents: string): void {
+  writeFileSync(path, contents, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** Creates the directory and any missing key. Returns true when the platform key was new. */
+export function initDataDir(dataDir: string): boolean {
+  mkdirSync(keysDir(dataDir), { recursive: true, mode: 0o700 });
+  let created = false;
+  if (!existsSync(join(keysDir(dataDir), 'platform.active'))) {
+    const { privateKey, publicKey } = generateKeyPair();
+    const kid = keyId(publicKey);
+    writeSecretFile(join(keysDir(dataDir), `platform-${kid}.pem`), privateKeyToPem(privateKey));
+    writeFileSync(join(keysDir(dataDir), 'platform.active'), `${kid}\n`);
+    created = true;
+  }
+  for (const name of ['ledger.pem', 'admin.pem']) {
+    const path = join(keysDir(dataDir), name);
+    if (!existsSync(path)) writeSecretFile(path, privateKeyToPem(generateKeyPair().privateKey));
+  }
+  return created;
+}
+
+export function loadKeyring(dataDir: string): PlatformKeyring {
+  const dir = keysDir(dataDir);
+  if (!existsSync(join(dir, 'platform.active'))) {
+    throw new Error(`no platform keys in ${dataDir}: start the server once with this data directory to create them`);
+  }
+  const keys = readdirSync(dir)
+    .filter((name) => /^platform-[A-Za-z0-9_-]+\.pem$/.test(name))
+    .map((name) => privateKeyFromPem(readFileSync(join(dir, name), 'utf8')));
+  const active = readFileSync(join(dir, 'platform.active'), 'utf8').trim();
+  return buildKeyring(keys, active);
+}
+
+export function loadAdminKey(dataDir: string): { privateKey: KeyObject; publicKey: KeyObject } {
+  const privateKey = privateKeyFromPem(readFileSync(join(keysDir(dataDir), 'admin.pem'), 'utf8'));
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}

@@ -1,0 +1,109 @@
+/** Issuing and revoking root capability tokens (SPEC §5). */
+import { isoTime } from '../clock.js';
+import { notFound } from '../errors.js';
+import type { TokenLimits } from '../tokens/format.js';
+import type { PlatformKeyring } from '../tokens/keyring.js';
+import { mintRootToken } from '../tokens/mint.js';
+import type { Scope } from '../tokens/scopes.js';
+import { inTransaction } from '../store/store.js';
+import { lockTenant } from '../store/tenants.js';
+import { findToken, insertToken, markRevoked, type TokenRow } from '../store/tokens.js';
+import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import type { RevocationList } from './revocations.js';
+
+export const MAX_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600;
+
+export interface TokenRequest {
+  /** null for a platform-admin token. */
+  tenantId: string | null;
+  subjectPubkey: string;
+  scopes: Scope[];
+  expiresInSeconds: number;
+  limits: TokenLimits | null;
+  proofOfPossession: boolean;
+  issuedBy: string | null;
+}
+
+export interface IssuedToken {
+  token: string;
+  row: TokenRow;
+}
+
+export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, origin: Origin, request: TokenRequest): Promise<IssuedToken> {
+  return inTransaction(deps.store, async (trx) => {
+    if (request.tenantId !== null && !(await lockTenant(trx, deps.store.dialect, request.tenantId))) {
+      throw notFound('tenant');
+    }
+    const nowMs = deps.clock.now();
+    const iat = Math.floor(nowMs / 1000);
+    const exp = iat + request.expiresInSeconds;
+    const jti = deps.ids('tok');
+    const token = mintRootToken(
+      {
+        kid: keyring.activeKid,
+        ...(request.tenantId !== null ? { tid: request.tenantId } : {}),
+        sub: request.subjectPubkey,
+        scp: request.scopes,
+        iat,
+        exp,
+        jti,
+        ...(request.limits ? { lim: request.limits } : {}),
+        ...(request.proofOfPossession ? { pop: true } : {}),
+      },
+      keyring.activeKey,
+    );
+    const row: TokenRow = {
+      token_id: jti,
+      tenant_id: request.tenantId,
+      subject_pubkey: request.subjectPubkey,
+      scopes: JSON.stringify(request.scopes),
+      limits: request.limits ? JSON.stringify(request.limits) : null,
+      pop: request.proofOfPossession ? 1 : 0,
+      issued_at: isoTime(iat * 1000),
+      expires_at: isoTime(exp * 1000),
+      issued_by: request.issuedBy,
+      revoked_at: null,
+    };
+    await insertToken(trx, row);
+    await recordEvent(deps, trx, origin, {
+      event_type: 'TOKEN_ISSUED',
+      tenant_id: request.tenantId,
+      subject_ids: { token_id: jti },
+      data: {
+        scope: request.scopes,
+        subject_pubkey: request.subjectPubkey,
+        expires_at: row.expires_at,
+        limits: request.limits,
+        proof_of_possession: request.proofOfPossession,
+        kid: keyring.activeKid,
+      },
+    });
+    return { token, row };
+  });
+}
+
+/** Revokes a token of the tenant. Revoking again changes nothing and writes no second entry. */
+export async function revokeToken(
+  deps: ControlDeps,
+  revocations: RevocationList,
+  origin: Origin,
+  tenantId: string,
+  tokenId: string,
+): Promise<TokenRow> {
+  const row = await inTransaction(deps.store, async (trx) => {
+    const token = await findToken(trx, tokenId, tenantId);
+    if (!token) throw notFound('token');
+    if (token.revoked_at !== null) return token;
+    const revoked_at = isoTime(deps.clock.now());
+    await markRevoked(trx, tokenId, revoked_at);
+    await recordEvent(deps, trx, origin, {
+      event_type: 'TOKEN_REVOKED',
+      tenant_id: tenantId,
+      subject_ids: { token_id: tokenId },
+      data: {},
+    });
+    return { ...token, revoked_at };
+  });
+  revocations.add([tokenId]);
+  return row;
+}

@@ -1,0 +1,148 @@
+/** VM records and the quota decision on create (SPEC §6). */
+import { isoTime } from '../clock.js';
+import { PpnError, notFound } from '../errors.js';
+import { findQuotaViolations, type QuotaViolation, type VmRequest } from '../quota/quota.js';
+import type { DesiredState } from '../store/schema.js';
+import { inTransaction } from '../store/store.js';
+import { lockTenant } from '../store/tenants.js';
+import { deleteVmRow, findVm, findVmByName, insertVm, sumUsage, updateVmRow, type VmRow } from '../store/vms.js';
+import { recordEvent, type ControlDeps, type Origin } from './context.js';
+
+export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
+
+export interface NewVm extends VmRequest {
+  name: string;
+  image: string | null;
+  node_id: string | null;
+}
+
+const NO_NODES_REASON = 'no fleet node can take it: none is enrolled in this tenant or the shared pool';
+
+/**
+ * Creates a VM if the tenant's quota allows it. The tenant lock, the usage sum, the decision and the
+ * insert (or the denial's ledger entry) are one transaction, so concurrent creates can never exceed
+ * the quota, and every decision is in the ledger.
+ */
+export async function createVm(
+  deps: ControlDeps,
+  origin: Origin,
+  tenantId: string,
+  input: NewVm,
+  createdBy: string | null,
+): Promise<VmRow> {
+  const outcome = await inTransaction(deps.store, async (trx) => {
+    const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
+    if (!tenant) throw notFound('tenant');
+    if (input.node_id !== null) {
+      // No node exists yet in any tenant, so any requested node is unknown (and never another tenant's).
+      throw notFound('node');
+    }
+    if (await findVmByName(trx, tenantId, input.name)) {
+      throw new PpnError('conflict', `a VM named ${input.name} already exists in this tenant`);
+    }
+    const usage = await sumUsage(trx, tenantId);
+    const violations = findQuotaViolations(tenant, usage, input);
+    if (violations.length > 0) {
+      const index = await recordEvent(deps, trx, origin, {
+        event_type: 'VM_CREATE_DENIED',
+        tenant_id: tenantId,
+        subject_ids: {},
+        data: {
+          name: input.name,
+          requested: { vcpus: input.vcpus, memory_mb: input.memory_mb, disk_gb: input.disk_gb },
+          violated_policies: violations.map((v) => v.policy),
+          quota: quotaBody(violations[0]!),
+        },
+      });
+      return { denied: { violations, index }, created: null };
+    }
+    const now = isoTime(deps.clock.now());
+    const vm: VmRow = {
+      vm_id: deps.ids('vm'),
+      tenant_id: tenantId,
+      name: input.name,
+      vcpus: input.vcpus,
+      memory_mb: input.memory_mb,
+      disk_gb: input.disk_gb,
+      image: input.image,
+      state: 'pending',
+      desired_state: 'running',
+      node_id: null,
+      reason: NO_NODES_REASON,
+      created_at: now,
+      updated_at: now,
+      created_by: createdBy,
+    };
+    await insertVm(trx, vm);
+    await recordEvent(deps, trx, origin, {
+      event_type: 'VM_CREATED',
+      tenant_id: tenantId,
+      subject_ids: { vm_id: vm.vm_id },
+      data: { name: vm.name, vcpus: vm.vcpus, memory_mb: vm.memory_mb, disk_gb: vm.disk_gb, image: vm.image, desired_state: vm.desired_state },
+    });
+    return { denied: null, created: vm };
+  });
+  if (outcome.denied) throw quotaExceeded(outcome.denied.violations, outcome.denied.index);
+  return outcome.created;
+}
+
+function quotaBody(v: QuotaViolation) {
+  return { resource: v.resource, limit: v.limit, used: v.used, requested: v.requested };
+}
+
+function quotaExceeded(violations: QuotaViolation[], ledgerIndex: number): PpnError {
+  const first = violations[0]!;
+  return new PpnError(
+    'quota_exceeded',
+    `creating this VM would exceed the tenant's ${first.policy} quota (limit ${first.limit}, used ${first.used}, requested ${first.requested})`,
+    {
+      extensions: {
+        'violated-policies': violations.map((v) => v.policy),
+        quota: quotaBody(first),
+        ledger_index: ledgerIndex,
+      },
+    },
+  );
+}
+
+/**
+ * Sets what the VM should be doing. Until nodes exist nothing runs, so only desired_state changes;
+ * the node agent reconciles towards it once it can.
+ */
+export async function setDesiredState(
+  deps: ControlDeps,
+  origin: Origin,
+  tenantId: string | null,
+  vmId: string,
+  desired: Exclude<DesiredState, 'deleted'>,
+): Promise<VmRow> {
+  return inTransaction(deps.store, async (trx) => {
+    const vm = await findVm(trx, vmId, tenantId);
+    if (!vm) throw notFound('VM');
+    if (vm.desired_state === desired) return vm;
+    const updated_at = isoTime(deps.clock.now());
+    await updateVmRow(trx, vmId, { desired_state: desired, updated_at });
+    await recordEvent(deps, trx, origin, {
+      event_type: 'VM_STATE_CHANGED',
+      tenant_id: vm.tenant_id,
+      subject_ids: { vm_id: vmId },
+      data: { desired_state: { from: vm.desired_state, to: desired }, state: vm.state },
+    });
+    return { ...vm, desired_state: desired, updated_at };
+  });
+}
+
+/** Deletes a VM. One never placed on a node is gone at once; its quota is free again. */
+export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: string | null, vmId: string): Promise<void> {
+  await inTransaction(deps.store, async (trx) => {
+    const vm = await findVm(trx, vmId, tenantId);
+    if (!vm) throw notFound('VM');
+    await deleteVmRow(trx, vmId);
+    await recordEvent(deps, trx, origin, {
+      event_type: 'VM_DELETED',
+      tenant_id: vm.tenant_id,
+      subject_ids: { vm_id: vmId },
+      data: { name: vm.name, state: vm.state },
+    });
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * Audit ledger entries (SPEC §8). An entry is stored as the exact bytes of one line of JSON; those
+ * bytes are what the Merkle tree hashes (leaf = SHA-256(0x00 || bytes)), so anyone holding the
+ * line can recompute its leaf. The encoder fixes the key order, so the bytes depend only on values.
+ */
+export const EVENT_TYPES = [
+  'TENANT_CREATED',
+  'TENANT_UPDATED',
+  'TENANT_DELETED',
+  'TOKEN_ISSUED',
+  'TOKEN_REVOKED',
+  'KEY_ROTATED',
+  'VM_CREATED',
+  'VM_CREATE_DENIED',
+  'VM_STATE_CHANGED',
+  'VM_DELETED',
+  'NODE_ENROLLED',
+  'NODE_STATE_CHANGED',
+  'NODE_REMOVED',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface Actor {
+  token_id: string | null;
+  subject: string | null;
+  scope: string[];
+}
+
+export interface SubjectIds {
+  vm_id?: string;
+  node_id?: string;
+  token_id?: string;
+}
+
+/** What a state change asks the ledger to record; the store assigns index and time. */
+export interface EntryDraft {
+  event_type: EventType;
+  tenant_id: string | null;
+  actor: Actor;
+  request_id: string | null;
+  subject_ids: SubjectIds;
+  data: Record<string, unknown>;
+}
+
+export interface LedgerEntry extends EntryDraft {
+  index: number;
+  ts: string;
+}
+
+/** The canonical bytes of an entry: one line of JSON, fields in SPEC §8 order, no trailing newline. */
+export function encodeEntry(entry: LedgerEntry): string {
+  return JSON.stringify({
+    index: entry.index,
+    ts: entry.ts,
+    event_type: entry.event_type,
+    tenant_id: entry.tenant_id,
+    actor: { token_id: entry.actor.token_id, subject: entry.actor.subject, scope: entry.actor.scope },
+    request_id: entry.request_id,
+    subject_ids: entry.subject_ids,
+    data: entry.data,
+  });
+}
+
+export function isEventType(value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value);
+}
+
+/** The actor recorded for changes made by the operator on the server's own machine (no token). */
+export const LOCAL_OPERATOR: Actor = { token_id: null, subject: 'local-operator', scope: ['service:platform-admin'] };

@@ -1,0 +1,74 @@
+/** Appending to and reading the audit ledger's entries. */
+import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
+import type { Db } from './schema.js';
+
+/**
+ * Appends one entry and returns its index. Call it only inside the transaction that makes the change
+ * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, and
+ * the store serialises writers (SQLite has one writer; PostgreSQL takes a lock first).
+ */
+export async function appendEntry(trx: Db, draft: EntryDraft, ts: string): Promise<number> {
+  const row = await trx
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.max('idx').as('last'))
+    .executeTakeFirst();
+  const index = row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1;
+  await trx
+    .insertInto('ledger_entries')
+    .values({
+      idx: index,
+      ts,
+      event_type: draft.event_type,
+      tenant_id: draft.tenant_id,
+      vm_id: draft.subject_ids.vm_id ?? null,
+      node_id: draft.subject_ids.node_id ?? null,
+      token_id: draft.subject_ids.token_id ?? null,
+      actor_token_id: draft.actor.token_id,
+      entry: encodeEntry({ index, ts, ...draft }),
+    })
+    .execute();
+  return index;
+}
+
+export interface EntryFilter {
+  tenantId?: string;
+  vmId?: string;
+  nodeId?: string;
+  /** Matches entries about the token and entries the token's holder caused. */
+  tokenId?: string;
+  eventType?: EventType;
+  since?: string;
+  until?: string;
+  afterIndex?: number;
+  limit: number;
+}
+
+export interface StoredEntry {
+  index: number;
+  /** The stored bytes, exactly. */
+  line: string;
+}
+
+export async function readEntries(db: Db, filter: EntryFilter): Promise<StoredEntry[]> {
+  let query = db.selectFrom('ledger_entries').select(['idx', 'entry']);
+  if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
+  if (filter.vmId !== undefined) query = query.where('vm_id', '=', filter.vmId);
+  if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+  if (filter.tokenId !== undefined) {
+    const tokenId = filter.tokenId;
+    query = query.where((eb) => eb.or([eb('token_id', '=', tokenId), eb('actor_token_id', '=', tokenId)]));
+  }
+  if (filter.eventType !== undefined) query = query.where('event_type', '=', filter.eventType);
+  if (filter.since !== undefined) query = query.where('ts', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('ts', '<', filter.until);
+  if (filter.afterIndex !== undefined) query = query.where('idx', '>', filter.afterIndex);
+  const rows = await query.orderBy('idx').limit(filter.limit).execute();
+  return rows.map((r) => ({ index: Number(r.idx), line: r.entry }));
+}
+
+export async function countEntries(db: Db, eventType?: EventType): Promise<number> {
+  let query = db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll<number>().as('n'));
+  if (eventType) query = query.where('event_type', '=', eventType);
+  const row = await query.executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,113 @@
+/**
+ * The schema, as ordered migrations that run unchanged on every store. Dialect-specific statements
+ * (the WORM triggers) are chosen by the `dialect` argument, never by sniffing the connection.
+ */
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { Dialect } from './store.js';
+
+export function buildMigrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('tenants')
+          .addColumn('tenant_id', 'text', (c) => c.primaryKey())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('max_vms', 'integer', (c) => c.notNull())
+          .addColumn('storage_quota_gb', 'integer', (c) => c.notNull())
+          .addColumn('api_rate_limit_rpm', 'integer', (c) => c.notNull())
+          .addColumn('max_vcpus', 'integer')
+          .addColumn('max_memory_mb', 'integer')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('tokens')
+          .addColumn('token_id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text')
+          .addColumn('subject_pubkey', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('limits', 'text')
+          .addColumn('pop', 'integer', (c) => c.notNull())
+          .addColumn('issued_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('issued_by', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema.createIndex('tokens_by_tenant').on('tokens').columns(['tenant_id', 'token_id']).execute();
+
+        await db.schema
+          .createTable('vms')
+          .addColumn('vm_id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.tenant_id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('vcpus', 'integer', (c) => c.notNull())
+          .addColumn('memory_mb', 'integer', (c) => c.notNull())
+          .addColumn('disk_gb', 'integer', (c) => c.notNull())
+          .addColumn('image', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('desired_state', 'text', (c) => c.notNull())
+          .addColumn('node_id', 'text')
+          .addColumn('reason', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addUniqueConstraint('vms_name_unique_in_tenant', ['tenant_id', 'name'])
+          .execute();
+        await db.schema.createIndex('vms_by_tenant').on('vms').columns(['tenant_id', 'vm_id']).execute();
+
+        await db.schema
+          .createTable('ledger_entries')
+          .addColumn('idx', 'bigint', (c) => c.primaryKey())
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('event_type', 'text', (c) => c.notNull())
+          .addColumn('tenant_id', 'text')
+          .addColumn('vm_id', 'text')
+          .addColumn('node_id', 'text')
+          .addColumn('token_id', 'text')
+          .addColumn('actor_token_id', 'text')
+          .addColumn('entry', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_by_tenant').on('ledger_entries').columns(['tenant_id', 'idx']).execute();
+        await db.schema.createIndex('ledger_by_event').on('ledger_entries').columns(['event_type', 'idx']).execute();
+
+        await createWormTriggers(db, dialect);
+      },
+    },
+  };
+}
+
+/** WORM (SPEC §8): the store itself refuses to change or remove a ledger entry. */
+async function createWormTriggers(db: Kysely<any>, dialect: Dialect): Promise<void> {
+  if (dialect === 'sqlite') {
+    for (const op of ['UPDATE', 'DELETE']) {
+      await sql
+        .raw(
+          `CREATE TRIGGER ledger_entries_no_${op.toLowerCase()} BEFORE ${op} ON ledger_entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are write-once'); END`,
+        )
+        .execute(db);
+    }
+    return;
+  }
+  await sql
+    .raw(
+      `CREATE FUNCTION ledger_entries_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'ledger entries are write-once'; END $$`,
+    )
+    .execute(db);
+  await sql
+    .raw(
+      `CREATE TRIGGER ledger_entries_worm BEFORE UPDATE OR DELETE ON ledger_entries
+       FOR EACH ROW EXECUTE FUNCTION ledger_entries_refuse_change()`,
+    )
+    .execute(db);
+  await sql
+    .raw(
+      `CREATE TRIGGER ledger_entries_worm_truncate BEFORE TRUNCATE ON ledger_entries
+       FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_refuse_change()`,
+    )
+    .execute(db);
+}

@@ -1,0 +1,76 @@
+/** The tables, as Kysely sees them. Timestamps are RFC 3339 UTC strings in every store. */
+import type { Kysely } from 'kysely';
+
+export type TenantState = 'active' | 'suspended' | 'deleted';
+export type VmState = 'pending' | 'scheduled' | 'starting' | 'running' | 'stopped' | 'failed' | 'deleting' | 'unknown';
+export type DesiredState = 'running' | 'stopped' | 'deleted';
+
+export interface TenantsTable {
+  tenant_id: string;
+  display_name: string;
+  max_vms: number;
+  storage_quota_gb: number;
+  api_rate_limit_rpm: number;
+  max_vcpus: number | null;
+  max_memory_mb: number | null;
+  /** A deleted tenant stays as a tombstone so that its id is never reused. */
+  state: TenantState;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokensTable {
+  token_id: string;
+  tenant_id: string | null;
+  subject_pubkey: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  /** JSON object of limits, or null. */
+  limits: string | null;
+  pop: number;
+  issued_at: string;
+  expires_at: string;
+  issued_by: string | null;
+  revoked_at: string | null;
+}
+
+export interface VmsTable {
+  vm_id: string;
+  tenant_id: string;
+  name: string;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+  image: string | null;
+  state: VmState;
+  desired_state: DesiredState;
+  node_id: string | null;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+  created_by: string | null;
+}
+
+export interface LedgerEntriesTable {
+  idx: number;
+  ts: string;
+  event_type: string;
+  tenant_id: string | null;
+  /** subject_ids and actor token copied out of the entry so filters can use an index. */
+  vm_id: string | null;
+  node_id: string | null;
+  token_id: string | null;
+  actor_token_id: string | null;
+  /** The canonical entry bytes (one JSON line); the only column the Merkle tree hashes. */
+  entry: string;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  tokens: TokensTable;
+  vms: VmsTable;
+  ledger_entries: LedgerEntriesTable;
+}
+
+/** A connection or a transaction: query modules accept either. */
+export type Db = Kysely<Database>;

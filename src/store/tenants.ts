@@ -1,0 +1,43 @@
+/** Tenant rows. A deleted tenant is kept as a tombstone (state 'deleted') so its id is never reused. */
+import type { Dialect } from './store.js';
+import type { Db, TenantsTable } from './schema.js';
+
+export type TenantRow = TenantsTable;
+
+export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | undefined> {
+  return db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
+}
+
+/**
+ * Reads a live tenant and, on PostgreSQL, locks its row until the transaction ends. Every quota
+ * decision for a tenant takes this lock first, so decisions for one tenant are serialised while other
+ * tenants proceed. SQLite has a single writer, which already serialises them.
+ */
+export async function lockTenant(trx: Db, dialect: Dialect, tenantId: string): Promise<TenantRow | undefined> {
+  return trx
+    .selectFrom('tenants')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('state', '!=', 'deleted')
+    .$if(dialect === 'postgres', (q) => q.forUpdate())
+    .executeTakeFirst();
+}
+
+export async function insertTenant(trx: Db, row: TenantRow): Promise<void> {
+  await trx.insertInto('tenants').values(row).execute();
+}
+
+export async function updateTenantRow(trx: Db, tenantId: string, changes: Partial<TenantRow>): Promise<void> {
+  await trx.updateTable('tenants').set(changes).where('tenant_id', '=', tenantId).execute();
+}
+
+export async function listTenantRows(db: Db, afterId: string | undefined, limit: number): Promise<TenantRow[]> {
+  return db
+    .selectFrom('tenants')
+    .selectAll()
+    .where('state', '!=', 'deleted')
+    .$if(afterId !== undefined, (q) => q.where('tenant_id', '>', afterId!))
+    .orderBy('tenant_id')
+    .limit(limit)
+    .execute();
+}

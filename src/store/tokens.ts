@@ -1,0 +1,43 @@
+/** Issued tokens' metadata (never their text) and revocations. */
+import type { Db, TokensTable } from './schema.js';
+
+export type TokenRow = TokensTable;
+
+export async function insertToken(trx: Db, row: TokenRow): Promise<void> {
+  await trx.insertInto('tokens').values(row).execute();
+}
+
+export async function findToken(db: Db, tokenId: string, tenantId: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).executeTakeFirst();
+}
+
+export async function listTokenRows(db: Db, tenantId: string, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
+  return db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .$if(afterId !== undefined, (q) => q.where('token_id', '>', afterId!))
+    .orderBy('token_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function listLiveTokenIds(db: Db, tenantId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('tokens')
+    .select('token_id')
+    .where('tenant_id', '=', tenantId)
+    .where('revoked_at', 'is', null)
+    .orderBy('token_id')
+    .execute();
+  return rows.map((r) => r.token_id);
+}
+
+export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
+  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).execute();
+}
+
+export async function listRevokedTokenIds(db: Db): Promise<string[]> {
+  const rows = await db.selectFrom('tokens').select('token_id').where('revoked_at', 'is not', null).execute();
+  return rows.map((r) => r.token_id);
+}

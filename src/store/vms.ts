@@ -1,0 +1,79 @@
+/** VM rows and the usage derived from them. */
+import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
+
+export type VmRow = VmsTable;
+
+export interface Usage {
+  vms: number;
+  storage_gb: number;
+  vcpus: number;
+  memory_mb: number;
+}
+
+/**
+ * A tenant's usage, summed from its VM rows in the caller's transaction. There is no counter to
+ * drift: every VM not yet gone counts (a VM row is removed when the VM is gone).
+ */
+export async function sumUsage(db: Db, tenantId: string): Promise<Usage> {
+  const row = await db
+    .selectFrom('vms')
+    .select((eb) => [
+      eb.fn.countAll<number>().as('vms'),
+      eb.fn.coalesce(eb.fn.sum<number>('disk_gb'), eb.lit(0)).as('storage_gb'),
+      eb.fn.coalesce(eb.fn.sum<number>('vcpus'), eb.lit(0)).as('vcpus'),
+      eb.fn.coalesce(eb.fn.sum<number>('memory_mb'), eb.lit(0)).as('memory_mb'),
+    ])
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirstOrThrow();
+  return {
+    vms: Number(row.vms),
+    storage_gb: Number(row.storage_gb),
+    vcpus: Number(row.vcpus),
+    memory_mb: Number(row.memory_mb),
+  };
+}
+
+export async function insertVm(trx: Db, row: VmRow): Promise<void> {
+  await trx.insertInto('vms').values(row).execute();
+}
+
+export async function findVm(db: Db, vmId: string, tenantId: string | null): Promise<VmRow | undefined> {
+  return db
+    .selectFrom('vms')
+    .selectAll()
+    .where('vm_id', '=', vmId)
+    .$if(tenantId !== null, (q) => q.where('tenant_id', '=', tenantId!))
+    .executeTakeFirst();
+}
+
+export async function findVmByName(db: Db, tenantId: string, name: string): Promise<VmRow | undefined> {
+  return db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+}
+
+export async function listVmRows(db: Db, tenantId: string | null, afterId: string | undefined, limit: number): Promise<VmRow[]> {
+  return db
+    .selectFrom('vms')
+    .selectAll()
+    .$if(tenantId !== null, (q) => q.where('tenant_id', '=', tenantId!))
+    .$if(afterId !== undefined, (q) => q.where('vm_id', '>', afterId!))
+    .orderBy('vm_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function listTenantVmIds(db: Db, tenantId: string): Promise<string[]> {
+  const rows = await db.selectFrom('vms').select('vm_id').where('tenant_id', '=', tenantId).orderBy('vm_id').execute();
+  return rows.map((r) => r.vm_id);
+}
+
+export async function updateVmRow(
+  trx: Db,
+  vmId: string,
+  changes: { state?: VmState; desired_state?: DesiredState; reason?: string | null; updated_at: string },
+): Promise<void> {
+  await trx.updateTable('vms').set(changes).where('vm_id', '=', vmId).execute();
+}
+
+export async function deleteVmRow(trx: Db, vmId: string): Promise<void> {
+  await trx.deleteFrom('vms').where('vm_id', '=', vmId).execute();
+}

@@ -1,0 +1,64 @@
+/**
+ * Ed25519 keys in the forms the product shows and accepts. A public key travels as 32 raw bytes in
+ * base64url without padding; on input standard base64 and hex are accepted too (SPEC §5).
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+
+// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export function encodeBase64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url');
+}
+
+/** Strict base64url decoding: rejects padding and any character outside the alphabet. */
+export function decodeBase64url(text: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  // Node ignores trailing bits; re-encoding catches non-canonical forms.
+  return bytes.toString('base64url') === text ? bytes : null;
+}
+
+/** Parses a public key given as base64url, base64 or hex. Returns null when it is not 32 bytes. */
+export function parsePublicKeyText(text: string): Buffer | null {
+  const trimmed = text.trim();
+  let bytes: Buffer | null = null;
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) bytes = Buffer.from(trimmed, 'hex');
+  else if (/^[A-Za-z0-9_-]{43}$/.test(trimmed)) bytes = decodeBase64url(trimmed);
+  else if (/^[A-Za-z0-9+/]{43}=?$/.test(trimmed)) bytes = Buffer.from(trimmed, 'base64');
+  return bytes && bytes.length === 32 ? bytes : null;
+}
+
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new RangeError('an Ed25519 public key is 32 bytes');
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+export function rawPublicKey(key: KeyObject): Buffer {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return der.subarray(der.length - 32);
+}
+
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+export function generateKeyPair(): KeyPair {
+  return generateKeyPairSync('ed25519');
+}
+
+export function privateKeyToPem(key: KeyObject): string {
+  return key.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+export function privateKeyFromPem(pem: string): KeyObject {
+  const key = createPrivateKey(pem);
+  if (key.asymmetricKeyType !== 'ed25519') throw new TypeError('not an Ed25519 private key');
+  return key;
+}
+
+/** Names a platform signing key inside tokens (`kid`): SHA-256 of the raw public key, 8 bytes, base64url. */
+export function keyId(publicKey: KeyObject): string {
+  return createHash('sha256').update(rawPublicKey(publicKey)).digest().subarray(0, 8).toString('base64url');
+}

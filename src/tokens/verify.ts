@@ -1,0 +1,105 @@
+/**
+ * Verifying a token: every signature along the chain, and that no block widens what the block before
+ * it granted (SPEC §5). Pure: the platform keys and the time are passed in. Revocation and tenant
+ * state live in the store and are checked by the API on every request, not here.
+ */
+import { verify, type KeyObject } from 'node:crypto';
+import { TokenError } from './error.js';
+import { delegateSigningInput, LIMIT_KEYS, parseToken, rootSigningInput, type TokenLimits } from './format.js';
+import { decodeBase64url, publicKeyFromRaw } from './keys.js';
+import { scopesWithin, type Scope } from './scopes.js';
+
+/** Issued-at may lie this far in the future, for clock skew between machines. */
+const CLOCK_SKEW_SECONDS = 60;
+
+export interface ChainLink {
+  jti: string;
+  sub: string;
+  scp: Scope[];
+  exp: number;
+  lim?: TokenLimits;
+}
+
+export interface VerifiedToken {
+  tenantId: string | null;
+  /** The final block's scopes: what this token may do. */
+  scopes: Scope[];
+  /** The final holder's public key. */
+  subject: string;
+  /** The final block's id: the token's id for sessions, actors and revocation. */
+  tokenId: string;
+  /** Expiry in seconds since the epoch (no block may outlive its parent, so this is the last block's). */
+  expiresAt: number;
+  /** Whether any block demands proof of possession. */
+  proofOfPossession: boolean;
+  chain: ChainLink[];
+}
+
+export interface VerifyOptions {
+  /** Looks up a platform public key by its id; undefined when unknown or retired. */
+  platformKey: (kid: string) => KeyObject | undefined;
+  /** Milliseconds since the epoch. */
+  now: number;
+}
+
+export function verifyToken(text: string, options: VerifyOptions): VerifiedToken {
+  const blocks = parseToken(text);
+  const root = blocks[0]!;
+  const rootKey = options.platformKey(root.claims.kid!);
+  if (!rootKey) throw new TokenError('unknown_key', 'token is signed by an unknown platform key');
+  if (!verify(null, rootSigningInput(root.payload), rootKey, root.signature)) {
+    throw new TokenError('bad_signature', 'block 0: signature does not verify');
+  }
+  const isPlatform = root.claims.scp.includes('service:platform-admin');
+  if (isPlatform === (root.claims.tid !== undefined)) {
+    throw new TokenError('malformed', 'platform-admin scope requires a root block without a tenant, and only it');
+  }
+  for (let i = 1; i < blocks.length; i++) {
+    const parent = blocks[i - 1]!;
+    const block = blocks[i]!;
+    const parentKey = publicKeyFromRaw(decodeBase64url(parent.claims.sub)!);
+    if (!verify(null, delegateSigningInput(parent.signature, block.payload), parentKey, block.signature)) {
+      throw new TokenError('bad_signature', `block ${i}: signature does not verify`);
+    }
+    if (!scopesWithin(block.claims.scp, parent.claims.scp)) throw new TokenError('widened', `block ${i}: scopes exceed its parent's`);
+    if (block.claims.exp > parent.claims.exp) throw new TokenError('widened', `block ${i}: expiry is later than its parent's`);
+    if (!limitsWithin(block.claims.lim, parent.claims.lim)) throw new TokenError('widened', `block ${i}: limits exceed its parent's`);
+  }
+  const last = blocks[blocks.length - 1]!.claims;
+  const token: VerifiedToken = {
+    tenantId: root.claims.tid ?? null,
+    scopes: last.scp,
+    subject: last.sub,
+    tokenId: last.jti,
+    expiresAt: last.exp,
+    proofOfPossession: blocks.some((b) => b.claims.pop === true),
+    chain: blocks.map(({ claims }) => ({
+      jti: claims.jti,
+      sub: claims.sub,
+      scp: claims.scp,
+      exp: claims.exp,
+      ...(claims.lim ? { lim: claims.lim } : {}),
+    })),
+  };
+  assertTokenCurrent(token, options.now, root.claims.iat);
+  return token;
+}
+
+/** Expiry is checked on every use, including tokens served from a verification cache. */
+export function assertTokenCurrent(token: VerifiedToken, now: number, issuedAt?: number): void {
+  if (now >= token.expiresAt * 1000) throw new TokenError('expired', 'token has expired');
+  if (issuedAt !== undefined && issuedAt * 1000 > now + CLOCK_SKEW_SECONDS * 1000) {
+    throw new TokenError('not_yet_valid', 'token is issued in the future');
+  }
+}
+
+/** A child's limits are within its parent's when every limit the parent sets is set no higher. */
+export function limitsWithin(child: TokenLimits | undefined, parent: TokenLimits | undefined): boolean {
+  if (!parent) return true;
+  return LIMIT_KEYS.every((key) => {
+    const cap = parent[key];
+    if (cap === undefined) return true;
+    const value = child?.[key];
+    return value !== undefined && value <= cap;
+  });
+}
