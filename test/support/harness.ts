@@ -1,0 +1,105 @@
+/**
+ * Test harness: the real app (buildApp) over a real SQLite file in a temporary data directory, with
+ * real Ed25519 keys, driven through Fastify's inject (real HTTP parsing, no socket). Tests that need
+ * a real process and port use server-process.ts instead.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
+import { buildApp, type TypedApp } from '../../src/api/app.js';
+import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
+import { mintAdminToken } from '../../src/control/admin-token.js';
+import { initDataDir, loadAdminKey, loadKeyring } from '../../src/config/data-dir.js';
+import { openWritableStore } from '../../src/cli/common.js';
+import { countEntries, readEntries } from '../../src/store/ledger.js';
+import type { Store } from '../../src/store/store.js';
+import type { PlatformKeyring } from '../../src/tokens/keyring.js';
+import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
+
+export interface RequestOptions {
+  token?: string;
+  body?: unknown;
+  /** Sent as-is instead of JSON-encoding `body`. */
+  payload?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface Harness {
+  app: TypedApp;
+  store: Store;
+  keyring: PlatformKeyring;
+  clock: Clock;
+  dataDir: string;
+  adminToken: string;
+  request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
+  createTenant(tenantId: string, limits?: Record<string, unknown>): Promise<void>;
+  /** Issues a token for a fresh key pair; returns the token and the holder's keys. */
+  issueToken(tenantId: string, scope: string | string[], expiresIn?: number): Promise<{ token: string; tokenId: string; keys: KeyPair }>;
+  ledgerCount(): Promise<number>;
+  ledgerLines(filter?: Parameters<typeof readEntries>[1]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ppn-test-'));
+  initDataDir(dataDir);
+  const store = await openWritableStore(dataDir);
+  const keyring = loadKeyring(dataDir);
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const ids = makeIdSource(clock);
+  const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
+  const app = await buildApp({ store, keyring, clock, ids });
+
+  const request: Harness['request'] = (method, url, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+    let payload = opts.payload;
+    if (payload === undefined && opts.body !== undefined) {
+      payload = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    return app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+  };
+
+  const harness: Harness = {
+    app,
+    store,
+    keyring,
+    clock,
+    dataDir,
+    adminToken,
+    request,
+    async createTenant(tenantId, limits = {}) {
+      const res = await request('POST', '/v1/tenants', {
+        token: adminToken,
+        body: { tenant_id: tenantId, display_name: `Tenant ${tenantId}`, max_vms: 10, storage_quota_gb: 100, api_rate_limit_rpm: 10_000, ...limits },
+      });
+      if (res.statusCode !== 201) throw new Error(`creating tenant ${tenantId}: ${res.statusCode} ${res.body}`);
+    },
+    async issueToken(tenantId, scope, expiresIn = 3600) {
+      const keys = generateKeyPair();
+      const res = await request('POST', `/v1/tenants/${tenantId}/tokens`, {
+        token: adminToken,
+        body: { subject_pubkey: encodeBase64url(rawPublicKey(keys.publicKey)), scope, expires_in_seconds: expiresIn },
+      });
+      if (res.statusCode !== 201) throw new Error(`issuing token: ${res.statusCode} ${res.body}`);
+      const body = res.json() as { token: string; token_id: string };
+      return { token: body.token, tokenId: body.token_id, keys };
+    },
+    ledgerCount: () => countEntries(store.db),
+    async ledgerLines(filter = { limit: 100_000 }) {
+      return (await readEntries(store.db, filter)).map((e) => JSON.parse(e.line) as Record<string, unknown>);
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+export function publicKeyText(keys: KeyPair): string {
+  return encodeBase64url(rawPublicKey(keys.publicKey));
+}
