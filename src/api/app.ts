@@ -73,6 +73,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Fastify parses text/plain by default; the API takes JSON only, so any other body is a 415 (SPEC §3).
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   await app.register(fastifySwagger, {

@@ -39,7 +39,7 @@ export async function createTenant(deps: ControlDeps, origin: Origin, input: New
       throw new PpnError('conflict', `tenant ${input.tenant_id} exists or existed; tenant ids are never reused`);
     }
     const now = isoTime(deps.clock.now());
-    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now };
+    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0 };
     await insertTenant(trx, row);
     const { tenant_id, ...data } = input;
     await recordEvent(deps, trx, origin, { event_type: 'TENANT_CREATED', tenant_id, subject_ids: {}, data });
@@ -111,7 +111,7 @@ export async function deleteTenant(
       throw new PpnError('conflict', `tenant ${tenantId} still has ${vmIds.length} VM(s); delete them first or pass ?cascade=true`);
     }
     for (const vmId of vmIds) {
-      await deleteVmRow(trx, vmId);
+      await deleteVmRow(trx, { vm_id: vmId, tenant_id: tenantId });
       await recordEvent(deps, trx, origin, {
         event_type: 'VM_DELETED',
         tenant_id: tenantId,

@@ -121,7 +121,7 @@ export async function setDesiredState(
     if (!vm) throw notFound('VM');
     if (vm.desired_state === desired) return vm;
     const updated_at = isoTime(deps.clock.now());
-    await updateVmRow(trx, vmId, { desired_state: desired, updated_at });
+    await updateVmRow(trx, vm, { desired_state: desired, updated_at });
     await recordEvent(deps, trx, origin, {
       event_type: 'VM_STATE_CHANGED',
       tenant_id: vm.tenant_id,
@@ -137,7 +137,7 @@ export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: stri
   await inTransaction(deps.store, async (trx) => {
     const vm = await findVm(trx, vmId, tenantId);
     if (!vm) throw notFound('VM');
-    await deleteVmRow(trx, vmId);
+    await deleteVmRow(trx, vm);
     await recordEvent(deps, trx, origin, {
       event_type: 'VM_DELETED',
       tenant_id: vm.tenant_id,

@@ -21,6 +21,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('state', 'text', (c) => c.notNull())
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('vm_generation', 'bigint', (c) => c.notNull().defaultTo(0))
           .execute();
 
         await db.schema

@@ -1,5 +1,5 @@
 /** The tables, as Kysely sees them. Timestamps are RFC 3339 UTC strings in every store. */
-import type { Kysely } from 'kysely';
+import type { Generated, Kysely } from 'kysely';
 
 export type TenantState = 'active' | 'suspended' | 'deleted';
 export type VmState = 'pending' | 'scheduled' | 'starting' | 'running' | 'stopped' | 'failed' | 'deleting' | 'unknown';
@@ -17,6 +17,12 @@ export interface TenantsTable {
   state: TenantState;
   created_at: string;
   updated_at: string;
+  /**
+   * Bumped in the same transaction as every change to the tenant's VM rows, so a cached VM list is
+   * known fresh by comparing one number read with the tenant. Not a usage counter: quota decisions
+   * always sum the rows.
+   */
+  vm_generation: Generated<number>;
 }
 
 export interface TokensTable {

@@ -1,8 +1,10 @@
 /** Tenant rows. A deleted tenant is kept as a tombstone (state 'deleted') so its id is never reused. */
 import type { Dialect } from './store.js';
+import type { Insertable, Selectable } from 'kysely';
 import type { Db, TenantsTable } from './schema.js';
 
-export type TenantRow = TenantsTable;
+export type TenantRow = Selectable<TenantsTable>;
+export type NewTenantRow = Insertable<TenantsTable>;
 
 export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | undefined> {
   return db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
@@ -23,11 +25,11 @@ export async function lockTenant(trx: Db, dialect: Dialect, tenantId: string): P
     .executeTakeFirst();
 }
 
-export async function insertTenant(trx: Db, row: TenantRow): Promise<void> {
+export async function insertTenant(trx: Db, row: NewTenantRow): Promise<void> {
   await trx.insertInto('tenants').values(row).execute();
 }
 
-export async function updateTenantRow(trx: Db, tenantId: string, changes: Partial<TenantRow>): Promise<void> {
+export async function updateTenantRow(trx: Db, tenantId: string, changes: Partial<NewTenantRow>): Promise<void> {
   await trx.updateTable('tenants').set(changes).where('tenant_id', '=', tenantId).execute();
 }
 

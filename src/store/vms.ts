@@ -33,8 +33,18 @@ export async function sumUsage(db: Db, tenantId: string): Promise<Usage> {
   };
 }
 
+/** Marks the tenant's VM set as changed; every write below calls it in the same transaction. */
+async function bumpVmGeneration(trx: Db, tenantId: string): Promise<void> {
+  await trx
+    .updateTable('tenants')
+    .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
+    .where('tenant_id', '=', tenantId)
+    .execute();
+}
+
 export async function insertVm(trx: Db, row: VmRow): Promise<void> {
   await trx.insertInto('vms').values(row).execute();
+  await bumpVmGeneration(trx, row.tenant_id);
 }
 
 export async function findVm(db: Db, vmId: string, tenantId: string | null): Promise<VmRow | undefined> {
@@ -68,12 +78,14 @@ export async function listTenantVmIds(db: Db, tenantId: string): Promise<string[
 
 export async function updateVmRow(
   trx: Db,
-  vmId: string,
+  vm: Pick<VmRow, 'vm_id' | 'tenant_id'>,
   changes: { state?: VmState; desired_state?: DesiredState; reason?: string | null; updated_at: string },
 ): Promise<void> {
-  await trx.updateTable('vms').set(changes).where('vm_id', '=', vmId).execute();
+  await trx.updateTable('vms').set(changes).where('vm_id', '=', vm.vm_id).execute();
+  await bumpVmGeneration(trx, vm.tenant_id);
 }
 
-export async function deleteVmRow(trx: Db, vmId: string): Promise<void> {
-  await trx.deleteFrom('vms').where('vm_id', '=', vmId).execute();
+export async function deleteVmRow(trx: Db, vm: Pick<VmRow, 'vm_id' | 'tenant_id'>): Promise<void> {
+  await trx.deleteFrom('vms').where('vm_id', '=', vm.vm_id).execute();
+  await bumpVmGeneration(trx, vm.tenant_id);
 }

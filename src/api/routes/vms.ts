@@ -1,10 +1,12 @@
 /** /v1/vms (SPEC §6). The tenant comes from the token; platform admins may name one with ?tenant_id=. */
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../app.js';
 import { originOf, requireTenantOf, tenantScopeOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, Vm, listOf } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
+import { ListCache } from '../list-cache.js';
 import { createVm, deleteVm, setDesiredState } from '../../control/vms.js';
 import { notFound } from '../../errors.js';
 import { findVm, listVmRows } from '../../store/vms.js';
@@ -26,6 +28,7 @@ const TenantQuery = Type.Object({ tenant_id: Type.Optional(TenantId) });
 const VmParams = Type.Object({ vm_id: ResourceId });
 
 export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
+  const listCache = new ListCache();
   app.post(
     '/v1/vms',
     { config: { scope: 'tenant:input' }, schema: { querystring: TenantQuery, body: CreateVm, response: { 201: Vm } } },
@@ -56,11 +59,21 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
       config: { scope: 'tenant:read' },
       schema: { querystring: Type.Object({ ...TenantQuery.properties, ...Page }), response: { 200: listOf(Vm) } },
     },
-    async (request) => {
+    async (request, reply) => {
       const limit = request.query.limit ?? 100;
       const tenantId = tenantScopeOf(request, request.query.tenant_id);
-      const rows = await listVmRows(deps.store.db, tenantId, decodeCursor(request.query.cursor), limit + 1);
-      return pageOf(rows, limit, (vm) => vm.vm_id);
+      const after = decodeCursor(request.query.cursor);
+      // Tenant tokens' pages are cached by the tenant's vm_generation, read by auth on this request.
+      const tenant = callerOf(request).tenant;
+      const pageKey = `${limit}:${after ?? ''}`;
+      const cached = tenant ? listCache.get(tenant.tenant_id, tenant.vm_generation, pageKey) : undefined;
+      // Pre-serialised bytes bypass the typed reply; the route's response schema made them.
+      const raw = reply as FastifyReply;
+      if (cached !== undefined) return raw.type('application/json; charset=utf-8').send(cached);
+      const rows = await listVmRows(deps.store.db, tenantId, after, limit + 1);
+      const body = reply.serialize(pageOf(rows, limit, (vm) => vm.vm_id)) as string;
+      if (tenant) listCache.set(tenant.tenant_id, tenant.vm_generation, pageKey, body);
+      return raw.type('application/json; charset=utf-8').send(body);
     },
   );
 

@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: the product beside a baseline measured in the same run.
+ *
+ *   1. Authenticated GET /v1/vms (a tenant with 50 VMs) beside a bare route on the same server that
+ *      sends the same bytes without auth, store or serialisation. The ratio is the figure.
+ *   2. POST /v1/vms per second beside a raw better-sqlite3 insert-and-commit loop on a file with the
+ *      same pragmas (WAL, synchronous=FULL).
+ *
+ * The server runs in a child process; autocannon runs here. Options: BENCH_SECONDS (default 10),
+ * BENCH_CONNECTIONS (default 10).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import BetterSqlite3 from 'better-sqlite3';
+import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+interface ServerInfo {
+  url: string;
+  readToken: string;
+  writeToken: string;
+  listBytes: number;
+}
+
+async function startBenchServer(): Promise<{ info: ServerInfo; stop: () => void }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'server.js');
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = await new Promise<ServerInfo>((done, fail) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const newline = buffered.indexOf('\n');
+      if (newline >= 0) done(JSON.parse(buffered.slice(0, newline)) as ServerInfo);
+    });
+    child.on('exit', (code) => fail(new Error(`bench server exited with ${code}`)));
+  });
+  return { info, stop: () => child.kill('SIGTERM') };
+}
+
+interface Row {
+  name: string;
+  rate: number;
+  p50?: number;
+  p99?: number;
+  errors: string;
+}
+
+async function load(name: string, options: autocannon.Options, expectStatus: number): Promise<Row> {
+  process.stderr.write(`running ${name} for ${SECONDS}s...\n`);
+  const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+  const wrong = result.non2xx + result.errors + result.timeouts;
+  const counted = (result as unknown as Record<string, number>)[`${expectStatus}`] ?? undefined;
+  void counted;
+  return {
+    name,
+    rate: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: wrong === 0 ? '0' : `${result.non2xx} non-2xx, ${result.errors} errors`,
+  };
+}
+
+function rawSqliteInserts(seconds: number): Row {
+  const file = join(mkdtempSync(join(tmpdir(), 'ppn-bench-raw-')), 'raw.sqlite');
+  const db = new BetterSqlite3(file);
+  for (const pragma of SQLITE_PRAGMAS) db.pragma(pragma);
+  db.exec(`CREATE TABLE vms (vm_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, vcpus INTEGER, memory_mb INTEGER,
+    disk_gb INTEGER, state TEXT, created_at TEXT, UNIQUE (tenant_id, name))`);
+  const insert = db.prepare('INSERT INTO vms VALUES (?, ?, ?, 1, 1024, 10, ?, ?)');
+  const insertOne = db.transaction((i: number) => insert.run(`vm-${i}`, 'raw', `name-${i}`, 'pending', new Date().toISOString()));
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(seconds * 1e9);
+  let n = 0;
+  while (process.hrtime.bigint() < deadline) insertOne(n++);
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  db.close();
+  return { name: 'raw better-sqlite3 insert+commit (same pragmas)', rate: n / elapsed, errors: '0' };
+}
+
+function table(rows: Row[]): string {
+  const header = '| measurement | req/s (or rows/s) | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|';
+  const lines = rows.map(
+    (r) => `| ${r.name} | ${r.rate.toFixed(0)} | ${r.p50 ?? '–'} | ${r.p99 ?? '–'} | ${r.errors} |`,
+  );
+  return [header, ...lines].join('\n');
+}
+
+const { info, stop } = await startBenchServer();
+try {
+  const auth = { authorization: `Bearer ${info.readToken}` };
+  const bare = await load('bare route, same bytes (baseline)', { url: `${info.url}/bench/bare` }, 200);
+  const read = await load('GET /v1/vms, authenticated, 50 VMs', { url: `${info.url}/v1/vms`, headers: auth }, 200);
+  const create = await load(
+    'POST /v1/vms (quota check + insert + ledger entry)',
+    {
+      url: `${info.url}/v1/vms`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${info.writeToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 }),
+    },
+    201,
+  );
+  const raw = rawSqliteInserts(SECONDS);
+  const rows = [bare, read, create, raw];
+  process.stdout.write(`\n${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
+  process.stdout.write(`${SECONDS}s per HTTP measurement, ${CONNECTIONS} connections; list body ${info.listBytes} bytes\n\n`);
+  process.stdout.write(`${table(rows)}\n\n`);
+  process.stdout.write(`authenticated read / bare route: ${((read.rate / bare.rate) * 100).toFixed(1)}% (target ≥ 50%)\n`);
+  process.stdout.write(`VM creates / raw insert+commit: ${((create.rate / raw.rate) * 100).toFixed(1)}%\n`);
+} finally {
+  stop();
+}

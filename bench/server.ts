@@ -1,0 +1,65 @@
+/**
+ * The server a benchmark measures, run as its own process so the load generator does not share its
+ * event loop: the product's app (buildApp) over a SQLite file, seeded, plus one bare route on the
+ * same Fastify instance as the baseline. Prints one JSON line with the URL and tokens, then serves.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../src/api/app.js';
+import { makeIdSource, systemClock } from '../src/clock.js';
+import { mintAdminToken } from '../src/control/admin-token.js';
+import { issueToken } from '../src/control/tokens.js';
+import { createTenant } from '../src/control/tenants.js';
+import { createVm } from '../src/control/vms.js';
+import { initDataDir, loadAdminKey, loadKeyring } from '../src/config/data-dir.js';
+import { openWritableStore } from '../src/cli/common.js';
+import { LOCAL_OPERATOR } from '../src/ledger/entry.js';
+import { encodeBase64url, generateKeyPair, rawPublicKey } from '../src/tokens/keys.js';
+
+const dataDir = join(mkdtempSync(join(tmpdir(), 'ppn-bench-')), '.ppn');
+initDataDir(dataDir);
+const store = await openWritableStore(dataDir);
+const keyring = loadKeyring(dataDir);
+const deps = { store, clock: systemClock, ids: makeIdSource(systemClock) };
+const origin = { actor: LOCAL_OPERATOR, requestId: null };
+const { token: adminToken } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, 3600);
+
+async function tenantWithToken(tenantId: string, maxVms: number): Promise<string> {
+  await createTenant(deps, origin, {
+    tenant_id: tenantId,
+    display_name: tenantId,
+    max_vms: maxVms,
+    storage_quota_gb: 1_000_000,
+    api_rate_limit_rpm: 100_000,
+    max_vcpus: null,
+    max_memory_mb: null,
+  });
+  const holder = encodeBase64url(rawPublicKey(generateKeyPair().publicKey));
+  const issued = await issueToken(deps, keyring, origin, {
+    tenantId,
+    subjectPubkey: holder,
+    scopes: ['service:tenant-admin'],
+    expiresInSeconds: 3600,
+    limits: null,
+    proofOfPossession: false,
+    issuedBy: null,
+  });
+  return issued.token;
+}
+
+const readToken = await tenantWithToken('bench-read', 100);
+for (let i = 0; i < 50; i++) {
+  await createVm(deps, origin, 'bench-read', { name: `vm-${i}`, vcpus: 2, memory_mb: 2048, disk_gb: 20, image: 'debian-12', node_id: null }, null);
+}
+const writeToken = await tenantWithToken('bench-write', 100_000);
+
+const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: false });
+// Baseline: the same bytes GET /v1/vms answers, precomputed, with no auth, no store, no serialisation.
+let sameBytes = '';
+app.get('/bench/bare', async (_request, reply) => reply.type('application/json').send(sameBytes));
+sameBytes = (await app.inject({ method: 'GET', url: '/v1/vms', headers: { authorization: `Bearer ${readToken}` } })).body;
+
+const address = await app.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write(`${JSON.stringify({ url: address, adminToken, readToken, writeToken, dataDir, listBytes: sameBytes.length })}\n`);
+process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
