@@ -58,6 +58,8 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .addUniqueConstraint('vms_name_unique_in_tenant', ['tenant_id', 'name'])
           .execute();
         await db.schema.createIndex('vms_by_tenant').on('vms').columns(['tenant_id', 'vm_id']).execute();
+        // Covers the usage sum of every quota decision, so it reads the index alone.
+        await db.schema.createIndex('vms_usage').on('vms').columns(['tenant_id', 'vcpus', 'memory_mb', 'disk_gb']).execute();
 
         await db.schema
           .createTable('ledger_entries')
