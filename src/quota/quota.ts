@@ -3,7 +3,13 @@
  * request asks for, which policies would be violated. The caller holds the tenant's lock while it
  * decides and inserts, so the answer cannot go stale before the insert.
  */
-import type { Usage } from '../store/vms.js';
+/** What a tenant (or a token block) holds now, summed from its VM records. */
+export interface Usage {
+  vms: number;
+  storage_gb: number;
+  vcpus: number;
+  memory_mb: number;
+}
 
 export const QUOTA_POLICIES = ['max_vms', 'storage_quota_gb', 'max_vcpus', 'max_memory_mb'] as const;
 export type QuotaPolicy = (typeof QUOTA_POLICIES)[number];

@@ -3,7 +3,7 @@
  * in its own folder and is the only code that imports its driver; everything else talks Kysely
  * through the query modules beside this file.
  */
-import { Migrator, type Kysely, type Transaction } from 'kysely';
+import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { PpnError } from '../errors.js';
 import { buildMigrations } from './migrations.js';
 import type { Database } from './schema.js';
@@ -47,4 +47,14 @@ export function translateStoreError(error: unknown): unknown {
     return new PpnError('store_unavailable', 'the store is unavailable; try again');
   }
   return error;
+}
+
+/** True when the store answers a trivial query. */
+export async function pingStore(store: Store): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(store.db);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,14 +1,10 @@
 /** VM rows and the usage derived from them. */
+import type { Usage } from '../quota/quota.js';
 import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
 
 export type VmRow = VmsTable;
 
-export interface Usage {
-  vms: number;
-  storage_gb: number;
-  vcpus: number;
-  memory_mb: number;
-}
+export type { Usage };
 
 /**
  * A tenant's usage, summed from its VM rows in the caller's transaction. There is no counter to

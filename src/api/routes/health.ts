@@ -1,17 +1,13 @@
 /** Process and store health, the OpenAPI document and Prometheus metrics (SPEC §3). */
-import { sql } from 'kysely';
 import type { RouteDeps, TypedApp } from '../app.js';
 import { PpnError } from '../../errors.js';
+import { pingStore } from '../../store/store.js';
 
 export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
-    try {
-      await sql`select 1`.execute(deps.store.db);
-    } catch {
-      throw new PpnError('store_unavailable', 'the store does not answer');
-    }
+    if (!(await pingStore(deps.store))) throw new PpnError('store_unavailable', 'the store does not answer');
     return { status: 'ready' };
   });
 

@@ -1,0 +1,51 @@
+/**
+ * The layout is the architecture (docs/design/README.md); these checks keep it so. Each rule reads
+ * the import lines of the source files.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const files = sourceFiles('src').map((path) => ({
+  path: relative('src', path),
+  imports: [...readFileSync(path, 'utf8').matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]!),
+}));
+
+function importers(predicate: (specifier: string) => boolean): string[] {
+  return files.filter((f) => f.imports.some(predicate)).map((f) => f.path);
+}
+
+describe('architecture', () => {
+  it('only store/sqlite imports better-sqlite3', () => {
+    expect(importers((s) => s === 'better-sqlite3').every((p) => p.startsWith('store/sqlite/'))).toBe(true);
+  });
+
+  it('the pure cores import no database, HTTP, filesystem or store code', () => {
+    const pure = files.filter((f) => /^(tokens|ledger|quota|ratelimit)\//.test(f.path));
+    expect(pure.length).toBeGreaterThan(5);
+    for (const file of pure) {
+      const offending = file.imports.filter((s) => /^(kysely|better-sqlite3|pg|fastify|node:fs|node:http|node:net)$/.test(s) || s.includes('/store/') || s.includes('/api/'));
+      expect(offending, file.path).toEqual([]);
+    }
+  });
+
+  it('routes never build SQL: no route imports kysely', () => {
+    expect(importers((s) => s === 'kysely').filter((p) => p.startsWith('api/routes/'))).toEqual([]);
+  });
+
+  it('control operations know nothing of HTTP', () => {
+    expect(importers((s) => s === 'fastify' || s.includes('/api/')).filter((p) => p.startsWith('control/'))).toEqual([]);
+  });
+
+  it('only the problem mapper turns domain errors into statuses', () => {
+    const files = sourceFiles('src').filter((p) => !p.endsWith('problem.ts'));
+    for (const path of files) expect(readFileSync(path, 'utf8'), path).not.toMatch(/\.code\((?:4|5)\d\d\)/);
+  });
+});
