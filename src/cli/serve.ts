@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { buildApp } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
-import { adminTokenFile, initDataDir, loadAdminKey, loadKeyring, writeSecretFile } from '../config/data-dir.js';
+import { adminTokenFile, initDataDir, loadAdminKey, loadKeyring, lockDataDir, writeSecretFile } from '../config/data-dir.js';
 import { CliError, controlDeps, openWritableStore } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
@@ -23,6 +23,8 @@ export function parseListen(text: string): { host: string; port: number } {
 export async function serve(options: ServeOptions): Promise<void> {
   const { host, port } = parseListen(options.listen);
   const fresh = initDataDir(options.dataDir);
+  const unlock = lockDataDir(options.dataDir);
+  process.on('exit', unlock);
   const store = await openWritableStore(options.dataDir);
   const keyring = loadKeyring(options.dataDir);
   const deps = controlDeps(store);

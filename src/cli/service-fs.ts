@@ -5,6 +5,12 @@ import { resolveDataDir } from '../config/data-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
 
+// `service-fs read | head` closes the pipe early: stop quietly rather than die with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const program = new Command('service-fs').description('read the PPN audit ledger');
 
 program

@@ -8,8 +8,9 @@
  *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
+ *   server.pid                 the pid of the server using the directory (see lockDataDir)
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
@@ -73,4 +74,36 @@ export function loadKeyring(dataDir: string): PlatformKeyring {
 export function loadAdminKey(dataDir: string): { privateKey: KeyObject; publicKey: KeyObject } {
   const privateKey = privateKeyFromPem(readFileSync(join(keysDir(dataDir), 'admin.pem'), 'utf8'));
   return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/**
+ * One server per data directory: a second one would keep its own revocation list and rate-limit
+ * windows. The pid file is taken with O_EXCL; one left by a dead process (kill -9) is taken over.
+ * Returns the release function.
+ */
+export function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, 'server.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new Error(`another server (pid ${holder}) is using ${dataDir}; stop it first`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

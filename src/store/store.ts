@@ -3,10 +3,10 @@
  * in its own folder and is the only code that imports its driver; everything else talks Kysely
  * through the query modules beside this file.
  */
-import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
 import { buildMigrations } from './migrations.js';
-import type { Database } from './schema.js';
+import type { Database, Db } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -31,19 +31,41 @@ export async function migrateStore(store: Store): Promise<void> {
  * Runs `work` in one transaction. State changes and their ledger entries go through here together,
  * so either both commit or neither does (SPEC §8).
  */
-export async function inTransaction<T>(store: Store, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(store: Store, work: (trx: Db) => Promise<T>): Promise<T> {
   try {
+    if (store.dialect === 'sqlite') return await inImmediateTransaction(store.db, work);
     return await store.db.transaction().execute(work);
   } catch (error) {
     throw translateStoreError(error);
   }
 }
 
+/**
+ * SQLite: BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
+ * writes can fail at once with SQLITE_BUSY_SNAPSHOT when another process (e.g. `admin-token`)
+ * wrote in between; an immediate one waits its turn under busy_timeout instead.
+ */
+async function inImmediateTransaction<T>(db: Kysely<Database>, work: (trx: Db) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection);
+    try {
+      const result = await work(connection);
+      await sql`commit`.execute(connection);
+      return result;
+    } catch (error) {
+      // If the failure ended the transaction already, rollback fails too; the first error is the one to report.
+      await sql`rollback`.execute(connection).catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
 /** Driver errors that mean "the store cannot be used now" become 503; everything else passes on. */
 export function translateStoreError(error: unknown): unknown {
   if (error instanceof PpnError) return error;
   const code = (error as { code?: unknown })?.code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'ECONNREFUSED' || code === '57P01') {
+  const unavailable = typeof code === 'string' && (/^SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(code) || code === 'ECONNREFUSED' || code === '57P01');
+  if (unavailable) {
     return new PpnError('store_unavailable', 'the store is unavailable; try again');
   }
   return error;
