@@ -39,6 +39,7 @@ export interface RouteDeps {
   clock: Clock;
   ids: IdSource;
   revocations: RevocationList;
+  limiter: SlidingWindowLimiter;
   metrics: Registry;
 }
 
@@ -58,6 +59,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     clock,
     ids: options.ids ?? makeIdSource(clock),
     revocations: new RevocationList(),
+    limiter: new SlidingWindowLimiter(),
     metrics: new Registry(),
   };
   await deps.revocations.load(deps.store.db);
@@ -90,7 +92,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     reply.header('X-Request-Id', request.id);
   });
   registerProblemHandling(app);
-  registerAuth(app, { ...deps, limiter: new SlidingWindowLimiter() });
+  registerAuth(app, deps);
 
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);

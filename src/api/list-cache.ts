@@ -4,7 +4,9 @@
  * bumps it in its own transaction, so a hit is never stale, whichever process made the change.
  */
 const MAX_TENANTS = 10_000;
-const MAX_PAGES_PER_TENANT = 64;
+const MAX_PAGES_PER_TENANT = 16;
+/** Past this many cached characters in all, everything is dropped and the cache refills. */
+const MAX_TOTAL_CHARS = 64 * 1024 * 1024;
 
 interface TenantPages {
   generation: number;
@@ -13,6 +15,7 @@ interface TenantPages {
 
 export class ListCache {
   private readonly tenants = new Map<string, TenantPages>();
+  private totalChars = 0;
 
   get(tenantId: string, generation: number, pageKey: string): string | undefined {
     const entry = this.tenants.get(tenantId);
@@ -27,6 +30,13 @@ export class ListCache {
       this.tenants.set(tenantId, entry);
     }
     if (entry.pages.size >= MAX_PAGES_PER_TENANT) entry.pages.clear();
+    if (this.totalChars + body.length > MAX_TOTAL_CHARS) {
+      this.tenants.clear();
+      this.totalChars = 0;
+      entry = { generation, pages: new Map() };
+      this.tenants.set(tenantId, entry);
+    }
     entry.pages.set(pageKey, body);
+    this.totalChars += body.length;
   }
 }

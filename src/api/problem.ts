@@ -6,8 +6,10 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PpnError, type ErrorCode } from '../errors.js';
-import { QUOTA_EXCEEDED_TYPE } from '../control/vms.js';
 import { TokenError } from '../tokens/error.js';
+
+/** The IANA-registered problem type for quota refusals (SPEC §6). */
+export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
 
 interface ProblemKind {
   status: number;

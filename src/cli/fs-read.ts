@@ -10,7 +10,7 @@ export interface ReadOptions {
   eventType?: string;
   since?: string;
   until?: string;
-  limit: number;
+  limit?: number;
   json: boolean;
 }
 
@@ -72,7 +72,7 @@ export async function readLedger(options: ReadOptions): Promise<void> {
       ...(options.until ? { until: options.until } : {}),
       limit: PAGE,
     };
-    let remaining = options.limit;
+    let remaining = options.limit ?? Number.POSITIVE_INFINITY;
     let afterIndex: number | undefined;
     while (remaining > 0) {
       const page = await readEntries(store.db, { ...base, limit: Math.min(PAGE, remaining), ...(afterIndex !== undefined ? { afterIndex } : {}) });

@@ -21,9 +21,9 @@ program
   .option('--event-type <type>', 'only this event type, e.g. TENANT_CREATED', parseEventType)
   .option('--since <time>', 'entries at or after this RFC 3339 time', parseTime('--since'))
   .option('--until <time>', 'entries before this RFC 3339 time', parseTime('--until'))
-  .option('--limit <n>', 'at most this many entries', parsePositiveInt('--limit', 10_000_000), 1000)
+  .option('--limit <n>', 'at most this many entries (default: all)', parsePositiveInt('--limit', Number.MAX_SAFE_INTEGER))
   .option('--json', 'print each entry as its stored JSON line (JSON Lines)', false)
-  .action((opts: { dataDir?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit: number; json: boolean }) =>
+  .action((opts: { dataDir?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit?: number; json: boolean }) =>
     runCli(() => readLedger({ ...opts, dataDir: resolveDataDir(opts.dataDir) })),
   );
 

@@ -6,7 +6,7 @@ import type { Db, TenantState } from '../store/schema.js';
 import { inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
 import { listLiveTokenIds, markRevoked } from '../store/tokens.js';
-import { deleteVmRow, listTenantVmIds, sumUsage, type Usage } from '../store/vms.js';
+import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
@@ -106,17 +106,17 @@ export async function deleteTenant(
   const revoked = await inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');
-    const vmIds = await listTenantVmIds(trx, tenantId);
-    if (vmIds.length > 0 && !cascade) {
-      throw new PpnError('conflict', `tenant ${tenantId} still has ${vmIds.length} VM(s); delete them first or pass ?cascade=true`);
+    const vms = await listVmRows(trx, tenantId, undefined, Number.MAX_SAFE_INTEGER);
+    if (vms.length > 0 && !cascade) {
+      throw new PpnError('conflict', `tenant ${tenantId} still has ${vms.length} VM(s); delete them first or pass ?cascade=true`);
     }
-    for (const vmId of vmIds) {
-      await deleteVmRow(trx, { vm_id: vmId, tenant_id: tenantId });
+    for (const vm of vms) {
+      await deleteVmRow(trx, vm);
       await recordEvent(deps, trx, origin, {
         event_type: 'VM_DELETED',
         tenant_id: tenantId,
-        subject_ids: { vm_id: vmId },
-        data: { reason: 'tenant deleted' },
+        subject_ids: { vm_id: vm.vm_id },
+        data: { name: vm.name, state: vm.state, reason: 'tenant deleted' },
       });
     }
     const now = isoTime(deps.clock.now());
@@ -135,7 +135,7 @@ export async function deleteTenant(
       event_type: 'TENANT_DELETED',
       tenant_id: tenantId,
       subject_ids: {},
-      data: { cascade, vms_deleted: vmIds.length, tokens_revoked: tokenIds.length },
+      data: { cascade, vms_deleted: vms.length, tokens_revoked: tokenIds.length },
     });
     return tokenIds;
   });

@@ -7,7 +7,7 @@ import { mintRootToken } from '../tokens/mint.js';
 import type { Scope } from '../tokens/scopes.js';
 import { inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
-import { findToken, insertToken, markRevoked, type TokenRow } from '../store/tokens.js';
+import { findToken, insertToken, listLiveTokensIssuedBy, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
@@ -90,20 +90,28 @@ export async function revokeToken(
   tenantId: string,
   tokenId: string,
 ): Promise<TokenRow> {
-  const row = await inTransaction(deps.store, async (trx) => {
+  const { row, revoked } = await inTransaction(deps.store, async (trx) => {
     const token = await findToken(trx, tokenId, tenantId);
     if (!token) throw notFound('token');
-    if (token.revoked_at !== null) return token;
+    if (token.revoked_at !== null) return { row: token, revoked: [] };
     const revoked_at = isoTime(deps.clock.now());
-    await markRevoked(trx, tokenId, revoked_at);
-    await recordEvent(deps, trx, origin, {
-      event_type: 'TOKEN_REVOKED',
-      tenant_id: tenantId,
-      subject_ids: { token_id: tokenId },
-      data: {},
-    });
-    return { ...token, revoked_at };
+    // A token's holder may have issued others through the API; a compromised issuer's tokens go too,
+    // each with its own entry naming the token that caused it.
+    const queue: { id: string; cause: string | null }[] = [{ id: tokenId, cause: null }];
+    const revoked: string[] = [];
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      await markRevoked(trx, next.id, revoked_at);
+      await recordEvent(deps, trx, origin, {
+        event_type: 'TOKEN_REVOKED',
+        tenant_id: tenantId,
+        subject_ids: { token_id: next.id },
+        data: next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : {},
+      });
+      revoked.push(next.id);
+      for (const child of await listLiveTokensIssuedBy(trx, next.id)) queue.push({ id: child, cause: next.id });
+    }
+    return { row: { ...token, revoked_at }, revoked };
   });
-  revocations.add([tokenId]);
+  revocations.add(revoked);
   return row;
 }

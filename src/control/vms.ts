@@ -8,10 +8,9 @@ import { lockTenant } from '../store/tenants.js';
 import { deleteVmRow, findVm, findVmByName, insertVm, sumUsage, updateVmRow, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 
-export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
-
 export interface NewVm extends VmRequest {
-  name: string;
+  /** null: the VM is named after its id. */
+  name: string | null;
   image: string | null;
   node_id: string | null;
 }
@@ -37,8 +36,10 @@ export async function createVm(
       // No node exists yet in any tenant, so any requested node is unknown (and never another tenant's).
       throw notFound('node');
     }
-    if (await findVmByName(trx, tenantId, input.name)) {
-      throw new PpnError('conflict', `a VM named ${input.name} already exists in this tenant`);
+    const vmId = deps.ids('vm');
+    const name = input.name ?? vmId;
+    if (await findVmByName(trx, tenantId, name)) {
+      throw new PpnError('conflict', `a VM named ${name} already exists in this tenant`);
     }
     const usage = await sumUsage(trx, tenantId);
     const violations = findQuotaViolations(tenant, usage, input);
@@ -48,7 +49,7 @@ export async function createVm(
         tenant_id: tenantId,
         subject_ids: {},
         data: {
-          name: input.name,
+          name,
           requested: { vcpus: input.vcpus, memory_mb: input.memory_mb, disk_gb: input.disk_gb },
           violated_policies: violations.map((v) => v.policy),
           quota: quotaBody(violations[0]!),
@@ -58,9 +59,9 @@ export async function createVm(
     }
     const now = isoTime(deps.clock.now());
     const vm: VmRow = {
-      vm_id: deps.ids('vm'),
+      vm_id: vmId,
       tenant_id: tenantId,
-      name: input.name,
+      name,
       vcpus: input.vcpus,
       memory_mb: input.memory_mb,
       disk_gb: input.disk_gb,
@@ -142,7 +143,7 @@ export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: stri
       event_type: 'VM_DELETED',
       tenant_id: vm.tenant_id,
       subject_ids: { vm_id: vmId },
-      data: { name: vm.name, state: vm.state },
+      data: { name: vm.name, state: vm.state, reason: 'deleted by request' },
     });
   });
 }

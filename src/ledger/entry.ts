@@ -1,7 +1,8 @@
 /**
  * Audit ledger entries (SPEC §8). An entry is stored as the exact bytes of one line of JSON; those
  * bytes are what the Merkle tree hashes (leaf = SHA-256(0x00 || bytes)), so anyone holding the
- * line can recompute its leaf. The encoder fixes the key order, so the bytes depend only on values.
+ * line can recompute its leaf. The encoder fixes the top-level order (SPEC §8) and sorts the keys of
+ * nested objects, so the bytes depend only on values.
  */
 export const EVENT_TYPES = [
   'TENANT_CREATED',
@@ -57,9 +58,18 @@ export function encodeEntry(entry: LedgerEntry): string {
     tenant_id: entry.tenant_id,
     actor: { token_id: entry.actor.token_id, subject: entry.actor.subject, scope: entry.actor.scope },
     request_id: entry.request_id,
-    subject_ids: entry.subject_ids,
-    data: entry.data,
+    subject_ids: canonical(entry.subject_ids),
+    data: canonical(entry.data),
   });
+}
+
+/** Nested objects with their keys sorted, so equal values always give equal bytes. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) sorted[key] = canonical((value as Record<string, unknown>)[key]);
+  return sorted;
 }
 
 export function isEventType(value: string): value is EventType {

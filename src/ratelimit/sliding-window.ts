@@ -30,7 +30,7 @@ export class SlidingWindowLimiter {
   take(key: string, limit: number, now: number): RateDecision {
     let window = this.windows.get(key);
     if (!window || window.limit !== limit) {
-      window = new TenantWindow(limit);
+      window = resized(window, limit);
       this.windows.set(key, window);
     }
     if (limit === 0) return { allowed: false, limit, remaining: 0, resetSeconds: WINDOW_MS / 1000 };
@@ -53,6 +53,23 @@ export class SlidingWindowLimiter {
   forget(key: string): void {
     this.windows.delete(key);
   }
+}
+
+/**
+ * A window for a changed limit that keeps the newest min(old, new) request times: deciding whether
+ * the last 60 s hold `limit` requests needs only the newest `limit` of them, so the rule stays exact
+ * across a change (a tenant cannot get the old and the new allowance in the same minute).
+ */
+function resized(old: TenantWindow | undefined, limit: number): TenantWindow {
+  const window = new TenantWindow(limit);
+  if (!old) return window;
+  const keep = Math.min(old.limit, limit);
+  for (let i = 0; i < keep; i++) {
+    // Oldest kept first, so the ring stays in time order from `next`.
+    window.times[i] = old.times[(old.next + old.limit - keep + i) % old.limit]!;
+  }
+  window.next = limit === 0 ? 0 : keep % limit;
+  return window;
 }
 
 /** Entries newer than `since`: the ring is ordered by time from `next`, so binary search it. */

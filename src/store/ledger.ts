@@ -4,8 +4,8 @@ import type { Db } from './schema.js';
 
 /**
  * Appends one entry and returns its index. Call it only inside the transaction that makes the change
- * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, and
- * the store serialises writers (SQLite has one writer; PostgreSQL takes a lock first).
+ * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, which
+ * SQLite's single writer serialises. (A PostgreSQL store must take a ledger lock before this read.)
  */
 export async function appendEntry(trx: Db, draft: EntryDraft, ts: string): Promise<number> {
   const row = await trx

@@ -75,6 +75,9 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
         await db.schema.createIndex('ledger_by_tenant').on('ledger_entries').columns(['tenant_id', 'idx']).execute();
         await db.schema.createIndex('ledger_by_event').on('ledger_entries').columns(['event_type', 'idx']).execute();
+        for (const column of ['vm_id', 'node_id', 'token_id', 'actor_token_id']) {
+          await db.schema.createIndex(`ledger_by_${column}`).on('ledger_entries').columns([column, 'idx']).execute();
+        }
 
         await createWormTriggers(db, dialect);
       },

@@ -33,6 +33,17 @@ export async function listLiveTokenIds(db: Db, tenantId: string): Promise<string
   return rows.map((r) => r.token_id);
 }
 
+export async function listLiveTokensIssuedBy(db: Db, issuerTokenId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('tokens')
+    .select('token_id')
+    .where('issued_by', '=', issuerTokenId)
+    .where('revoked_at', 'is', null)
+    .orderBy('token_id')
+    .execute();
+  return rows.map((r) => r.token_id);
+}
+
 export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
   await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).execute();
 }

@@ -67,11 +67,6 @@ export async function listVmRows(db: Db, tenantId: string | null, afterId: strin
     .execute();
 }
 
-export async function listTenantVmIds(db: Db, tenantId: string): Promise<string[]> {
-  const rows = await db.selectFrom('vms').select('vm_id').where('tenant_id', '=', tenantId).orderBy('vm_id').execute();
-  return rows.map((r) => r.vm_id);
-}
-
 export async function updateVmRow(
   trx: Db,
   vm: Pick<VmRow, 'vm_id' | 'tenant_id'>,

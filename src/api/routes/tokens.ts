@@ -5,6 +5,7 @@ import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
+import { getTenantWithUsage } from '../../control/tenants.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { listTokenRows, type TokenRow } from '../../store/tokens.js';
@@ -71,6 +72,10 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       if (scopes.includes('service:platform-admin')) {
         throw invalidInput('scope', 'service:platform-admin cannot be granted inside a tenant');
       }
+      const issuerSecondsLeft = caller.token.expiresAt - Math.floor(deps.clock.now() / 1000);
+      if (!caller.isPlatformAdmin && body.expires_in_seconds > issuerSecondsLeft) {
+        throw invalidInput('expires_in_seconds', `a tenant token may not issue a token that outlives it (${issuerSecondsLeft} s left)`);
+      }
       if (!scopesWithin(scopes, caller.token.scopes)) {
         throw new PpnError('forbidden', `a token may only issue scopes it holds; it has ${caller.token.scopes.join(', ')}`);
       }
@@ -102,6 +107,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     },
     async (request) => {
       assertOwnTenant(request, request.params.tenant_id);
+      await getTenantWithUsage(deps.store.db, request.params.tenant_id);
       const limit = request.query.limit ?? 100;
       const rows = await listTokenRows(deps.store.db, request.params.tenant_id, decodeCursor(request.query.cursor), limit + 1);
       const page = pageOf(rows, limit, (t) => t.token_id);

@@ -40,7 +40,7 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
         originOf(request),
         tenantId,
         {
-          name: body.name ?? deps.ids('vm'),
+          name: body.name ?? null,
           vcpus: body.vcpus,
           memory_mb: body.memory_mb,
           disk_gb: body.disk_gb,
