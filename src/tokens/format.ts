@@ -10,8 +10,9 @@
  * Everything here handles attacker-controlled text: sizes are bounded before any decoding, and every
  * claim is checked for type and shape, so bad input ends in a TokenError, never an uncaught throw.
  */
+import { createHash } from 'node:crypto';
 import { TokenError } from './error.js';
-import { decodeBase64url, encodeBase64url } from './keys.js';
+import { decodeBase64url, encodeBase64url, isSmallOrderPoint } from './keys.js';
 import { isScope, type Scope } from './scopes.js';
 
 export const TOKEN_PREFIX = 'pct1';
@@ -19,6 +20,8 @@ export const MAX_TOKEN_BYTES = 4096;
 export const MAX_BLOCKS = 8;
 const ROOT_DOMAIN = Buffer.from('ppn-token-v1/root\n');
 const DELEGATE_DOMAIN = Buffer.from('ppn-token-v1/delegate\n');
+const BLOCK_ID_DOMAIN = Buffer.from('ppn-token-v1/block-id\n');
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
 export const LIMIT_KEYS = ['max_vms', 'storage_quota_gb', 'max_vcpus', 'max_memory_mb'] as const;
 export type LimitKey = (typeof LIMIT_KEYS)[number];
@@ -35,7 +38,11 @@ export interface BlockClaims {
   /** Issued-at and expiry, seconds since the epoch. */
   iat: number;
   exp: number;
-  jti: string;
+  /**
+   * Block 0 only: the token id the platform chose. A delegated block's id is derived from its
+   * signature (delegatedBlockId), so a delegate cannot pick an id and pass as another token.
+   */
+  jti?: string;
   lim?: TokenLimits;
   /** When set, requests must carry a proof-of-possession signature by the final holder. */
   pop?: boolean;
@@ -60,6 +67,18 @@ export function delegateSigningInput(previousSignature: Buffer, payload: Buffer)
   return Buffer.concat([DELEGATE_DOMAIN, previousSignature, payload]);
 }
 
+/** The id of a delegated block: `tok-` and 26 base32 characters of SHA-256 over its signature. */
+export function delegatedBlockId(signature: Buffer): string {
+  const digest = createHash('sha256').update(BLOCK_ID_DOMAIN).update(signature).digest();
+  let id = '';
+  for (let bit = 0; id.length < 26; bit += 5) {
+    const byte = bit >> 3;
+    const pair = (digest[byte]! << 8) | (digest[byte + 1] ?? 0);
+    id += CROCKFORD[(pair >> (11 - (bit & 7))) & 31];
+  }
+  return `tok-${id}`;
+}
+
 export function serializeToken(blocks: readonly { payload: Buffer; signature: Buffer }[]): string {
   const parts = blocks.flatMap((b) => [encodeBase64url(b.payload), encodeBase64url(b.signature)]);
   return [TOKEN_PREFIX, ...parts].join('.');
@@ -72,7 +91,7 @@ export function encodeClaims(claims: BlockClaims): Buffer {
 /** Splits and decodes a token; checks shape only, no signatures. */
 export function parseToken(text: string): TokenBlock[] {
   if (typeof text !== 'string' || text.length === 0) throw new TokenError('malformed', 'token is empty');
-  if (text.length > MAX_TOKEN_BYTES) throw new TokenError('too_large', `token exceeds ${MAX_TOKEN_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_TOKEN_BYTES) throw new TokenError('too_large', `token exceeds ${MAX_TOKEN_BYTES} bytes`);
   const parts = text.split('.');
   if (parts[0] !== TOKEN_PREFIX) throw new TokenError('malformed', 'token does not start with "pct1."');
   const body = parts.slice(1);
@@ -105,24 +124,30 @@ function parseClaims(payload: Buffer, index: number): BlockClaims {
   for (const key of Object.keys(raw)) if (!CLAIM_KEYS.has(key)) fail(`unknown claim "${key}"`);
 
   const claims: BlockClaims = {
-    sub: typeof raw.sub === 'string' && decodeBase64url(raw.sub)?.length === 32 ? raw.sub : fail('sub is not a 32-byte base64url key'),
+    sub: isHolderKey(raw.sub) ? raw.sub : fail('sub is not a 32-byte base64url Ed25519 key of full order'),
     scp: parseScopes(raw.scp) ?? fail('scp is not a non-empty list of known scopes'),
     iat: isSeconds(raw.iat) ? raw.iat : fail('iat is not a whole number of seconds'),
     exp: isSeconds(raw.exp) ? raw.exp : fail('exp is not a whole number of seconds'),
-    jti: typeof raw.jti === 'string' && JTI_PATTERN.test(raw.jti) ? raw.jti : fail('jti is missing or malformed'),
   };
   if (index === 0) {
+    claims.jti = typeof raw.jti === 'string' && JTI_PATTERN.test(raw.jti) ? raw.jti : fail('jti is missing or malformed');
     claims.kid = typeof raw.kid === 'string' && KID_PATTERN.test(raw.kid) ? raw.kid : fail('kid is missing or malformed');
     if (raw.tid !== undefined) {
       claims.tid = typeof raw.tid === 'string' && TENANT_ID_PATTERN.test(raw.tid) ? raw.tid : fail('tid is malformed');
     }
-  } else if (raw.kid !== undefined || raw.tid !== undefined) {
-    fail('only block 0 may carry kid or tid');
+  } else if (raw.kid !== undefined || raw.tid !== undefined || raw.jti !== undefined) {
+    fail('only block 0 may carry kid, tid or jti');
   }
   if (raw.lim !== undefined) claims.lim = parseLimits(raw.lim) ?? fail('lim is not an object of known non-negative limits');
   if (raw.pop !== undefined) claims.pop = typeof raw.pop === 'boolean' ? raw.pop : fail('pop is not a boolean');
   if (claims.exp <= claims.iat) fail('exp is not after iat');
   return claims;
+}
+
+function isHolderKey(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const raw = decodeBase64url(value);
+  return raw !== null && raw.length === 32 && !isSmallOrderPoint(raw);
 }
 
 function isSeconds(value: unknown): value is number {

@@ -19,14 +19,35 @@ export function decodeBase64url(text: string): Buffer | null {
   return bytes.toString('base64url') === text ? bytes : null;
 }
 
-/** Parses a public key given as base64url, base64 or hex. Returns null when it is not 32 bytes. */
+// Encodings of the Ed25519 points of small order (1, 2, 4, 8), as libsodium lists them, compared
+// with the sign bit cleared. A holder key among them lets anyone forge that holder's signatures
+// for a fraction of messages, so such keys are refused wherever a key names a holder.
+const SMALL_ORDER_POINTS = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((hex) => Buffer.from(hex, 'hex'));
+
+export function isSmallOrderPoint(raw: Uint8Array): boolean {
+  if (raw.length !== 32) return false;
+  return SMALL_ORDER_POINTS.some((point) => point.subarray(0, 31).equals(raw.subarray(0, 31)) && point[31] === (raw[31]! & 0x7f));
+}
+
+/**
+ * Parses a holder's public key given as base64url, base64 or hex. Returns null when it is not 32
+ * bytes or is a small-order point.
+ */
 export function parsePublicKeyText(text: string): Buffer | null {
   const trimmed = text.trim();
   let bytes: Buffer | null = null;
   if (/^[0-9a-fA-F]{64}$/.test(trimmed)) bytes = Buffer.from(trimmed, 'hex');
   else if (/^[A-Za-z0-9_-]{43}$/.test(trimmed)) bytes = decodeBase64url(trimmed);
   else if (/^[A-Za-z0-9+/]{43}=?$/.test(trimmed)) bytes = Buffer.from(trimmed, 'base64');
-  return bytes && bytes.length === 32 ? bytes : null;
+  return bytes && bytes.length === 32 && !isSmallOrderPoint(bytes) ? bytes : null;
 }
 
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {

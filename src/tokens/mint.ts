@@ -4,6 +4,8 @@ import { TokenError } from './error.js';
 import {
   delegateSigningInput,
   encodeClaims,
+  MAX_BLOCKS,
+  MAX_TOKEN_BYTES,
   parseToken,
   rootSigningInput,
   serializeToken,
@@ -25,9 +27,16 @@ export function mintRootToken(claims: BlockClaims, platformKey: KeyObject): stri
  * narrow: its scopes, expiry and limits are checked here so a holder learns at once, and again by
  * every verifier, so a hand-made block gains nothing.
  */
-export function delegateToken(token: string, holderKey: KeyObject, claims: Omit<BlockClaims, 'kid' | 'tid'>): string {
+export function delegateToken(token: string, holderKey: KeyObject, claims: Omit<BlockClaims, 'kid' | 'tid' | 'jti'>): string {
   const blocks = parseToken(token);
+  const root = blocks[0]!;
   const last = blocks[blocks.length - 1]!;
+  if (blocks.length >= MAX_BLOCKS) throw new TokenError('too_many_blocks', `a token has at most ${MAX_BLOCKS} blocks`);
+  if (root.claims.tid === undefined) throw new TokenError('malformed', 'platform tokens cannot be delegated');
+  if (root.claims.pop !== true) {
+    throw new TokenError('malformed', 'only a token whose root demands proof of possession (pop) can be delegated');
+  }
+  if (claims.exp <= claims.iat) throw new RangeError('exp must be after iat');
   if (encodeBase64url(rawPublicKey(createPublicKey(holderKey))) !== last.claims.sub) {
     throw new TypeError('the key given is not the holder of this token');
   }
@@ -36,5 +45,7 @@ export function delegateToken(token: string, holderKey: KeyObject, claims: Omit<
   if (!limitsWithin(claims.lim, last.claims.lim)) throw new TokenError('widened', "delegated limits exceed the token's limits");
   const payload = encodeClaims(claims);
   const signature = sign(null, delegateSigningInput(last.signature, payload), holderKey);
-  return serializeToken([...blocks, { payload, signature }]);
+  const delegated = serializeToken([...blocks, { payload, signature }]);
+  if (Buffer.byteLength(delegated) > MAX_TOKEN_BYTES) throw new TokenError('too_large', `the token would exceed ${MAX_TOKEN_BYTES} bytes`);
+  return delegated;
 }

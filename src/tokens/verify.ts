@@ -5,7 +5,7 @@
  */
 import { verify, type KeyObject } from 'node:crypto';
 import { TokenError } from './error.js';
-import { delegateSigningInput, LIMIT_KEYS, parseToken, rootSigningInput, type TokenLimits } from './format.js';
+import { delegatedBlockId, delegateSigningInput, LIMIT_KEYS, parseToken, rootSigningInput, type TokenLimits } from './format.js';
 import { decodeBase64url, publicKeyFromRaw } from './keys.js';
 import { scopesWithin, type Scope } from './scopes.js';
 
@@ -13,6 +13,7 @@ import { scopesWithin, type Scope } from './scopes.js';
 const CLOCK_SKEW_SECONDS = 60;
 
 export interface ChainLink {
+  /** The block's id: block 0's jti, or the id derived from a delegated block's signature. */
   jti: string;
   sub: string;
   scp: Scope[];
@@ -54,6 +55,15 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
   if (isPlatform === (root.claims.tid !== undefined)) {
     throw new TokenError('malformed', 'platform-admin scope requires a root block without a tenant, and only it');
   }
+  if (blocks.length > 1 && isPlatform) {
+    // A tenantless chain narrowed to tenant scopes would act in no tenant, or in all of them.
+    throw new TokenError('malformed', 'platform tokens cannot be delegated');
+  }
+  if (blocks.length > 1 && root.claims.pop !== true) {
+    // Every delegated token starts with its parent's token, byte for byte. Unless the root demands
+    // proof of possession, a delegate could cut its own block off and hold the parent's bearer token.
+    throw new TokenError('malformed', 'a delegated token needs a root that demands proof of possession (pop)');
+  }
   for (let i = 1; i < blocks.length; i++) {
     const parent = blocks[i - 1]!;
     const block = blocks[i]!;
@@ -66,15 +76,16 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
     if (!limitsWithin(block.claims.lim, parent.claims.lim)) throw new TokenError('widened', `block ${i}: limits exceed its parent's`);
   }
   const last = blocks[blocks.length - 1]!.claims;
+  const blockIds = blocks.map((block, i) => (i === 0 ? block.claims.jti! : delegatedBlockId(block.signature)));
   const token: VerifiedToken = {
     tenantId: root.claims.tid ?? null,
     scopes: last.scp,
     subject: last.sub,
-    tokenId: last.jti,
+    tokenId: blockIds[blockIds.length - 1]!,
     expiresAt: last.exp,
     proofOfPossession: blocks.some((b) => b.claims.pop === true),
-    chain: blocks.map(({ claims }) => ({
-      jti: claims.jti,
+    chain: blocks.map(({ claims }, i) => ({
+      jti: blockIds[i]!,
       sub: claims.sub,
       scp: claims.scp,
       exp: claims.exp,
