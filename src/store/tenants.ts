@@ -1,13 +1,25 @@
 /** Tenant rows. A deleted tenant is kept as a tombstone (state 'deleted') so its id is never reused. */
 import type { Dialect } from './store.js';
-import type { Insertable, Selectable } from 'kysely';
+import type { CompiledQuery, Insertable, Selectable } from 'kysely';
 import type { Db, TenantsTable } from './schema.js';
 
 export type TenantRow = Selectable<TenantsTable>;
 export type NewTenantRow = Insertable<TenantsTable>;
 
+const lookupTemplates = new WeakMap<Db, CompiledQuery<TenantRow>>();
+
+/**
+ * Runs on every authenticated request, so the query is built and compiled once per connection and
+ * only its parameter changes (building and compiling cost more than SQLite's own lookup).
+ */
 export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
+  let template = lookupTemplates.get(db);
+  if (!template) {
+    template = db.selectFrom('tenants').selectAll().where('tenant_id', '=', '').compile();
+    lookupTemplates.set(db, template);
+  }
+  const result = await db.executeQuery<TenantRow>({ ...template, parameters: [tenantId] });
+  return result.rows[0];
 }
 
 /**
