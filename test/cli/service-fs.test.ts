@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { encodeBase64url, rawPublicKey } from '../../src/tokens/keys.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { api, CLI, runCli, startServer, type ServerProcess } from '../support/server-process.js';
+import { api, CLI, readLedgerJson, runCli, startServer, type ServerProcess } from '../support/server-process.js';
 
 const T0 = Date.parse('2026-02-01T00:00:00Z');
 const HOUR = 3600_000;
@@ -51,15 +51,7 @@ describe('service-fs read', () => {
   let rows: { idx: number; entry: string }[];
 
   const read = (...args: string[]) => runCli(CLI.fs, ['read', '--data-dir', h.dataDir, ...args]);
-  const readJson = (...args: string[]): Entry[] => {
-    const out = read('--json', ...args);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
-    return out.stdout
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Entry);
-  };
+  const readJson = (...args: string[]): Entry[] => readLedgerJson<Entry>(h.dataDir, ...args);
   const indexes = (entries: Entry[]) => entries.map((e) => e.index);
 
   // A small history, one event per hour, so time filters have exact answers:

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { api, CLI, runCli, startServer, tempDataDir, type ServerProcess } from '../support/server-process.js';
+import { api, readLedgerJson, startServer, tempDataDir, type ServerProcess } from '../support/server-process.js';
 
 interface Entry {
   index: number;
@@ -17,13 +17,7 @@ interface Entry {
 }
 
 function readLedger(dataDir: string, ...args: string[]): Entry[] {
-  const out = runCli(CLI.fs, ['read', '--data-dir', dataDir, '--json', '--limit', '100000', ...args]);
-  expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
-  return out.stdout
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Entry);
+  return readLedgerJson<Entry>(dataDir, ...args);
 }
 
 describe('durability across kill -9 and restart', () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
-import { api, CLI, runCli, startServer, type ServerProcess } from '../support/server-process.js';
+import { api, readLedgerJson, startServer, type ServerProcess } from '../support/server-process.js';
 
 const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
 
@@ -38,13 +38,7 @@ describe('quotas under concurrent creates', () => {
   });
 
   function readLedger(...args: string[]): Entry[] {
-    const out = runCli(CLI.fs, ['read', '--data-dir', server.dataDir, '--json', '--limit', '100000', ...args]);
-    expect(out.stderr).toBe('');
-    expect(out.status).toBe(0);
-    return out.stdout
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Entry);
+    return readLedgerJson<Entry>(server.dataDir, ...args);
   }
 
   async function createTenantWithToken(tenantId: string, limits: Record<string, number>): Promise<string> {

@@ -73,6 +73,16 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** `service-fs read --json` on a data directory: the entries, parsed, after checking it exited cleanly. */
+export function readLedgerJson<T = Record<string, any>>(dataDir: string, ...args: string[]): T[] {
+  const out = runCli(CLI.fs, ['read', '--data-dir', dataDir, '--json', ...args]);
+  if (out.status !== 0 || out.stderr !== '') throw new Error(`service-fs read exited ${out.status}: ${out.stderr}`);
+  return out.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as T);
+}
+
 export async function api(
   base: string,
   method: string,
