@@ -4,12 +4,12 @@ import { mintAdminToken } from '../control/admin-token.js';
 import { loadAdminKey, loadKeyring, sqliteFile } from '../config/data-dir.js';
 import { CliError, controlDeps, openWritableStore } from './common.js';
 
-export async function printAdminToken(dataDir: string, expiresInSeconds: number): Promise<void> {
-  if (!existsSync(sqliteFile(dataDir))) {
+export async function printAdminToken(dataDir: string, databaseUrl: string | undefined, expiresInSeconds: number): Promise<void> {
+  if (!databaseUrl && !existsSync(sqliteFile(dataDir))) {
     throw new CliError(`no data directory at ${dataDir}: run "service-vm-tenant serve" once to create it`);
   }
   const keyring = loadKeyring(dataDir);
-  const store = await openWritableStore(dataDir);
+  const store = await openWritableStore(dataDir, databaseUrl);
   try {
     const { token } = await mintAdminToken(controlDeps(store), keyring, loadAdminKey(dataDir).publicKey, expiresInSeconds);
     process.stdout.write(`${token}\n`);

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from 'commander';
 import { makeIdSource, systemClock } from '../clock.js';
 import type { ControlDeps } from '../control/context.js';
 import { sqliteFile } from '../config/data-dir.js';
+import { openPostgresStore } from '../store/postgres/open.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
 import { migrateStore, type Store } from '../store/store.js';
 
@@ -16,15 +17,21 @@ export class CliError extends Error {
   }
 }
 
-/** Opens (and migrates) the store a writer uses. */
-export async function openWritableStore(dataDir: string): Promise<Store> {
-  const store = openSqliteStore(sqliteFile(dataDir));
-  await migrateStore(store);
+/** Opens (and migrates) the store a writer uses: PostgreSQL when a URL is given, else the data directory's SQLite file. */
+export async function openWritableStore(dataDir: string, databaseUrl?: string): Promise<Store> {
+  const store = databaseUrl ? openPostgresStore(databaseUrl) : openSqliteStore(sqliteFile(dataDir));
+  try {
+    await migrateStore(store);
+  } catch (error) {
+    await store.close();
+    throw new CliError(`cannot prepare the store at ${store.location}: ${(error as Error).message}`);
+  }
   return store;
 }
 
 /** Opens an existing store for reading; never creates one. */
-export function openExistingStore(dataDir: string): Store {
+export function openExistingStore(dataDir: string, databaseUrl?: string): Store {
+  if (databaseUrl) return openPostgresStore(databaseUrl);
   const file = sqliteFile(dataDir);
   if (!existsSync(file)) throw new CliError(`no ledger at ${file}: is --data-dir (or PPN_DATA_DIR) right?`);
   return openSqliteStore(file, { mustExist: true });

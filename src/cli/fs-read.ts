@@ -6,6 +6,7 @@ import { openExistingStore } from './common.js';
 
 export interface ReadOptions {
   dataDir: string;
+  databaseUrl?: string | undefined;
   filter: string[];
   eventType?: string;
   since?: string;
@@ -63,7 +64,7 @@ export function formatEntry(entry: LedgerEntry): string {
 }
 
 export async function readLedger(options: ReadOptions): Promise<void> {
-  const store = openExistingStore(options.dataDir);
+  const store = openExistingStore(options.dataDir, options.databaseUrl);
   try {
     const base: EntryFilter = {
       ...parseFilters(options.filter),

@@ -2,13 +2,15 @@
 import { existsSync } from 'node:fs';
 import { buildApp } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
-import { adminTokenFile, initDataDir, loadAdminKey, loadKeyring, lockDataDir, writeSecretFile } from '../config/data-dir.js';
+import { adminTokenFile, initDataDir, loadAdminKey, loadKeyring, lockDataDir, rememberDatabaseUrl, writeSecretFile } from '../config/data-dir.js';
 import { CliError, controlDeps, openWritableStore } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
 
 export interface ServeOptions {
   dataDir: string;
+  /** PostgreSQL URL; undefined keeps the data directory's SQLite file. */
+  databaseUrl?: string;
   listen: string;
   logLevel: string;
 }
@@ -25,7 +27,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const fresh = initDataDir(options.dataDir);
   const unlock = lockDataDir(options.dataDir);
   process.on('exit', unlock);
-  const store = await openWritableStore(options.dataDir);
+  if (options.databaseUrl) rememberDatabaseUrl(options.dataDir, options.databaseUrl);
+  const store = await openWritableStore(options.dataDir, options.databaseUrl);
   const keyring = loadKeyring(options.dataDir);
   const deps = controlDeps(store);
 
@@ -50,5 +53,5 @@ export async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   const address = await app.listen({ host, port });
-  process.stdout.write(`service-vm-tenant listening on ${address} (data: ${options.dataDir})\n`);
+  process.stdout.write(`service-vm-tenant listening on ${address} (data: ${options.dataDir}, store: ${store.location})\n`);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** service-fs: reads the WORM audit ledger of a data directory. */
 import { Command } from 'commander';
-import { resolveDataDir } from '../config/data-dir.js';
+import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
 
@@ -17,14 +17,19 @@ program
   .command('read')
   .description('print ledger entries, oldest first')
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
   .option('--filter <key=value>', 'tenant-id=, vm-id=, node-id= or token-id= (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--event-type <type>', 'only this event type, e.g. TENANT_CREATED', parseEventType)
   .option('--since <time>', 'entries at or after this RFC 3339 time', parseTime('--since'))
   .option('--until <time>', 'entries before this RFC 3339 time', parseTime('--until'))
   .option('--limit <n>', 'at most this many entries (default: all)', parsePositiveInt('--limit', Number.MAX_SAFE_INTEGER))
   .option('--json', 'print each entry as its stored JSON line (JSON Lines)', false)
-  .action((opts: { dataDir?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit?: number; json: boolean }) =>
-    runCli(() => readLedger({ ...opts, dataDir: resolveDataDir(opts.dataDir) })),
+  .action(
+    (opts: { dataDir?: string; databaseUrl?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit?: number; json: boolean }) =>
+      runCli(() => {
+        const dataDir = resolveDataDir(opts.dataDir);
+        return readLedger({ ...opts, dataDir, databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl) });
+      }),
   );
 
 await program.parseAsync();

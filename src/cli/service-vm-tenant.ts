@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** service-vm-tenant: the API server and its operator commands. */
 import { Command } from 'commander';
-import { resolveDataDir } from '../config/data-dir.js';
+import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { printAdminToken } from './admin-token.js';
@@ -14,23 +14,32 @@ program
   .command('serve')
   .description('run the API server (state in the data directory, SQLite)')
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)', undefined)
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL); remembered in the data directory; default: SQLite in the data directory')
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
-  .action((opts: { dataDir?: string; listen?: string; logLevel: string }) =>
-    runCli(() =>
-      serve({
-        dataDir: resolveDataDir(opts.dataDir),
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return serve({
+        dataDir,
+        databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl),
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
         logLevel: opts.logLevel,
-      }),
-    ),
+      });
+    }),
   );
 
 program
   .command('admin-token')
   .description('print a fresh platform-admin token minted from the keys in the data directory')
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
   .option('--expires-in <seconds>', 'lifetime in seconds', parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS), DEFAULT_ADMIN_TOKEN_SECONDS)
-  .action((opts: { dataDir?: string; expiresIn: number }) => runCli(() => printAdminToken(resolveDataDir(opts.dataDir), opts.expiresIn)));
+  .action((opts: { dataDir?: string; databaseUrl?: string; expiresIn: number }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return printAdminToken(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl), opts.expiresIn);
+    }),
+  );
 
 await program.parseAsync();

@@ -9,6 +9,7 @@
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
  *   server.pid                 the pid of the server using the directory (see lockDataDir)
+ *   database.url               the PostgreSQL URL, when the state lives there (0600: it may hold a password)
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -25,6 +26,21 @@ export function resolveDataDir(option: string | undefined): string {
 
 export function sqliteFile(dataDir: string): string {
   return join(dataDir, 'ppn.sqlite');
+}
+
+/**
+ * Where the directory's state lives: the --database-url option, else PPN_DATABASE_URL, else the
+ * URL remembered in the directory by the last `serve` that was given one; undefined means SQLite.
+ */
+export function resolveDatabaseUrl(dataDir: string, option: string | undefined): string | undefined {
+  const given = option ?? process.env.PPN_DATABASE_URL;
+  if (given) return given;
+  const file = join(dataDir, 'database.url');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
+}
+
+export function rememberDatabaseUrl(dataDir: string, url: string): void {
+  writeSecretFile(join(dataDir, 'database.url'), `${url}\n`);
 }
 
 export function adminTokenFile(dataDir: string): string {

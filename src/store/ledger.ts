@@ -1,13 +1,21 @@
 /** Appending to and reading the audit ledger's entries. */
+import { sql } from 'kysely';
 import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
 import type { Db } from './schema.js';
+import type { Dialect } from './store.js';
+
+/** Key of the PostgreSQL advisory lock that orders ledger appends across all replicas ("ppnl"). */
+const LEDGER_LOCK_KEY = 0x70706e6c;
 
 /**
  * Appends one entry and returns its index. Call it only inside the transaction that makes the change
- * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, which
- * SQLite's single writer serialises. (A PostgreSQL store must take a ledger lock before this read.)
+ * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, and
+ * writers are serialised before that read: by SQLite's single writer, or on PostgreSQL by a
+ * transaction-scoped advisory lock that every replica takes, held until commit or rollback. So no
+ * two transactions can read the same next index, and a rolled-back one leaves no gap.
  */
-export async function appendEntry(trx: Db, draft: EntryDraft, ts: string): Promise<number> {
+export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, ts: string): Promise<number> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
   const row = await trx
     .selectFrom('ledger_entries')
     .select((eb) => eb.fn.max('idx').as('last'))

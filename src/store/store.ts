@@ -64,7 +64,12 @@ async function inImmediateTransaction<T>(db: Kysely<Database>, work: (trx: Db) =
 export function translateStoreError(error: unknown): unknown {
   if (error instanceof PpnError) return error;
   const code = (error as { code?: unknown })?.code;
-  const unavailable = typeof code === 'string' && (/^SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(code) || code === 'ECONNREFUSED' || code === '57P01');
+  // SQLite: busy past busy_timeout, I/O or disk full. PostgreSQL SQLSTATEs: connection exceptions
+  // (08), insufficient resources (53), lock_timeout (55P03), cancelled or shutting down (57). Node:
+  // the database server cannot be reached.
+  const unavailable =
+    typeof code === 'string' &&
+    (/^SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(code) || /^(08...|53...|55P03|57014|57P0.)$/.test(code) || /^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH)$/.test(code));
   if (unavailable) {
     return new PpnError('store_unavailable', 'the store is unavailable; try again');
   }

@@ -1,12 +1,35 @@
 /**
- * When the store cannot take a write (here: another connection holds SQLite's exclusive lock past
- * the busy timeout), the API answers 503 problem+json without internals, changes nothing, and
- * works again once the store is free.
+ * When the store cannot take a write (another connection holds SQLite's exclusive lock past the
+ * busy timeout, or PostgreSQL's table lock past lock_timeout), the API answers 503 problem+json
+ * without internals, changes nothing, and works again once the store is free.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
+import { TEST_STORE } from '../support/stores.js';
+
+/** Takes the store's write lock from another connection; returns the release function. */
+async function blockWrites(dataDir: string): Promise<() => Promise<void>> {
+  if (TEST_STORE === 'sqlite') {
+    const blocker = new BetterSqlite3(join(dataDir, 'ppn.sqlite'));
+    blocker.exec('BEGIN EXCLUSIVE');
+    return async () => {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    };
+  }
+  const blocker = new pg.Client({ connectionString: readFileSync(join(dataDir, 'database.url'), 'utf8').trim() });
+  await blocker.connect();
+  await blocker.query('BEGIN');
+  await blocker.query('LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE');
+  return async () => {
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+  };
+}
 
 describe('store unavailable', () => {
   let harness: Harness;
@@ -19,8 +42,7 @@ describe('store unavailable', () => {
 
   it('answers 503 store_unavailable while another process holds the write lock, then recovers', async () => {
     const before = await harness.ledgerCount();
-    const blocker = new BetterSqlite3(join(harness.dataDir, 'ppn.sqlite'));
-    blocker.exec('BEGIN EXCLUSIVE');
+    const release = await blockWrites(harness.dataDir);
     try {
       const res = await harness.request('POST', '/v1/tenants', {
         token: harness.adminToken,
@@ -30,10 +52,9 @@ describe('store unavailable', () => {
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       const body = res.json();
       expect(body).toMatchObject({ status: 503, code: 'store_unavailable', type: 'urn:ppn:problem:store-unavailable' });
-      expect(res.body).not.toMatch(/SQLITE|sqlite|INSERT|SELECT|at .*\.js/);
+      expect(res.body).not.toMatch(/SQLITE|sqlite|postgres|INSERT|SELECT|LOCK|at .*\.js/i);
     } finally {
-      blocker.exec('ROLLBACK');
-      blocker.close();
+      await release();
     }
     expect(await harness.ledgerCount()).toBe(before);
     const retry = await harness.request('POST', '/v1/tenants', {

@@ -27,11 +27,17 @@ describe('architecture', () => {
     expect(importers((s) => s === 'better-sqlite3').every((p) => p.startsWith('store/sqlite/'))).toBe(true);
   });
 
+  it('only store/postgres imports pg', () => {
+    const users = importers((s) => s === 'pg');
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.every((p) => p.startsWith('store/postgres/'))).toBe(true);
+  });
+
   it('the pure cores import no database, HTTP, filesystem or store code', () => {
     const pure = files.filter((f) => /^(tokens|ledger|quota|ratelimit)\//.test(f.path));
     expect(pure.length).toBeGreaterThan(5);
     for (const file of pure) {
-      const offending = file.imports.filter((s) => /^(kysely|better-sqlite3|pg|fastify|node:fs|node:http|node:net)$/.test(s) || s.includes('/store/') || s.includes('/api/'));
+      const offending = file.imports.filter((s) => /^(kysely|better-sqlite3|pg|fastify|node:fs|node:http|node:net|node:child_process)$/.test(s) || s.includes('/store/') || s.includes('/api/'));
       expect(offending, file.path).toEqual([]);
     }
   });

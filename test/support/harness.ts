@@ -1,5 +1,6 @@
 /**
- * Test harness: the real app (buildApp) over a real SQLite file in a temporary data directory, with
+ * Test harness: the real app (buildApp) over a real store (a SQLite file in a temporary data
+ * directory, or a fresh PostgreSQL database when PPN_TEST_STORE=postgres: see stores.ts), with
  * real Ed25519 keys, driven through Fastify's inject (real HTTP parsing, no socket). Tests that need
  * a real process and port use server-process.ts instead.
  */
@@ -10,7 +11,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import { buildApp, type TypedApp } from '../../src/api/app.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
-import { initDataDir, loadAdminKey, loadKeyring } from '../../src/config/data-dir.js';
+import { initDataDir, loadAdminKey, loadKeyring, rememberDatabaseUrl } from '../../src/config/data-dir.js';
+import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
 import type { Store } from '../../src/store/store.js';
@@ -44,7 +46,9 @@ export interface Harness {
 export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ppn-test-'));
   initDataDir(dataDir);
-  const store = await openWritableStore(dataDir);
+  const databaseUrl = await freshDatabaseUrl();
+  if (databaseUrl) rememberDatabaseUrl(dataDir, databaseUrl);
+  const store = await openWritableStore(dataDir, databaseUrl);
   const keyring = loadKeyring(dataDir);
   const clock = options.clock ?? new ManualClock(Date.now());
   const ids = makeIdSource(clock);
@@ -94,6 +98,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
     async close() {
       await app.close();
       await store.close();
+      await dropDatabase(databaseUrl);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,9 +3,10 @@
  * own data directory, for end-to-end, concurrency and crash tests.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freshDatabaseUrl } from './stores.js';
 
 export const CLI = {
   server: resolve('dist/src/cli/service-vm-tenant.js'),
@@ -29,8 +30,15 @@ export function tempDataDir(): string {
   return join(mkdtempSync(join(tmpdir(), 'ppn-e2e-')), '.ppn');
 }
 
+/**
+ * Starts a server on the data directory. On the PostgreSQL half of the suite a new directory gets a
+ * fresh database, which the directory then remembers, so a restart on it finds the same state.
+ */
 export async function startServer(dataDir = tempDataDir()): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  const databaseUrl = existsSync(join(dataDir, 'database.url')) ? undefined : await freshDatabaseUrl();
+  const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
+  if (databaseUrl) args.push('--database-url', databaseUrl);
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

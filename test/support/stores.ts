@@ -1,0 +1,41 @@
+/**
+ * Which store the suite runs against. `npm test` runs it twice: PPN_TEST_STORE unset (SQLite files)
+ * and PPN_TEST_STORE=postgres, where every harness and server gets a fresh database on the server
+ * named by PPN_TEST_DATABASE_URL (scripts/with-postgres.sh starts a throwaway one).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.PPN_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+function adminUrl(): string {
+  const url = process.env.PPN_TEST_DATABASE_URL;
+  if (!url) throw new Error('PPN_TEST_STORE=postgres needs PPN_TEST_DATABASE_URL (scripts/with-postgres.sh sets it)');
+  return url;
+}
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty database for one harness or server; undefined when the suite runs on SQLite. */
+export async function freshDatabaseUrl(): Promise<string | undefined> {
+  if (TEST_STORE === 'sqlite') return undefined;
+  const name = `ppn_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function dropDatabase(url: string | undefined): Promise<void> {
+  if (!url) return;
+  const name = new URL(url).pathname.slice(1);
+  await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
