@@ -3,7 +3,7 @@
  * own data directory, for end-to-end, concurrency and crash tests.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freshDatabaseUrl } from './stores.js';
@@ -28,6 +28,18 @@ export interface ServerProcess {
 
 export function tempDataDir(): string {
   return join(mkdtempSync(join(tmpdir(), 'ppn-e2e-')), '.ppn');
+}
+
+/**
+ * A second replica's data directory: the same keys, admin token and database URL, as an operator
+ * deploys replicas (docs/design/store.md), but its own directory and so its own pid lock.
+ */
+export function replicaDataDir(source: string): string {
+  const copy = tempDataDir();
+  mkdirSync(copy, { recursive: true, mode: 0o700 });
+  cpSync(join(source, 'keys'), join(copy, 'keys'), { recursive: true });
+  for (const file of ['admin.token', 'database.url']) cpSync(join(source, file), join(copy, file));
+  return copy;
 }
 
 /**
