@@ -9,7 +9,7 @@ import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
-import { RevocationList } from '../control/revocations.js';
+import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import { SlidingWindowLimiter } from '../ratelimit/sliding-window.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
@@ -62,7 +62,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     limiter: new SlidingWindowLimiter(),
     metrics: new Registry(),
   };
-  await deps.revocations.load(deps.store.db);
+  await deps.revocations.refresh(deps.store.db);
 
   const app = Fastify({
     logger: options.logger ?? false,
@@ -93,6 +93,13 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   });
   registerProblemHandling(app);
   registerAuth(app, deps);
+
+  // Revocations made by other replicas (or other processes) reach this one within REFRESH_MS.
+  const refresher = setInterval(() => {
+    deps.revocations.refresh(deps.store.db).catch((error: unknown) => app.log.warn({ err: error }, 'revocation refresh failed'));
+  }, REFRESH_MS);
+  refresher.unref();
+  app.addHook('onClose', async () => clearInterval(refresher));
 
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);

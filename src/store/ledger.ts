@@ -74,6 +74,18 @@ export async function readEntries(db: Db, filter: EntryFilter): Promise<StoredEn
   return rows.map((r) => ({ index: Number(r.idx), line: r.entry }));
 }
 
+/** TOKEN_REVOKED entries after `afterIndex`, in ledger order. */
+export async function listRevocationsSince(db: Db, afterIndex: number): Promise<{ index: number; tokenId: string }[]> {
+  const rows = await db
+    .selectFrom('ledger_entries')
+    .select(['idx', 'token_id'])
+    .where('event_type', '=', 'TOKEN_REVOKED')
+    .where('idx', '>', afterIndex)
+    .orderBy('idx')
+    .execute();
+  return rows.filter((r) => r.token_id !== null).map((r) => ({ index: Number(r.idx), tokenId: r.token_id! }));
+}
+
 export async function countEntries(db: Db, eventType?: EventType): Promise<number> {
   let query = db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll<number>().as('n'));
   if (eventType) query = query.where('event_type', '=', eventType);

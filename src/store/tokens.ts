@@ -47,8 +47,3 @@ export async function listLiveTokensIssuedBy(db: Db, issuerTokenId: string): Pro
 export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
   await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).execute();
 }
-
-export async function listRevokedTokenIds(db: Db): Promise<string[]> {
-  const rows = await db.selectFrom('tokens').select('token_id').where('revoked_at', 'is not', null).execute();
-  return rows.map((r) => r.token_id);
-}
