@@ -10,10 +10,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDef
 import { Counter, Histogram, Registry } from 'prom-client';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
-import { SlidingWindowLimiter } from '../ratelimit/sliding-window.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { registerAuth } from './plugins/auth.js';
+import { rateLimiterFor, type RateLimiter } from './rate-limiter.js';
 import { registerProblemHandling } from './problem.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -39,7 +39,7 @@ export interface RouteDeps {
   clock: Clock;
   ids: IdSource;
   revocations: RevocationList;
-  limiter: SlidingWindowLimiter;
+  limiter: RateLimiter;
   metrics: Registry;
 }
 
@@ -59,7 +59,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     clock,
     ids: options.ids ?? makeIdSource(clock),
     revocations: new RevocationList(),
-    limiter: new SlidingWindowLimiter(),
+    limiter: rateLimiterFor(options.store),
     metrics: new Registry(),
   };
   await deps.revocations.refresh(deps.store.db);

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PpnError, type ErrorCode } from '../errors.js';
+import { translateStoreError } from '../store/store.js';
 import { TokenError } from '../tokens/error.js';
 
 /** The IANA-registered problem type for quota refusals (SPEC §6). */
@@ -37,7 +38,9 @@ export function problemKind(code: ErrorCode): ProblemKind {
 }
 
 /** Turns whatever was thrown into a PpnError. */
-export function toPpnError(error: unknown): PpnError {
+export function toPpnError(thrown: unknown): PpnError {
+  // A driver error meaning "the database cannot answer now" is a 503 wherever it surfaced.
+  const error = translateStoreError(thrown);
   if (error instanceof PpnError) return error;
   if (error instanceof TokenError) return new PpnError('unauthenticated', `invalid token: ${error.message}`, { extensions: { token_error: error.code } });
   const fastifyError = error as FastifyError;

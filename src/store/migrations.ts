@@ -82,6 +82,16 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await createWormTriggers(db, dialect);
       },
     },
+    '0002_rate_events': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('rate_events')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('at_ms', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('rate_events_by_tenant').on('rate_events').columns(['tenant_id', 'at_ms']).execute();
+      },
+    },
   };
 }
 

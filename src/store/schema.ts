@@ -71,11 +71,18 @@ export interface LedgerEntriesTable {
   entry: string;
 }
 
+/** One row per admitted request in the last minute, when the rate limit lives in the store. */
+export interface RateEventsTable {
+  tenant_id: string;
+  at_ms: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
   vms: VmsTable;
   ledger_entries: LedgerEntriesTable;
+  rate_events: RateEventsTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { RevocationList } from '../../control/revocations.js';
 import { PpnError } from '../../errors.js';
-import type { SlidingWindowLimiter } from '../../ratelimit/sliding-window.js';
+import type { RateLimiter } from '../rate-limiter.js';
 import type { Store } from '../../store/store.js';
 import { findTenant, type TenantRow } from '../../store/tenants.js';
 import type { PlatformKeyring } from '../../tokens/keyring.js';
@@ -36,7 +36,7 @@ export interface AuthOptions {
   store: Store;
   keyring: PlatformKeyring;
   revocations: RevocationList;
-  limiter: SlidingWindowLimiter;
+  limiter: RateLimiter;
   clock: Clock;
 }
 
@@ -80,7 +80,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (token.tenantId !== null) {
       tenant = (await findTenant(options.store.db, token.tenantId)) ?? null;
       if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
-      const decision = options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
+      const decision = await options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
       // draft-ietf-httpapi-ratelimit-headers: the policy, then what is left of it.
       reply.header('RateLimit-Policy', `"tenant";q=${decision.limit};w=60`);
       reply.header('RateLimit', `"tenant";r=${decision.remaining};t=${decision.resetSeconds}`);

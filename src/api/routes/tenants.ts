@@ -88,7 +88,7 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
     },
     async (request, reply) => {
       await deleteTenant(deps, deps.revocations, originOf(request), request.params.tenant_id, request.query.cascade ?? false);
-      deps.limiter.forget(request.params.tenant_id);
+      await deps.limiter.forget(request.params.tenant_id);
       return reply.code(204).send();
     },
   );
