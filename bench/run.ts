@@ -6,6 +6,9 @@
  *   2. POST /v1/vms per second beside a raw better-sqlite3 insert-and-commit loop on a file with the
  *      same pragmas (WAL, synchronous=FULL).
  *
+ *   3. With PostgreSQL at hand (PPN_TEST_DATABASE_URL; `npm run bench` starts a throwaway server
+ *      with fsync on), POST /v1/vms with one replica, and with two replicas sharing the load.
+ *
  * The server runs in a child process; autocannon runs here. The read pair is measured in alternating
  * rounds (bare, authenticated, bare, ...) so that drift in the machine's speed hits both alike; the
  * figure is the median of the per-round ratios. Options: BENCH_SECONDS per measurement (default 5),
@@ -18,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -26,14 +30,15 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
 interface ServerInfo {
   url: string;
+  dataDir: string;
   readToken: string;
   writeToken: string;
   listBytes: number;
 }
 
-async function startBenchServer(): Promise<{ info: ServerInfo; stop: () => void }> {
+async function startBenchServer(env: Record<string, string> = {}): Promise<{ info: ServerInfo; stop: () => void }> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'server.js');
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const info = await new Promise<ServerInfo>((done, fail) => {
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -93,6 +98,55 @@ function table(rows: Row[]): string {
   return [header, ...lines].join('\n');
 }
 
+const createOptions = (url: string, token: string, connections: number): autocannon.Options => ({
+  url: `${url}/v1/vms`,
+  method: 'POST',
+  connections,
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 }),
+});
+
+/**
+ * VM creates on PostgreSQL with one replica, then with two replicas on the same database sharing
+ * the load. Runs when a server is at hand (`npm run bench` starts a throwaway one, with fsync on).
+ */
+async function postgresCreates(): Promise<Row[]> {
+  const adminUrl = process.env.PPN_TEST_DATABASE_URL;
+  if (!adminUrl) {
+    process.stderr.write('no PostgreSQL (PPN_TEST_DATABASE_URL): skipping the PostgreSQL rows\n');
+    return [];
+  }
+  const name = `ppn_bench_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const first = await startBenchServer({ BENCH_DATABASE_URL: url.toString() });
+  const second = await startBenchServer({ BENCH_DATABASE_URL: url.toString(), BENCH_DATA_DIR: first.info.dataDir, BENCH_SEED: '0' });
+  try {
+    const one = await load('POST /v1/vms on PostgreSQL, 1 replica', createOptions(first.info.url, first.info.writeToken, CONNECTIONS), 201);
+    process.stderr.write(`running POST /v1/vms on PostgreSQL, 2 replicas for ${SECONDS}s...\n`);
+    const halves = await Promise.all(
+      [first, second].map((replica) =>
+        autocannon({ duration: SECONDS, ...createOptions(replica.info.url, first.info.writeToken, Math.max(1, CONNECTIONS / 2)) }),
+      ),
+    );
+    const two: Row = {
+      name: 'POST /v1/vms on PostgreSQL, 2 replicas (sum)',
+      rate: halves.reduce((sum, r) => sum + r.requests.average, 0),
+      p50: Math.max(...halves.map((r) => r.latency.p50)),
+      p99: Math.max(...halves.map((r) => r.latency.p99)),
+      errors: String(halves.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0)),
+    };
+    return [one, two];
+  } finally {
+    first.stop();
+    second.stop();
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -131,7 +185,7 @@ try {
     201,
   );
   const raw = rawSqliteInserts(SECONDS);
-  const rows = [bare, read, create, raw];
+  const rows = [bare, read, create, raw, ...(await postgresCreates())];
   process.stdout.write(`\n${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
   process.stdout.write(`${SECONDS}s per HTTP measurement, ${CONNECTIONS} connections; list body ${info.listBytes} bytes\n\n`);
   process.stdout.write(`${table(rows)}\n\n`);

@@ -1,7 +1,10 @@
 /**
  * The server a benchmark measures, run as its own process so the load generator does not share its
- * event loop: the product's app (buildApp) over a SQLite file, seeded, plus one bare route on the
- * same Fastify instance as the baseline. Prints one JSON line with the URL and tokens, then serves.
+ * event loop: the product's app (buildApp), seeded, plus one bare route on the same Fastify instance
+ * as the baseline. Prints one JSON line with the URL and tokens, then serves.
+ *
+ * Environment: BENCH_DATABASE_URL selects PostgreSQL (else a SQLite file); BENCH_DATA_DIR reuses a
+ * data directory (a second replica shares the first one's keys); BENCH_SEED=0 skips seeding.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +20,10 @@ import { openWritableStore } from '../src/cli/common.js';
 import { LOCAL_OPERATOR } from '../src/ledger/entry.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../src/tokens/keys.js';
 
-const dataDir = join(mkdtempSync(join(tmpdir(), 'ppn-bench-')), '.ppn');
+const dataDir = process.env.BENCH_DATA_DIR ?? join(mkdtempSync(join(tmpdir(), 'ppn-bench-')), '.ppn');
+const seed = process.env.BENCH_SEED !== '0';
 initDataDir(dataDir);
-const store = await openWritableStore(dataDir);
+const store = await openWritableStore(dataDir, process.env.BENCH_DATABASE_URL);
 const keyring = loadKeyring(dataDir);
 const deps = { store, clock: systemClock, ids: makeIdSource(systemClock) };
 const origin = { actor: LOCAL_OPERATOR, requestId: null };
@@ -49,17 +53,21 @@ async function tenantWithToken(tenantId: string, maxVms: number): Promise<string
   return issued.token;
 }
 
-const readToken = await tenantWithToken('bench-read', 100);
-for (let i = 0; i < 50; i++) {
-  await createVm(deps, origin, 'bench-read', { name: `vm-${i}`, vcpus: 2, memory_mb: 2048, disk_gb: 20, image: 'debian-12', node_id: null }, null);
+let readToken = '';
+let writeToken = '';
+if (seed) {
+  readToken = await tenantWithToken('bench-read', 100);
+  for (let i = 0; i < 50; i++) {
+    await createVm(deps, origin, 'bench-read', { name: `vm-${i}`, vcpus: 2, memory_mb: 2048, disk_gb: 20, image: 'debian-12', node_id: null }, null);
+  }
+  writeToken = await tenantWithToken('bench-write', 100_000);
 }
-const writeToken = await tenantWithToken('bench-write', 100_000);
 
 const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: false });
 // Baseline: the same bytes GET /v1/vms answers, precomputed, with no auth, no store, no serialisation.
 let sameBytes = '';
 app.get('/bench/bare', async (_request, reply) => reply.type('application/json').send(sameBytes));
-sameBytes = (await app.inject({ method: 'GET', url: '/v1/vms', headers: { authorization: `Bearer ${readToken}` } })).body;
+if (seed) sameBytes = (await app.inject({ method: 'GET', url: '/v1/vms', headers: { authorization: `Bearer ${readToken}` } })).body;
 
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`${JSON.stringify({ url: address, adminToken, readToken, writeToken, dataDir, listBytes: sameBytes.length })}\n`);

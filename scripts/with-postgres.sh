@@ -7,6 +7,7 @@
 #   scripts/with-postgres.sh npm test
 #
 # If PPN_TEST_DATABASE_URL is already set, the command runs against that server instead.
+# fsync is off (a test server loses nothing it needs on a crash); PPN_TEST_PG_FSYNC=on for benchmarks.
 set -euo pipefail
 
 if [ -n "${PPN_TEST_DATABASE_URL:-}" ]; then exec "$@"; fi
@@ -32,7 +33,7 @@ trap cleanup EXIT
 as_postgres "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
 as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
+  -o "-h 127.0.0.1 -p $port -k $dir -c fsync=${PPN_TEST_PG_FSYNC:-off} -c max_connections=200" start >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
 
 export PPN_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"

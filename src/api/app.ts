@@ -12,6 +12,7 @@ import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.j
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
+import { startBackground, type BackgroundRole } from './background.js';
 import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor, type RateLimiter } from './rate-limiter.js';
 import { registerProblemHandling } from './problem.js';
@@ -30,6 +31,8 @@ export interface AppOptions {
   ids?: IdSource;
   /** pino options, or false for no logging (tests). */
   logger?: boolean | Record<string, unknown>;
+  /** Take part in the leader election and run background work when elected (the server does). */
+  runBackgroundWork?: boolean;
 }
 
 /** What route modules receive. */
@@ -41,6 +44,8 @@ export interface RouteDeps {
   revocations: RevocationList;
   limiter: RateLimiter;
   metrics: Registry;
+  /** Whether this server runs the background work now. */
+  backgroundRole: () => BackgroundRole;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -61,6 +66,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     revocations: new RevocationList(),
     limiter: rateLimiterFor(options.store),
     metrics: new Registry(),
+    backgroundRole: () => 'off',
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -100,6 +106,12 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   }, REFRESH_MS);
   refresher.unref();
   app.addHook('onClose', async () => clearInterval(refresher));
+
+  if (options.runBackgroundWork) {
+    const background = startBackground(deps, app.log, deps.metrics);
+    deps.backgroundRole = background.role;
+    app.addHook('onClose', background.stop);
+  }
 
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);

@@ -39,7 +39,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stdout.write(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}\n`);
   }
 
-  const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: { level: options.logLevel } });
+  const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: { level: options.logLevel }, runBackgroundWork: true });
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

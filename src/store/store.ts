@@ -1,5 +1,5 @@
 /**
- * The store: one interface over SQLite (embedded default) and, later, PostgreSQL. Each backend lives
+ * The store: one interface over SQLite (embedded default) and PostgreSQL (scale-out). Each backend lives
  * in its own folder and is the only code that imports its driver; everything else talks Kysely
  * through the query modules beside this file.
  */
@@ -10,11 +10,20 @@ import type { Database, Db } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
+export type LeaderCallback = (leader: boolean) => void;
+export type StopElection = () => Promise<void>;
+
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
   /** A short description for logs, e.g. the database file. */
   readonly location: string;
+  /**
+   * Takes part in choosing the one server that runs background work, calling `onChange` as this
+   * server gains or loses that role. SQLite has one server, which leads at once; PostgreSQL
+   * replicas contend for an advisory lock.
+   */
+  electLeader(onChange: LeaderCallback): StopElection;
   close(): Promise<void>;
 }
 

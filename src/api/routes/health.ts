@@ -8,7 +8,7 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
     if (!(await pingStore(deps.store))) throw new PpnError('store_unavailable', 'the store does not answer');
-    return { status: 'ready' };
+    return { status: 'ready', background: deps.backgroundRole() };
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

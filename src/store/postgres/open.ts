@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../schema.js';
 import type { Store } from '../store.js';
+import { electPostgresLeader } from './leader.js';
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -32,6 +33,7 @@ export function openPostgresStore(url: string): Store {
     db,
     dialect: 'postgres',
     location: redactUrl(url),
+    electLeader: (onChange) => electPostgresLeader(url, onChange),
     close: () => db.destroy(),
   };
 }

@@ -24,6 +24,11 @@ export function openSqliteStore(file: string, options: SqliteOptions = {}): Stor
     db,
     dialect: 'sqlite',
     location: file,
+    // One server per data directory (the pid lock), so it leads at once.
+    electLeader: (onChange) => {
+      onChange(true);
+      return async () => onChange(false);
+    },
     close: () => db.destroy(),
   };
 }
