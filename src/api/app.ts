@@ -33,6 +33,8 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
   /** Take part in the leader election and run background work when elected (the server does). */
   runBackgroundWork?: boolean;
+  /** How often to re-read revocations made elsewhere (default REFRESH_MS). */
+  revocationPollMs?: number;
 }
 
 /** What route modules receive. */
@@ -100,12 +102,18 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerProblemHandling(app);
   registerAuth(app, deps);
 
-  // Revocations made by other replicas (or other processes) reach this one within REFRESH_MS.
-  const refresher = setInterval(() => {
+  // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),
+  // and within REFRESH_MS whatever happens to the notification.
+  const refresh = () => {
     deps.revocations.refresh(deps.store.db).catch((error: unknown) => app.log.warn({ err: error }, 'revocation refresh failed'));
-  }, REFRESH_MS);
+  };
+  const refresher = setInterval(refresh, options.revocationPollMs ?? REFRESH_MS);
   refresher.unref();
-  app.addHook('onClose', async () => clearInterval(refresher));
+  const stopListening = deps.store.listen('ppn_revocations', refresh);
+  app.addHook('onClose', async () => {
+    clearInterval(refresher);
+    await stopListening();
+  });
 
   if (options.runBackgroundWork) {
     const background = startBackground(deps, app.log, deps.metrics);

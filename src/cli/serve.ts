@@ -22,6 +22,15 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** PPN_REVOCATION_POLL_MS tunes the revocation poll (milliseconds, 50 to 600000). */
+function pollMsFromEnv(): number | undefined {
+  const text = process.env.PPN_REVOCATION_POLL_MS;
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!Number.isSafeInteger(ms) || ms < 50 || ms > 600_000) throw new CliError('PPN_REVOCATION_POLL_MS must be a whole number from 50 to 600000', 2);
+  return ms;
+}
+
 export async function serve(options: ServeOptions): Promise<void> {
   const { host, port } = parseListen(options.listen);
   const fresh = initDataDir(options.dataDir);
@@ -39,7 +48,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stdout.write(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}\n`);
   }
 
-  const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: { level: options.logLevel }, runBackgroundWork: true });
+  const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: { level: options.logLevel }, runBackgroundWork: true, revocationPollMs: pollMsFromEnv() });
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

@@ -3,7 +3,7 @@ import { isoTime } from '../clock.js';
 import { PpnError, notFound } from '../errors.js';
 import { limitsBelowUsage, type QuotaLimits } from '../quota/quota.js';
 import type { Db, TenantState } from '../store/schema.js';
-import { inTransaction } from '../store/store.js';
+import { announce, inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
 import { listLiveTokenIds, markRevoked } from '../store/tokens.js';
 import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
@@ -130,6 +130,7 @@ export async function deleteTenant(
         data: { reason: 'tenant deleted' },
       });
     }
+    if (tokenIds.length > 0) await announce(trx, deps.store.dialect, 'ppn_revocations');
     await updateTenantRow(trx, tenantId, { state: 'deleted', updated_at: now });
     await recordEvent(deps, trx, origin, {
       event_type: 'TENANT_DELETED',

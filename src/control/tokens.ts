@@ -5,7 +5,7 @@ import type { TokenLimits } from '../tokens/format.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { mintRootToken } from '../tokens/mint.js';
 import type { Scope } from '../tokens/scopes.js';
-import { inTransaction } from '../store/store.js';
+import { announce, inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
 import { findToken, insertToken, listLiveTokensIssuedBy, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
@@ -108,6 +108,7 @@ export async function revokeToken(
         data: next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : {},
       });
       revoked.push(next.id);
+      await announce(trx, deps.store.dialect, 'ppn_revocations');
       for (const child of await listLiveTokensIssuedBy(trx, next.id)) queue.push({ id: child, cause: next.id });
     }
     return { row: { ...token, revoked_at }, revoked };

@@ -24,7 +24,20 @@ export interface Store {
    * replicas contend for an advisory lock.
    */
   electLeader(onChange: LeaderCallback): StopElection;
+  /**
+   * Calls `onNotify` soon after another server commits a change announced on `channel` (see
+   * announce). A hint only: a missed one must be caught by polling. SQLite has no other servers.
+   */
+  listen(channel: Channel, onNotify: () => void): () => Promise<void>;
   close(): Promise<void>;
+}
+
+/** Channels on which servers announce committed changes to each other. */
+export type Channel = 'ppn_revocations';
+
+/** Announces a change on `channel`, delivered to listeners when `trx` commits (PostgreSQL NOTIFY). */
+export async function announce(trx: Db, dialect: Dialect, channel: Channel): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_notify(${channel}, '')`.execute(trx);
 }
 
 export async function migrateStore(store: Store): Promise<void> {

@@ -4,7 +4,11 @@
  * keys, as an operator deploys them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, readLedgerJson, replicaDataDir, startServer, type ServerProcess } from '../support/server-process.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initDataDir, rememberDatabaseUrl } from '../../src/config/data-dir.js';
+import { api, CLI, readLedgerJson, replicaDataDir, runCli, startServer, tempDataDir, type ServerProcess } from '../support/server-process.js';
+import { freshDatabaseUrl } from '../support/stores.js';
 
 interface Entry {
   index: number;
@@ -17,8 +21,14 @@ describe('two replicas, one database', () => {
   let b: ServerProcess;
 
   beforeAll(async () => {
-    a = await startServer();
-    b = await startServer(replicaDataDir(a.dataDir));
+    // Both start at once on an empty database: the migrations must run exactly once between them.
+    const dataDir = tempDataDir();
+    initDataDir(dataDir);
+    const url = await freshDatabaseUrl();
+    rememberDatabaseUrl(dataDir, url!);
+    writeFileSync(join(dataDir, 'admin.token'), '');
+    [a, b] = await Promise.all([startServer(dataDir), startServer(replicaDataDir(dataDir))]);
+    a.adminToken = runCli(CLI.server, ['admin-token', '--data-dir', dataDir]).stdout.trim();
   });
   afterAll(async () => {
     await Promise.all([a.stop(), b.stop()]);

@@ -55,6 +55,19 @@ describe('revocation and suspension across replicas', () => {
     expect(refused.body).toMatchObject({ status: 401, detail: 'token has been revoked' });
   });
 
+  it('reaches a replica that polls only once a minute within 1 s: PostgreSQL NOTIFY carries it', async () => {
+    const slow = await startServer(replicaDataDir(a.dataDir), { PPN_REVOCATION_POLL_MS: '60000' });
+    try {
+      const { token, token_id } = await issue('tenant:read');
+      expect((await api(slow.url, 'GET', '/v1/vms', { token })).status).toBe(200);
+      expect((await api(a.url, 'DELETE', `/v1/tenants/far-co/tokens/${token_id}`, { token: a.adminToken })).status).toBe(200);
+      const took = await within(1000, async () => (await api(slow.url, 'GET', '/v1/vms', { token })).status === 401);
+      expect(took, 'the revocation did not arrive by notification').not.toBeNull();
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('a tenant suspended through replica A may only read on replica B, at once', async () => {
     const { token } = await issue('tenant:input');
     const patched = await api(a.url, 'PATCH', '/v1/tenants/far-co', { token: a.adminToken, body: { state: 'suspended' } });

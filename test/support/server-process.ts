@@ -46,11 +46,12 @@ export function replicaDataDir(source: string): string {
  * Starts a server on the data directory. On the PostgreSQL half of the suite a new directory gets a
  * fresh database, which the directory then remembers, so a restart on it finds the same state.
  */
-export async function startServer(dataDir = tempDataDir()): Promise<ServerProcess> {
+export async function startServer(dataDir = tempDataDir(), env: Record<string, string> = {}): Promise<ServerProcess> {
   const databaseUrl = existsSync(join(dataDir, 'database.url')) ? undefined : await freshDatabaseUrl();
   const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
   if (databaseUrl) args.push('--database-url', databaseUrl);
   const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { Database } from '../schema.js';
 import type { Store } from '../store.js';
 import { electPostgresLeader } from './leader.js';
+import { listenPostgres } from './listen.js';
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -34,6 +35,7 @@ export function openPostgresStore(url: string): Store {
     dialect: 'postgres',
     location: redactUrl(url),
     electLeader: (onChange) => electPostgresLeader(url, onChange),
+    listen: (channel, onNotify) => listenPostgres(url, channel, onNotify),
     close: () => db.destroy(),
   };
 }

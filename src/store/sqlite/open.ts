@@ -29,6 +29,7 @@ export function openSqliteStore(file: string, options: SqliteOptions = {}): Stor
       onChange(true);
       return async () => onChange(false);
     },
+    listen: () => async () => undefined,
     close: () => db.destroy(),
   };
 }
