@@ -3,17 +3,7 @@
  * is killed with SIGKILL another replica takes over within 5 s, and nothing acknowledged is lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, replicaDataDir, startServer, type ServerProcess } from '../support/server-process.js';
-
-/** Polls until `done` holds; returns the milliseconds it took, or null past the deadline. */
-async function within(deadlineMs: number, done: () => Promise<boolean>): Promise<number | null> {
-  const start = Date.now();
-  while (Date.now() - start <= deadlineMs) {
-    if (await done()) return Date.now() - start;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return null;
-}
+import { api, replicaDataDir, startServer, within, type ServerProcess } from '../support/server-process.js';
 
 async function role(server: ServerProcess): Promise<string> {
   return (await api(server.url, 'GET', '/readyz')).body.background;

@@ -5,17 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
-import { api, replicaDataDir, startServer, type ServerProcess } from '../support/server-process.js';
-
-/** Polls until `done` holds or the deadline passes; returns the milliseconds it took, or null. */
-async function within(deadlineMs: number, done: () => Promise<boolean>): Promise<number | null> {
-  const start = Date.now();
-  while (Date.now() - start <= deadlineMs) {
-    if (await done()) return Date.now() - start;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return null;
-}
+import { api, replicaDataDir, startServer, within, type ServerProcess } from '../support/server-process.js';
 
 describe('revocation and suspension across replicas', () => {
   let a: ServerProcess;

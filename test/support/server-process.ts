@@ -94,6 +94,19 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * Polls `done` every `everyMs` until it holds; returns the milliseconds it took, or null once
+ * `deadlineMs` has passed. For bounds the product promises (revocation within 1 s, failover within 5 s).
+ */
+export async function within(deadlineMs: number, done: () => Promise<boolean>, everyMs = 20): Promise<number | null> {
+  const start = Date.now();
+  while (Date.now() - start <= deadlineMs) {
+    if (await done()) return Date.now() - start;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return null;
+}
+
 /** `service-fs read --json` on a data directory: the entries, parsed, after checking it exited cleanly. */
 export function readLedgerJson<T = Record<string, any>>(dataDir: string, ...args: string[]): T[] {
   const out = runCli(CLI.fs, ['read', '--data-dir', dataDir, '--json', ...args]);
