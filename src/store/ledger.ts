@@ -2,10 +2,35 @@
 import { sql } from 'kysely';
 import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
 import type { Db } from './schema.js';
-import type { Dialect } from './store.js';
+import { storedTreeSize, storeLeaf } from './ledger-tree.js';
+import { inTransaction, type Dialect, type Store } from './store.js';
 
 /** Key of the PostgreSQL advisory lock that orders ledger appends across all replicas ("ppnl"). */
 const LEDGER_LOCK_KEY = 0x70706e6c;
+
+/** Serialises ledger writers until the transaction ends (PostgreSQL; SQLite has one writer). */
+export async function lockLedger(trx: Db, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
+}
+
+/**
+ * Gives entries written before the tree existed their leaves, in batches, under the ledger lock
+ * (replicas starting together take turns). Returns how many leaves it added.
+ */
+export async function backfillTree(store: Store): Promise<number> {
+  let added = 0;
+  for (;;) {
+    const batch = await inTransaction(store, async (trx) => {
+      await lockLedger(trx, store.dialect);
+      const size = await storedTreeSize(trx);
+      const rows = await trx.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', '>=', size).orderBy('idx').limit(1000).execute();
+      for (const row of rows) await storeLeaf(trx, Number(row.idx), row.entry);
+      return rows.length;
+    });
+    if (batch === 0) return added;
+    added += batch;
+  }
+}
 
 /**
  * Appends one entry and returns its index. Call it only inside the transaction that makes the change
@@ -15,12 +40,13 @@ const LEDGER_LOCK_KEY = 0x70706e6c;
  * two transactions can read the same next index, and a rolled-back one leaves no gap.
  */
 export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, ts: string): Promise<number> {
-  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`.execute(trx);
+  await lockLedger(trx, dialect);
   const row = await trx
     .selectFrom('ledger_entries')
     .select((eb) => eb.fn.max('idx').as('last'))
     .executeTakeFirst();
   const index = row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1;
+  const line = encodeEntry({ index, ts, ...draft });
   await trx
     .insertInto('ledger_entries')
     .values({
@@ -32,9 +58,10 @@ export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, 
       node_id: draft.subject_ids.node_id ?? null,
       token_id: draft.subject_ids.token_id ?? null,
       actor_token_id: draft.actor.token_id,
-      entry: encodeEntry({ index, ts, ...draft }),
+      entry: line,
     })
     .execute();
+  await storeLeaf(trx, index, line);
   return index;
 }
 

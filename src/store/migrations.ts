@@ -79,7 +79,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           await db.schema.createIndex(`ledger_by_${column}`).on('ledger_entries').columns([column, 'idx']).execute();
         }
 
-        await createWormTriggers(db, dialect);
+        await createWormTriggers(db, dialect, 'ledger_entries', true);
       },
     },
     '0002_rate_events': {
@@ -92,38 +92,49 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('rate_events_by_tenant').on('rate_events').columns(['tenant_id', 'at_ms']).execute();
       },
     },
+    '0003_ledger_nodes': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ledger_nodes')
+          .addColumn('level', 'integer', (c) => c.notNull())
+          .addColumn('idx', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ledger_nodes_pk', ['level', 'idx'])
+          .execute();
+        await createWormTriggers(db, dialect, 'ledger_nodes', false);
+      },
+    },
   };
 }
 
-/** WORM (SPEC §8): the store itself refuses to change or remove a ledger entry. */
-async function createWormTriggers(db: Kysely<any>, dialect: Dialect): Promise<void> {
+/**
+ * WORM (SPEC §8): the store itself refuses to change or remove ledger rows (entries, and the tree
+ * nodes derived from them). The PostgreSQL trigger function is created once, with the first table.
+ */
+async function createWormTriggers(db: Kysely<any>, dialect: Dialect, table: string, createFunction: boolean): Promise<void> {
   if (dialect === 'sqlite') {
     for (const op of ['UPDATE', 'DELETE']) {
       await sql
         .raw(
-          `CREATE TRIGGER ledger_entries_no_${op.toLowerCase()} BEFORE ${op} ON ledger_entries
+          `CREATE TRIGGER ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table}
            BEGIN SELECT RAISE(ABORT, 'ledger entries are write-once'); END`,
         )
         .execute(db);
     }
     return;
   }
+  if (createFunction) {
+    await sql
+      .raw(
+        `CREATE FUNCTION ledger_entries_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'ledger entries are write-once'; END $$`,
+      )
+      .execute(db);
+  }
   await sql
-    .raw(
-      `CREATE FUNCTION ledger_entries_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN RAISE EXCEPTION 'ledger entries are write-once'; END $$`,
-    )
+    .raw(`CREATE TRIGGER ${table}_worm BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ledger_entries_refuse_change()`)
     .execute(db);
   await sql
-    .raw(
-      `CREATE TRIGGER ledger_entries_worm BEFORE UPDATE OR DELETE ON ledger_entries
-       FOR EACH ROW EXECUTE FUNCTION ledger_entries_refuse_change()`,
-    )
-    .execute(db);
-  await sql
-    .raw(
-      `CREATE TRIGGER ledger_entries_worm_truncate BEFORE TRUNCATE ON ledger_entries
-       FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_refuse_change()`,
-    )
+    .raw(`CREATE TRIGGER ${table}_worm_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_refuse_change()`)
     .execute(db);
 }

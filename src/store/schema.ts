@@ -77,12 +77,20 @@ export interface RateEventsTable {
   at_ms: number;
 }
 
+/** The ledger's Merkle tree: one row per perfect subtree (level, index), its hash in hex. */
+export interface LedgerNodesTable {
+  level: number;
+  idx: number;
+  hash: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
   vms: VmsTable;
   ledger_entries: LedgerEntriesTable;
   rate_events: RateEventsTable;
+  ledger_nodes: LedgerNodesTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

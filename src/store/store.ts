@@ -5,6 +5,7 @@
  */
 import { Migrator, sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
+import { backfillTree } from './ledger.js';
 import { buildMigrations } from './migrations.js';
 import type { Database, Db } from './schema.js';
 
@@ -47,6 +48,7 @@ export async function migrateStore(store: Store): Promise<void> {
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
+  await backfillTree(store);
 }
 
 /**
