@@ -20,6 +20,8 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerVmRoutes } from './routes/vms.js';
+import { registerLedgerRoutes } from './routes/ledger.js';
+import type { LedgerSigner } from '../control/checkpoints.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -35,6 +37,8 @@ export interface AppOptions {
   runBackgroundWork?: boolean;
   /** How often to re-read revocations made elsewhere (default REFRESH_MS). */
   revocationPollMs?: number;
+  /** The ledger's checkpoint signer; without it no checkpoints are signed. */
+  ledgerSigner?: LedgerSigner & { verifierKey: string };
 }
 
 /** What route modules receive. */
@@ -48,6 +52,7 @@ export interface RouteDeps {
   metrics: Registry;
   /** Whether this server runs the background work now. */
   backgroundRole: () => BackgroundRole;
+  ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -69,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     limiter: rateLimiterFor(options.store),
     metrics: new Registry(),
     backgroundRole: () => 'off',
+    ledgerSigner: options.ledgerSigner,
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -125,6 +131,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerTenantRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerVmRoutes(app, deps);
+  registerLedgerRoutes(app, deps);
   return app;
 }
 

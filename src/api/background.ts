@@ -1,11 +1,12 @@
 /**
  * Runs the background jobs on the one server the store elects (SPEC §1), and reports the role in
- * /readyz and /metrics. Today's only job sweeps the rate-limit log; the scheduler, the stale-node
- * sweep and the checkpoint signer join this list as they are built.
+ * /readyz and /metrics. Jobs: the ledger checkpoint signer, and on PostgreSQL the rate-log sweep;
+ * the node scheduler and the stale-node sweep join this list as they are built.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
+import { signPendingCheckpoint } from '../control/checkpoints.js';
 import { sweepRateEvents } from '../store/rate-events.js';
 import type { RouteDeps } from './app.js';
 
@@ -13,6 +14,11 @@ export type BackgroundRole = 'leader' | 'standby' | 'off';
 
 export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];
+  const signer = deps.ledgerSigner;
+  if (signer) {
+    // Within a second of new entries (SPEC §8).
+    jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: async () => void (await signPendingCheckpoint(deps.store, signer, deps.clock)) });
+  }
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
   }

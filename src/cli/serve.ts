@@ -2,7 +2,17 @@
 import { existsSync } from 'node:fs';
 import { buildApp } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
-import { adminTokenFile, initDataDir, loadAdminKey, loadKeyring, lockDataDir, rememberDatabaseUrl, writeSecretFile } from '../config/data-dir.js';
+import {
+  adminTokenFile,
+  initDataDir,
+  loadAdminKey,
+  loadKeyring,
+  loadLedgerSigner,
+  lockDataDir,
+  rememberDatabaseUrl,
+  writeLedgerPublicKey,
+  writeSecretFile,
+} from '../config/data-dir.js';
 import { CliError, controlDeps, openWritableStore } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
@@ -48,7 +58,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stdout.write(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}\n`);
   }
 
-  const app = await buildApp({ store, keyring, clock: deps.clock, ids: deps.ids, logger: { level: options.logLevel }, runBackgroundWork: true, revocationPollMs: pollMsFromEnv() });
+  writeLedgerPublicKey(options.dataDir);
+  const app = await buildApp({
+    store,
+    keyring,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger: { level: options.logLevel },
+    runBackgroundWork: true,
+    revocationPollMs: pollMsFromEnv(),
+    ledgerSigner: loadLedgerSigner(options.dataDir),
+  });
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

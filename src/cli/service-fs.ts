@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
+import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
 
 // `service-fs read | head` closes the pipe early: stop quietly rather than die with a stack trace.
@@ -30,6 +31,18 @@ program
         const dataDir = resolveDataDir(opts.dataDir);
         return readLedger({ ...opts, dataDir, databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl) });
       }),
+  );
+
+program
+  .command('checkpoint')
+  .description('print the latest signed checkpoint (a C2SP signed note; verify it with <data-dir>/ledger.pub)')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return printCheckpoint(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+    }),
   );
 
 await program.parseAsync();

@@ -6,6 +6,7 @@
  *   keys/platform-<kid>.pem    platform token-signing keys (Ed25519, PKCS#8)
  *   keys/platform.active       the kid that signs new tokens
  *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
+ *   ledger.pub                 its verifier key (C2SP signed-note form), public
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
  *   server.pid                 the pid of the server using the directory (see lockDataDir)
@@ -15,6 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
+import { verifierKeyText } from '../ledger/note.js';
 import { buildKeyring, type PlatformKeyring } from '../tokens/keyring.js';
 import { generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
 
@@ -85,6 +87,20 @@ export function loadKeyring(dataDir: string): PlatformKeyring {
     .map((name) => privateKeyFromPem(readFileSync(join(dir, name), 'utf8')));
   const active = readFileSync(join(dir, 'platform.active'), 'utf8').trim();
   return buildKeyring(keys, active);
+}
+
+/** The ledger's checkpoint-signing key and its public identity (origin and verifier key text). */
+export function loadLedgerSigner(dataDir: string): { origin: string; key: KeyObject; verifierKey: string } {
+  const key = privateKeyFromPem(readFileSync(join(keysDir(dataDir), 'ledger.pem'), 'utf8'));
+  const origin = `ppn-ledger-${Buffer.from(keyId(createPublicKey(key)), 'base64url').toString('hex').slice(0, 8)}`;
+  return { origin, key, verifierKey: verifierKeyText(origin, key) };
+}
+
+/** Publishes the ledger's verifier key as <data-dir>/ledger.pub, for anyone who checks checkpoints. */
+export function writeLedgerPublicKey(dataDir: string): string {
+  const { verifierKey } = loadLedgerSigner(dataDir);
+  writeFileSync(join(dataDir, 'ledger.pub'), `${verifierKey}\n`);
+  return verifierKey;
 }
 
 export function loadAdminKey(dataDir: string): { privateKey: KeyObject; publicKey: KeyObject } {

@@ -104,6 +104,17 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await createWormTriggers(db, dialect, 'ledger_nodes', false);
       },
     },
+    '0004_ledger_checkpoints': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ledger_checkpoints')
+          .addColumn('size', 'bigint', (c) => c.primaryKey())
+          .addColumn('note', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await createWormTriggers(db, dialect, 'ledger_checkpoints', false);
+      },
+    },
   };
 }
 

@@ -84,6 +84,13 @@ export interface LedgerNodesTable {
   hash: string;
 }
 
+/** Every signed checkpoint: the tree size it commits to and the signed note. */
+export interface LedgerCheckpointsTable {
+  size: number;
+  note: string;
+  created_at: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
@@ -91,6 +98,7 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   rate_events: RateEventsTable;
   ledger_nodes: LedgerNodesTable;
+  ledger_checkpoints: LedgerCheckpointsTable;
 }
 
 /** A connection or a transaction: query modules accept either. */
