@@ -5,6 +5,7 @@ import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
+import { verifyLedger } from './fs-verify.js';
 
 // `service-fs read | head` closes the pipe early: stop quietly rather than die with a stack trace.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -42,6 +43,18 @@ program
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return printCheckpoint(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+    }),
+  );
+
+program
+  .command('verify')
+  .description('recompute every leaf and tree node, check every checkpoint; exit non-zero naming the first bad index')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return verifyLedger(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
     }),
   );
 
