@@ -69,6 +69,15 @@ export function consistencyProof(leaves: readonly Uint8Array[], m: number, n = l
   return subproof(m, leaves.slice(0, n), true);
 }
 
+/** RFC 9162: "If LSB(fn) is not set, right-shift both fn and sn equally until either LSB(fn) is set or fn is 0." */
+function shiftWhileEven(fn: number, sn: number): [number, number] {
+  while (fn % 2 === 0 && fn !== 0) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return [fn, sn];
+}
+
 function isHash(value: Uint8Array): boolean {
   return value.length === HASH_BYTES;
 }
@@ -84,12 +93,7 @@ export function verifyInclusion(index: number, size: number, leafHash: Uint8Arra
     if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
       r = hashChildren(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
+      [fn, sn] = shiftWhileEven(fn, sn);
     } else {
       r = hashChildren(r, p);
     }
@@ -120,12 +124,7 @@ export function verifyConsistency(size1: number, size2: number, root1: Uint8Arra
     if (fn % 2 === 1 || fn === sn) {
       fr = hashChildren(c, fr);
       sr = hashChildren(c, sr);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
+      [fn, sn] = shiftWhileEven(fn, sn);
     } else {
       sr = hashChildren(sr, c);
     }
