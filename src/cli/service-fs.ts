@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
 import { printCheckpoint } from './fs-checkpoint.js';
+import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
 import { verifyLedger } from './fs-verify.js';
 
@@ -55,6 +56,19 @@ program
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return verifyLedger(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+    }),
+  );
+
+program
+  .command('prove')
+  .description('print an inclusion proof for entry INDEX against the latest signed checkpoint, checked first')
+  .argument('<index>', 'the entry index (from 0)', parseEntryIndex)
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+  .action((index: number, opts: { dataDir?: string; databaseUrl?: string }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return proveEntry(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl), index);
     }),
   );
 

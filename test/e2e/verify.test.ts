@@ -3,7 +3,12 @@
  * entry's bytes, or a checkpoint's signature, makes it exit non-zero naming the index. Tampering
  * needs the WORM triggers dropped first, as an attacker with database access would.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { sql } from 'kysely';
+import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
+import { hashLeaf, verifyInclusion } from '../../src/ledger/merkle.js';
+import { openNote, parseVerifierKey } from '../../src/ledger/note.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signPendingCheckpoint } from '../../src/control/checkpoints.js';
 import { loadLedgerSigner, writeLedgerPublicKey } from '../../src/config/data-dir.js';
@@ -42,6 +47,27 @@ describe('service-fs verify', () => {
     expect(out.stderr).toBe('');
     expect(out.status).toBe(0);
     expect(out.stdout).toMatch(/^ledger verified: \d+ entries, 2 checkpoints, latest at size \d+\n$/);
+  });
+
+  it('prove prints an inclusion proof that verifies against the signed checkpoint it carries', () => {
+    const out = runCli(CLI.fs, ['prove', '3', '--data-dir', h.dataDir]);
+    expect(out.stderr).toBe('');
+    const result = JSON.parse(out.stdout) as { index: number; tree_size: number; entry: string; proof: string[]; checkpoint: string };
+    const key = parseVerifierKey(readFileSync(join(h.dataDir, 'ledger.pub'), 'utf8'));
+    const checkpoint = parseCheckpoint(openNote(result.checkpoint, key));
+    expect(result.tree_size).toBe(checkpoint.size);
+    const proof = result.proof.map((p) => Buffer.from(p, 'hex'));
+    expect(verifyInclusion(3, checkpoint.size, hashLeaf(Buffer.from(result.entry)), proof, checkpoint.root)).toBe(true);
+    expect(verifyInclusion(3, checkpoint.size, hashLeaf(Buffer.from(`${result.entry} `)), proof, checkpoint.root)).toBe(false);
+  });
+
+  it('prove refuses an index the checkpoint does not cover, and one that is not an index', () => {
+    const beyond = runCli(CLI.fs, ['prove', '100000', '--data-dir', h.dataDir]);
+    expect(beyond.status).not.toBe(0);
+    expect(beyond.stderr).toMatch(/^error: entry 100000 is not covered by the latest checkpoint/);
+    const bad = runCli(CLI.fs, ['prove', '-1', '--data-dir', h.dataDir]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).not.toMatch(/at .*\.js/);
   });
 
   it("fails naming the index when one entry's bytes are changed", async () => {
