@@ -3,12 +3,11 @@
  * checked here before it is printed (SPEC §8). The output carries everything needed to check it
  * again elsewhere: the entry line, the proof, and the signed checkpoint.
  */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { join } from 'node:path';
 import { parseCheckpoint } from '../ledger/checkpoint.js';
 import { hashLeaf, verifyInclusion } from '../ledger/merkle.js';
-import { openNote, parseVerifierKey } from '../ledger/note.js';
+import { openNote } from '../ledger/note.js';
+import { readLedgerVerifierKey } from '../config/data-dir.js';
 import { latestCheckpoint } from '../store/checkpoints.js';
 import { readInclusionProof } from '../store/ledger-tree.js';
 import { CliError, openExistingStore } from './common.js';
@@ -24,7 +23,7 @@ export async function proveEntry(dataDir: string, databaseUrl: string | undefine
   try {
     const stored = await latestCheckpoint(store.db);
     if (!stored) throw new CliError('no checkpoint has been signed yet');
-    const key = parseVerifierKey(readFileSync(join(dataDir, 'ledger.pub'), 'utf8'));
+    const key = readLedgerVerifierKey(dataDir);
     const checkpoint = parseCheckpoint(openNote(stored.note, key));
     if (index >= checkpoint.size) throw new CliError(`entry ${index} is not covered by the latest checkpoint (size ${checkpoint.size})`);
     const row = await store.db.selectFrom('ledger_entries').select('entry').where('idx', '=', index).executeTakeFirst();

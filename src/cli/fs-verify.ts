@@ -5,11 +5,10 @@
  * its size, and each consistent with the one before it (RFC 9162 proof, verified). Exits non-zero
  * naming the first bad entry index (SPEC §8).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseCheckpoint } from '../ledger/checkpoint.js';
 import { hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
-import { openNote, parseVerifierKey } from '../ledger/note.js';
+import { openNote } from '../ledger/note.js';
+import { readLedgerVerifierKey } from '../config/data-dir.js';
 import { treeConsistencyProof, treeRoot } from '../ledger/tree.js';
 import type { Store } from '../store/store.js';
 import { CliError, openExistingStore } from './common.js';
@@ -22,17 +21,22 @@ interface Problem {
   what: string;
 }
 
-/** Recomputes the tree from the entry lines, page by page, comparing with the stored nodes. */
+/** Keeps the problem at the lowest entry index: the one verify reports. */
+class EarliestProblem {
+  value: Problem | null = null;
+  note = (problem: Problem): void => {
+    if (!this.value || problem.index < this.value.index) this.value = problem;
+  };
+}
+
+/** Recomputes the tree from the entry lines, page by page, comparing with the stored nodes; returns the size. */
 async function checkTree(
   store: Store,
   stored: ReadonlyMap<string, Buffer>,
   nodes: Map<string, Buffer>,
-): Promise<{ size: number; problem: Problem | null }> {
+  { note }: EarliestProblem,
+): Promise<number> {
   let expected = 0;
-  let problem: Problem | null = null;
-  const note = (p: Problem) => {
-    if (!problem || p.index < problem.index) problem = p;
-  };
   for (;;) {
     const rows = await store.db.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', '>=', expected).orderBy('idx').limit(PAGE).execute();
     if (rows.length === 0) break;
@@ -40,7 +44,7 @@ async function checkTree(
       const index = Number(row.idx);
       if (index !== expected) {
         note({ index: expected, what: `entry ${expected} is missing (the next stored is ${index})` });
-        return { size: expected, problem };
+        return expected;
       }
       let entry: { index?: unknown };
       try {
@@ -67,25 +71,23 @@ async function checkTree(
       expected = index + 1;
     }
   }
-  return { size: expected, problem };
+  return expected;
 }
 
 export async function verifyLedger(dataDir: string, databaseUrl: string | undefined): Promise<void> {
   const store = openExistingStore(dataDir, databaseUrl);
   try {
-    const key = parseVerifierKey(readFileSync(join(dataDir, 'ledger.pub'), 'utf8'));
+    const key = readLedgerVerifierKey(dataDir);
     const stored = new Map<string, Buffer>();
     for (const row of await store.db.selectFrom('ledger_nodes').select(['level', 'idx', 'hash']).execute()) {
       stored.set(`${row.level}/${Number(row.idx)}`, Buffer.from(row.hash, 'hex'));
     }
     const recomputed = new Map<string, Buffer>();
-    const { size, problem } = await checkTree(store, stored, recomputed);
+    const earliest = new EarliestProblem();
+    const { note } = earliest;
+    const size = await checkTree(store, stored, recomputed, earliest);
     // Checkpoints are checked against the tree recomputed from the entries, not the stored one.
     const node = (level: number, index: number) => recomputed.get(`${level}/${index}`)!;
-    let first: Problem | null = problem;
-    const note = (p: Problem) => {
-      if (!first || p.index < first.index) first = p;
-    };
     let previous: { size: number; root: Buffer } | null = null;
     const checkpoints = await store.db.selectFrom('ledger_checkpoints').select(['size', 'note']).orderBy('size').execute();
     for (const row of checkpoints) {
@@ -107,8 +109,10 @@ export async function verifyLedger(dataDir: string, databaseUrl: string | undefi
       }
       previous = { size: checkpoint.size, root: checkpoint.root };
     }
-    if (first) throw new CliError(`ledger verification failed at index ${(first as Problem).index}: ${(first as Problem).what}`);
-    process.stdout.write(`ledger verified: ${size} entries, ${checkpoints.length} checkpoints${previous ? `, latest at size ${(previous as { size: number }).size}` : ''}\n`);
+    const first = earliest.value;
+    if (first) throw new CliError(`ledger verification failed at index ${first.index}: ${first.what}`);
+    const latest = checkpoints.at(-1);
+    process.stdout.write(`ledger verified: ${size} entries, ${checkpoints.length} checkpoints${latest ? `, latest at size ${latest.size}` : ''}\n`);
   } finally {
     await store.close();
   }

@@ -16,7 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { verifierKeyText } from '../ledger/note.js';
+import { parseVerifierKey, verifierKeyText, type VerifierKey } from '../ledger/note.js';
 import { buildKeyring, type PlatformKeyring } from '../tokens/keyring.js';
 import { generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
 
@@ -101,6 +101,11 @@ export function writeLedgerPublicKey(dataDir: string): string {
   const { verifierKey } = loadLedgerSigner(dataDir);
   writeFileSync(join(dataDir, 'ledger.pub'), `${verifierKey}\n`);
   return verifierKey;
+}
+
+/** The published ledger key, as checkers read it. */
+export function readLedgerVerifierKey(dataDir: string): VerifierKey {
+  return parseVerifierKey(readFileSync(join(dataDir, 'ledger.pub'), 'utf8'));
 }
 
 export function loadAdminKey(dataDir: string): { privateKey: KeyObject; publicKey: KeyObject } {
