@@ -29,5 +29,5 @@ export function recordEvent(
   origin: Origin,
   event: Pick<EntryDraft, 'event_type' | 'tenant_id' | 'subject_ids' | 'data'>,
 ): Promise<number> {
-  return appendEntry(trx, deps.store.dialect, { ...event, actor: origin.actor, request_id: origin.requestId }, isoTime(deps.clock.now()));
+  return appendEntry(trx, deps.store.dialect, { ...event, actor: origin.actor, request_id: origin.requestId }, () => isoTime(deps.clock.now()));
 }

@@ -39,8 +39,10 @@ export async function backfillTree(store: Store): Promise<number> {
  * transaction-scoped advisory lock that every replica takes, held until commit or rollback. So no
  * two transactions can read the same next index, and a rolled-back one leaves no gap.
  */
-export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, ts: string): Promise<number> {
+export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, now: () => string): Promise<number> {
   await lockLedger(trx, dialect);
+  // The time is read under the ledger lock, so times never go backwards along the index order.
+  const ts = now();
   const row = await trx
     .selectFrom('ledger_entries')
     .select((eb) => eb.fn.max('idx').as('last'))
