@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'body_too_large',
   'unsupported_media_type',
   'store_unavailable',
+  'ledger_unverified',
   'internal',
 ] as const;
 

@@ -22,6 +22,8 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import type { LedgerSigner } from '../control/checkpoints.js';
+import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
+import { parseVerifierKey } from '../ledger/note.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -53,6 +55,8 @@ export interface RouteDeps {
   /** Whether this server runs the background work now. */
   backgroundRole: () => BackgroundRole;
   ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
+  /** What the start-up check found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
+  ledgerProblem: LedgerProblem | null;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -75,6 +79,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     metrics: new Registry(),
     backgroundRole: () => 'off',
     ledgerSigner: options.ledgerSigner,
+    ledgerProblem: null,
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -106,6 +111,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     reply.header('X-Request-Id', request.id);
   });
   registerProblemHandling(app);
+  await checkLedgerAtStart(app, deps);
   registerAuth(app, deps);
 
   // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),
@@ -121,7 +127,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     await stopListening();
   });
 
-  if (options.runBackgroundWork) {
+  // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
+  if (options.runBackgroundWork && !deps.ledgerProblem) {
     const background = startBackground(deps, app.log, deps.metrics);
     deps.backgroundRole = background.role;
     app.addHook('onClose', background.stop);
@@ -133,6 +140,33 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   return app;
+}
+
+/**
+ * The start-up check (SPEC §8): the stored tree against the entries and every signed checkpoint
+ * (src/control/ledger-check.ts). On disagreement the server stays up to say so, refusing /v1.
+ */
+async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void> {
+  const started = Date.now();
+  const key = deps.ledgerSigner ? parseVerifierKey(deps.ledgerSigner.verifierKey) : undefined;
+  let reported = 0;
+  const result = await checkLedger(deps.store, key, (checked) => {
+    if (checked - reported >= 100_000) {
+      reported = checked;
+      app.log.info({ checked }, 'checking the ledger');
+    }
+  });
+  const ms = Date.now() - started;
+  if (!result.problem) {
+    app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
+    return;
+  }
+  deps.ledgerProblem = result.problem;
+  const refusal = ledgerRefusal(result.problem);
+  app.log.error({ bad_index: result.problem.index, ms }, refusal.message);
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/')) throw refusal;
+  });
 }
 
 function registerMetrics(app: TypedApp, registry: Registry): void {

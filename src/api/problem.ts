@@ -30,6 +30,7 @@ const PROBLEM_KINDS: Record<ErrorCode, ProblemKind> = {
   body_too_large: { status: 413, title: 'Body too large', type: 'urn:ppn:problem:body-too-large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type', type: 'urn:ppn:problem:unsupported-media-type' },
   store_unavailable: { status: 503, title: 'Store unavailable', type: 'urn:ppn:problem:store-unavailable' },
+  ledger_unverified: { status: 503, title: 'Ledger failed verification', type: 'urn:ppn:problem:ledger-unverified' },
   internal: { status: 500, title: 'Internal error', type: 'urn:ppn:problem:internal' },
 };
 

@@ -13,6 +13,7 @@
  *
  * The result names the problem at the lowest entry index, if there is one.
  */
+import { PpnError } from '../errors.js';
 import { parseCheckpoint } from '../ledger/checkpoint.js';
 import { hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
 import { openNote, type VerifierKey } from '../ledger/note.js';
@@ -182,4 +183,11 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
     }
   }
   return { size, checkpoints: checkpoints.count, latestCheckpoint: checkpoints.valid.at(-1)?.size ?? null, problem: found.problem };
+}
+
+/** The refusal every /v1 request and /readyz get while the ledger is not verified. */
+export function ledgerRefusal(problem: LedgerProblem): PpnError {
+  return new PpnError('ledger_unverified', `the ledger failed verification at index ${problem.index}: ${problem.what}; this server serves nothing until it is repaired (service-fs verify shows the same)`, {
+    extensions: { bad_index: problem.index },
+  });
 }

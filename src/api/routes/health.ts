@@ -1,5 +1,6 @@
 /** Process and store health, the OpenAPI document and Prometheus metrics (SPEC §3). */
 import type { RouteDeps, TypedApp } from '../app.js';
+import { ledgerRefusal } from '../../control/ledger-check.js';
 import { PpnError } from '../../errors.js';
 import { pingStore } from '../../store/store.js';
 
@@ -7,6 +8,7 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
+    if (deps.ledgerProblem) throw ledgerRefusal(deps.ledgerProblem);
     if (!(await pingStore(deps.store))) throw new PpnError('store_unavailable', 'the store does not answer');
     return { status: 'ready', background: deps.backgroundRole() };
   });
