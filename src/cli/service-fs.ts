@@ -1,12 +1,18 @@
 #!/usr/bin/env node
-/** service-fs: reads the WORM audit ledger of a data directory. */
+/**
+ * service-fs: reads and verifies the WORM audit ledger, from a data directory (the default) or from
+ * a server with --url and --token (src/cli/remote.ts: then every entry and checkpoint is checked
+ * against the ledger key before it is shown).
+ */
 import { Command } from 'commander';
 import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
-import { parsePositiveInt, runCli } from './common.js';
+import { CliError, parsePositiveInt, runCli } from './common.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger } from './fs-read.js';
+import { checkpointRemote, proveRemote, readRemote, verifyRemote } from './fs-remote.js';
 import { verifyLedger } from './fs-verify.js';
+import type { RemoteOptions } from './remote.js';
 
 // `service-fs read | head` closes the pipe early: stop quietly rather than die with a stack trace.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -14,62 +20,102 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const program = new Command('service-fs').description('read the PPN audit ledger');
+interface SourceOptions {
+  dataDir?: string;
+  databaseUrl?: string;
+  url?: string;
+  token?: string;
+  ledgerKey?: string;
+}
 
-program
-  .command('read')
-  .description('print ledger entries, oldest first')
-  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+/** Where a command reads the ledger: every command takes the same options. */
+function withSource(command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
+    .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+    .option('--url <url>', 'read from this server instead, checking every proof (env PPN_URL)')
+    .option('--token <token>', 'with --url: a token that may read the ledger (env PPN_TOKEN)')
+    .option('--ledger-key <key-or-file>', "with --url: the ledger's verifier key, or a file holding it such as ledger.pub (default: the one pinned on first use)");
+}
+
+/** The remote options when --url (or PPN_URL) is given, else undefined; mixing the two sources is an error. */
+function remoteOf(opts: SourceOptions): RemoteOptions | undefined {
+  const url = opts.url ?? process.env.PPN_URL;
+  if (url === undefined) {
+    if (opts.token !== undefined || opts.ledgerKey !== undefined) throw new CliError('--token and --ledger-key go with --url', 2);
+    return undefined;
+  }
+  if (opts.dataDir !== undefined || opts.databaseUrl !== undefined) throw new CliError('--url reads from a server: leave out --data-dir and --database-url', 2);
+  const token = opts.token ?? process.env.PPN_TOKEN;
+  if (!token) throw new CliError('--url needs --token (or PPN_TOKEN): a token with tenant:read or platform-admin scope', 2);
+  return { url, token, ledgerKey: opts.ledgerKey };
+}
+
+function local(opts: SourceOptions): { dataDir: string; databaseUrl: string | undefined } {
+  const dataDir = resolveDataDir(opts.dataDir);
+  return { dataDir, databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl) };
+}
+
+const program = new Command('service-fs').description('read and verify the PPN audit ledger');
+
+interface ReadOpts extends SourceOptions {
+  filter: string[];
+  eventType?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  json: boolean;
+}
+
+withSource(program.command('read').description('print ledger entries, oldest first'))
   .option('--filter <key=value>', 'tenant-id=, vm-id=, node-id= or token-id= (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--event-type <type>', 'only this event type, e.g. TENANT_CREATED', parseEventType)
   .option('--since <time>', 'entries at or after this RFC 3339 time', parseTime('--since'))
   .option('--until <time>', 'entries before this RFC 3339 time', parseTime('--until'))
   .option('--limit <n>', 'at most this many entries (default: all)', parsePositiveInt('--limit', Number.MAX_SAFE_INTEGER))
   .option('--json', 'print each entry as its stored JSON line (JSON Lines)', false)
-  .action(
-    (opts: { dataDir?: string; databaseUrl?: string; filter: string[]; eventType?: string; since?: string; until?: string; limit?: number; json: boolean }) =>
-      runCli(() => {
-        const dataDir = resolveDataDir(opts.dataDir);
-        return readLedger({ ...opts, dataDir, databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl) });
-      }),
-  );
-
-program
-  .command('checkpoint')
-  .description('print the latest signed checkpoint (a C2SP signed note; verify it with <data-dir>/ledger.pub)')
-  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
-  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
+  .action((opts: ReadOpts) =>
     runCli(() => {
-      const dataDir = resolveDataDir(opts.dataDir);
-      return printCheckpoint(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+      const remote = remoteOf(opts);
+      return remote ? readRemote({ ...opts, ...remote }) : readLedger({ ...opts, ...local(opts) });
     }),
   );
 
-program
-  .command('verify')
-  .description('recompute every leaf and tree node, check every checkpoint; exit non-zero naming the first bad index')
-  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
-  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
+withSource(program.command('checkpoint').description('print the latest signed checkpoint (a C2SP signed note; verify it with ledger.pub)')).action(
+  (opts: SourceOptions) =>
     runCli(() => {
-      const dataDir = resolveDataDir(opts.dataDir);
-      return verifyLedger(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+      const remote = remoteOf(opts);
+      if (remote) return checkpointRemote(remote);
+      const { dataDir, databaseUrl } = local(opts);
+      return printCheckpoint(dataDir, databaseUrl);
     }),
-  );
+);
 
-program
-  .command('prove')
-  .description('print an inclusion proof for entry INDEX against the latest signed checkpoint, checked first')
-  .argument('<index>', 'the entry index (from 0)', parseEntryIndex)
-  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
-  .action((index: number, opts: { dataDir?: string; databaseUrl?: string }) =>
-    runCli(() => {
-      const dataDir = resolveDataDir(opts.dataDir);
-      return proveEntry(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl), index);
-    }),
-  );
+withSource(
+  program
+    .command('verify')
+    .description('recompute every leaf and tree node and check every checkpoint (remotely: every visible entry\'s inclusion proof); exit non-zero naming the first bad index'),
+).action((opts: SourceOptions) =>
+  runCli(() => {
+    const remote = remoteOf(opts);
+    if (remote) return verifyRemote(remote);
+    const { dataDir, databaseUrl } = local(opts);
+    return verifyLedger(dataDir, databaseUrl);
+  }),
+);
+
+withSource(
+  program
+    .command('prove')
+    .description('print an inclusion proof for entry INDEX against the latest signed checkpoint, checked first')
+    .argument('<index>', 'the entry index (from 0)', parseEntryIndex),
+).action((index: number, opts: SourceOptions) =>
+  runCli(() => {
+    const remote = remoteOf(opts);
+    if (remote) return proveRemote(remote, index);
+    const { dataDir, databaseUrl } = local(opts);
+    return proveEntry(dataDir, databaseUrl, index);
+  }),
+);
 
 await program.parseAsync();

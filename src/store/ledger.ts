@@ -103,6 +103,12 @@ export async function readEntries(db: Db, filter: EntryFilter): Promise<StoredEn
   return rows.map((r) => ({ index: Number(r.idx), line: r.entry }));
 }
 
+/** One entry's stored line and tenant, or undefined when there is no such index. */
+export async function readEntryRow(db: Db, index: number): Promise<{ line: string; tenantId: string | null } | undefined> {
+  const row = await db.selectFrom('ledger_entries').select(['entry', 'tenant_id']).where('idx', '=', index).executeTakeFirst();
+  return row ? { line: row.entry, tenantId: row.tenant_id } : undefined;
+}
+
 /** TOKEN_REVOKED entries after `afterIndex`, in ledger order. */
 export async function listRevocationsSince(db: Db, afterIndex: number): Promise<{ index: number; tokenId: string }[]> {
   const rows = await db

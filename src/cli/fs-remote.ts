@@ -1,0 +1,90 @@
+/**
+ * The service-fs commands against a server (--url, --token): each works from a checkpoint checked as
+ * src/cli/remote.ts describes, and prints nothing the server has not proven.
+ */
+import { formatEntry, parseFilters } from './fs-read.js';
+import { CliError } from './common.js';
+import { LedgerClient, trustedCheckpoint, verifyEntries, type RemoteEntry, type RemoteOptions, type TrustedCheckpoint } from './remote.js';
+import type { LedgerEntry } from '../ledger/entry.js';
+import { verifyInclusion } from '../ledger/merkle.js';
+
+const PAGE = 1000;
+/** How long to wait for a checkpoint covering the newest entries (the server signs within 1 s). */
+const CHECKPOINT_WAIT_MS = 5000;
+
+export interface RemoteReadOptions extends RemoteOptions {
+  filter: string[];
+  eventType?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  limit?: number | undefined;
+  json: boolean;
+}
+
+const QUERY_NAMES = { tenantId: 'tenant_id', vmId: 'vm_id', nodeId: 'node_id', tokenId: 'token_id' } as const;
+
+/** The entries the token may see that match, oldest first, as served (not yet checked). */
+async function fetchEntries(client: LedgerClient, options: Omit<RemoteReadOptions, 'url' | 'token' | 'json'>): Promise<RemoteEntry[]> {
+  const query: Record<string, string | number | undefined> = { event_type: options.eventType, since: options.since, until: options.until };
+  for (const [key, value] of Object.entries(parseFilters(options.filter))) query[QUERY_NAMES[key as keyof typeof QUERY_NAMES]] = value as string;
+  const entries: RemoteEntry[] = [];
+  let remaining = options.limit ?? Number.POSITIVE_INFINITY;
+  let cursor: string | undefined;
+  while (remaining > 0) {
+    const page = await client.json<{ items: RemoteEntry[]; next_cursor: string | null }>('/v1/ledger/entries', { ...query, limit: Math.min(PAGE, remaining), cursor });
+    entries.push(...page.items.map(({ index, leaf_input }) => ({ index, leaf_input })));
+    remaining -= page.items.length;
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return entries;
+}
+
+/** A trusted checkpoint that covers `entries`, waiting briefly for the server to sign one. */
+async function checkpointCovering(client: LedgerClient, ledgerKey: string | undefined, entries: readonly RemoteEntry[]): Promise<TrustedCheckpoint> {
+  const last = entries.at(-1)?.index ?? -1;
+  let trusted = await trustedCheckpoint(client, ledgerKey);
+  for (let waited = 0; last >= trusted.checkpoint.size && waited < CHECKPOINT_WAIT_MS; waited += 250) {
+    await new Promise((done) => setTimeout(done, 250));
+    trusted = await trustedCheckpoint(client, ledgerKey);
+  }
+  if (last >= trusted.checkpoint.size) {
+    throw new CliError(`entry ${last} is not covered by a signed checkpoint yet (the latest has size ${trusted.checkpoint.size}); try again in a moment`);
+  }
+  return trusted;
+}
+
+export async function readRemote(options: RemoteReadOptions): Promise<void> {
+  const client = new LedgerClient(options);
+  const entries = await fetchEntries(client, options);
+  await verifyEntries(client, await checkpointCovering(client, options.ledgerKey, entries), entries);
+  for (const { leaf_input } of entries) {
+    process.stdout.write(options.json ? `${leaf_input}\n` : `${formatEntry(JSON.parse(leaf_input) as LedgerEntry)}\n`);
+  }
+}
+
+export async function verifyRemote(options: RemoteOptions): Promise<void> {
+  const client = new LedgerClient(options);
+  const entries = await fetchEntries(client, { filter: [] });
+  const trusted = await checkpointCovering(client, options.ledgerKey, entries);
+  await verifyEntries(client, trusted, entries);
+  process.stdout.write(
+    `ledger verified remotely: ${entries.length} entries visible to this token, each proven in the signed checkpoint of size ${trusted.checkpoint.size}, which extends every checkpoint seen before\n`,
+  );
+}
+
+export async function checkpointRemote(options: RemoteOptions): Promise<void> {
+  process.stdout.write((await trustedCheckpoint(new LedgerClient(options), options.ledgerKey)).note);
+}
+
+export async function proveRemote(options: RemoteOptions, index: number): Promise<void> {
+  const client = new LedgerClient(options);
+  const { checkpoint, note } = await trustedCheckpoint(client, options.ledgerKey);
+  if (index >= checkpoint.size) throw new CliError(`entry ${index} is not covered by the latest checkpoint (size ${checkpoint.size})`);
+  const proof = await client.json<{ leaf_hash: string; hashes: string[] }>('/v1/ledger/proof/inclusion', { index, tree_size: checkpoint.size });
+  const hashes = proof.hashes.map((h) => Buffer.from(h, 'hex'));
+  if (!verifyInclusion(index, checkpoint.size, Buffer.from(proof.leaf_hash, 'hex'), hashes, checkpoint.root)) {
+    throw new CliError(`refused: the server's proof for entry ${index} does not verify against its signed checkpoint`);
+  }
+  process.stdout.write(`${JSON.stringify({ index, tree_size: checkpoint.size, leaf_hash: proof.leaf_hash, proof: proof.hashes, checkpoint: note }, null, 2)}\n`);
+}
