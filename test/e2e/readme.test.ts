@@ -47,7 +47,8 @@ describe('README walk-through', () => {
     const result = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replace('PPN=http://127.0.0.1:9221\n', `PPN=${server.url}\n`)], {
       cwd: dirname(server.dataDir),
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${shimBin()}:${process.env.PATH}` },
+      // The remote read remembers the checkpoint it saw under $XDG_CONFIG_HOME: keep it out of $HOME.
+      env: { ...process.env, PATH: `${shimBin()}:${process.env.PATH}`, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')) },
     });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
@@ -58,5 +59,7 @@ describe('README walk-through', () => {
     expect(out).toContain('"type": "https://iana.org/assignments/http-problem-types#quota-exceeded"');
     expect(out).toContain('"violated-policies": [\n    "max_vms"\n  ]');
     expect(out).toMatch(/^#\d+ \S+ TENANT_CREATED tenant=acme-corp actor=tok-\S+ /m);
+    expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+$/m);
+    expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=acme-corp actor=tok-\S+ /m);
   });
 });
