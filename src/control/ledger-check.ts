@@ -3,10 +3,11 @@
  * start-up check. One pass over the entries in index order, with memory for one page and O(log n)
  * hashes:
  *
- * - every leaf is recomputed from the stored entry line and compared with the stored leaf;
- * - every stored tree node is compared with the hash of its stored children, so that, together with
- *   the leaves, the whole stored tree is shown to be the tree of the entries, and a change is named
- *   at the first entry it concerns;
+ * - every leaf is recomputed from the stored entry line, every node from the recomputed leaves, and
+ *   each is compared with the stored one, so the whole stored tree is shown to be the tree of the
+ *   entries. A difference is blamed where it starts: at a leaf, or at a node whose children agree,
+ *   and named by the first entry under it (so a changed entry is named by its own index, not by the
+ *   first entry of every subtree above it);
  * - every checkpoint's signature is checked with the ledger key, its root against the root
  *   recomputed from the entries at its size, and each consecutive pair by a consistency proof read
  *   from the stored tree (RFC 9162 verification).
@@ -50,7 +51,8 @@ interface Edge {
   /** Index of the subtree among those of its level. */
   index: number;
   recomputed: Buffer;
-  stored: Buffer | undefined;
+  /** Whether the stored hash equals the recomputed one. */
+  agrees: boolean;
 }
 
 /** The stored nodes that leaves [start, end) complete, keyed "level/index". */
@@ -134,20 +136,20 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
       const leaf = hashLeaf(Buffer.from(row.entry));
       const storedLeaf = stored.get(`0/${index}`);
       if (!storedLeaf?.equals(leaf)) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
-      edges.push({ level: 0, index, recomputed: leaf, stored: storedLeaf });
-      // Merge the perfect subtrees this leaf completes, checking each stored parent against its
-      // stored children.
+      edges.push({ level: 0, index, recomputed: leaf, agrees: storedLeaf?.equals(leaf) ?? false });
+      // The perfect subtrees this leaf completes: recompute each, compare with the stored node.
       while (edges.length >= 2 && edges[edges.length - 2]!.level === edges[edges.length - 1]!.level) {
         const right = edges.pop()!;
         const left = edges.pop()!;
         const level = left.level + 1;
         const parentIndex = left.index / 2;
-        const parent = stored.get(`${level}/${parentIndex}`);
-        if (!left.stored || !right.stored || !parent?.equals(hashChildren(left.stored, right.stored))) {
+        const recomputed = hashChildren(left.recomputed, right.recomputed);
+        const agrees = stored.get(`${level}/${parentIndex}`)?.equals(recomputed) ?? false;
+        if (!agrees && left.agrees && right.agrees) {
           const first = parentIndex * 2 ** level;
           note({ index: first, what: `stored tree node ${level}/${parentIndex} is not the hash of its children (entries ${first}–${index})` });
         }
-        edges.push({ level, index: parentIndex, recomputed: hashChildren(left.recomputed, right.recomputed), stored: parent });
+        edges.push({ level, index: parentIndex, recomputed, agrees });
       }
       size = index + 1;
       while (pending[0]?.size === size) {

@@ -1,0 +1,174 @@
+/**
+ * The whole-ledger check (src/control/ledger-check.ts), on both stores, with fast-check choosing the
+ * tampering: whichever entry, stored tree node or checkpoint is altered, the check fails and names
+ * the index where the alteration starts; untouched, it passes. Each run tampers inside a transaction
+ * (WORM triggers dropped in it too) that is rolled back, so every run starts from the same ledger.
+ */
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeIdSource, ManualClock } from '../../src/clock.js';
+import { signPendingCheckpoint } from '../../src/control/checkpoints.js';
+import { checkLedger, type LedgerCheck } from '../../src/control/ledger-check.js';
+import { loadLedgerSigner } from '../../src/config/data-dir.js';
+import { parseVerifierKey, signNote, type VerifierKey } from '../../src/ledger/note.js';
+import { appendEntry } from '../../src/store/ledger.js';
+import type { Db } from '../../src/store/schema.js';
+import { inTransaction, type Store } from '../../src/store/store.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { generateKeyPair } from '../../src/tokens/keys.js';
+
+/** Entries in the ledger under test, and the sizes at which checkpoints are signed. */
+const SIZE = 45;
+const CHECKPOINT_SIZES = [1, 7, 16, 30, SIZE];
+
+class Rollback extends Error {}
+
+/** Runs `tamper` and then the check inside one transaction, and rolls it all back. */
+async function checkTampered(store: Store, key: VerifierKey, tamper: (trx: Db) => Promise<void>): Promise<LedgerCheck> {
+  let result: LedgerCheck | undefined;
+  await inTransaction(store, async (trx) => {
+    for (const table of ['ledger_entries', 'ledger_nodes', 'ledger_checkpoints']) {
+      if (store.dialect === 'sqlite') {
+        await sql.raw(`drop trigger ${table}_no_update`).execute(trx);
+        await sql.raw(`drop trigger ${table}_no_delete`).execute(trx);
+      } else {
+        await sql.raw(`drop trigger ${table}_worm on ${table}`).execute(trx);
+      }
+    }
+    await tamper(trx);
+    result = await checkLedger({ ...store, db: trx }, key);
+    throw new Rollback();
+  }).catch((error: unknown) => {
+    if (!(error instanceof Rollback)) throw error;
+  });
+  return result!;
+}
+
+/** The nodes of a tree of SIZE leaves: (level, index) of every perfect subtree. */
+function storedNodes(): { level: number; index: number }[] {
+  const nodes = [];
+  for (let level = 0, width = 1; width <= SIZE; level++, width *= 2) {
+    for (let index = 0; (index + 1) * width <= SIZE; index++) nodes.push({ level, index });
+  }
+  return nodes;
+}
+
+describe('the whole-ledger check', () => {
+  let h: Harness;
+  let key: VerifierKey;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    const signer = loadLedgerSigner(h.dataDir);
+    key = parseVerifierKey(signer.verifierKey);
+    const clock = new ManualClock(Date.parse('2026-11-28T00:00:00Z'));
+    const ids = makeIdSource(clock);
+    // The harness wrote one entry already (its admin token): the first checkpoint covers it.
+    await signPendingCheckpoint(h.store, signer, clock);
+    for (let index = 1; index < SIZE; index++) {
+      await inTransaction(h.store, (trx) =>
+        appendEntry(
+          trx,
+          h.store.dialect,
+          { event_type: 'VM_CREATED', tenant_id: 'check-co', actor: { token_id: null, subject: 'test', scope: [] }, request_id: null, subject_ids: { vm_id: ids('vm') }, data: { n: index } },
+          () => new Date(clock.now()).toISOString(),
+        ),
+      );
+      if (CHECKPOINT_SIZES.includes(index + 1)) await signPendingCheckpoint(h.store, signer, clock);
+    }
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('passes on the untouched ledger, with every checkpoint', async () => {
+    const result = await checkLedger(h.store, key);
+    expect(result).toEqual({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
+  });
+
+  it('names a changed entry by its own index', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.updateTable('ledger_entries').set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` }).where('idx', '=', index).execute();
+        });
+        expect(result.problem?.index).toBe(index);
+        expect(result.problem?.what).toContain(`entry ${index}'s bytes`);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('names a changed tree node by the first entry under it', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...storedNodes()), async ({ level, index }) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.updateTable('ledger_nodes').set({ hash: 'ab'.repeat(32) }).where('level', '=', level).where('idx', '=', index).execute();
+        });
+        expect(result.problem?.index).toBe(index * 2 ** level);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('names the first of two swapped entries', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 0, max: SIZE - 1 }), { minLength: 2, maxLength: 2 }), async ([a, b]) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          const rows = await trx.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', 'in', [a!, b!]).execute();
+          const lineOf = (i: number) => rows.find((r) => Number(r.idx) === i)!.entry;
+          const [lineA, lineB] = [lineOf(a!), lineOf(b!)];
+          await trx.updateTable('ledger_entries').set({ entry: lineB }).where('idx', '=', a!).execute();
+          await trx.updateTable('ledger_entries').set({ entry: lineA }).where('idx', '=', b!).execute();
+        });
+        expect(result.problem?.index).toBe(Math.min(a!, b!));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('names a removed entry: in the middle by its index, at the end by the index it had', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.deleteFrom('ledger_entries').where('idx', '=', index).execute();
+        });
+        expect(result.problem?.index).toBe(index);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('names a checkpoint with a forged signature, or signed by another key, at its last entry', async () => {
+    const stranger = generateKeyPair().privateKey;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...CHECKPOINT_SIZES), fc.boolean(), async (size, otherKey) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          const row = await trx.selectFrom('ledger_checkpoints').select('note').where('size', '=', size).executeTakeFirstOrThrow();
+          const body = row.note.slice(0, row.note.indexOf('\n\n') + 1);
+          // Another key under the ledger's name, or the right key hash with a flipped signature byte.
+          let forged = signNote(body, key.name, stranger);
+          if (!otherKey) {
+            const blob = Buffer.from(row.note.trim().split(' ').at(-1)!, 'base64');
+            blob[10]! ^= 1;
+            forged = `${body}\n— ${key.name} ${blob.toString('base64')}\n`;
+          }
+          await trx.updateTable('ledger_checkpoints').set({ note: forged }).where('size', '=', size).execute();
+        });
+        expect(result.problem?.index).toBe(size - 1);
+        expect(result.problem?.what).toMatch(/checkpoint at size \d+: (the signature|note has no signature)/);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it('refuses a validly signed checkpoint whose root is not the entries\' root', async () => {
+    const signer = loadLedgerSigner(h.dataDir);
+    const result = await checkTampered(h.store, key, async (trx) => {
+      const body = `${signer.origin}\n16\n${Buffer.alloc(32, 7).toString('base64')}\n`;
+      await trx.updateTable('ledger_checkpoints').set({ note: signNote(body, signer.origin, signer.key) }).where('size', '=', 16).execute();
+    });
+    expect(result.problem).toEqual({ index: 15, what: 'checkpoint at size 16 does not match the root of the entries' });
+  });
+});
