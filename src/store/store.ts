@@ -5,7 +5,6 @@
  */
 import { Migrator, sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
-import { backfillTree } from './ledger.js';
 import { buildMigrations } from './migrations.js';
 import type { Database, Db } from './schema.js';
 
@@ -48,7 +47,6 @@ export async function migrateStore(store: Store): Promise<void> {
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
-  await backfillTree(store);
 }
 
 /**
