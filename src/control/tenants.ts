@@ -120,7 +120,7 @@ export async function deleteTenant(
       });
     }
     const now = isoTime(deps.clock.now());
-    const tokenIds = await listLiveTokenIds(trx, tenantId);
+    const tokenIds = await listLiveTokenIds(trx, { tenantId });
     for (const tokenId of tokenIds) {
       await markRevoked(trx, tokenId, now);
       await recordEvent(deps, trx, origin, {

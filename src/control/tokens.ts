@@ -7,7 +7,7 @@ import { mintRootToken } from '../tokens/mint.js';
 import type { Scope } from '../tokens/scopes.js';
 import { announce, inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
-import { findToken, insertToken, listLiveTokensIssuedBy, markRevoked, type TokenRow } from '../store/tokens.js';
+import { findToken, insertToken, listLiveTokenIds, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
@@ -109,7 +109,7 @@ export async function revokeToken(
       });
       revoked.push(next.id);
       await announce(trx, deps.store.dialect, 'ppn_revocations');
-      for (const child of await listLiveTokensIssuedBy(trx, next.id)) queue.push({ id: child, cause: next.id });
+      for (const child of await listLiveTokenIds(trx, { issuedBy: next.id })) queue.push({ id: child, cause: next.id });
     }
     return { row: { ...token, revoked_at }, revoked };
   });

@@ -22,22 +22,12 @@ export async function listTokenRows(db: Db, tenantId: string, afterId: string | 
     .execute();
 }
 
-export async function listLiveTokenIds(db: Db, tenantId: string): Promise<string[]> {
+/** Ids of the unrevoked tokens of a tenant, or issued by a token, in id order. */
+export async function listLiveTokenIds(db: Db, by: { tenantId: string } | { issuedBy: string }): Promise<string[]> {
   const rows = await db
     .selectFrom('tokens')
     .select('token_id')
-    .where('tenant_id', '=', tenantId)
-    .where('revoked_at', 'is', null)
-    .orderBy('token_id')
-    .execute();
-  return rows.map((r) => r.token_id);
-}
-
-export async function listLiveTokensIssuedBy(db: Db, issuerTokenId: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('tokens')
-    .select('token_id')
-    .where('issued_by', '=', issuerTokenId)
+    .where('tenantId' in by ? 'tenant_id' : 'issued_by', '=', 'tenantId' in by ? by.tenantId : by.issuedBy)
     .where('revoked_at', 'is', null)
     .orderBy('token_id')
     .execute();
