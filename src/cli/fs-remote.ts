@@ -4,9 +4,9 @@
  */
 import { formatEntry, parseFilters } from './fs-read.js';
 import { CliError } from './common.js';
-import { LedgerClient, trustedCheckpoint, verifyEntries, type RemoteEntry, type RemoteOptions, type TrustedCheckpoint } from './remote.js';
+import { checkIndex, LedgerClient, trustedCheckpoint, verifyEntries, type RemoteEntry, type RemoteOptions, type TrustedCheckpoint } from './remote.js';
 import type { LedgerEntry } from '../ledger/entry.js';
-import { verifyInclusion } from '../ledger/merkle.js';
+import { hashLeaf, rootFromLeafHashes, verifyInclusion } from '../ledger/merkle.js';
 
 const PAGE = 1000;
 /** How long to wait for a checkpoint covering the newest entries (the server signs within 1 s). */
@@ -63,13 +63,36 @@ export async function readRemote(options: RemoteReadOptions): Promise<void> {
   }
 }
 
+/**
+ * Every entry the token may see, checked against the server's checkpoint. A platform token sees the
+ * whole ledger, so it must be given every entry up to the checkpoint, and the root is recomputed from
+ * them all (which proves each one's inclusion at once); a tenant's token gets an inclusion proof per
+ * entry, and cannot tell whether the server left one of its entries out.
+ */
 export async function verifyRemote(options: RemoteOptions): Promise<void> {
   const client = new LedgerClient(options);
-  const entries = await fetchEntries(client, { filter: [] });
-  const trusted = await checkpointCovering(client, options.ledgerKey, entries);
+  const who = await client.json<{ tenant_id: string | null }>('/v1/whoami');
+  const trusted = await trustedCheckpoint(client, options.ledgerKey);
+  const size = trusted.checkpoint.size;
+  const entries = (await fetchEntries(client, { filter: [] })).filter((entry) => entry.index < size);
+  if (who.tenant_id === null) {
+    const gap = entries.findIndex((entry, position) => entry.index !== position);
+    if (gap >= 0 || entries.length !== size) {
+      throw new CliError(`refused: the server did not serve entry ${gap >= 0 ? gap : entries.length} of the ${size} its checkpoint covers`);
+    }
+    const leaves = entries.map((entry) => {
+      checkIndex(entry);
+      return hashLeaf(Buffer.from(entry.leaf_input));
+    });
+    if (!rootFromLeafHashes(leaves).equals(trusted.checkpoint.root)) {
+      throw new CliError(`refused: the ${size} entries served do not have the root of the signed checkpoint`);
+    }
+    process.stdout.write(`ledger verified remotely: all ${size} entries of the signed checkpoint, whose root they recompute, and which extends every checkpoint seen before\n`);
+    return;
+  }
   await verifyEntries(client, trusted, entries);
   process.stdout.write(
-    `ledger verified remotely: ${entries.length} entries visible to this token, each proven in the signed checkpoint of size ${trusted.checkpoint.size}, which extends every checkpoint seen before\n`,
+    `ledger verified remotely: ${entries.length} entries visible to this token, each proven in the signed checkpoint of size ${size}, which extends every checkpoint seen before\n`,
   );
 }
 

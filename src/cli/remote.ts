@@ -178,6 +178,17 @@ export interface RemoteEntry {
   leaf_input: string;
 }
 
+/** An entry's bytes must say the index it is served under. */
+export function checkIndex(entry: RemoteEntry): void {
+  let claimed: unknown;
+  try {
+    claimed = (JSON.parse(entry.leaf_input) as { index?: unknown }).index;
+  } catch {
+    claimed = undefined;
+  }
+  if (claimed !== entry.index) throw new CliError(`refused: the server's entry ${entry.index} says it is entry ${String(claimed)}`);
+}
+
 /**
  * Checks that each entry is in the tree of the checkpoint: its index matches its bytes, and the
  * server's inclusion proof for it verifies against the signed root. A few proofs are fetched at once.
@@ -188,13 +199,7 @@ export async function verifyEntries(client: LedgerClient, { checkpoint }: Truste
   const worker = async () => {
     while (next < entries.length) {
       const entry = entries[next++]!;
-      let claimed: unknown;
-      try {
-        claimed = (JSON.parse(entry.leaf_input) as { index?: unknown }).index;
-      } catch {
-        claimed = undefined;
-      }
-      if (claimed !== entry.index) throw new CliError(`refused: the server's entry ${entry.index} says it is entry ${String(claimed)}`);
+      checkIndex(entry);
       const proof = await client.json<{ hashes: string[] }>('/v1/ledger/proof/inclusion', { index: entry.index, tree_size: checkpoint.size });
       const hashes = proof.hashes.map((h) => Buffer.from(h, 'hex'));
       if (!verifyInclusion(entry.index, checkpoint.size, hashLeaf(Buffer.from(entry.leaf_input)), hashes, checkpoint.root)) {

@@ -95,6 +95,26 @@ export function runCli(script: string, args: string[], env: Record<string, strin
 }
 
 /**
+ * runCli without blocking this process's event loop: for a CLI that talks to a server living in the
+ * test process itself (a test's HTTP proxy), which spawnSync would starve.
+ */
+export function runCliAsync(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', fail);
+    child.on('close', (status) => done({ status, stdout, stderr }));
+  });
+}
+
+/**
  * Polls `done` every `everyMs` until it holds; returns the milliseconds it took, or null once
  * `deadlineMs` has passed. For bounds the product promises (revocation within 1 s, failover within 5 s).
  */

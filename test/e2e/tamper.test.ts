@@ -1,0 +1,233 @@
+/**
+ * Tampering with a real data directory (SPEC §8), on both stores: a real server writes entries over
+ * HTTP and signs checkpoints, is stopped with SIGTERM, and the database is then changed with the
+ * store's own command-line client (`sqlite3` on the SQLite file, `psql` on the PostgreSQL database
+ * the directory remembers), the WORM triggers dropped first as an attacker with database access
+ * would. For each change, `service-fs verify` exits non-zero naming the first bad index, and a
+ * server restarted on the directory refuses to become ready, refuses writes (changing nothing) and
+ * signs no new checkpoint. An untouched directory verifies and restarts ready.
+ */
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
+import { api, CLI, runCli, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { TEST_STORE } from '../support/stores.js';
+
+/** The PostgreSQL command-line client: on PATH, or in the newest installed server's bin directory. */
+function psqlBinary(): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'psql'))) return join(dir, 'psql');
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const version of versions) if (existsSync(join(root, version, 'bin', 'psql'))) return join(root, version, 'bin', 'psql');
+  throw new Error('psql is not installed (Debian: apt-get install -y --no-install-recommends postgresql-client)');
+}
+
+/**
+ * Runs SQL on the data directory's database with the store's own command-line client and returns
+ * what it printed (unaligned, without headers). Fails the test if the client reports an error.
+ */
+function dbShell(dataDir: string, statements: string): string {
+  const urlFile = join(dataDir, 'database.url');
+  const result = existsSync(urlFile)
+    ? spawnSync(psqlBinary(), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', readFileSync(urlFile, 'utf8').trim(), '-c', statements], { encoding: 'utf8' })
+    : spawnSync('sqlite3', ['-bail', join(dataDir, 'ppn.sqlite'), statements], { encoding: 'utf8' });
+  if (result.error) throw result.error;
+  if (result.status !== 0 || result.stderr.trim() !== '') throw new Error(`database client exited ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+const count = (dataDir: string, table: string) => Number(dbShell(dataDir, `select count(*) from ${table}`).trim());
+
+/** The statements that remove a table's WORM triggers (src/store/migrations.ts). */
+function dropWorm(dataDir: string, table: string): string {
+  return existsSync(join(dataDir, 'database.url'))
+    ? `drop trigger ${table}_worm on ${table};`
+    : `drop trigger ${table}_no_update; drop trigger ${table}_no_delete;`;
+}
+
+const subjectKey = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+
+interface Prepared {
+  dataDir: string;
+  /** Entries written (indexes 0 to entries-1), all covered by the latest checkpoint. */
+  entries: number;
+  /** The latest checkpoint's note, as the server served it. */
+  note: string;
+}
+
+describe(`a tampered data directory (${TEST_STORE})`, () => {
+  const running: ServerProcess[] = [];
+  const start = async (dataDir?: string) => {
+    const server = await startServer(dataDir);
+    running.push(server);
+    return server;
+  };
+  afterEach(async () => {
+    for (const server of running.splice(0)) {
+      if (server.process.exitCode === null && server.process.signalCode === null) await server.stop();
+    }
+  });
+
+  async function latestNote(server: ServerProcess): Promise<string | null> {
+    const res = await fetch(`${server.url}/v1/ledger/checkpoint`, { headers: { authorization: `Bearer ${server.adminToken}` } });
+    return res.status === 200 ? res.text() : null;
+  }
+
+  /** Waits until the server's latest checkpoint covers every entry in the store; returns it. */
+  async function checkpointCoveringAll(server: ServerProcess): Promise<string> {
+    const entries = count(server.dataDir, 'ledger_entries');
+    let note = '';
+    const took = await within(10_000, async () => {
+      note = (await latestNote(server)) ?? '';
+      return note !== '' && parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1)).size === entries;
+    }, 50);
+    expect(took, `no checkpoint covered the ${entries} entries`).not.toBeNull();
+    return note;
+  }
+
+  /**
+   * A fresh directory with tenants, tokens and VMs made over HTTP in two batches, each covered by a
+   * checkpoint (so there are at least two, and their consistency is checked too); the server stopped.
+   */
+  async function prepare(): Promise<Prepared> {
+    const server = await start(tempDataDir());
+    const admin = { token: server.adminToken };
+    for (const tenant of ['acme', 'globex']) {
+      const res = await api(server.url, 'POST', '/v1/tenants', {
+        ...admin,
+        body: { tenant_id: tenant, display_name: `${tenant} inc`, max_vms: 10, storage_quota_gb: 1000, api_rate_limit_rpm: 10_000 },
+      });
+      expect(res.status).toBe(201);
+    }
+    const issued = await api(server.url, 'POST', '/v1/tenants/acme/tokens', {
+      ...admin,
+      body: { subject_pubkey: subjectKey(), scope: 'tenant:input', expires_in_seconds: 3600 },
+    });
+    expect(issued.status).toBe(201);
+    await checkpointCoveringAll(server);
+
+    for (let i = 0; i < 3; i++) {
+      expect((await api(server.url, 'POST', '/v1/vms', { token: issued.body.token, body: { name: `web-${i}` } })).status).toBe(201);
+    }
+    expect((await api(server.url, 'POST', '/v1/vms?tenant_id=globex', { ...admin, body: { name: 'db-1' } })).status).toBe(201);
+    const patched = await api(server.url, 'PATCH', '/v1/tenants/globex', { ...admin, body: { display_name: 'Globex Corporation' } });
+    expect(patched.status).toBe(200);
+    const note = await checkpointCoveringAll(server);
+    const entries = count(server.dataDir, 'ledger_entries');
+    expect(entries).toBeGreaterThanOrEqual(9);
+    expect(count(server.dataDir, 'ledger_checkpoints')).toBeGreaterThanOrEqual(2);
+
+    expect(await server.stop()).toBe(0);
+    return { dataDir: server.dataDir, entries, note };
+  }
+
+  const verify = (dataDir: string) => runCli(CLI.fs, ['verify', '--data-dir', dataDir]);
+
+  /**
+   * After a tamper: verify names `index`; a restarted server is not ready and says so with
+   * `bad_index`, refuses a write without changing the store, and signs no new checkpoint.
+   */
+  async function expectRefused(dataDir: string, index: number, what: RegExp): Promise<void> {
+    const out = verify(dataDir);
+    expect(out.status).not.toBe(0);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toMatch(new RegExp(`^error: ledger verification failed at index ${index}: `));
+    expect(out.stderr).toMatch(what);
+
+    const entriesBefore = count(dataDir, 'ledger_entries');
+    const tenantsBefore = count(dataDir, 'tenants');
+    const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
+
+    const server = await start(dataDir);
+    const ready = await api(server.url, 'GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(ready.body).toMatchObject({ status: 503, code: 'ledger_unverified', bad_index: index });
+    expect(ready.body.detail).toContain(`at index ${index}: `);
+
+    const write = await api(server.url, 'POST', '/v1/tenants', { token: server.adminToken, body: { tenant_id: 'after-tamper', display_name: 'After' } });
+    expect(write.status).toBe(503);
+    expect(write.body).toMatchObject({ code: 'ledger_unverified', bad_index: index });
+    const read = await api(server.url, 'GET', '/v1/ledger/checkpoint', { token: server.adminToken });
+    expect(read.status).toBe(503);
+    expect(read.body).toMatchObject({ code: 'ledger_unverified', bad_index: index });
+
+    // Nothing was written, and no checkpoint vouches for the altered ledger.
+    expect(count(dataDir, 'ledger_entries')).toBe(entriesBefore);
+    expect(count(dataDir, 'tenants')).toBe(tenantsBefore);
+    expect(dbShell(dataDir, `select count(*) from tenants where tenant_id = 'after-tamper'`).trim()).toBe('0');
+    const signed = await within(1500, async () => count(dataDir, 'ledger_checkpoints') !== checkpointsBefore, 100);
+    expect(signed, 'a checkpoint was signed over a ledger that failed its check').toBeNull();
+    expect(server.output()).toContain(`"bad_index":${index}`);
+    expect(await server.stop()).toBe(0);
+  }
+
+  it('control: an untouched directory verifies, and the restarted server is ready, writes, and signs', async () => {
+    const { dataDir, entries } = await prepare();
+    const out = verify(dataDir);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(new RegExp(`^ledger verified: ${entries} entries, \\d+ checkpoints, latest at size ${entries}\\n$`));
+
+    const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
+    const server = await start(dataDir);
+    const ready = await api(server.url, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.status).toBe('ready');
+    const write = await api(server.url, 'POST', '/v1/tenants', { token: server.adminToken, body: { tenant_id: 'after-restart', display_name: 'After' } });
+    expect(write.status).toBe(201);
+    expect(count(dataDir, 'ledger_entries')).toBe(entries + 1);
+    // The same probe that sees no checkpoint after a tamper sees this one.
+    const signed = await within(10_000, async () => count(dataDir, 'ledger_checkpoints') > checkpointsBefore, 100);
+    expect(signed, 'no checkpoint covered the new entry').not.toBeNull();
+  });
+
+  it("one entry's bytes changed: names that entry", async () => {
+    const { dataDir, entries } = await prepare();
+    const target = 5;
+    expect(entries).toBeGreaterThan(target + 1);
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_entries')} update ledger_entries set entry = replace(entry, '"ts":"', '"ts":"1') where idx = ${target};`);
+    expect(dbShell(dataDir, `select idx from ledger_entries where entry like '%"ts":"12%'`).trim()).toBe(String(target));
+    await expectRefused(dataDir, target, new RegExp(`entry ${target}'s bytes do not match its leaf hash`));
+  });
+
+  it('the last entry deleted: names its index', async () => {
+    const { dataDir, entries } = await prepare();
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_entries')} delete from ledger_entries where idx = (select max(idx) from ledger_entries);`);
+    expect(count(dataDir, 'ledger_entries')).toBe(entries - 1);
+    // The latest checkpoint (size `entries`) covers an entry no longer stored, and the tree has its leaf.
+    await expectRefused(dataDir, entries - 1, new RegExp(`checkpoint at size ${entries} covers entries that are not stored|the tree has leaves for ${entries} entries`));
+  });
+
+  it('two entries swapped: names the first of them', async () => {
+    const { dataDir } = await prepare();
+    dbShell(
+      dataDir,
+      `${dropWorm(dataDir, 'ledger_entries')}
+       create temp table swapped as select idx, entry from ledger_entries where idx in (3, 4);
+       update ledger_entries set entry = (select entry from swapped where swapped.idx = 7 - ledger_entries.idx) where idx in (3, 4);`,
+    );
+    expect(dbShell(dataDir, `select idx from ledger_entries where entry like '{"index":4,%'`).trim()).toBe('3');
+    expect(dbShell(dataDir, `select idx from ledger_entries where entry like '{"index":3,%'`).trim()).toBe('4');
+    await expectRefused(dataDir, 3, /entry 3 says it is entry 4/);
+  });
+
+  it("the latest checkpoint's signature replaced by one from another key: names its last entry", async () => {
+    const { dataDir, entries, note } = await prepare();
+    // `— <name> <base64(key hash ‖ signature)>` (src/ledger/note.ts): keep the genuine key hash, so the
+    // line claims to be by the ledger key, and sign the same text with an impostor's key.
+    const split = note.lastIndexOf('\n\n');
+    const text = note.slice(0, split + 1);
+    const blob = /^— \S+ (\S+)\n$/.exec(note.slice(split + 2))![1]!;
+    const impostor = generateKeyPairSync('ed25519').privateKey;
+    const forged = Buffer.concat([Buffer.from(blob, 'base64').subarray(0, 4), sign(null, Buffer.from(text), impostor)]).toString('base64');
+    expect(forged).not.toBe(blob);
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_checkpoints')} update ledger_checkpoints set note = replace(note, '${blob}', '${forged}') where size = ${entries};`);
+    expect(dbShell(dataDir, `select size from ledger_checkpoints where note like '%${forged}%'`).trim()).toBe(String(entries));
+    expect(runCli(CLI.fs, ['checkpoint', '--data-dir', dataDir]).stdout).toBe(note.replace(blob, forged));
+    await expectRefused(dataDir, entries - 1, new RegExp(`checkpoint at size ${entries}: the signature by ppn-ledger-[0-9a-f]{8} does not verify`));
+  });
+});
