@@ -73,6 +73,85 @@ const ENCODED_BAD_TENANT_IDS: [string, string][] = [
 
 const OVERSIZED = 'x'.repeat(70 * 1024);
 
+/**
+ * The ledger routes' query strings (SPEC §8). Each valid query below is accepted (see the guard test);
+ * each bad case changes one field of one of them. The harness's ledger has 4 entries.
+ */
+const cursorOf = (text: string) => encodeBase64url(Buffer.from(text));
+const LEDGER_ENTRIES = '/v1/ledger/entries';
+const VALID_ENTRIES_QUERY = {
+  tenant_id: A,
+  vm_id: `vm-${'0'.repeat(26)}`,
+  node_id: 'compute-west-01',
+  token_id: `tok-${'0'.repeat(26)}`,
+  event_type: 'VM_CREATED',
+  since: '2026-01-01T00:00:00Z',
+  until: '2030-01-01T00:00:00.000+02:00',
+  limit: '10',
+  cursor: cursorOf('{"after":"0"}'),
+};
+const VALID_INCLUSION = { index: '0', tree_size: '1' };
+const VALID_CONSISTENCY = { from: '1', to: '2' };
+
+/** The path with the valid query changed: a string sets a field, null removes it. */
+function ledgerUrl(path: string, valid: Record<string, string>, change: Record<string, string | null>): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries({ ...valid, ...change })) if (value !== null) query.set(key, value);
+  return `${path}?${query.toString()}`;
+}
+const ledgerEntries = (name: string, change: Record<string, string | null>, field: string): BadRequest => ({
+  name: `ledger entries: ${name}`,
+  method: 'GET',
+  url: ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, change),
+  status: 400,
+  field,
+});
+const inclusion = (name: string, change: Record<string, string | null>, field: string): BadRequest => ({
+  name: `inclusion proof: ${name}`,
+  method: 'GET',
+  url: ledgerUrl('/v1/ledger/proof/inclusion', VALID_INCLUSION, change),
+  status: 400,
+  field,
+});
+const consistency = (name: string, change: Record<string, string | null>, field: string): BadRequest => ({
+  name: `consistency proof: ${name}`,
+  method: 'GET',
+  url: ledgerUrl('/v1/ledger/proof/consistency', VALID_CONSISTENCY, change),
+  status: 400,
+  field,
+});
+
+/** Bad values for a tree size or index: each is not a whole number the API can take. */
+const BAD_WHOLE_NUMBERS: [string, string][] = [
+  ['negative', '-1'],
+  ['fractional', '1.5'],
+  ['text', 'abc'],
+  ['beyond the largest safe integer', '9007199254740992'],
+  ['twenty digits', '99999999999999999999'],
+  ['1e400', '1e400'],
+  ['empty', ''],
+  ['a boolean', 'true'],
+];
+
+/** Text that is not an RFC 3339 time, or names no real instant. */
+const BAD_TIMES: [string, string][] = [
+  ['a word', 'yesterday'],
+  ['a date only', '2026-01-31'],
+  ['a space for the T', '2026-01-31 12:00:00Z'],
+  ['no offset', '2026-01-31T12:00:00'],
+  ['seconds since 1970', '1769860800'],
+  ['February 30', '2026-02-30T00:00:00Z'],
+  ['April 31', '2026-04-31T00:00:00Z'],
+  ['February 29 of a common year', '2025-02-29T00:00:00Z'],
+  ['hour 24', '2026-01-31T24:00:00Z'],
+  ['month 13', '2026-13-01T00:00:00Z'],
+  ['second 61', '2026-01-31T12:00:61Z'],
+  ['an offset of 25 hours', '2026-01-31T12:00:00+25:00'],
+  ['an offset without a colon', '2026-01-31T12:00:00+0200'],
+  ['65 characters', `2026-01-31T12:00:00.${'0'.repeat(44)}Z`],
+  ['empty', ''],
+];
+
 const CASES: BadRequest[] = [
   // Bodies that are not JSON at all.
   { name: 'malformed JSON', method: 'POST', url: '/v1/tenants', payload: '{"tenant_id": "new-tenant", }', status: 400, field: 'body' },
@@ -223,8 +302,67 @@ const CASES: BadRequest[] = [
   postVm('an empty image', vmWith({ image: '' }), 'image'),
   postVm('a node id with underscores', vmWith({ node_id: 'node_1' }), 'node_id'),
 
+  // Ledger entries: every query field.
+  ...BAD_TIMES.flatMap(([why, time]) => [ledgerEntries(`since ${why}`, { since: time }, 'since'), ledgerEntries(`until ${why}`, { until: time }, 'until')]),
+  ledgerEntries('an unknown event type', { event_type: 'VM_EXPLODED' }, 'event_type'),
+  ledgerEntries('an event type in lower case', { event_type: 'vm_created' }, 'event_type'),
+  ledgerEntries('two event types in one', { event_type: 'VM_CREATED,VM_DELETED' }, 'event_type'),
+  ledgerEntries('an empty event type', { event_type: '' }, 'event_type'),
+  ...ENCODED_BAD_TENANT_IDS.map(([why, id]) => ledgerEntries(`tenant id with ${why}`, { tenant_id: decodeURIComponent(id) }, 'tenant_id')),
+  ledgerEntries('an empty tenant id', { tenant_id: '' }, 'tenant_id'),
+  ledgerEntries('a VM id in upper case', { vm_id: 'VM-1' }, 'vm_id'),
+  ledgerEntries('a VM id too short', { vm_id: 'vm-1' }, 'vm_id'),
+  ledgerEntries('a VM id with a path', { vm_id: `../vm-${'0'.repeat(26)}` }, 'vm_id'),
+  ledgerEntries('a VM id one character long', { vm_id: `vm-${'0'.repeat(27)}` }, 'vm_id'),
+  ledgerEntries('a token id that is not one', { token_id: 'all' }, 'token_id'),
+  ledgerEntries('a token id in upper case', { token_id: `tok-${'A'.repeat(26)}` }, 'token_id'),
+  ledgerEntries('a node id with underscores', { node_id: 'node_1' }, 'node_id'),
+  ledgerEntries('a node id with a leading hyphen', { node_id: '-node' }, 'node_id'),
+  ledgerEntries('a node id of 64 characters', { node_id: 'n'.repeat(64) }, 'node_id'),
+  ledgerEntries('limit 0', { limit: '0' }, 'limit'),
+  ledgerEntries('limit 1001', { limit: '1001' }, 'limit'),
+  ledgerEntries('a cursor of a VM listing', { cursor: cursorOf(`{"after":"vm-${'0'.repeat(26)}"}`) }, 'cursor'),
+  ledgerEntries('a cursor of a negative index', { cursor: cursorOf('{"after":"-1"}') }, 'cursor'),
+  ledgerEntries('a cursor of a fractional index', { cursor: cursorOf('{"after":"1.5"}') }, 'cursor'),
+  ledgerEntries('a cursor of 17 digits', { cursor: cursorOf('{"after":"12345678901234567"}') }, 'cursor'),
+  ledgerEntries('a cursor of an empty index', { cursor: cursorOf('{"after":""}') }, 'cursor'),
+  ledgerEntries('a cursor of an empty object', { cursor: cursorOf('{}') }, 'cursor'),
+  ledgerEntries('a cursor of JSON null', { cursor: cursorOf('null') }, 'cursor'),
+  ledgerEntries('a garbage cursor', { cursor: '%%%' }, 'cursor'),
+  ledgerEntries('an unknown field', { tenant: A }, 'tenant'),
+  ledgerEntries('a misspelt field', { eventType: 'VM_CREATED' }, 'eventType'),
+  ledgerEntries('a proof field', { index: '1' }, 'index'),
+
+  // Ledger proofs: every query field.
+  ...BAD_WHOLE_NUMBERS.flatMap(([why, value]) => [
+    inclusion(`index ${why}`, { index: value }, 'index'),
+    inclusion(`tree_size ${why}`, { tree_size: value }, 'tree_size'),
+    consistency(`from ${why}`, { from: value }, 'from'),
+    consistency(`to ${why}`, { to: value }, 'to'),
+  ]),
+  inclusion('missing index', { index: null }, 'index'),
+  inclusion('missing tree_size', { tree_size: null }, 'tree_size'),
+  { name: 'inclusion proof: two indexes', method: 'GET', url: '/v1/ledger/proof/inclusion?index=0&index=1&tree_size=2', status: 400, field: 'index' },
+  { name: 'consistency proof: two values of to', method: 'GET', url: '/v1/ledger/proof/consistency?from=1&to=2&to=3', status: 400, field: 'to' },
+  inclusion('tree_size 0', { tree_size: '0' }, 'tree_size'),
+  inclusion('index equal to tree_size', { index: '1', tree_size: '1' }, 'index'),
+  inclusion('index beyond tree_size', { index: '3', tree_size: '2' }, 'index'),
+  inclusion('tree_size larger than the tree', { tree_size: '5' }, 'tree_size'),
+  inclusion('tree_size of the largest safe integer', { tree_size: '9007199254740991' }, 'tree_size'),
+  inclusion('an unknown field', { leaf: '0' }, 'leaf'),
+  inclusion('a consistency field', { from: '1' }, 'from'),
+  consistency('missing from', { from: null }, 'from'),
+  consistency('missing to', { to: null }, 'to'),
+  consistency('from 0', { from: '0' }, 'from'),
+  consistency('to 0', { to: '0' }, 'to'),
+  consistency('from larger than to', { from: '3', to: '2' }, 'from'),
+  consistency('to larger than the tree', { to: '5' }, 'to'),
+  consistency('to of the largest safe integer', { to: '9007199254740991' }, 'to'),
+  consistency('an unknown field', { size: '2' }, 'size'),
+  consistency('an inclusion field', { tree_size: '2' }, 'tree_size'),
+
   // Pagination.
-  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`].flatMap((path): BadRequest[] => [
+  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES].flatMap((path): BadRequest[] => [
     { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
     { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
     { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },
@@ -253,6 +391,8 @@ describe('bad requests get problem+json and change nothing', () => {
     tenantAdmin = (await h.issueToken(A, 'service:tenant-admin')).token;
     const vm = await h.request('POST', '/v1/vms', { token: tenantAdmin, body: { name: 'web-1' } });
     expect(vm.statusCode).toBe(201);
+    // The ledger cases rely on this size (a tree_size or to of 5 is beyond the tree).
+    expect(await h.ledgerCount()).toBe(4);
   });
   afterAll(async () => {
     await h.close();
@@ -271,6 +411,10 @@ describe('bad requests get problem+json and change nothing', () => {
         ['PATCH', `/v1/tenants/${A}`, g.adminToken, { max_vms: 10 }],
         ['POST', '/v1/vms', admin, NEW_VM],
         ['POST', `/v1/tenants/${A}/tokens`, g.adminToken, NEW_TOKEN],
+        ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, {}), g.adminToken, undefined],
+        ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, { tenant_id: null }), admin, undefined],
+        ['GET', ledgerUrl('/v1/ledger/proof/inclusion', VALID_INCLUSION, {}), g.adminToken, undefined],
+        ['GET', ledgerUrl('/v1/ledger/proof/consistency', VALID_CONSISTENCY, {}), admin, undefined],
       ] as const) {
         const res = await g.request(method, url, { token, body });
         expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(300);

@@ -7,7 +7,12 @@
  * compared before and after. Cells that would destroy something act on a resource made for them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ManualClock } from '../../src/clock.js';
+import { makeIdSource, type ManualClock } from '../../src/clock.js';
+import { loadAdminKey, loadLedgerSigner } from '../../src/config/data-dir.js';
+import { mintAdminToken } from '../../src/control/admin-token.js';
+import { signPendingCheckpoint } from '../../src/control/checkpoints.js';
+import { hashLeaf } from '../../src/ledger/merkle.js';
+import { readEntryRow } from '../../src/store/ledger.js';
 import { generateKeyPair } from '../../src/tokens/keys.js';
 import { publicKeyText, startHarness, type Harness } from '../support/harness.js';
 import { expectProblem, problemWithoutRequest, snapshotState } from './expectations.js';
@@ -34,7 +39,13 @@ const ROLE_TENANT: Record<Role, string | null> = {
  * Path placeholders: {A} and {B} are the two tenants; {vmA}/{vmB} a VM made in that tenant for the
  * cell (stopped first when the cell starts it, so a wrongful start would change it); {tokA} a
  * tenant:read token of A made for the cell; {empty} a tenant with nothing in it and {full} one with a
- * VM and a token, each made for the cell.
+ * VM and a token, each made for the cell. {entA}/{entB} are the index of a ledger entry of that tenant
+ * and {entP} of a platform entry (no tenant), each made for the cell; {size} is the ledger's size once
+ * the cell's resources exist.
+ *
+ * The harness's app has no ledger signer, so /v1/ledger/key is a 404 for everyone (it is public: no
+ * token is even looked at); a checkpoint is signed before the cells run, so /v1/ledger/checkpoint has
+ * one to show to any token with tenant:read (a checkpoint holds only a tree size and a root hash).
  */
 type Statuses = [number, number, number, number, number, number, number, number];
 
@@ -75,6 +86,18 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['DELETE /v1/vms/{vmA}?tenant_id={A}',           [204,  204,  204,  403,  403, 403,  403,  403]],
   ['DELETE /v1/vms/{vmA}?tenant_id={B}',           [404,  403,  403,  403,  403, 403,  404,  403]],
   ['DELETE /v1/vms/{vmB}',                         [204,  404,  404,  403,  403, 403,  204,  403]],
+  ['GET /v1/ledger/key',                           [404,  404,  404,  404,  404, 404,  404,  404]],
+  ['GET /v1/ledger/checkpoint',                    [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/ledger/entries',                       [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/ledger/entries?tenant_id={A}',         [200,  200,  200,  200,  200, 403,  403,  403]],
+  ['GET /v1/ledger/entries?tenant_id={B}',         [200,  403,  403,  403,  403, 403,  200,  200]],
+  ['GET /v1/ledger/entries?vm_id={vmB}',           [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/ledger/entries?event_type=TOKEN_ISSUED&limit=1000', [200, 200, 200, 200, 200, 403, 200, 200]],
+  ['GET /v1/ledger/proof/inclusion?index={entA}&tree_size={size}', [200, 200, 200, 200, 200, 403, 404, 404]],
+  ['GET /v1/ledger/proof/inclusion?index={entB}&tree_size={size}', [200, 404, 404, 404, 404, 403, 200, 200]],
+  ['GET /v1/ledger/proof/inclusion?index={entP}&tree_size={size}', [200, 404, 404, 404, 404, 403, 404, 404]],
+  ['GET /v1/ledger/proof/consistency?from=1&to=2', [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/ledger/proof/consistency?from=2&to={size}', [200, 200, 200, 200, 200, 403, 200, 200]],
 ];
 
 interface Cell {
@@ -97,11 +120,15 @@ function bodyFor(method: string, template: string, fresh: () => string): unknown
   return undefined;
 }
 
-/** Every `tenant_id` value anywhere in a JSON body. */
+/** Every `tenant_id` value anywhere in a JSON body, including inside ledger entries' stored lines. */
 function tenantIdsIn(value: unknown): unknown[] {
   if (Array.isArray(value)) return value.flatMap(tenantIdsIn);
   if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([key, inner]) => (key === 'tenant_id' ? [inner] : tenantIdsIn(inner)));
+  return Object.entries(value).flatMap(([key, inner]) => {
+    if (key === 'tenant_id') return [inner];
+    if (key === 'leaf_input' && typeof inner === 'string') return tenantIdsIn(JSON.parse(inner));
+    return tenantIdsIn(inner);
+  });
 }
 
 describe('authorisation matrix: route × role → status', () => {
@@ -121,6 +148,18 @@ describe('authorisation matrix: route × role → status', () => {
     return vmId;
   }
 
+  /** Makes a ledger entry of `tenantId` (null: a platform entry) and returns its index. */
+  async function ledgerEntryOf(tenantId: string | null): Promise<number> {
+    if (tenantId === null) {
+      await mintAdminToken({ store: h.store, clock: h.clock, ids: makeIdSource(h.clock) }, h.keyring, loadAdminKey(h.dataDir).publicKey, 3600);
+    } else {
+      await h.issueToken(tenantId, 'tenant:read');
+    }
+    const index = (await h.ledgerCount()) - 1;
+    expect((await readEntryRow(h.store.db, index))?.tenantId).toBe(tenantId);
+    return index;
+  }
+
   /** Fills in the route's placeholders, making the per-cell resources it names. */
   async function resolve(template: string): Promise<string> {
     let url = template.replaceAll('{A}', A).replaceAll('{B}', B);
@@ -136,6 +175,10 @@ describe('authorisation matrix: route × role → status', () => {
       }
       url = url.replace(/\{(empty|full)\}/, id);
     }
+    if (url.includes('{entA}')) url = url.replace('{entA}', String(await ledgerEntryOf(A)));
+    if (url.includes('{entB}')) url = url.replace('{entB}', String(await ledgerEntryOf(B)));
+    if (url.includes('{entP}')) url = url.replace('{entP}', String(await ledgerEntryOf(null)));
+    if (url.includes('{size}')) url = url.replace('{size}', String(await h.ledgerCount()));
     return url;
   }
 
@@ -154,6 +197,7 @@ describe('authorisation matrix: route × role → status', () => {
     tokens['a-agent'] = (await h.issueToken(A, 'node:agent')).token;
     tokens['b-admin'] = (await h.issueToken(B, 'service:tenant-admin')).token;
     tokens['b-read'] = (await h.issueToken(B, 'tenant:read')).token;
+    expect(await signPendingCheckpoint(h.store, loadLedgerSigner(h.dataDir), h.clock)).not.toBeNull();
   });
   afterAll(async () => {
     await h.close();
@@ -188,10 +232,19 @@ describe('authorisation matrix: route × role → status', () => {
       expect(await snapshotState(h)).toEqual(before);
     } else {
       expect(res.statusCode, res.body).toBe(status);
-      // A tenant's token only ever sees (and creates in) its own tenant.
+      // A tenant's token only ever sees (and creates in) its own tenant: never another tenant's
+      // records or ledger entries, nor platform entries (tenant_id null).
       const own = ROLE_TENANT[role];
-      if (own !== null && res.body.length > 0) {
-        for (const tenantId of tenantIdsIn(res.json())) expect(tenantId).toBe(own);
+      const isJson = /^application\/json/.test(String(res.headers['content-type']));
+      if (own !== null && res.body.length > 0 && isJson) {
+        const body = res.json() as Record<string, unknown>;
+        for (const tenantId of tenantIdsIn(body)) expect(tenantId).toBe(own);
+        // An inclusion proof is for an entry of its own tenant, whose stored line it proves.
+        if (typeof body.leaf_hash === 'string') {
+          const entry = await readEntryRow(h.store.db, body.index as number);
+          expect(entry?.tenantId).toBe(own);
+          expect(hashLeaf(Buffer.from(entry!.line)).toString('hex')).toBe(body.leaf_hash);
+        }
       }
     }
   });
@@ -264,6 +317,7 @@ describe("another tenant's resources are indistinguishable from missing ones", (
       ['GET', `/v1/vms/${aVm}`],
       ['DELETE', `/v1/vms/${aVm}`],
       ['POST', `/v1/vms/${aVm}/start`],
+      ['GET', '/v1/ledger/entries'],
     ] as const) {
       const body = method === 'POST' && path === '/v1/vms' ? { disk_gb: 1 } : undefined;
       await expectSameAnswer(bAdmin, method, `${path}?tenant_id=${A}`, `${path}?tenant_id=no-such-tenant`, 403, body);
@@ -292,6 +346,7 @@ describe("lists never show another tenant's items", () => {
   let h: Harness;
   let bAdmin: string;
   let aAdmin: string;
+  let aAdminTokenId: string;
   const aVms: string[] = [];
   const bVms: string[] = [];
 
@@ -299,7 +354,7 @@ describe("lists never show another tenant's items", () => {
     h = await startHarness();
     await h.createTenant(A, BIG_LIMITS);
     await h.createTenant(B, BIG_LIMITS);
-    aAdmin = (await h.issueToken(A, 'service:tenant-admin')).token;
+    ({ token: aAdmin, tokenId: aAdminTokenId } = await h.issueToken(A, 'service:tenant-admin'));
     bAdmin = (await h.issueToken(B, 'service:tenant-admin')).token;
     // Interleave the two tenants' VMs, a millisecond apart, so ids (time-ordered) alternate A, B, A, B...
     for (let i = 0; i < 4; i++) {
@@ -397,6 +452,45 @@ describe("lists never show another tenant's items", () => {
       expect(page.items.every((t) => t.tenant_id === B && bTokens.includes(t.token_id))).toBe(true);
     }
     expectProblem(await h.request('GET', `/v1/tenants/${A}/tokens?cursor=${aFirst.next_cursor}`, { token: bAdmin }), 404);
+  });
+
+  it("B's ledger entries never include A's or the platform's, whatever cursor or filter B sends", async () => {
+    const listEntries = async (token: string, query: string) => {
+      const res = await h.request('GET', `/v1/ledger/entries${query}`, { token });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { items: { index: number; entry: { tenant_id: string | null } }[]; next_cursor: string | null };
+    };
+    const all = (await listEntries(h.adminToken, '?limit=1000')).items;
+    const bIndexes = all.filter((e) => e.entry.tenant_id === B).map((e) => e.index);
+    expect(bIndexes.length).toBeGreaterThan(4);
+    expect(all.some((e) => e.entry.tenant_id === null)).toBe(true);
+
+    expect((await listEntries(bAdmin, '')).items.map((e) => e.index)).toEqual(bIndexes);
+    const seen: number[] = [];
+    for (let query = '?limit=1'; ; ) {
+      const page = await listEntries(bAdmin, query);
+      seen.push(...page.items.map((e) => e.index));
+      if (page.next_cursor === null) break;
+      query = `?limit=1&cursor=${page.next_cursor}`;
+    }
+    expect(seen).toEqual(bIndexes);
+    // A cursor from A's listing, or naming any index, gives B only its own later entries.
+    const aFirst = await listEntries(aAdmin, '?limit=1');
+    expect(aFirst.next_cursor).not.toBeNull();
+    const after = aFirst.items[0]!.index;
+    expect((await listEntries(bAdmin, `?cursor=${aFirst.next_cursor}`)).items.map((e) => e.index)).toEqual(bIndexes.filter((i) => i > after));
+    for (const { index } of all) {
+      const page = await listEntries(bAdmin, `?limit=1000&cursor=${cursorAfter(String(index))}`);
+      expect(page.items.map((e) => e.index)).toEqual(bIndexes.filter((i) => i > index));
+    }
+    // Filters naming A's VMs or A's token find nothing for B.
+    for (const vmId of aVms) expect((await listEntries(bAdmin, `?vm_id=${vmId}`)).items).toEqual([]);
+    expect((await listEntries(bAdmin, `?token_id=${aAdminTokenId}`)).items).toEqual([]);
+    expect((await listEntries(aAdmin, `?token_id=${aAdminTokenId}`)).items.length).toBeGreaterThan(0);
+    // B naming A, with or without A's cursor, is refused.
+    for (const query of [`?tenant_id=${A}`, `?tenant_id=${A}&cursor=${aFirst.next_cursor}`]) {
+      expectProblem(await h.request('GET', `/v1/ledger/entries${query}`, { token: bAdmin }), 403);
+    }
   });
 
   it('the tenant list is for platform admins only', async () => {

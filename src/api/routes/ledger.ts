@@ -2,7 +2,7 @@
  * /v1/ledger (SPEC §8): the public key, the latest signed checkpoint, entries, and inclusion and
  * consistency proofs. A tenant's tokens read only that tenant's entries and proofs for them; a
  * platform admin reads all. A checkpoint and a consistency proof show only tree sizes and hashes, so
- * any token that may read its tenant's ledger may have them.
+ * any token that may read its tenant's ledger (`tenant:read`) may have them.
  *
  * Entries carry `leaf_input`, the stored line exactly: SHA-256(0x00 || leaf_input) is the leaf hash
  * that inclusion proofs prove. Hashes are lower-case hex.
@@ -55,10 +55,17 @@ const ConsistencyProof = Type.Object({ from: Type.Integer(), to: Type.Integer(),
 function ledgerTime(field: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const ms = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(ms)) {
+  // Date.parse rolls impossible dates over (February 30 → March 2; 24:00 → the next day): refuse them.
+  const wall = text.slice(0, 16);
+  const wallMs = Date.parse(`${wall}Z`);
+  const real = !Number.isNaN(ms) && !Number.isNaN(wallMs) && new Date(wallMs).toISOString().slice(0, 16) === wall;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) || !real) {
     throw invalidInput(field, `${field} is an RFC 3339 time such as 2026-01-31T12:00:00Z`);
   }
-  return new Date(ms).toISOString();
+  const stored = new Date(ms).toISOString();
+  // An offset can push a time outside years 0000–9999, whose ISO form would not compare as text.
+  if (!/^\d{4}-/.test(stored)) throw invalidInput(field, `${field} is outside the years 0000 to 9999`);
+  return stored;
 }
 
 function afterIndexOf(cursor: string | undefined): number | undefined {
@@ -84,7 +91,7 @@ export function registerLedgerRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get(
     '/v1/ledger/checkpoint',
-    { config: { scope: 'authenticated' }, schema: { summary: 'The latest signed checkpoint, a C2SP tlog-checkpoint signed note (text)' } },
+    { config: { scope: 'tenant:read' }, schema: { summary: 'The latest signed checkpoint, a C2SP tlog-checkpoint signed note (text)' } },
     async (_request, reply: FastifyReply) => {
       const checkpoint = await latestCheckpoint(deps.store.db);
       if (!checkpoint) throw new PpnError('not_found', 'no checkpoint has been signed yet');
