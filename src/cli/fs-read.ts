@@ -4,15 +4,19 @@ import { isEventType, type EventType, type LedgerEntry } from '../ledger/entry.j
 import { readEntries, type EntryFilter } from '../store/ledger.js';
 import { openExistingStore } from './common.js';
 
-export interface ReadOptions {
+/** What `read` selects and how it prints, wherever it reads from. */
+export interface ReadFilters {
+  filter: string[];
+  eventType?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  limit?: number | undefined;
+  json: boolean;
+}
+
+export interface ReadOptions extends ReadFilters {
   dataDir: string;
   databaseUrl?: string | undefined;
-  filter: string[];
-  eventType?: string;
-  since?: string;
-  until?: string;
-  limit?: number;
-  json: boolean;
 }
 
 const FILTER_KEYS = { 'tenant-id': 'tenantId', 'vm-id': 'vmId', 'node-id': 'nodeId', 'token-id': 'tokenId' } as const;

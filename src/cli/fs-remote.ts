@@ -2,7 +2,7 @@
  * The service-fs commands against a server (--url, --token): each works from a checkpoint checked as
  * src/cli/remote.ts describes, and prints nothing the server has not proven.
  */
-import { formatEntry, parseFilters } from './fs-read.js';
+import { formatEntry, parseFilters, type ReadFilters } from './fs-read.js';
 import { CliError } from './common.js';
 import { checkIndex, LedgerClient, trustedCheckpoint, verifyEntries, type RemoteEntry, type RemoteOptions, type TrustedCheckpoint } from './remote.js';
 import type { LedgerEntry } from '../ledger/entry.js';
@@ -12,19 +12,12 @@ const PAGE = 1000;
 /** How long to wait for a checkpoint covering the newest entries (the server signs within 1 s). */
 const CHECKPOINT_WAIT_MS = 5000;
 
-export interface RemoteReadOptions extends RemoteOptions {
-  filter: string[];
-  eventType?: string | undefined;
-  since?: string | undefined;
-  until?: string | undefined;
-  limit?: number | undefined;
-  json: boolean;
-}
+export type RemoteReadOptions = RemoteOptions & ReadFilters;
 
 const QUERY_NAMES = { tenantId: 'tenant_id', vmId: 'vm_id', nodeId: 'node_id', tokenId: 'token_id' } as const;
 
 /** The entries the token may see that match, oldest first, as served (not yet checked). */
-async function fetchEntries(client: LedgerClient, options: Omit<RemoteReadOptions, 'url' | 'token' | 'json'>): Promise<RemoteEntry[]> {
+async function fetchEntries(client: LedgerClient, options: Omit<ReadFilters, 'json'>): Promise<RemoteEntry[]> {
   const query: Record<string, string | number | undefined> = { event_type: options.eventType, since: options.since, until: options.until };
   for (const [key, value] of Object.entries(parseFilters(options.filter))) query[QUERY_NAMES[key as keyof typeof QUERY_NAMES]] = value as string;
   const entries: RemoteEntry[] = [];

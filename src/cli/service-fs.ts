@@ -9,7 +9,7 @@ import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
 import { CliError, parsePositiveInt, runCli } from './common.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
-import { parseEventType, parseTime, readLedger } from './fs-read.js';
+import { parseEventType, parseTime, readLedger, type ReadFilters } from './fs-read.js';
 import { checkpointRemote, proveRemote, readRemote, verifyRemote } from './fs-remote.js';
 import { verifyLedger } from './fs-verify.js';
 import type { RemoteOptions } from './remote.js';
@@ -58,14 +58,7 @@ function local(opts: SourceOptions): { dataDir: string; databaseUrl: string | un
 
 const program = new Command('service-fs').description('read and verify the PPN audit ledger');
 
-interface ReadOpts extends SourceOptions {
-  filter: string[];
-  eventType?: string;
-  since?: string;
-  until?: string;
-  limit?: number;
-  json: boolean;
-}
+type ReadOpts = SourceOptions & ReadFilters;
 
 withSource(program.command('read').description('print ledger entries, oldest first'))
   .option('--filter <key=value>', 'tenant-id=, vm-id=, node-id= or token-id= (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])

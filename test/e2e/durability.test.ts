@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, readLedgerJson, startServer, tempDataDir, type ServerProcess } from '../support/server-process.js';
+import { describe, expect, it } from 'vitest';
+import { api, readLedgerJson, serversStoppedAfterEach, tempDataDir, type ServerProcess } from '../support/server-process.js';
 
 interface Entry {
   index: number;
@@ -21,17 +21,7 @@ function readLedger(dataDir: string, ...args: string[]): Entry[] {
 }
 
 describe('durability across kill -9 and restart', () => {
-  const running: ServerProcess[] = [];
-  const start = async (dataDir?: string) => {
-    const server = await startServer(dataDir);
-    running.push(server);
-    return server;
-  };
-  afterEach(async () => {
-    for (const server of running.splice(0)) {
-      if (server.process.exitCode === null && server.process.signalCode === null) await server.stop();
-    }
-  });
+  const start = serversStoppedAfterEach();
 
   async function createTenant(server: ServerProcess, tenantId: string, maxVms = 10): Promise<void> {
     const res = await api(server.url, 'POST', '/v1/tenants', {

@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
-import { api, CLI, runCli, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { api, CLI, runCli, serversStoppedAfterEach, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
 
 /** The PostgreSQL command-line client: on PATH, or in the newest installed server's bin directory. */
@@ -59,17 +59,7 @@ interface Prepared {
 }
 
 describe(`a tampered data directory (${TEST_STORE})`, () => {
-  const running: ServerProcess[] = [];
-  const start = async (dataDir?: string) => {
-    const server = await startServer(dataDir);
-    running.push(server);
-    return server;
-  };
-  afterEach(async () => {
-    for (const server of running.splice(0)) {
-      if (server.process.exitCode === null && server.process.signalCode === null) await server.stop();
-    }
-  });
+  const start = serversStoppedAfterEach();
 
   async function latestNote(server: ServerProcess): Promise<string | null> {
     const res = await fetch(`${server.url}/v1/ledger/checkpoint`, { headers: { authorization: `Bearer ${server.adminToken}` } });

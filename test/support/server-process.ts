@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterEach } from 'vitest';
 import { freshDatabaseUrl } from './stores.js';
 
 export const CLI = {
@@ -85,6 +86,24 @@ export async function startServer(dataDir = tempDataDir(), env: Record<string, s
       child.kill('SIGKILL');
       await exited;
     },
+  };
+}
+
+/**
+ * For a describe block: a `start` that starts servers (as startServer) and stops, after each test,
+ * every one still running, so a failed test leaves no process behind.
+ */
+export function serversStoppedAfterEach(): (dataDir?: string) => Promise<ServerProcess> {
+  const running: ServerProcess[] = [];
+  afterEach(async () => {
+    for (const server of running.splice(0)) {
+      if (server.process.exitCode === null && server.process.signalCode === null) await server.stop();
+    }
+  });
+  return async (dataDir) => {
+    const server = await startServer(dataDir);
+    running.push(server);
+    return server;
   };
 }
 
