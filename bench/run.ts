@@ -8,6 +8,7 @@
  *
  *   3. With PostgreSQL at hand (PPN_TEST_DATABASE_URL; `npm run bench` starts a throwaway server
  *      with fsync on), POST /v1/vms with one replica, and with two replicas sharing the load.
+ *   4. Last, the ledger at scale (bench/ledger.ts, also `npm run bench:ledger` alone).
  *
  * The server runs in a child process; autocannon runs here. The read pair is measured in alternating
  * rounds (bare, authenticated, bare, ...) so that drift in the machine's speed hits both alike; the
@@ -23,6 +24,7 @@ import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
+import { runLedgerBench } from './ledger.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -195,3 +197,5 @@ try {
 } finally {
   stop();
 }
+
+await runLedgerBench();
