@@ -481,8 +481,9 @@ async function runPass(backend: 'sqlite' | 'postgres', entries: number, database
   }
 }
 
-async function freshDatabase(adminUrl: string, tag: string): Promise<string> {
-  const name = `ppn_bench_ledger_${tag}_${Date.now()}`;
+/** A new database on the PostgreSQL server of `adminUrl`, for one benchmark. */
+export async function freshDatabase(adminUrl: string, tag: string): Promise<string> {
+  const name = `ppn_bench_${tag}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);

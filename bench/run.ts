@@ -22,9 +22,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
-import { runLedgerBench } from './ledger.js';
+import { freshDatabase, runLedgerBench } from './ledger.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -118,15 +117,9 @@ async function postgresCreates(): Promise<Row[]> {
     process.stderr.write('no PostgreSQL (PPN_TEST_DATABASE_URL): skipping the PostgreSQL rows\n');
     return [];
   }
-  const name = `ppn_bench_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const first = await startBenchServer({ BENCH_DATABASE_URL: url.toString() });
-  const second = await startBenchServer({ BENCH_DATABASE_URL: url.toString(), BENCH_DATA_DIR: first.info.dataDir, BENCH_SEED: '0' });
+  const url = await freshDatabase(adminUrl, 'http');
+  const first = await startBenchServer({ BENCH_DATABASE_URL: url });
+  const second = await startBenchServer({ BENCH_DATABASE_URL: url, BENCH_DATA_DIR: first.info.dataDir, BENCH_SEED: '0' });
   try {
     const one = await load('POST /v1/vms on PostgreSQL, 1 replica', createOptions(first.info.url, first.info.writeToken, CONNECTIONS), 201);
     process.stderr.write(`running POST /v1/vms on PostgreSQL, 2 replicas for ${SECONDS}s...\n`);
