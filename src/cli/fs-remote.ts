@@ -24,10 +24,20 @@ async function fetchEntries(client: LedgerClient, options: Omit<ReadFilters, 'js
   let remaining = options.limit ?? Number.POSITIVE_INFINITY;
   let cursor: string | undefined;
   while (remaining > 0) {
-    const page = await client.json<{ items: RemoteEntry[]; next_cursor: string | null }>('/v1/ledger/entries', { ...query, limit: Math.min(PAGE, remaining), cursor });
-    entries.push(...page.items.map(({ index, leaf_input }) => ({ index, leaf_input })));
+    const page = await client.json<{ items?: unknown; next_cursor?: unknown }>('/v1/ledger/entries', { ...query, limit: Math.min(PAGE, remaining), cursor });
+    if (!Array.isArray(page.items) || (page.next_cursor !== null && typeof page.next_cursor !== 'string')) {
+      throw new CliError('refused: the server\'s answer to /v1/ledger/entries is not a page of entries');
+    }
+    for (const item of page.items as Partial<RemoteEntry>[]) {
+      // Entries come oldest first, each once: anything else is not the ledger.
+      const last = entries.at(-1)?.index ?? -1;
+      if (!Number.isSafeInteger(item.index) || item.index! <= last || typeof item.leaf_input !== 'string') {
+        throw new CliError(`refused: the server served a malformed or out-of-order entry after entry ${last}`);
+      }
+      entries.push({ index: item.index!, leaf_input: item.leaf_input });
+    }
     remaining -= page.items.length;
-    if (!page.next_cursor) break;
+    if (typeof page.next_cursor !== 'string') break;
     cursor = page.next_cursor;
   }
   return entries;
@@ -97,10 +107,10 @@ export async function proveRemote(options: RemoteOptions, index: number): Promis
   const client = new LedgerClient(options);
   const { checkpoint, note } = await trustedCheckpoint(client, options.ledgerKey);
   if (index >= checkpoint.size) throw new CliError(`entry ${index} is not covered by the latest checkpoint (size ${checkpoint.size})`);
-  const proof = await client.json<{ leaf_hash: string; hashes: string[] }>('/v1/ledger/proof/inclusion', { index, tree_size: checkpoint.size });
-  const hashes = proof.hashes.map((h) => Buffer.from(h, 'hex'));
-  if (!verifyInclusion(index, checkpoint.size, Buffer.from(proof.leaf_hash, 'hex'), hashes, checkpoint.root)) {
+  const { hashes, leafHash } = await client.proof('/v1/ledger/proof/inclusion', { index, tree_size: checkpoint.size });
+  if (!leafHash || !verifyInclusion(index, checkpoint.size, leafHash, hashes, checkpoint.root)) {
     throw new CliError(`refused: the server's proof for entry ${index} does not verify against its signed checkpoint`);
   }
-  process.stdout.write(`${JSON.stringify({ index, tree_size: checkpoint.size, leaf_hash: proof.leaf_hash, proof: proof.hashes, checkpoint: note }, null, 2)}\n`);
+  const hex = (hash: Buffer) => hash.toString('hex');
+  process.stdout.write(`${JSON.stringify({ index, tree_size: checkpoint.size, leaf_hash: hex(leafHash), proof: hashes.map(hex), checkpoint: note }, null, 2)}\n`);
 }

@@ -105,6 +105,16 @@ export class LedgerClient {
   async json<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
     return (await this.get(path, query)).json() as Promise<T>;
   }
+
+  /** A proof as served, refused unless every hash is 32 bytes of lower-case hex. */
+  async proof(path: string, query: Record<string, number>): Promise<{ hashes: Buffer[]; leafHash: Buffer | undefined }> {
+    const body = await this.json<{ hashes?: unknown; leaf_hash?: unknown }>(path, query);
+    const isHash = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
+    if (!Array.isArray(body.hashes) || body.hashes.length > 128 || !body.hashes.every(isHash) || (body.leaf_hash !== undefined && !isHash(body.leaf_hash))) {
+      throw new CliError(`refused: the server's answer to ${path} is not a proof (hashes must be 64 hex digits each)`);
+    }
+    return { hashes: body.hashes.map((h) => Buffer.from(h, 'hex')), leafHash: isHash(body.leaf_hash) ? Buffer.from(body.leaf_hash, 'hex') : undefined };
+  }
 }
 
 function parseKey(text: string, from: string): VerifierKey {
@@ -161,8 +171,7 @@ export async function trustedCheckpoint(client: LedgerClient, ledgerKey: string 
     if (checkpoint.size < seen.size) throw forked(`its checkpoint is smaller (size ${checkpoint.size})`);
     if (checkpoint.size === seen.size && !checkpoint.root.equals(seen.root)) throw forked(`its root at size ${seen.size} differs`);
     if (checkpoint.size > seen.size) {
-      const proof = await client.json<{ hashes: string[] }>('/v1/ledger/proof/consistency', { from: seen.size, to: checkpoint.size });
-      const hashes = proof.hashes.map((h) => Buffer.from(h, 'hex'));
+      const { hashes } = await client.proof('/v1/ledger/proof/consistency', { from: seen.size, to: checkpoint.size });
       if (!verifyConsistency(seen.size, checkpoint.size, seen.root, checkpoint.root, hashes)) {
         throw forked(`the consistency proof from size ${seen.size} to ${checkpoint.size} does not verify`);
       }
@@ -200,8 +209,7 @@ export async function verifyEntries(client: LedgerClient, { checkpoint }: Truste
     while (next < entries.length) {
       const entry = entries[next++]!;
       checkIndex(entry);
-      const proof = await client.json<{ hashes: string[] }>('/v1/ledger/proof/inclusion', { index: entry.index, tree_size: checkpoint.size });
-      const hashes = proof.hashes.map((h) => Buffer.from(h, 'hex'));
+      const { hashes } = await client.proof('/v1/ledger/proof/inclusion', { index: entry.index, tree_size: checkpoint.size });
       if (!verifyInclusion(entry.index, checkpoint.size, hashLeaf(Buffer.from(entry.leaf_input)), hashes, checkpoint.root)) {
         throw new CliError(`refused: entry ${entry.index} as served is not in the signed tree of size ${checkpoint.size}`);
       }

@@ -400,4 +400,43 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     expect(tokenAlone.status).toBe(2);
     expect(tokenAlone.stderr).toBe('error: --token and --ledger-key go with --url\n');
   });
+
+  it('(g) answers that are not proofs or pages of entries are refused, naming what was wrong', async () => {
+    await covered(server);
+    const key = join(server.dataDir, 'ledger.pub');
+    const cases: [string, (path: string, body: string) => string, string, RegExp][] = [
+      [
+        'a hash that is not 64 hex digits',
+        (path, body) => (path.startsWith('/v1/ledger/proof/inclusion') ? body.replace(/"hashes":\["[0-9a-f]{2}/, '"hashes":["zz') : body),
+        'read',
+        /^error: refused: the server's answer to \/v1\/ledger\/proof\/inclusion is not a proof/,
+      ],
+      [
+        'hashes that are not a list',
+        (path, body) => (path.startsWith('/v1/ledger/proof/inclusion') ? body.replace(/"hashes":\[[^\]]*\]/, '"hashes":"none"') : body),
+        'prove',
+        /^error: refused: the server's answer to \/v1\/ledger\/proof\/inclusion is not a proof/,
+      ],
+      [
+        'entries out of order',
+        (path, body) => {
+          if (!path.startsWith('/v1/ledger/entries')) return body;
+          const page = JSON.parse(body) as { items: unknown[] };
+          page.items.reverse();
+          return JSON.stringify(page);
+        },
+        'read',
+        /^error: refused: the server served a malformed or out-of-order entry after entry \d+\n$/,
+      ],
+      ['not a page', (path, body) => (path.startsWith('/v1/ledger/entries') ? '{"items":{}}' : body), 'verify', /is not a page of entries\n$/],
+    ];
+    for (const [what, rewrite, command, refusal] of cases) {
+      const liar = await proxy(rewrite);
+      const args = command === 'prove' ? ['prove', '1'] : [command];
+      const out = await remote(configDir(), liar.url, server.adminToken, ...args, '--ledger-key', key);
+      expect(out.status, what).toBe(1);
+      expect(out.stdout, what).toBe('');
+      expect(out.stderr, what).toMatch(refusal);
+    }
+  });
 });
