@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseCheckpoint, type Checkpoint } from '../ledger/checkpoint.js';
+import { claimedIndex } from '../ledger/entry.js';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../ledger/merkle.js';
 import { openNote, parseVerifierKey, type VerifierKey } from '../ledger/note.js';
 import { CliError } from './common.js';
@@ -189,12 +190,7 @@ export interface RemoteEntry {
 
 /** An entry's bytes must say the index it is served under. */
 export function checkIndex(entry: RemoteEntry): void {
-  let claimed: unknown;
-  try {
-    claimed = (JSON.parse(entry.leaf_input) as { index?: unknown }).index;
-  } catch {
-    claimed = undefined;
-  }
+  const claimed = claimedIndex(entry.leaf_input, entry.index);
   if (claimed !== entry.index) throw new CliError(`refused: the server's entry ${entry.index} says it is entry ${String(claimed)}`);
 }
 

@@ -16,6 +16,7 @@
  */
 import { PpnError } from '../errors.js';
 import { parseCheckpoint } from '../ledger/checkpoint.js';
+import { claimedIndex } from '../ledger/entry.js';
 import { hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
 import { openNote, type VerifierKey } from '../ledger/note.js';
 import { readConsistencyProof } from '../store/ledger-tree.js';
@@ -138,21 +139,12 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
         note({ index: size, what: `entry ${size} is missing (the next stored is ${index})` });
         break pages;
       }
-      // encodeEntry writes "index" first, so a line that starts with its own index needs no parse
-      // (parsing every line was a sixth of the whole check); any other line is parsed to say what it claims.
-      if (!row.entry.startsWith(`{"index":${index},`)) {
-        let claimed: unknown;
-        try {
-          claimed = (JSON.parse(row.entry) as { index?: unknown }).index;
-        } catch {
-          claimed = 'unreadable (not JSON)';
-        }
-        if (claimed !== index) note({ index, what: `entry ${index} says it is entry ${String(claimed)}` });
-      }
+      const claimed = claimedIndex(row.entry, index);
+      if (claimed !== index) note({ index, what: `entry ${index} says it is entry ${String(claimed)}` });
       const leaf = hashLeaf(Buffer.from(row.entry));
-      const storedLeaf = stored(0, index);
-      if (!storedLeaf?.equals(leaf)) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
-      edges.push({ level: 0, index, recomputed: leaf, agrees: storedLeaf?.equals(leaf) ?? false });
+      const agrees = stored(0, index)?.equals(leaf) ?? false;
+      if (!agrees) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
+      edges.push({ level: 0, index, recomputed: leaf, agrees });
       // The perfect subtrees this leaf completes: recompute each, compare with the stored node.
       while (edges.length >= 2 && edges[edges.length - 2]!.level === edges[edges.length - 1]!.level) {
         const right = edges.pop()!;

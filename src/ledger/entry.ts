@@ -72,6 +72,19 @@ function canonical(value: unknown): unknown {
   return sorted;
 }
 
+/**
+ * The index a stored line says it has (or why it says none). A line `encodeEntry` wrote starts with
+ * `{"index":N,`, so the index expected is checked first, without parsing the whole line.
+ */
+export function claimedIndex(line: string, expected: number): unknown {
+  if (line.startsWith(`{"index":${expected},`)) return expected;
+  try {
+    return (JSON.parse(line) as { index?: unknown }).index;
+  } catch {
+    return 'unreadable (not JSON)';
+  }
+}
+
 export function isEventType(value: string): value is EventType {
   return (EVENT_TYPES as readonly string[]).includes(value);
 }
