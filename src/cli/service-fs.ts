@@ -51,9 +51,18 @@ function remoteOf(opts: SourceOptions): RemoteOptions | undefined {
   return { url, token, ledgerKey: opts.ledgerKey };
 }
 
-function local(opts: SourceOptions): { dataDir: string; databaseUrl: string | undefined } {
-  const dataDir = resolveDataDir(opts.dataDir);
-  return { dataDir, databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl) };
+/** Runs a command against the server --url names, or else against the data directory. */
+function fromSource(
+  opts: SourceOptions,
+  remote: (options: RemoteOptions) => Promise<void>,
+  local: (dataDir: string, databaseUrl: string | undefined) => Promise<void>,
+): Promise<void> {
+  return runCli(() => {
+    const remoteOptions = remoteOf(opts);
+    if (remoteOptions) return remote(remoteOptions);
+    const dataDir = resolveDataDir(opts.dataDir);
+    return local(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+  });
 }
 
 const program = new Command('service-fs').description('read and verify the PPN audit ledger');
@@ -68,34 +77,22 @@ withSource(program.command('read').description('print ledger entries, oldest fir
   .option('--limit <n>', 'at most this many entries (default: all)', parsePositiveInt('--limit', Number.MAX_SAFE_INTEGER))
   .option('--json', 'print each entry as its stored JSON line (JSON Lines)', false)
   .action((opts: ReadOpts) =>
-    runCli(() => {
-      const remote = remoteOf(opts);
-      return remote ? readRemote({ ...opts, ...remote }) : readLedger({ ...opts, ...local(opts) });
-    }),
+    fromSource(
+      opts,
+      (remote) => readRemote({ ...opts, ...remote }),
+      (dataDir, databaseUrl) => readLedger({ ...opts, dataDir, databaseUrl }),
+    ),
   );
 
 withSource(program.command('checkpoint').description('print the latest signed checkpoint (a C2SP signed note; verify it with ledger.pub)')).action(
-  (opts: SourceOptions) =>
-    runCli(() => {
-      const remote = remoteOf(opts);
-      if (remote) return checkpointRemote(remote);
-      const { dataDir, databaseUrl } = local(opts);
-      return printCheckpoint(dataDir, databaseUrl);
-    }),
+  (opts: SourceOptions) => fromSource(opts, checkpointRemote, printCheckpoint),
 );
 
 withSource(
   program
     .command('verify')
     .description('recompute every leaf and tree node and check every checkpoint (remotely: every visible entry\'s inclusion proof); exit non-zero naming the first bad index'),
-).action((opts: SourceOptions) =>
-  runCli(() => {
-    const remote = remoteOf(opts);
-    if (remote) return verifyRemote(remote);
-    const { dataDir, databaseUrl } = local(opts);
-    return verifyLedger(dataDir, databaseUrl);
-  }),
-);
+).action((opts: SourceOptions) => fromSource(opts, verifyRemote, verifyLedger));
 
 withSource(
   program
@@ -103,12 +100,11 @@ withSource(
     .description('print an inclusion proof for entry INDEX against the latest signed checkpoint, checked first')
     .argument('<index>', 'the entry index (from 0)', parseEntryIndex),
 ).action((index: number, opts: SourceOptions) =>
-  runCli(() => {
-    const remote = remoteOf(opts);
-    if (remote) return proveRemote(remote, index);
-    const { dataDir, databaseUrl } = local(opts);
-    return proveEntry(dataDir, databaseUrl, index);
-  }),
+  fromSource(
+    opts,
+    (remote) => proveRemote(remote, index),
+    (dataDir, databaseUrl) => proveEntry(dataDir, databaseUrl, index),
+  ),
 );
 
 await program.parseAsync();
