@@ -4,7 +4,7 @@
  * cannot drift apart. The derived components are those a server can know from the request it
  * received: `@method`, `@path`, `@query` and `@authority`; any field may be covered whole.
  */
-import { fieldValue, malformed, type HeaderFields } from './fields.js';
+import { fieldLines, fieldValue, malformed, type HeaderFields } from './fields.js';
 
 export interface RequestParts {
   /** As received; RFC 9421 §2.2.1 does not normalise its case. */
@@ -47,10 +47,10 @@ function componentValue(request: RequestParts, name: string): string {
       break;
     default: {
       if (name.startsWith('@')) throw malformed(`unknown or unsupported derived component "${name}"`);
-      const raw = request.headers[name];
-      if (raw === undefined) throw malformed(`the signature covers field "${name}", which the request does not carry`);
+      const lines = fieldLines(request.headers, name);
+      if (lines === undefined) throw malformed(`the signature covers field "${name}", which the request does not carry`);
       // RFC 9421 §2.1: each line trimmed, obsolete folding made a space, lines joined with ", ".
-      value = (Array.isArray(raw) ? raw : [raw]).map((line) => line.trim().replace(/\r?\n[ \t]*/g, ' ')).join(', ');
+      value = lines.map((line) => line.trim().replace(/\r?\n[ \t]*/g, ' ')).join(', ');
     }
   }
   // A line break inside a value would let a sender forge further lines of the base.

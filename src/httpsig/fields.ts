@@ -30,8 +30,18 @@ export interface SignatureFields {
 
 /** One field's value; several lines of the same field are combined with ", " (RFC 9110 §5.3). */
 export function fieldValue(headers: HeaderFields, name: string): string | undefined {
+  return fieldLines(headers, name)?.join(', ');
+}
+
+/**
+ * A field's lines, or undefined when absent. Only own properties count: a sender who covers
+ * `constructor` or `__proto__` must not reach the object's prototype.
+ */
+export function fieldLines(headers: HeaderFields, name: string): string[] | undefined {
+  if (!Object.hasOwn(headers, name)) return undefined;
   const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) && value.every((line) => typeof line === 'string') ? value : undefined;
 }
 
 export function parseSignatureFields(headers: HeaderFields): SignatureFields {

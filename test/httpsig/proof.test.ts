@@ -205,6 +205,8 @@ describe('malformed covered components', () => {
     ['a component given as a token', '("@method" "@path" @query "content-digest")', 'signature_malformed'],
     ['a field name with upper case', '("@method" "@path" "@query" "Content-Digest")', 'signature_malformed'],
     ['a field the request lacks', '("@method" "@path" "@query" "content-digest" "x-missing")', 'signature_malformed'],
+    ['a field named like a property of every object', '("@method" "@path" "@query" "content-digest" "constructor")', 'signature_malformed'],
+    ['a field named __proto__', '("@method" "@path" "@query" "content-digest" "__proto__")', 'signature_malformed'],
     ['17 components', `(${Array.from({ length: 17 }, () => '"@method"').join(' ')})`, 'signature_malformed'],
   ];
   for (const [what, list, code] of cases) {

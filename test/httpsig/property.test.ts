@@ -90,4 +90,21 @@ describe('request signing properties', () => {
       }),
     );
   });
+
+  it('any text in Signature, Signature-Input or Content-Digest ends in a SignatureError, never another exception', async () => {
+    // Pieces of real fields, shuffled and cut, reach deeper into the parsers than random text alone.
+    const piece = fc.constantFrom('sig1=', '(', ')', '"@method"', '"constructor"', '"@query"', ';created=', ';keyid=', ';nonce="n"', ':AAAA:', ', ', '1772366400', '?1', '%"x"', '@1', '"', ';', '=');
+    const text = fc.oneof(fc.string({ maxLength: 200 }), fc.array(piece, { maxLength: 30 }).map((parts) => parts.join('')));
+    await fc.assert(
+      fc.asyncProperty(requestArb, text, text, text, async (generated, input, signature, digest) => {
+        const request = signed(generated);
+        const headers = { ...request.headers, 'signature-input': input, signature, 'content-digest': digest };
+        const outcome = await verifyAt({ ...request, headers }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        if (outcome !== null) expect(outcome).toBeInstanceOf(SignatureError);
+      }),
+    );
+  });
 });
