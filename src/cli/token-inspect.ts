@@ -28,7 +28,8 @@ export function inspectToken(given: string, json: boolean): void {
   }
   const lines: string[] = [];
   for (const block of blocks) {
-    lines.push(`block ${block.index}${block.index === 0 ? ' (root, signed by platform key ' + block.kid + ')' : ' (delegated, signed by the holder of block ' + (block.index - 1) + ')'}`);
+    const signer = block.index === 0 ? `root, signed by platform key ${block.kid}` : `delegated, signed by the holder of block ${block.index - 1}`;
+    lines.push(`block ${block.index} (${signer})`);
     if (block.index === 0) lines.push(`  tenant   ${block.tenant_id ?? '(none: platform)'}`);
     lines.push(
       `  id       ${block.id}`,
