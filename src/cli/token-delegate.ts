@@ -1,0 +1,82 @@
+/**
+ * `ppn token delegate`: appends a block to a token offline (SPEC §5), signed with the current
+ * holder's private key, naming a new holder and equal or narrower scopes, expiry and limits. What
+ * the server would refuse is refused here first, saying why; the server checks it all again.
+ */
+import { createPublicKey } from 'node:crypto';
+import { InvalidArgumentError } from 'commander';
+import { isoTime } from '../clock.js';
+import { TokenError } from '../tokens/error.js';
+import { LIMIT_KEYS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
+import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
+import { delegateToken } from '../tokens/mint.js';
+import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
+import { CliError } from './common.js';
+import { parseTokenText, readPrivateKey, readToken } from './holder.js';
+import { formatLimits } from './token-inspect.js';
+
+export interface DelegateOptions {
+  token: string;
+  key: string;
+  subject: string;
+  scope: Scope[];
+  expiresIn: number;
+  limit?: TokenLimits | undefined;
+  pop: boolean;
+}
+
+/** Commander parser for a repeatable `--scope`, also taking a comma-separated list. */
+export function collectScopes(value: string, previous: Scope[] = []): Scope[] {
+  const scopes = value.split(',').map((s) => s.trim());
+  for (const scope of scopes) {
+    if (!isScope(scope)) throw new InvalidArgumentError(`unknown scope "${scope}"; scopes are ${SCOPES.join(', ')}`);
+  }
+  return [...new Set([...previous, ...(scopes as Scope[])])];
+}
+
+/** Commander parser for a repeatable `--limit KEY=N`. */
+export function collectLimit(value: string, previous: TokenLimits = {}): TokenLimits {
+  const match = /^([a-z_]+)=(\d{1,15})$/.exec(value);
+  if (!match || !(LIMIT_KEYS as readonly string[]).includes(match[1]!)) {
+    throw new InvalidArgumentError(`--limit wants KEY=N with KEY one of ${LIMIT_KEYS.join(', ')}; got "${value}"`);
+  }
+  return { ...previous, [match[1] as LimitKey]: Number(match[2]) };
+}
+
+export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
+  const token = readToken(options.token, '--token');
+  const blocks = parseTokenText(token);
+  const parent = blocks[blocks.length - 1]!.claims;
+  const holderKey = readPrivateKey(options.key);
+  const subject = parsePublicKeyText(options.subject);
+  if (!subject) throw new CliError('--subject wants an Ed25519 public key (as ppn keygen prints it: 32 bytes in base64url; base64 or hex also work)');
+  const now = Math.floor(nowMs / 1000);
+  if (parent.exp <= now) throw new CliError(`the token expired at ${isoTime(parent.exp * 1000)}; it cannot be delegated`);
+
+  // Limits the parent sets carry down unless narrowed here: a child must restate each of them.
+  const limits = { ...parent.lim, ...(options.limit ?? {}) };
+  const claims: Omit<BlockClaims, 'kid' | 'tid' | 'jti'> = {
+    sub: encodeBase64url(subject),
+    scp: options.scope,
+    iat: now,
+    exp: now + options.expiresIn,
+    ...(Object.keys(limits).length > 0 ? { lim: limits } : {}),
+    ...(options.pop ? { pop: true } : {}),
+  };
+  let delegated: string;
+  try {
+    delegated = delegateToken(token, holderKey, claims);
+  } catch (error) {
+    if (error instanceof TypeError && /not the holder/.test(error.message)) {
+      const given = encodeBase64url(rawPublicKey(createPublicKey(holderKey)));
+      throw new CliError(`refused: the key ${options.key} (public key ${given}) is not this token's holder; it is held by ${parent.sub}`);
+    }
+    if (error instanceof TokenError && error.code === 'widened') {
+      const held = `the token has scopes ${parent.scp.join(', ')}, expires ${isoTime(parent.exp * 1000)} (in ${parent.exp - now} s)${parent.lim ? `, limits ${formatLimits(parent.lim)}` : ''}`;
+      throw new CliError(`refused: ${error.message}; ${held}`);
+    }
+    if (error instanceof TokenError) throw new CliError(`refused: ${error.message}`);
+    throw error;
+  }
+  process.stdout.write(`${delegated}\n`);
+}

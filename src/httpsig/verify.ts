@@ -1,0 +1,132 @@
+/**
+ * Proof of possession (SPEC §5): a request under a `pop` token carries an RFC 9421 signature by the
+ * final holder's Ed25519 key. This product's profile of RFC 9421, on top of §3.2's verification:
+ *
+ * - exactly one signature label; `alg`, when present, is `ed25519`;
+ * - it covers `@method`, `@path` and `@query`, and `content-digest` (RFC 9530, `sha-256`, checked
+ *   against the body) whenever there is a body;
+ * - `created` is within 60 s of the server's clock either way, and `expires`, when present, has not
+ *   passed;
+ * - `keyid` is the holder's public key in base64url, as a token's `sub` names it;
+ * - `nonce` is accepted once: the caller's `acceptNonce` records it until the signature could no
+ *   longer be accepted anyway, and answers false when it has seen it (SPEC: on any replica).
+ *
+ * Checks run cheapest first; the nonce is recorded only after the signature verifies, so nobody but
+ * the holder can use up a nonce. Pure: the clock and the nonce record are passed in.
+ */
+import { verify, type KeyObject } from 'node:crypto';
+import type { BareItem } from 'structured-headers';
+import type { Clock } from '../clock.js';
+import { decodeBase64url, publicKeyFromRaw } from '../tokens/keys.js';
+import { signatureBase, type RequestParts } from './base.js';
+import { checkContentDigest } from './digest.js';
+import { SignatureError } from './error.js';
+import { fieldValue, malformed, parseSignatureFields, type SignatureFields } from './fields.js';
+
+/** How far `created` may be from the server's clock, and so how long a nonce must be remembered. */
+export const SIGNATURE_WINDOW_SECONDS = 60;
+export const MAX_NONCE_LENGTH = 128;
+const REQUIRED_COMPONENTS = ['@method', '@path', '@query'] as const;
+
+/**
+ * Records `nonce` for `keyid` until `expiresAt` (milliseconds since the epoch); false when it is
+ * already recorded. The store-backed record (shared across replicas) plugs in here.
+ */
+export type AcceptNonce = (keyid: string, nonce: string, expiresAt: number) => Promise<boolean>;
+
+export interface ProofOptions {
+  /** The final holder's public key in base64url: the token's last `sub`. */
+  holderKey: string;
+  clock: Clock;
+  acceptNonce: AcceptNonce;
+}
+
+export interface VerifiedProof {
+  label: string;
+  keyid: string;
+  nonce: string;
+  /** Seconds since the epoch. */
+  created: number;
+  components: string[];
+}
+
+interface ProfileParams {
+  created: number;
+  keyid: string;
+  nonce: string;
+  expires: number | undefined;
+}
+
+/**
+ * RFC 9421 §3.2 alone, for one Ed25519 signature by `publicKey`: the base is rebuilt from the request
+ * and the signature checked, with none of this product's requirements. The profile below adds them.
+ */
+export function verifyMessageSignature(request: RequestParts, publicKey: KeyObject): SignatureFields {
+  const fields = parseSignatureFields(request.headers);
+  checkSignature(request, fields, publicKey);
+  return fields;
+}
+
+export async function verifyRequestSignature(request: RequestParts, options: ProofOptions): Promise<VerifiedProof> {
+  const holder = decodeBase64url(options.holderKey);
+  if (holder === null || holder.length !== 32) throw new TypeError('holderKey must be a 32-byte public key in base64url');
+  const fields = parseSignatureFields(request.headers);
+  const params = readParams(fields.params);
+  const body = request.body ?? new Uint8Array();
+  const required = body.length > 0 ? [...REQUIRED_COMPONENTS, 'content-digest'] : REQUIRED_COMPONENTS;
+  const missing = required.filter((name) => !fields.components.includes(name));
+  if (missing.length > 0) throw new SignatureError('components_missing', `the signature must cover ${missing.join(', ')}`);
+
+  const now = options.clock.now();
+  const window = SIGNATURE_WINDOW_SECONDS * 1000;
+  if (now - params.created * 1000 > window) {
+    throw new SignatureError('signature_expired', `the signature was created more than ${SIGNATURE_WINDOW_SECONDS} s ago`);
+  }
+  if (params.created * 1000 - now > window) {
+    throw new SignatureError('signature_not_yet_valid', `the signature was created more than ${SIGNATURE_WINDOW_SECONDS} s in the future`);
+  }
+  if (params.expires !== undefined && now >= params.expires * 1000) throw new SignatureError('signature_expired', 'the signature has expired');
+  if (params.keyid !== options.holderKey) {
+    throw new SignatureError('wrong_key', "keyid is not the token holder's public key: the final holder must sign");
+  }
+  if (body.length > 0 || fields.components.includes('content-digest')) {
+    checkContentDigest(fieldValue(request.headers, 'content-digest'), body);
+  }
+  checkSignature(request, fields, publicKeyFromRaw(holder));
+  const expiresAt = (params.created + SIGNATURE_WINDOW_SECONDS) * 1000;
+  if (!(await options.acceptNonce(params.keyid, params.nonce, expiresAt))) {
+    throw new SignatureError('nonce_reused', 'this nonce was already used: sign every request with a fresh nonce');
+  }
+  return { label: fields.label, keyid: params.keyid, nonce: params.nonce, created: params.created, components: fields.components };
+}
+
+function checkSignature(request: RequestParts, fields: SignatureFields, publicKey: KeyObject): void {
+  const base = signatureBase(request, fields.components, fields.signatureParams);
+  if (!verify(null, Buffer.from(base), publicKey, fields.signature)) {
+    throw new SignatureError('signature_invalid', `signature "${fields.label}" does not verify over the request`);
+  }
+}
+
+/** The parameters the profile requires (RFC 9421 §2.3); others, such as `tag`, are signed and ignored. */
+function readParams(params: Map<string, BareItem>): ProfileParams {
+  const alg = params.get('alg');
+  if (alg !== undefined && alg !== 'ed25519') {
+    throw new SignatureError('algorithm_unsupported', `alg must be "ed25519"; got ${JSON.stringify(String(alg))}`);
+  }
+  const created = params.get('created');
+  if (!isSeconds(created)) throw malformed('created is required: a whole number of seconds since the epoch');
+  const expires = params.get('expires');
+  if (expires !== undefined && !isSeconds(expires)) throw malformed('expires is not a whole number of seconds since the epoch');
+  const keyid = params.get('keyid');
+  const key = typeof keyid === 'string' ? decodeBase64url(keyid) : null;
+  if (key === null || key.length !== 32) throw malformed("keyid is required: the holder's 32-byte public key in base64url");
+  const nonce = params.get('nonce');
+  if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH) {
+    throw malformed(`nonce is required: a string of 1 to ${MAX_NONCE_LENGTH} characters`);
+  }
+  return { created, keyid: keyid as string, nonce, expires };
+}
+
+function isSeconds(value: BareItem | undefined): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
