@@ -171,7 +171,8 @@ export async function trustedCheckpoint(client: LedgerClient, ledgerKey: string 
       new CliError(`refused: ${client.base} serves a history of ledger ${key.name} that is not an extension of the one seen before (size ${seen.size}): ${why}`);
     if (checkpoint.size < seen.size) throw forked(`its checkpoint is smaller (size ${checkpoint.size})`);
     if (checkpoint.size === seen.size && !checkpoint.root.equals(seen.root)) throw forked(`its root at size ${seen.size} differs`);
-    if (checkpoint.size > seen.size) {
+    // A remembered empty tree is a prefix of any tree: there is nothing to prove, so nothing to ask.
+    if (checkpoint.size > seen.size && seen.size > 0) {
       const { hashes } = await client.proof('/v1/ledger/proof/consistency', { from: seen.size, to: checkpoint.size });
       if (!verifyConsistency(seen.size, checkpoint.size, seen.root, checkpoint.root, hashes)) {
         throw forked(`the consistency proof from size ${seen.size} to ${checkpoint.size} does not verify`);

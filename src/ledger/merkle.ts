@@ -5,6 +5,7 @@
  * Verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 step by step; every input to it is untrusted.
  */
 import { createHash } from 'node:crypto';
+import { isPowerOfTwo, splitPoint } from './bits.js';
 
 export const HASH_BYTES = 32;
 
@@ -19,13 +20,6 @@ export function hashLeaf(entry: Uint8Array): Buffer {
 /** SHA-256(0x01 || left || right): an interior node. */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
   return createHash('sha256').update(Buffer.of(1)).update(left).update(right).digest();
-}
-
-/** The largest power of two smaller than n (n ≥ 2): where RFC 6962 splits a tree of n leaves. */
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
 }
 
 function checkSizes(...sizes: number[]): void {
@@ -105,12 +99,12 @@ export function verifyInclusion(index: number, size: number, leafHash: Uint8Arra
 
 /** RFC 9162 §2.1.4.2: does `proof` show the tree of `size1` with `root1` is a prefix of the one of `size2` with `root2`? */
 export function verifyConsistency(size1: number, size2: number, root1: Uint8Array, root2: Uint8Array, proof: readonly Uint8Array[]): boolean {
-  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 0 || size1 > size2) return false;
-  if (!proof.every(isHash)) return false;
-  if (size1 === 0) return proof.length === 0;
-  if (size1 === size2) return proof.length === 0 && isHash(root1) && Buffer.from(root1).equals(root2);
-  if (proof.length === 0 || !isHash(root1) || !isHash(root2)) return false;
-  const path = Number.isInteger(Math.log2(size1)) ? [root1, ...proof] : [...proof];
+  // RFC 9162 defines this only for 0 < size1 ≤ size2: the empty tree is a prefix of every tree, so a
+  // "proof" from size 0 proves nothing, and callers with nothing seen yet skip the check instead.
+  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size1 > size2) return false;
+  if (size1 === size2) return proof.length === 0 && Buffer.from(root1).equals(root2);
+  if (proof.length === 0 || !proof.every(isHash) || !isHash(root1) || !isHash(root2)) return false;
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
   let fn = size1 - 1;
   let sn = size2 - 1;
   while (fn % 2 === 1) {

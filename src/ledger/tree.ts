@@ -6,6 +6,7 @@
  * sizes and indexes involved, never on hash values, so `nodesRead` can list them in advance for one
  * batched fetch. `merkle.ts` is the reference these are tested against.
  */
+import { exponentOf, isPowerOfTwo, splitPoint } from './bits.js';
 import { hashChildren, EMPTY_ROOT } from './merkle.js';
 
 export interface NodeId {
@@ -19,24 +20,13 @@ export interface StoredNode extends NodeId {
   hash: Buffer;
 }
 
-function largestPowerOfTwoBelow(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && Number.isInteger(Math.log2(n));
-}
-
 /** MTH over leaves [start, end), from stored perfect subtrees (ranges here are always aligned). */
 function rangeRoot(start: number, end: number, node: NodeReader): Buffer {
   const size = end - start;
   if (isPowerOfTwo(size)) {
-    const level = Math.log2(size);
-    return node(level, start / size);
+    return node(exponentOf(size), start / size);
   }
-  const k = largestPowerOfTwoBelow(size);
+  const k = splitPoint(size);
   return hashChildren(rangeRoot(start, start + k, node), rangeRoot(start + k, end, node));
 }
 
@@ -51,7 +41,7 @@ export function treeInclusionProof(index: number, size: number, node: NodeReader
   }
   const path = (m: number, start: number, end: number): Buffer[] => {
     if (end - start <= 1) return [];
-    const k = largestPowerOfTwoBelow(end - start);
+    const k = splitPoint(end - start);
     return m < k
       ? [...path(m, start, start + k), rangeRoot(start + k, end, node)]
       : [...path(m - k, start + k, end), rangeRoot(start, start + k, node)];
@@ -65,7 +55,7 @@ export function treeConsistencyProof(m: number, n: number, node: NodeReader): Bu
   if (m === 0 || m === n) return [];
   const subproof = (size: number, start: number, end: number, complete: boolean): Buffer[] => {
     if (size === end - start) return complete ? [] : [rangeRoot(start, end, node)];
-    const k = largestPowerOfTwoBelow(end - start);
+    const k = splitPoint(end - start);
     return size <= k
       ? [...subproof(size, start, start + k, complete), rangeRoot(start + k, end, node)]
       : [...subproof(size - k, start + k, end, false), rangeRoot(start, start + k, node)];

@@ -112,15 +112,22 @@ describe('Merkle tree: corrupted consistency proofs are refused', () => {
     it.each(probes)(`${v.size1} → ${v.size2}: %s`, (_name, probe) => expect(probe()).toBe(false));
   }
 
-  it('accepts only the trivial cases without a proof', () => {
+  it('accepts only equal sizes with equal roots without a proof', () => {
     const [a, b] = [ROOTS[0]!, ROOTS[1]!];
-    expect(verifyConsistency(0, 0, a, b, [])).toBe(true);
-    expect(verifyConsistency(0, 5, a, b, [])).toBe(true);
     expect(verifyConsistency(1, 1, a, a, [])).toBe(true);
     expect(verifyConsistency(1, 1, a, b, [])).toBe(false);
     expect(verifyConsistency(2, 1, a, b, [])).toBe(false);
     expect(verifyConsistency(1, 2, a, b, [])).toBe(false);
     expect(verifyConsistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [EMPTY_ROOT])).toBe(false);
+  });
+
+  it('refuses every consistency check from size 0: the empty tree has nothing to be consistent with (RFC 9162 §2.1.4.2)', () => {
+    const [a, b] = [ROOTS[0]!, ROOTS[1]!];
+    expect(verifyConsistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])).toBe(false);
+    expect(verifyConsistency(0, 0, a, b, [])).toBe(false);
+    expect(verifyConsistency(0, 5, a, b, [])).toBe(false);
+    expect(verifyConsistency(0, 5, EMPTY_ROOT, ROOTS[4]!, [])).toBe(false);
+    expect(verifyConsistency(0, 1, EMPTY_ROOT, a, [a])).toBe(false);
   });
 });
 
