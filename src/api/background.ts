@@ -8,9 +8,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
 import { signPendingCheckpoint } from '../control/checkpoints.js';
 import { sweepRateEvents } from '../store/rate-events.js';
-import type { RouteDeps } from './app.js';
-
-export type BackgroundRole = 'leader' | 'standby' | 'off';
+import type { BackgroundRole, RouteDeps } from './deps.js';
 
 export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];

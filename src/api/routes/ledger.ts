@@ -9,7 +9,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { tenantScopeOf } from '../context.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId } from '../schemas.js';
