@@ -3,7 +3,7 @@
  * (the WORM triggers) are chosen by the `dialect` argument, never by sniffing the connection.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
-import type { Dialect } from './store.js';
+import type { Dialect } from './dialect.js';
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {
   return {
