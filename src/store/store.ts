@@ -47,7 +47,7 @@ export async function migrateStore(store: Store): Promise<void> {
     provider: { getMigrations: async () => buildMigrations(store.dialect) },
   });
   const { error } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
 }
 
 /**
