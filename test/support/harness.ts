@@ -89,7 +89,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
         body: { subject_pubkey: encodeBase64url(rawPublicKey(keys.publicKey)), scope, expires_in_seconds: expiresIn },
       });
       if (res.statusCode !== 201) throw new Error(`issuing token: ${res.statusCode} ${res.body}`);
-      const body = res.json() as { token: string; token_id: string };
+      const body = res.json<{ token: string; token_id: string }>();
       return { token: body.token, tokenId: body.token_id, keys };
     },
     ledgerCount: () => countEntries(store.db),
