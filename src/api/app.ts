@@ -6,15 +6,16 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
-import { startBackground, type BackgroundRole } from './background.js';
+import { startBackground } from './background.js';
+import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
-import { rateLimiterFor, type RateLimiter } from './rate-limiter.js';
+import { rateLimiterFor } from './rate-limiter.js';
 import { registerProblemHandling } from './problem.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -22,7 +23,7 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import type { LedgerSigner } from '../control/checkpoints.js';
-import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
+import { checkLedger, ledgerRefusal } from '../control/ledger-check.js';
 import { parseVerifierKey } from '../ledger/note.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -42,24 +43,6 @@ export interface AppOptions {
   /** The ledger's checkpoint signer; without it no checkpoints are signed. */
   ledgerSigner?: LedgerSigner & { verifierKey: string };
 }
-
-/** What route modules receive. */
-export interface RouteDeps {
-  store: Store;
-  keyring: PlatformKeyring;
-  clock: Clock;
-  ids: IdSource;
-  revocations: RevocationList;
-  limiter: RateLimiter;
-  metrics: Registry;
-  /** Whether this server runs the background work now. */
-  backgroundRole: () => BackgroundRole;
-  ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
-  /** What the start-up check found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
-  ledgerProblem: LedgerProblem | null;
-}
-
-export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
 // wrong type or a misspelt field is a 400 naming it. Query strings and path parameters are text,

@@ -8,9 +8,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
 import { signPendingCheckpoint } from '../control/checkpoints.js';
 import { sweepRateEvents } from '../store/rate-events.js';
-import type { RouteDeps } from './app.js';
-
-export type BackgroundRole = 'leader' | 'standby' | 'off';
+import type { BackgroundRole, RouteDeps } from './deps.js';
 
 export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];
@@ -26,7 +24,7 @@ export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
 }
 
 /** Starts the election; returns the current role and the function that stops everything. */
-export function startBackground(deps: RouteDeps, log: FastifyBaseLogger, registry: Registry): { role(): BackgroundRole; stop(): Promise<void> } {
+export function startBackground(deps: RouteDeps, log: FastifyBaseLogger, registry: Registry): { role: () => BackgroundRole; stop: () => Promise<void> } {
   const runs = new Counter({ name: 'ppn_background_runs_total', help: 'Completed background job runs', labelNames: ['job'], registers: [registry] });
   const leaderGauge = new Gauge({ name: 'ppn_background_leader', help: '1 while this server runs the background work', registers: [registry] });
   const work = new BackgroundWork(backgroundJobs(deps), {

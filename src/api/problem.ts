@@ -64,7 +64,7 @@ export function toPpnError(thrown: unknown): PpnError {
 
 function validationError(error: FastifyError): PpnError {
   const first = error.validation![0]!;
-  const params = first.params as Record<string, unknown>;
+  const params = first.params;
   const path = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
   const leaf =
     (params.missingProperty as string | undefined) ?? (params.additionalProperty as string | undefined) ?? undefined;

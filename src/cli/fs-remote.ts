@@ -19,7 +19,7 @@ const QUERY_NAMES = { tenantId: 'tenant_id', vmId: 'vm_id', nodeId: 'node_id', t
 /** The entries the token may see that match, oldest first, as served (not yet checked). */
 async function fetchEntries(client: LedgerClient, options: Omit<ReadFilters, 'json'>): Promise<RemoteEntry[]> {
   const query: Record<string, string | number | undefined> = { event_type: options.eventType, since: options.since, until: options.until };
-  for (const [key, value] of Object.entries(parseFilters(options.filter))) query[QUERY_NAMES[key as keyof typeof QUERY_NAMES]] = value as string;
+  for (const [key, value] of Object.entries(parseFilters(options.filter))) query[QUERY_NAMES[key as keyof typeof QUERY_NAMES]] = value;
   const entries: RemoteEntry[] = [];
   let remaining = options.limit ?? Number.POSITIVE_INFINITY;
   let cursor: string | undefined;

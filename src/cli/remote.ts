@@ -79,7 +79,7 @@ export class LedgerClient {
   private async get(path: string, query: Record<string, string | number | undefined> = {}): Promise<Response> {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
-    const url = `${this.base}${path}${params.size > 0 ? `?${params}` : ''}`;
+    const url = `${this.base}${path}${params.size > 0 ? `?${params.toString()}` : ''}`;
     let response: Response;
     try {
       response = await fetch(url, { headers: { authorization: `Bearer ${this.options.token}` } });

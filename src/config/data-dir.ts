@@ -128,7 +128,7 @@ export function lockDataDir(dataDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(readFileSync(path, 'utf8').trim());
       if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new Error(`another server (pid ${holder}) is using ${dataDir}; stop it first`);
+        throw new Error(`another server (pid ${holder}) is using ${dataDir}; stop it first`, { cause: error });
       }
       rmSync(path, { force: true });
     }

@@ -3,12 +3,12 @@
  * (the WORM triggers) are chosen by the `dialect` argument, never by sniffing the connection.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
-import type { Dialect } from './store.js';
+import type { Dialect } from './dialect.js';
 
 export function buildMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('tenants')
           .addColumn('tenant_id', 'text', (c) => c.primaryKey())
@@ -83,7 +83,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0002_rate_events': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('rate_events')
           .addColumn('tenant_id', 'text', (c) => c.notNull())
@@ -93,7 +93,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0003_ledger_nodes': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('ledger_nodes')
           .addColumn('level', 'integer', (c) => c.notNull())
@@ -105,7 +105,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0004_ledger_checkpoints': {
-      async up(db: Kysely<any>) {
+      async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('ledger_checkpoints')
           .addColumn('size', 'bigint', (c) => c.primaryKey())
@@ -122,7 +122,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
  * WORM (SPEC §8): the store itself refuses to change or remove ledger rows (entries, and the tree
  * nodes derived from them). The PostgreSQL trigger function is created once, with the first table.
  */
-async function createWormTriggers(db: Kysely<any>, dialect: Dialect, table: string, createFunction: boolean): Promise<void> {
+async function createWormTriggers(db: Kysely<unknown>, dialect: Dialect, table: string, createFunction: boolean): Promise<void> {
   if (dialect === 'sqlite') {
     for (const op of ['UPDATE', 'DELETE']) {
       await sql

@@ -5,10 +5,11 @@
  */
 import { Migrator, sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
+import type { Dialect } from './dialect.js';
 import { buildMigrations } from './migrations.js';
 import type { Database, Db } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './dialect.js';
 
 export type LeaderCallback = (leader: boolean) => void;
 export type StopElection = () => Promise<void>;
@@ -46,7 +47,7 @@ export async function migrateStore(store: Store): Promise<void> {
     provider: { getMigrations: async () => buildMigrations(store.dialect) },
   });
   const { error } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
 }
 
 /**

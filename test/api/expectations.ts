@@ -41,7 +41,7 @@ export interface ProblemBody {
 export function expectProblem(res: LightMyRequestResponse, status: number): ProblemBody {
   expect(res.statusCode, res.body).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = res.json() as ProblemBody;
+  const body = res.json<ProblemBody>();
   expect(typeof body.type).toBe('string');
   expect(body.type.length).toBeGreaterThan(0);
   expect(typeof body.title).toBe('string');

@@ -140,7 +140,7 @@ describe('authorisation matrix: route × role → status', () => {
   async function createVm(tenantId: string, opts: { stopped?: boolean } = {}): Promise<string> {
     const res = await h.request('POST', `/v1/vms?tenant_id=${tenantId}`, { token: h.adminToken, body: { disk_gb: 1 } });
     expect(res.statusCode, res.body).toBe(201);
-    const vmId = (res.json() as { vm_id: string }).vm_id;
+    const vmId = res.json<{ vm_id: string }>().vm_id;
     if (opts.stopped) {
       const stop = await h.request('POST', `/v1/vms/${vmId}/stop`, { token: h.adminToken });
       expect(stop.statusCode, stop.body).toBe(200);
@@ -237,7 +237,7 @@ describe('authorisation matrix: route × role → status', () => {
       const own = ROLE_TENANT[role];
       const isJson = /^application\/json/.test(String(res.headers['content-type']));
       if (own !== null && res.body.length > 0 && isJson) {
-        const body = res.json() as Record<string, unknown>;
+        const body = res.json<Record<string, unknown>>();
         for (const tenantId of tenantIdsIn(body)) expect(tenantId).toBe(own);
         // An inclusion proof is for an entry of its own tenant, whose stored line it proves.
         if (typeof body.leaf_hash === 'string') {
@@ -271,7 +271,7 @@ describe("another tenant's resources are indistinguishable from missing ones", (
     bRead = (await h.issueToken(B, 'tenant:read')).token;
     const vm = await h.request('POST', '/v1/vms', { token: aAdmin, body: { name: 'secret-db' } });
     expect(vm.statusCode).toBe(201);
-    aVm = (vm.json() as { vm_id: string }).vm_id;
+    aVm = vm.json<{ vm_id: string }>().vm_id;
   });
   afterAll(async () => {
     await h.close();
@@ -365,7 +365,7 @@ describe("lists never show another tenant's items", () => {
         (h.clock as ManualClock).advance(1);
         const res = await h.request('POST', '/v1/vms', { token, body: { name: `vm-${i}`, disk_gb: 1 } });
         expect(res.statusCode).toBe(201);
-        ids.push((res.json() as { vm_id: string }).vm_id);
+        ids.push(res.json<{ vm_id: string }>().vm_id);
       }
       (h.clock as ManualClock).advance(1);
       await h.issueToken(A, 'tenant:read');
@@ -431,7 +431,7 @@ describe("lists never show another tenant's items", () => {
     const listTokens = async (token: string, tenantId: string, query = '') => {
       const res = await h.request('GET', `/v1/tenants/${tenantId}/tokens${query}`, { token });
       expect(res.statusCode, res.body).toBe(200);
-      return res.json() as { items: { token_id: string; tenant_id: string }[]; next_cursor: string | null };
+      return res.json<{ items: { token_id: string; tenant_id: string }[]; next_cursor: string | null }>();
     };
     const aTokens = (await listTokens(h.adminToken, A)).items.map((t) => t.token_id);
     const bTokens = (await listTokens(h.adminToken, B)).items.map((t) => t.token_id);
@@ -458,7 +458,7 @@ describe("lists never show another tenant's items", () => {
     const listEntries = async (token: string, query: string) => {
       const res = await h.request('GET', `/v1/ledger/entries${query}`, { token });
       expect(res.statusCode, res.body).toBe(200);
-      return res.json() as { items: { index: number; entry: { tenant_id: string | null } }[]; next_cursor: string | null };
+      return res.json<{ items: { index: number; entry: { tenant_id: string | null } }[]; next_cursor: string | null }>();
     };
     const all = (await listEntries(h.adminToken, '?limit=1000')).items;
     const bIndexes = all.filter((e) => e.entry.tenant_id === B).map((e) => e.index);
@@ -497,7 +497,7 @@ describe("lists never show another tenant's items", () => {
     expectProblem(await h.request('GET', '/v1/tenants', { token: bAdmin }), 403);
     const res = await h.request('GET', '/v1/tenants', { token: h.adminToken });
     expect(res.statusCode).toBe(200);
-    expect((res.json() as { items: { tenant_id: string }[] }).items.map((t) => t.tenant_id)).toEqual([A, B]);
+    expect(res.json<{ items: { tenant_id: string }[] }>().items.map((t) => t.tenant_id)).toEqual([A, B]);
   });
 
   it("a VM created with B's token lands in B whatever the request says", async () => {

@@ -126,7 +126,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
   async function createVm(token: string, name: string): Promise<string> {
     const res = await h.request('POST', '/v1/vms', { token, body: { name, disk_gb: 1 } });
     expect(res.statusCode, res.body).toBe(201);
-    return (res.json() as { vm_id: string }).vm_id;
+    return res.json<{ vm_id: string }>().vm_id;
   }
 
   async function act(method: string, url: string, token: string, status: number, body?: unknown): Promise<void> {
@@ -225,7 +225,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
 
     it('each item carries its stored line byte for byte, and the entry parsed from it', async () => {
       const res = await get('/v1/ledger/entries?limit=1000', h.adminToken);
-      const page = res.json() as EntriesPage;
+      const page = res.json<EntriesPage>();
       expect(page.items.map((i) => i.index)).toEqual(stored.map((e) => e.index));
       for (const [i, item] of page.items.entries()) {
         const line = stored[i]!.line;
@@ -345,7 +345,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
           for (const e of visible.filter((x) => x.index < size)) {
             const res = await get(`/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, token);
             expect(res.statusCode, res.body).toBe(200);
-            const proof = res.json() as InclusionAnswer;
+            const proof = res.json<InclusionAnswer>();
             expect(proof).toMatchObject({ index: e.index, tree_size: size });
             const leaf = hashLeaf(Buffer.from(e.line));
             expect(proof.leaf_hash).toBe(leaf.toString('hex'));
@@ -363,7 +363,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
         for (let size = e.index + 1; size <= stored.length; size++) {
           const res = await get(`/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, aRead);
           expect(res.statusCode, res.body).toBe(200);
-          const proof = res.json() as InclusionAnswer;
+          const proof = res.json<InclusionAnswer>();
           expect(proof.hashes).toEqual(inclusionProof(leaves, e.index, size).map((x) => x.toString('hex')));
           expect(verifyInclusion(e.index, size, leaves[e.index]!, fromHex(proof.hashes), rootFromLeafHashes(leaves.slice(0, size)))).toBe(true);
         }
@@ -371,7 +371,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
       // Every entry, for a platform admin, in the full tree and in a tree just big enough for it.
       for (const e of stored) {
         for (const size of new Set([e.index + 1, stored.length])) {
-          const proof = (await get(`/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, h.adminToken)).json() as InclusionAnswer;
+          const proof = (await get(`/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, h.adminToken)).json<InclusionAnswer>();
           expect(verifyInclusion(e.index, size, leaves[e.index]!, fromHex(proof.hashes), rootFromLeafHashes(leaves.slice(0, size)))).toBe(true);
         }
       }
@@ -388,7 +388,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
           for (const token of [aRead, bRead, h.adminToken]) {
             const res = await get(`/v1/ledger/proof/consistency?from=${from}&to=${to}`, token);
             expect(res.statusCode, res.body).toBe(200);
-            answers.push(res.json() as ConsistencyAnswer);
+            answers.push(res.json<ConsistencyAnswer>());
           }
           // Sizes and hashes only: the same for everyone.
           expect(answers[1]).toEqual(answers[0]);
@@ -411,7 +411,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
       const opened = checkpoints.map((c) => parseCheckpoint(openNote(c.note, key)));
       for (const [i, older] of opened.entries()) {
         for (const newer of opened.slice(i + 1)) {
-          const proof = (await get(`/v1/ledger/proof/consistency?from=${older.size}&to=${newer.size}`, aRead)).json() as ConsistencyAnswer;
+          const proof = (await get(`/v1/ledger/proof/consistency?from=${older.size}&to=${newer.size}`, aRead)).json<ConsistencyAnswer>();
           expect(verifyConsistency(older.size, newer.size, older.root, newer.root, fromHex(proof.hashes))).toBe(true);
         }
       }
@@ -504,7 +504,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
         const { size, root } = parseCheckpoint(openNote(note.body, key));
         for (const e of ofTenant(B).filter((x) => x.index < size)) {
           const res = await app.inject({ method: 'GET', url: `/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, headers: { authorization: `Bearer ${bRead}` } });
-          const proof = res.json() as InclusionAnswer;
+          const proof = res.json<InclusionAnswer>();
           expect(verifyInclusion(e.index, size, hashLeaf(Buffer.from(e.line)), fromHex(proof.hashes), root)).toBe(true);
         }
       } finally {
@@ -535,7 +535,7 @@ describe('the ledger API before any checkpoint, and without a signer', () => {
     expect(await snapshotState(h)).toEqual(before);
     const lines = await readEntries(h.store.db, { limit: 100 });
     const leaves = lines.map((e) => hashLeaf(Buffer.from(e.line)));
-    const proof = (await h.request('GET', `/v1/ledger/proof/inclusion?index=1&tree_size=${lines.length}`, { token: aRead })).json() as InclusionAnswer;
+    const proof = (await h.request('GET', `/v1/ledger/proof/inclusion?index=1&tree_size=${lines.length}`, { token: aRead })).json<InclusionAnswer>();
     expect(verifyInclusion(1, lines.length, leaves[1]!, fromHex(proof.hashes), rootFromLeafHashes(leaves))).toBe(true);
   });
 });
@@ -603,9 +603,9 @@ describe('entries stored in an encoding the server would not write', () => {
       .execute();
     await storeLeaf(h.store.db, index, line);
 
-    const page = (await h.request('GET', `/v1/ledger/entries?event_type=VM_CREATED`, { token: aRead })).json() as EntriesPage;
+    const page = (await h.request('GET', `/v1/ledger/entries?event_type=VM_CREATED`, { token: aRead })).json<EntriesPage>();
     expect(page.items).toEqual([{ index, leaf_input: line, entry: JSON.parse(line) }]);
-    const proof = (await h.request('GET', `/v1/ledger/proof/inclusion?index=${index}&tree_size=${index + 1}`, { token: aRead })).json() as InclusionAnswer;
+    const proof = (await h.request('GET', `/v1/ledger/proof/inclusion?index=${index}&tree_size=${index + 1}`, { token: aRead })).json<InclusionAnswer>();
     const leaves = (await readEntries(h.store.db, { limit: 100 })).map((e) => hashLeaf(Buffer.from(e.line)));
     expect(proof.leaf_hash).toBe(hashLeaf(Buffer.from(page.items[0]!.leaf_input)).toString('hex'));
     expect(verifyInclusion(index, index + 1, Buffer.from(proof.leaf_hash, 'hex'), fromHex(proof.hashes), rootFromLeafHashes(leaves))).toBe(true);

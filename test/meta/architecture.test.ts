@@ -3,7 +3,7 @@
  * the import lines of the source files.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 function sourceFiles(dir: string): string[] {
@@ -17,6 +17,43 @@ const files = sourceFiles('src').map((path) => ({
   path: relative('src', path),
   imports: [...readFileSync(path, 'utf8').matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]!),
 }));
+
+/**
+ * The graph of src/ by its relative static imports (type-only ones too: they tie the files together
+ * just the same), each edge a file to the file it names, `.js` read as the `.ts` beside it.
+ */
+function importGraph(): Map<string, string[]> {
+  const known = new Set(files.map((f) => f.path));
+  const graph = new Map<string, string[]>();
+  for (const path of known) {
+    const text = readFileSync(join('src', path), 'utf8');
+    const specifiers = [...text.matchAll(/^(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]/gm)].map((m) => (m[1] ?? m[2])!);
+    const targets = specifiers.filter((s) => s.startsWith('.')).map((s) => normalize(join(dirname(path), s)).replace(/\.js$/, '.ts'));
+    graph.set(path, [...new Set(targets.filter((t) => known.has(t)))]);
+  }
+  return graph;
+}
+
+/** Every cycle a depth-first walk meets, each as its files in import order, back to the first. */
+function importCycles(graph: Map<string, string[]>): string[][] {
+  const cycles: string[][] = [];
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  const visit = (file: string): void => {
+    const at = onPath.indexOf(file);
+    if (at >= 0) {
+      cycles.push([...onPath.slice(at), file]);
+      return;
+    }
+    if (done.has(file)) return;
+    onPath.push(file);
+    for (const next of graph.get(file) ?? []) visit(next);
+    onPath.pop();
+    done.add(file);
+  };
+  for (const file of [...graph.keys()].sort()) visit(file);
+  return cycles;
+}
 
 function importers(predicate: (specifier: string) => boolean): string[] {
   return files.filter((f) => f.imports.some(predicate)).map((f) => f.path);
@@ -48,6 +85,12 @@ describe('architecture', () => {
 
   it('control operations know nothing of HTTP', () => {
     expect(importers((s) => s === 'fastify' || s.includes('/api/')).filter((p) => p.startsWith('control/'))).toEqual([]);
+  });
+
+  it('no import cycle among the source files', () => {
+    const graph = importGraph();
+    expect(graph.get('api/app.ts')).toContain('api/routes/vms.ts');
+    expect(importCycles(graph).map((cycle) => cycle.join(' → '))).toEqual([]);
   });
 
   it('only the problem mapper turns domain errors into statuses', () => {

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildApp, type TypedApp } from '../../src/api/app.js';
+import { buildApp } from '../../src/api/app.js';
+import type { TypedApp } from '../../src/api/deps.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
 import { initDataDir, loadAdminKey, loadKeyring, rememberDatabaseUrl } from '../../src/config/data-dir.js';
@@ -88,7 +89,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
         body: { subject_pubkey: encodeBase64url(rawPublicKey(keys.publicKey)), scope, expires_in_seconds: expiresIn },
       });
       if (res.statusCode !== 201) throw new Error(`issuing token: ${res.statusCode} ${res.body}`);
-      const body = res.json() as { token: string; token_id: string };
+      const body = res.json<{ token: string; token_id: string }>();
       return { token: body.token, tokenId: body.token_id, keys };
     },
     ledgerCount: () => countEntries(store.db),

@@ -82,7 +82,7 @@ function toBob(overrides: RawClaims = {}): Omit<BlockClaims, 'kid' | 'tid' | 'jt
     exp: NOW_SECONDS + 1800,
     lim: { max_vms: 2, storage_quota_gb: 20 },
     ...overrides,
-  } as Omit<BlockClaims, 'kid' | 'tid' | 'jti'>;
+  };
 }
 
 /** Expects `action` to throw a TokenError (malformed) whose reason matches `why`. */

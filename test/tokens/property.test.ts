@@ -142,7 +142,7 @@ function buildChain(rootClaims: Omit<BlockClaims, 'kid' | 'sub'>, rootHolder: nu
     }
     chain.token = delegateToken(chain.token, holderKey, claims);
     expect(Buffer.byteLength(chain.token)).toBe(size);
-    chain.claims.push(claims as BlockClaims);
+    chain.claims.push(claims);
     chain.holders.push(next);
   }
   return chain;

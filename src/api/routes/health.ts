@@ -1,5 +1,5 @@
 /** Process and store health, the OpenAPI document and Prometheus metrics (SPEC §3). */
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { ledgerRefusal } from '../../control/ledger-check.js';
 import { PpnError } from '../../errors.js';
 import { pingStore } from '../../store/store.js';

@@ -9,12 +9,12 @@
  */
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { tenantScopeOf } from '../context.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId } from '../schemas.js';
 import { PpnError, invalidInput, notFound } from '../../errors.js';
-import { EVENT_TYPES, type EventType } from '../../ledger/entry.js';
+import { EVENT_TYPES } from '../../ledger/entry.js';
 import { hashLeaf } from '../../ledger/merkle.js';
 import { latestCheckpoint } from '../../store/checkpoints.js';
 import { readEntries, readEntryRow, type EntryFilter } from '../../store/ledger.js';
@@ -115,7 +115,7 @@ export function registerLedgerRoutes(app: TypedApp, deps: RouteDeps): void {
         ...(q.vm_id !== undefined ? { vmId: q.vm_id } : {}),
         ...(q.node_id !== undefined ? { nodeId: q.node_id } : {}),
         ...(q.token_id !== undefined ? { tokenId: q.token_id } : {}),
-        ...(q.event_type !== undefined ? { eventType: q.event_type as EventType } : {}),
+        ...(q.event_type !== undefined ? { eventType: q.event_type } : {}),
         ...(since !== undefined ? { since } : {}),
         ...(until !== undefined ? { until } : {}),
         ...(afterIndex !== undefined ? { afterIndex } : {}),

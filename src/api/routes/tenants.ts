@@ -1,6 +1,6 @@
 /** /v1/tenants (SPEC §4). Platform admins manage tenants; a tenant's own tokens may read it. */
 import { Type } from 'typebox';
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { Limit, Page, Tenant, TenantId, listOf } from '../schemas.js';

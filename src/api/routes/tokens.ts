@@ -1,6 +1,6 @@
 /** /v1/tenants/{id}/tokens and /v1/whoami (SPEC §5). */
 import { Type } from 'typebox';
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf } from '../schemas.js';

@@ -1,7 +1,7 @@
 /** /v1/vms (SPEC §6). The tenant comes from the token; platform admins may name one with ?tenant_id=. */
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { RouteDeps, TypedApp } from '../app.js';
+import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, requireTenantOf, tenantScopeOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, Vm, listOf } from '../schemas.js';

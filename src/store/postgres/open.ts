@@ -24,8 +24,8 @@ export function openPostgresStore(url: string): Store {
     options: `-c lock_timeout=${LOCK_TIMEOUT_MS}`,
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
-    } as pg.CustomTypesConfig,
+        oid === INT8_OID || oid === NUMERIC_OID ? (value: string) => Number(value) : (pg.types.getTypeParser(oid, format) as (value: string) => unknown),
+    },
   });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);

@@ -1,0 +1,35 @@
+/**
+ * What buildApp hands to the route modules and the background work. It lives apart from app.ts so
+ * that nothing app.ts registers has to import app.ts back (the architecture test refuses cycles).
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Clock, IdSource } from '../clock.js';
+import type { LedgerSigner } from '../control/checkpoints.js';
+import type { LedgerProblem } from '../control/ledger-check.js';
+import type { RevocationList } from '../control/revocations.js';
+import type { Store } from '../store/store.js';
+import type { PlatformKeyring } from '../tokens/keyring.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** This server's part in the background work: elected to run it, waiting, or not taking part. */
+export type BackgroundRole = 'leader' | 'standby' | 'off';
+
+/** What route modules receive. */
+export interface RouteDeps {
+  store: Store;
+  keyring: PlatformKeyring;
+  clock: Clock;
+  ids: IdSource;
+  revocations: RevocationList;
+  limiter: RateLimiter;
+  metrics: Registry;
+  /** Whether this server runs the background work now. */
+  backgroundRole: () => BackgroundRole;
+  ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
+  /** What the start-up check found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
+  ledgerProblem: LedgerProblem | null;
+}
+
+export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
