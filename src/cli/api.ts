@@ -61,7 +61,7 @@ export async function callApi(method: string, path: string, options: ApiOptions)
   try {
     const parsed: unknown = JSON.parse(text);
     printed = JSON.stringify(parsed, null, 2);
-    if (typeof parsed === 'object' && parsed !== null) problem = parsed as typeof problem;
+    if (typeof parsed === 'object' && parsed !== null) problem = parsed;
   } catch {
     // not JSON: print it as it came
   }

@@ -4,7 +4,7 @@
  * so they are bounded before parsing, and exactly one signature label is considered: a request with
  * several signatures would make the server verify each, for no gain in this product.
  */
-import { isInnerList, parseDictionary, serializeInnerList, type BareItem, type Dictionary } from 'structured-headers';
+import { isInnerList, parseDictionary, serializeInnerList, type Dictionary } from 'structured-headers';
 import { SignatureError } from './error.js';
 
 /** Bound on each of Signature and Signature-Input; one Ed25519 signature needs a few hundred bytes. */
@@ -22,7 +22,7 @@ export interface SignatureFields {
   label: string;
   /** Covered component identifiers in order, e.g. `@method`, `content-digest`. */
   components: string[];
-  params: Map<string, BareItem>;
+  params: ReadonlyMap<string, unknown>;
   /** The `@signature-params` value: the signature's inner list, serialized (RFC 9421 §2.3). */
   signatureParams: string;
   signature: Buffer;

@@ -3,7 +3,7 @@
  * parameters (the RFC's own examples), `signRequest` for this product's profile (see verify.ts).
  */
 import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { serializeDictionary, serializeInnerList, type InnerList } from 'structured-headers';
+import { serializeDictionary, serializeInnerList, type InnerList, type Item, type Parameters } from 'structured-headers';
 import type { Clock } from '../clock.js';
 import { encodeBase64url, rawPublicKey } from '../tokens/keys.js';
 import { signatureBase, type RequestParts } from './base.js';
@@ -23,7 +23,7 @@ export interface SignatureHeaderFields {
 }
 
 export function signMessage(request: RequestParts, options: MessageSignatureOptions): SignatureHeaderFields {
-  const input: InnerList = [options.components.map((name) => [name, new Map()]), new Map(Object.entries(options.params))];
+  const input: InnerList = [options.components.map((name): Item => [name, new Map() as Parameters]), new Map(Object.entries(options.params)) as Parameters];
   const base = signatureBase(request, options.components, serializeInnerList(input));
   const signature = sign(null, Buffer.from(base), options.privateKey);
   return {

@@ -15,7 +15,6 @@
  * the holder can use up a nonce. Pure: the clock and the nonce record are passed in.
  */
 import { verify, type KeyObject } from 'node:crypto';
-import type { BareItem } from 'structured-headers';
 import type { Clock } from '../clock.js';
 import { decodeBase64url, publicKeyFromRaw } from '../tokens/keys.js';
 import { signatureBase, type RequestParts } from './base.js';
@@ -108,10 +107,10 @@ function checkSignature(request: RequestParts, fields: SignatureFields, publicKe
 }
 
 /** The parameters the profile requires (RFC 9421 §2.3); others, such as `tag`, are signed and ignored. */
-function readParams(params: Map<string, BareItem>): ProfileParams {
+function readParams(params: ReadonlyMap<string, unknown>): ProfileParams {
   const alg = params.get('alg');
   if (alg !== undefined && alg !== 'ed25519') {
-    throw new SignatureError('algorithm_unsupported', `alg must be "ed25519"; got ${JSON.stringify(String(alg))}`);
+    throw new SignatureError('algorithm_unsupported', `alg must be "ed25519"; got ${typeof alg === 'string' ? JSON.stringify(alg) : `a ${typeof alg}`}`);
   }
   const created = params.get('created');
   if (!isSeconds(created)) throw malformed('created is required: a whole number of seconds since the epoch');
@@ -127,6 +126,6 @@ function readParams(params: Map<string, BareItem>): ProfileParams {
   return { created, keyid: keyid as string, nonce, expires };
 }
 
-function isSeconds(value: BareItem | undefined): value is number {
+function isSeconds(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }

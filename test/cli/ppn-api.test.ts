@@ -5,7 +5,7 @@
  * shown end to end over real HTTP. Keys come from `ppn keygen`.
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,7 +97,7 @@ describe('ppn api signs what a verifier of RFC 9421 accepts, over real HTTP', ()
     holder = keygen('signer');
     stranger = keygen('stranger');
     // Answers 200 with what it verified, or 401 with the SignatureError code.
-    verifier = createServer(async (request, response) => {
+    const answer = async (request: IncomingMessage, response: ServerResponse) => {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
       const { path, query } = splitTarget(request.url!);
@@ -115,7 +115,8 @@ describe('ppn api signs what a verifier of RFC 9421 accepts, over real HTTP', ()
         const code = error instanceof SignatureError ? error.code : 'internal';
         response.writeHead(401, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: 401, code, detail: (error as Error).message }));
       }
-    });
+    };
+    verifier = createServer((request, response) => void answer(request, response));
     verifier.listen(0, '127.0.0.1');
     await once(verifier, 'listening');
     url = `http://127.0.0.1:${(verifier.address() as AddressInfo).port}`;

@@ -42,9 +42,8 @@ export class DelayingProxy {
   /** A proxy on a free loopback port in front of the server of `databaseUrl`. */
   static async start(databaseUrl: string): Promise<DelayingProxy> {
     const url = new URL(databaseUrl);
-    let proxy!: DelayingProxy;
     const server = createServer((socket) => proxy.accept(socket));
-    proxy = new DelayingProxy(server, { host: url.hostname, port: Number(url.port || 5432) });
+    const proxy = new DelayingProxy(server, { host: url.hostname, port: Number(url.port || 5432) });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     return proxy;
   }
