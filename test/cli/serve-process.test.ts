@@ -1,13 +1,17 @@
 /**
- * The server as the README starts it: `npm start`, and `npx service-vm-tenant serve`. npm passes
- * SIGTERM on to the process it started; the server must get it, or at least stop when npm is gone,
- * and not live on re-parented, holding the port and the data-directory lock. Real npm processes.
+ * The server process as the README starts it: `npm start`, and `npx service-vm-tenant serve`. npm
+ * passes SIGTERM on to the process it started; the server must get it, or at least stop when npm is
+ * gone, and not live on re-parented, holding the port and the data-directory lock. Its start-up
+ * lines are JSON like the rest of its log, except on a terminal. Real npm processes, and a real
+ * pseudo-terminal from util-linux `script`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDataDir, within } from '../support/server-process.js';
+import { CLI, tempDataDir, within } from '../support/server-process.js';
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -91,5 +95,25 @@ describe('running the server through npm', () => {
     expect(messages).toContainEqual([30, expect.stringMatching(`^service-vm-tenant listening on http://127.0.0.1:${run.port} \\(data: `)]);
     run.npm.kill('SIGTERM');
     await once(run.npm, 'exit');
+  });
+});
+
+describe('the start-up lines on a terminal', () => {
+  it('are readable text, not JSON', async () => {
+    const dataDir = tempDataDir();
+    const command = `"${process.execPath}" "${CLI.server}" serve --data-dir "${dataDir}" --listen 127.0.0.1:0`;
+    const terminal = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    terminal.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    expect(await within(30_000, async () => /listening on http:\/\/\S+ \(data: /.test(output))).not.toBeNull();
+    // The server named itself in its lock: stop it by that pid.
+    const lock = new BetterSqlite3(join(dataDir, 'server.lock'), { readonly: true });
+    const { pid } = lock.prepare('SELECT pid FROM holder').get() as { pid: number };
+    lock.close();
+    started.push(pid);
+    process.kill(pid, 'SIGTERM');
+    await once(terminal, 'exit');
+    const lines = output.split(/\r?\n/).filter((line) => /wrote a platform-admin token|listening on/.test(line));
+    expect(lines.map((line) => line.startsWith('wrote a platform-admin token') || line.startsWith('service-vm-tenant listening on'))).toEqual([true, true]);
   });
 });
