@@ -1,6 +1,6 @@
 /**
  * An exclusive lock on a file that the kernel drops when the holding process dies, however it dies,
- * and that a copy of the file does not carry (docs/decisions/0005-data-directory-lock.md). Node has
+ * and that a copy of the file does not carry (docs/decisions/0008-data-directory-lock.md). Node has
  * no flock(2); SQLite's POSIX advisory locks give the same through better-sqlite3. The lock file is a
  * small SQLite database with one row naming its holder. The holder keeps a write transaction open (a
  * RESERVED lock) for its whole life: no other process can begin one, yet any process can still read
