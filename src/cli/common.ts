@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { makeIdSource, systemClock } from '../clock.js';
 import type { ControlDeps } from '../control/context.js';
-import { sqliteFile } from '../config/data-dir.js';
-import { openPostgresStore } from '../store/postgres/open.js';
+import { databaseUrlFile, rememberedDatabaseUrl, sqliteFile } from '../config/data-dir.js';
+import { openPostgresStore, redactUrl } from '../store/postgres/open.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
 import { backfillTree } from '../store/ledger.js';
 import { migrateStore, type Store } from '../store/store.js';
@@ -13,9 +13,79 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
+}
+
+/** A PostgreSQL URL and where it came from, so that every message about reaching it can say. */
+export interface DatabaseUrl {
+  url: string;
+  /** e.g. "from --database-url" */
+  source: string;
+}
+
+/**
+ * Where the data directory's state lives: --database-url, else PPN_DATABASE_URL, else the URL an
+ * earlier `serve` remembered in <data-dir>/database.url; undefined means the directory's SQLite
+ * file. An empty --database-url means SQLite whatever else is set (and `serve` then forgets the
+ * remembered URL). Anything but a postgres:// or postgresql:// URL is refused here, before it is
+ * used or remembered.
+ */
+export function resolveDatabaseUrl(dataDir: string, option: string | undefined): DatabaseUrl | undefined {
+  if (option === '') return undefined;
+  const remembered = rememberedDatabaseUrl(dataDir);
+  const chosen: DatabaseUrl | undefined =
+    option !== undefined
+      ? { url: option, source: 'from --database-url' }
+      : process.env.PPN_DATABASE_URL
+        ? { url: process.env.PPN_DATABASE_URL, source: 'from PPN_DATABASE_URL' }
+        : remembered !== undefined
+          ? { url: remembered, source: `from ${databaseUrlFile(dataDir)}, remembered by an earlier serve` }
+          : undefined;
+  if (chosen && !/^postgres(ql)?:\/\//i.test(chosen.url)) {
+    // Only the scheme is shown: the rest may hold a password.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(chosen.url)?.[1];
+    throw new CliError(
+      `the database URL ${chosen.source} is ${scheme ? `a ${scheme}: URL` : 'not a URL'}; only PostgreSQL is supported ` +
+        '(postgres://USER:PASSWORD@HOST:PORT/DATABASE or postgresql://...). Leave it out to keep the state in the data ' +
+        'directory\'s SQLite file; serve --database-url "" forgets a remembered one',
+      2,
+    );
+  }
+  return chosen;
+}
+
+/** Socket and name-lookup failures, and PostgreSQL's connection (08), authorisation (28) and missing-database (3D000) errors. */
+const CONNECTION_ERROR = /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_INVALID_URL|08...|28...|3D000)$/;
+
+/**
+ * Runs `work` against the chosen store. When that is PostgreSQL and it cannot be reached, the error
+ * says which database (password hidden) and where its URL came from, so a wrong remembered URL is
+ * found at once.
+ */
+export async function withDatabaseSource<T>(database: DatabaseUrl | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const reason = database ? connectionFailure(error) : undefined;
+    if (reason === undefined) throw error;
+    throw new CliError(`cannot reach the PostgreSQL database ${redactUrl(database!.url)} (the URL ${database!.source}): ${reason}`);
+  }
+}
+
+/** The reason when `error`, or an error it wraps, is a failure to connect; otherwise undefined. */
+function connectionFailure(error: unknown): string | undefined {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERROR.test(code)) {
+      // Node reports a refused connection to every address of a name as an AggregateError with no message.
+      const inner = e instanceof AggregateError ? e.errors.map((x: Error) => x.message).join('; ') : '';
+      return e.message || inner || code;
+    }
+  }
+  return undefined;
 }
 
 /** Opens (migrating it, and building any missing tree leaves) the store a writer uses: PostgreSQL when a URL is given, else the data directory's SQLite file. */
@@ -27,7 +97,7 @@ export async function openWritableStore(dataDir: string, databaseUrl?: string): 
     await backfillTree(store);
   } catch (error) {
     await store.close();
-    throw new CliError(`cannot prepare the store at ${store.location}: ${(error as Error).message}`);
+    throw new CliError(`cannot prepare the store at ${store.location}: ${(error as Error).message}`, 1, { cause: error });
   }
   return store;
 }

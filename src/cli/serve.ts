@@ -1,9 +1,12 @@
-/** `service-vm-tenant serve`: the API server on the embedded store. */
+/** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
 import { existsSync } from 'node:fs';
+import { pino } from 'pino';
 import { buildApp } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import {
   adminTokenFile,
+  databaseUrlFile,
+  forgetDatabaseUrl,
   initDataDir,
   loadAdminKey,
   loadKeyring,
@@ -13,14 +16,16 @@ import {
   writeLedgerPublicKey,
   writeSecretFile,
 } from '../config/data-dir.js';
-import { CliError, controlDeps, openWritableStore } from './common.js';
+import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
 
 export interface ServeOptions {
   dataDir: string;
-  /** PostgreSQL URL; undefined keeps the data directory's SQLite file. */
-  databaseUrl?: string;
+  /** PostgreSQL; undefined keeps the data directory's SQLite file. Remembered once it opens. */
+  database?: DatabaseUrl;
+  /** Forget the URL the data directory remembers (--database-url ""). */
+  forgetDatabaseUrl?: boolean;
   listen: string;
   logLevel: string;
 }
@@ -42,23 +47,30 @@ function pollMsFromEnv(): number | undefined {
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  const say = startupLog();
   const { host, port } = parseListen(options.listen);
-  const fresh = initDataDir(options.dataDir);
-  const unlock = lockDataDir(options.dataDir);
+  const { dataDir, database } = options;
+  const { newPlatformKey, tightened } = initDataDir(dataDir);
+  for (const dir of tightened) say(`tightened ${dir} to 0700: it holds the keys and the database`);
+  const unlock = lockDataDir(dataDir, new Date());
   process.on('exit', unlock);
-  if (options.databaseUrl) rememberDatabaseUrl(options.dataDir, options.databaseUrl);
-  const store = await openWritableStore(options.dataDir, options.databaseUrl);
-  const keyring = loadKeyring(options.dataDir);
+  if (options.forgetDatabaseUrl && forgetDatabaseUrl(dataDir)) {
+    say(`forgot the PostgreSQL URL in ${databaseUrlFile(dataDir)}: this directory's state is in its SQLite file again`);
+  }
+  const store = await withDatabaseSource(database, () => openWritableStore(dataDir, database?.url));
+  // Only a URL that connected and migrated is remembered: a wrong one never sticks.
+  if (database) rememberDatabaseUrl(dataDir, database.url);
+  const keyring = loadKeyring(dataDir);
   const deps = controlDeps(store);
 
-  const tokenFile = adminTokenFile(options.dataDir);
-  if (fresh || !existsSync(tokenFile)) {
-    const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(options.dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
+  const tokenFile = adminTokenFile(dataDir);
+  if (newPlatformKey || !existsSync(tokenFile)) {
+    const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
     writeSecretFile(tokenFile, `${token}\n`);
-    process.stdout.write(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}\n`);
+    say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
   }
 
-  writeLedgerPublicKey(options.dataDir);
+  writeLedgerPublicKey(dataDir);
   const app = await buildApp({
     store,
     keyring,
@@ -67,7 +79,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     logger: { level: options.logLevel },
     runBackgroundWork: true,
     revocationPollMs: pollMsFromEnv(),
-    ledgerSigner: loadLedgerSigner(options.dataDir),
+    ledgerSigner: loadLedgerSigner(dataDir),
   });
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -80,7 +92,33 @@ export async function serve(options: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  stopWhenNpmIsGone(() => void shutdown('npm exited'));
 
   const address = await app.listen({ host, port });
-  process.stdout.write(`service-vm-tenant listening on ${address} (data: ${options.dataDir}, store: ${store.location})\n`);
+  say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
+}
+
+/**
+ * The server's own start-up lines: readable text on a terminal, and otherwise pino JSON lines at
+ * info level like the rest of the log, whatever --log-level says (they name the admin token file
+ * and the address).
+ */
+function startupLog(): (message: string) => void {
+  if (process.stdout.isTTY) return (message) => process.stdout.write(`${message}\n`);
+  const logger = pino({ level: 'info' }, pino.destination({ dest: 1, sync: true }));
+  return (message) => logger.info(message);
+}
+
+/**
+ * `npx service-vm-tenant serve` runs the server under `sh -c`, and npm passes a SIGTERM it receives
+ * to that shell only; the shell dies without passing it on, and the server would live on, re-parented,
+ * holding the port and the data-directory lock. So a server started by npm stops, as on SIGTERM, once
+ * the process that started it is gone. (`npm start` itself execs the server, so npm signals it.)
+ */
+function stopWhenNpmIsGone(stop: () => void): void {
+  if (process.env.npm_lifecycle_event === undefined) return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 250).unref();
 }

@@ -5,8 +5,8 @@
  * against the ledger key before it is shown).
  */
 import { Command } from 'commander';
-import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
-import { CliError, parsePositiveInt, runCli } from './common.js';
+import { resolveDataDir } from '../config/data-dir.js';
+import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger, type ReadFilters } from './fs-read.js';
@@ -32,7 +32,7 @@ interface SourceOptions {
 function withSource(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR, default ./.ppn)')
-    .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+    .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
     .option('--url <url>', 'read from this server instead, checking every proof (env PPN_URL)')
     .option('--token <token>', 'with --url: a token that may read the ledger (env PPN_TOKEN)')
     .option('--ledger-key <key-or-file>', "with --url: the ledger's verifier key, or a file holding it such as ledger.pub (default: the one pinned on first use)");
@@ -61,7 +61,8 @@ function fromSource(
     const remoteOptions = remoteOf(opts);
     if (remoteOptions) return remote(remoteOptions);
     const dataDir = resolveDataDir(opts.dataDir);
-    return local(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl));
+    const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
+    return withDatabaseSource(database, () => local(dataDir, database?.url));
   });
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /** service-vm-tenant: the API server and its operator commands. */
 import { Command } from 'commander';
-import { resolveDataDir, resolveDatabaseUrl } from '../config/data-dir.js';
+import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { printAdminToken } from './admin-token.js';
-import { parsePositiveInt, runCli } from './common.js';
+import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
 
 const program = new Command('service-vm-tenant').description('PPN control plane API server');
@@ -14,7 +14,10 @@ program
   .command('serve')
   .description('run the API server (state in the data directory, SQLite)')
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)', undefined)
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL); remembered in the data directory; default: SQLite in the data directory')
+  .option(
+    '--database-url <url>',
+    'PostgreSQL URL, postgres://... (env PPN_DATABASE_URL); remembered in the data directory once it works; "" forgets it and uses SQLite; default: the remembered one, else SQLite',
+  )
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
   .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string }) =>
@@ -22,7 +25,8 @@ program
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
         dataDir,
-        databaseUrl: resolveDatabaseUrl(dataDir, opts.databaseUrl),
+        database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
+        forgetDatabaseUrl: opts.databaseUrl === '',
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
         logLevel: opts.logLevel,
       });
@@ -33,12 +37,13 @@ program
   .command('admin-token')
   .description('print a fresh platform-admin token minted from the keys in the data directory')
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
   .option('--expires-in <seconds>', 'lifetime in seconds', parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS), DEFAULT_ADMIN_TOKEN_SECONDS)
   .action((opts: { dataDir?: string; databaseUrl?: string; expiresIn: number }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
-      return printAdminToken(dataDir, resolveDatabaseUrl(dataDir, opts.databaseUrl), opts.expiresIn);
+      const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
+      return withDatabaseSource(database, () => printAdminToken(dataDir, database?.url, opts.expiresIn));
     }),
   );
 

@@ -1,21 +1,24 @@
 /**
- * The data directory (default ./.ppn): the SQLite file and the keys. Keys are created on first use
- * with mode 0600 in a 0700 directory. Layout:
+ * The data directory (default ./.ppn): the SQLite file and the keys. The directory is 0700 (a looser
+ * one is tightened at start) and every file in it but ledger.pub is 0600: it holds the tenants, the
+ * ledger and the keys that mint tokens. Layout:
  *
- *   ppn.sqlite                 the embedded store
+ *   ppn.sqlite                 the embedded store (with its -wal and -shm files)
  *   keys/platform-<kid>.pem    platform token-signing keys (Ed25519, PKCS#8)
  *   keys/platform.active       the kid that signs new tokens
  *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
  *   ledger.pub                 its verifier key (C2SP signed-note form), public
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
- *   server.pid                 the pid of the server using the directory (see lockDataDir)
+ *   server.lock                held by the server using the directory, naming it (see lockDataDir)
  *   database.url               the PostgreSQL URL, when the state lives there (0600: it may hold a password)
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
+import { acquireFileLock, LockHeldError } from '../store/sqlite/lock.js';
 import { parseVerifierKey, verifierKeyText, type VerifierKey } from '../ledger/note.js';
 import { buildKeyring, type PlatformKeyring } from '../tokens/keyring.js';
 import { generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
@@ -30,19 +33,26 @@ export function sqliteFile(dataDir: string): string {
   return join(dataDir, 'ppn.sqlite');
 }
 
-/**
- * Where the directory's state lives: the --database-url option, else PPN_DATABASE_URL, else the
- * URL remembered in the directory by the last `serve` that was given one; undefined means SQLite.
- */
-export function resolveDatabaseUrl(dataDir: string, option: string | undefined): string | undefined {
-  const given = option ?? process.env.PPN_DATABASE_URL;
-  if (given) return given;
-  const file = join(dataDir, 'database.url');
+export function databaseUrlFile(dataDir: string): string {
+  return join(dataDir, 'database.url');
+}
+
+/** The PostgreSQL URL remembered by an earlier `serve` on this directory, if any. */
+export function rememberedDatabaseUrl(dataDir: string): string | undefined {
+  const file = databaseUrlFile(dataDir);
   return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
 }
 
 export function rememberDatabaseUrl(dataDir: string, url: string): void {
-  writeSecretFile(join(dataDir, 'database.url'), `${url}\n`);
+  writeSecretFile(databaseUrlFile(dataDir), `${url}\n`);
+}
+
+/** Forgets the remembered URL: the directory's state is in its SQLite file again. Returns whether there was one. */
+export function forgetDatabaseUrl(dataDir: string): boolean {
+  const file = databaseUrlFile(dataDir);
+  if (!existsSync(file)) return false;
+  rmSync(file);
+  return true;
 }
 
 export function adminTokenFile(dataDir: string): string {
@@ -59,9 +69,22 @@ export function writeSecretFile(path: string, contents: string): void {
   chmodSync(path, 0o600);
 }
 
-/** Creates the directory and any missing key. Returns true when the platform key was new. */
-export function initDataDir(dataDir: string): boolean {
+export interface InitResult {
+  /** The platform key was made just now: a first start. */
+  newPlatformKey: boolean;
+  /** What had looser bits than 0700 and was tightened, e.g. "DIR (was 0755)". */
+  tightened: string[];
+}
+
+/** Creates the directory (0700, tightening looser bits) and any missing key. */
+export function initDataDir(dataDir: string): InitResult {
   mkdirSync(keysDir(dataDir), { recursive: true, mode: 0o700 });
+  const tightened = [dataDir, keysDir(dataDir)].flatMap((dir) => {
+    const was = statSync(dir).mode & 0o777;
+    if (was === 0o700) return [];
+    chmodSync(dir, 0o700);
+    return [`${dir} (was 0${was.toString(8)})`];
+  });
   let created = false;
   if (!existsSync(join(keysDir(dataDir), 'platform.active'))) {
     const { privateKey, publicKey } = generateKeyPair();
@@ -74,7 +97,7 @@ export function initDataDir(dataDir: string): boolean {
     const path = join(keysDir(dataDir), name);
     if (!existsSync(path)) writeSecretFile(path, privateKeyToPem(generateKeyPair().privateKey));
   }
-  return created;
+  return { newPlatformKey: created, tightened };
 }
 
 export function loadKeyring(dataDir: string): PlatformKeyring {
@@ -115,32 +138,16 @@ export function loadAdminKey(dataDir: string): { privateKey: KeyObject; publicKe
 
 /**
  * One server per data directory: a second one would keep its own revocation list and rate-limit
- * windows. The pid file is taken with O_EXCL; one left by a dead process (kill -9) is taken over.
- * Returns the release function.
+ * windows. An OS-level lock on <data-dir>/server.lock (store/sqlite/lock.ts): the kernel drops it
+ * when the server dies, even by kill -9, and a copy of the directory carries no lock. Returns the
+ * release function.
  */
-export function lockDataDir(dataDir: string): () => void {
-  const path = join(dataDir, 'server.pid');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new Error(`another server (pid ${holder}) is using ${dataDir}; stop it first`, { cause: error });
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
+export function lockDataDir(dataDir: string, now: Date): () => void {
   try {
-    process.kill(pid, 0);
-    return true;
+    return acquireFileLock(join(dataDir, 'server.lock'), { pid: process.pid, host: hostname(), started: now.toISOString() });
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if (!(error instanceof LockHeldError)) throw error;
+    const holder = error.holder ? ` (pid ${error.holder.pid} on host ${error.holder.host}, started ${error.holder.started})` : ' (starting up: it has not named itself yet)';
+    throw new Error(`another server${holder} holds the lock on ${error.file}; stop it first, or give this one its own --data-dir`, { cause: error });
   }
 }

@@ -3,7 +3,7 @@
  * bash, curl and jq, against a real server. Only the base URL is changed (the server listens on a
  * free port), and `npx` runs the built commands.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,22 +34,23 @@ function shimBin(): string {
 
 describe('README walk-through', () => {
   let server: ServerProcess;
+  let result: SpawnSyncReturns<string>;
   beforeAll(async () => {
     server = await startServer();
+    const script = walkthroughScript();
+    expect(script).toContain('PPN=http://127.0.0.1:9221\n');
+    result = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replace('PPN=http://127.0.0.1:9221\n', `PPN=${server.url}\n`)], {
+      cwd: dirname(server.dataDir),
+      encoding: 'utf8',
+      // The remote read remembers the checkpoint it saw under $XDG_CONFIG_HOME: keep it out of $HOME.
+      env: { ...process.env, PATH: `${shimBin()}:${process.env.PATH}`, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')) },
+    });
   });
   afterAll(async () => {
     await server.stop();
   });
 
   it('runs as written and shows each step', () => {
-    const script = walkthroughScript();
-    expect(script).toContain('PPN=http://127.0.0.1:9221\n');
-    const result = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replace('PPN=http://127.0.0.1:9221\n', `PPN=${server.url}\n`)], {
-      cwd: dirname(server.dataDir),
-      encoding: 'utf8',
-      // The remote read remembers the checkpoint it saw under $XDG_CONFIG_HOME: keep it out of $HOME.
-      env: { ...process.env, PATH: `${shimBin()}:${process.env.PATH}`, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')) },
-    });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const out = result.stdout;
@@ -61,5 +62,13 @@ describe('README walk-through', () => {
     expect(out).toMatch(/^#\d+ \S+ TENANT_CREATED tenant=acme-corp actor=tok-\S+ /m);
     expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+$/m);
     expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=acme-corp actor=tok-\S+ /m);
+  });
+
+  it("shows step 4's answer with the ledger_index the walk-through produces", () => {
+    const shown = /Step 4's last answer looks like this[\s\S]*?"ledger_index": (\d+)/.exec(readFileSync('README.md', 'utf8'));
+    const produced = /"ledger_index": (\d+)/.exec(result.stdout);
+    expect(shown).not.toBeNull();
+    expect(produced).not.toBeNull();
+    expect(Number(shown![1])).toBe(Number(produced![1]));
   });
 });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashLeaf, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { readConsistencyProof, readInclusionProof, readRoot, storedTreeSize } from '../../src/store/ledger-tree.js';
 import { openWritableStore } from '../../src/cli/common.js';
-import { resolveDatabaseUrl } from '../../src/config/data-dir.js';
+import { rememberedDatabaseUrl } from '../../src/config/data-dir.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 describe('the stored ledger tree', () => {
@@ -61,7 +61,7 @@ describe('the stored ledger tree', () => {
     }
     await h.store.db.deleteFrom('ledger_nodes').execute();
     expect(await storedTreeSize(h.store.db)).toBe(0);
-    const reopened = await openWritableStore(h.dataDir, resolveDatabaseUrl(h.dataDir, undefined));
+    const reopened = await openWritableStore(h.dataDir, rememberedDatabaseUrl(h.dataDir));
     await reopened.close();
     expect(await storedTreeSize(h.store.db)).toBe(leaves.length);
     expect((await readRoot(h.store.db, leaves.length)).equals(rootFromLeafHashes(leaves))).toBe(true);

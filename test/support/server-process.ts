@@ -33,7 +33,7 @@ export function tempDataDir(): string {
 
 /**
  * A second replica's data directory: the same keys, admin token and database URL, as an operator
- * deploys replicas (docs/design/store.md), but its own directory and so its own pid lock.
+ * deploys replicas (docs/design/store.md), in a directory of its own.
  */
 export function replicaDataDir(source: string): string {
   const copy = tempDataDir();
@@ -47,11 +47,17 @@ export function replicaDataDir(source: string): string {
  * Starts a server on the data directory. On the PostgreSQL half of the suite a new directory gets a
  * fresh database, which the directory then remembers, so a restart on it finds the same state.
  */
-export async function startServer(dataDir = tempDataDir(), env: Record<string, string> = {}): Promise<ServerProcess> {
-  const databaseUrl = existsSync(join(dataDir, 'database.url')) ? undefined : await freshDatabaseUrl();
-  const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'];
+export async function startServer(
+  dataDir = tempDataDir(),
+  env: Record<string, string> = {},
+  options: { umask?: string; args?: string[] } = {},
+): Promise<ServerProcess> {
+  const databaseUrl = existsSync(join(dataDir, 'database.url')) || options.args?.includes('--database-url') ? undefined : await freshDatabaseUrl();
+  const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
   if (databaseUrl) args.push('--database-url', databaseUrl);
-  const child = spawn(process.execPath, args, {
+  // With a umask, through a shell that sets it and then becomes the server (exec keeps the pid).
+  const [command, argv] = options.umask === undefined ? [process.execPath, args] : ['sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(command, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -93,15 +99,15 @@ export async function startServer(dataDir = tempDataDir(), env: Record<string, s
  * For a describe block: a `start` that starts servers (as startServer) and stops, after each test,
  * every one still running, so a failed test leaves no process behind.
  */
-export function serversStoppedAfterEach(): (dataDir?: string) => Promise<ServerProcess> {
+export function serversStoppedAfterEach(): (dataDir?: string, options?: Parameters<typeof startServer>[2]) => Promise<ServerProcess> {
   const running: ServerProcess[] = [];
   afterEach(async () => {
     for (const server of running.splice(0)) {
       if (server.process.exitCode === null && server.process.signalCode === null) await server.stop();
     }
   });
-  return async (dataDir) => {
-    const server = await startServer(dataDir);
+  return async (dataDir, options) => {
+    const server = await startServer(dataDir, {}, options);
     running.push(server);
     return server;
   };

@@ -2,8 +2,9 @@
  * The embedded store: one SQLite file in WAL mode. The server is the only writer; `service-fs` and
  * other readers may open the same file at the same time (WAL lets them read while it writes).
  * synchronous=FULL makes every acknowledged commit survive a crash of the machine, not just of the
- * process.
+ * process. The files are 0600 whatever the umask: they hold the tenants, token metadata and the ledger.
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from '../schema.js';
@@ -17,14 +18,19 @@ export interface SqliteOptions {
 export const SQLITE_PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 5000', 'foreign_keys = ON'];
 
 export function openSqliteStore(file: string, options: SqliteOptions = {}): Store {
-  const connection = new BetterSqlite3(file, { fileMustExist: options.mustExist ?? false });
+  const mustExist = options.mustExist ?? false;
+  // SQLite creates -wal and -shm with the main file's mode, so the main file is made 0600 first.
+  if (!mustExist) closeSync(openSync(file, 'a', 0o600));
+  const connection = new BetterSqlite3(file, { fileMustExist: mustExist });
   for (const pragma of SQLITE_PRAGMAS) connection.pragma(pragma);
+  // A writer also tightens files left looser by an earlier version.
+  if (!mustExist) for (const path of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(path)) chmodSync(path, 0o600);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   return {
     db,
     dialect: 'sqlite',
     location: file,
-    // One server per data directory (the pid lock), so it leads at once.
+    // One server per data directory (the data-directory lock), so it leads at once.
     electLeader: (onChange) => {
       onChange(true);
       return async () => onChange(false);
