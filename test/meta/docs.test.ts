@@ -22,10 +22,11 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-/** The packages a set of files imports (bare specifiers, reduced to the package name). */
-function importedPackages(dirs: string[]): Set<string> {
+/** The packages a set of folders and files imports (bare specifiers, reduced to the package name). */
+function importedPackages(paths: string[]): Set<string> {
   const names = new Set<string>();
-  for (const path of dirs.flatMap(filesUnder).filter((p) => p.endsWith('.ts'))) {
+  const files = paths.flatMap((path) => (statSync(path).isDirectory() ? filesUnder(path) : [path]));
+  for (const path of files.filter((p) => /\.[jt]s$/.test(p))) {
     for (const [, specifier] of readFileSync(path, 'utf8').matchAll(/(?:^import|^export)[^'"]*['"]([^'".][^'"]*)['"]/gm)) {
       const parts = specifier!.split('/');
       names.add(specifier!.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
@@ -57,7 +58,7 @@ describe('the docs agree with the code', () => {
   });
 
   it('every development dependency is imported by tests or benchmarks, run by a script, or types a used package', () => {
-    const used = importedPackages(['src', 'test', 'bench']);
+    const used = importedPackages(['src', 'test', 'bench', 'eslint.config.js', 'vitest.config.ts']);
     const scripts = [...Object.values(pkg.scripts), ...filesUnder('scripts').map((p) => readFileSync(p, 'utf8'))].join('\n');
     const unused = Object.keys(pkg.devDependencies).filter((name) => {
       if (used.has(name) || commandsOf(name).some((command) => new RegExp(`\\b${command}\\b`).test(scripts))) return false;
