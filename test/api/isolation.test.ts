@@ -393,6 +393,22 @@ describe("lists never show another tenant's items", () => {
     }
   });
 
+  it("?name= finds the caller's own VM of that name, never another tenant's of the same name", async () => {
+    const ids = (page: { items: { vm_id: string }[] }) => page.items.map((vm) => vm.vm_id);
+    // Both tenants hold VMs named vm-0 … vm-3.
+    for (const [i, name] of ['vm-0', 'vm-1', 'vm-2', 'vm-3'].entries()) {
+      expect(ids(await listVms(bAdmin, `?name=${name}`))).toEqual([bVms[i]]);
+      expect(ids(await listVms(aAdmin, `?name=${name}`))).toEqual([aVms[i]]);
+      expect(ids(await listVms(bAdmin, `?name=${name}&tenant_id=${B}&limit=1`))).toEqual([bVms[i]]);
+      expect(ids(await listVms(h.adminToken, `?name=${name}&tenant_id=${A}`))).toEqual([aVms[i]]);
+      expect(ids(await listVms(h.adminToken, `?name=${name}`))).toEqual([aVms[i], bVms[i]]);
+    }
+    expect((await listVms(bAdmin, '?name=no-such-vm')).items).toEqual([]);
+    expectProblem(await h.request('GET', `/v1/vms?name=vm-0&tenant_id=${A}`, { token: bAdmin }), 403);
+    // A filtered page is cached apart from the unfiltered one.
+    expect(ids(await listVms(bAdmin, ''))).toEqual(bVms);
+  });
+
   it("B's listing stays B's when paged one item at a time", async () => {
     const seen: string[] = [];
     let query = '?limit=1';

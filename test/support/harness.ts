@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildApp, type TypedApp } from '../../src/api/app.js';
+import { buildApp, type AppOptions, type TypedApp } from '../../src/api/app.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
 import { initDataDir, loadAdminKey, loadKeyring, rememberDatabaseUrl } from '../../src/config/data-dir.js';
@@ -43,7 +43,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
+/** App options a test may set; the harness supplies the store, keys, clock and ids. */
+export type HarnessAppOptions = Omit<AppOptions, 'store' | 'keyring' | 'clock' | 'ids'>;
+
+export async function startHarness(options: { clock?: Clock; app?: HarnessAppOptions } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ppn-test-'));
   initDataDir(dataDir);
   const databaseUrl = await freshDatabaseUrl();
@@ -53,7 +56,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
   const clock = options.clock ?? new ManualClock(Date.now());
   const ids = makeIdSource(clock);
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
-  const app = await buildApp({ store, keyring, clock, ids });
+  const app = await buildApp({ ...options.app, store, keyring, clock, ids });
 
   const request: Harness['request'] = (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
