@@ -26,21 +26,27 @@ const TYPE_NAMES: Record<string, string> = {
   object: 'a JSON object',
 };
 
+/** At most this many unknown names are echoed back: they are the client's own text. */
+const MAX_NAMED_UNKNOWN = 10;
+
+const dotted = (instancePath: string) => instancePath.replace(/^\//, '').replace(/\//g, '.');
+const quoted = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
+const propertiesOf = (schema: unknown) => Object.keys((schema as { properties?: object } | undefined)?.properties ?? {});
+
 export function describeValidation(errors: ErrorObject[], part: string): ValidationProblem {
   const first = errors[0]!;
   const where = (part in PART_NAMES ? part : 'body') as Part;
-  const path = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const quoted = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
-  const allowed = (schema: unknown) => Object.keys((schema as { properties?: object } | undefined)?.properties ?? {});
+  const path = dotted(first.instancePath);
 
   if (first.keyword === 'additionalProperties') {
-    const known = allowed(first.parentSchema);
+    const known = propertiesOf(first.parentSchema);
     const data = first.data !== null && typeof first.data === 'object' ? (first.data as object) : {};
     const unknown = Object.keys(data).filter((name) => !known.includes(name));
     const field = [path, unknown[0]].filter(Boolean).join('.');
     const what = where === 'querystring' ? 'query parameter' : 'field';
+    const named = quoted(unknown.slice(0, MAX_NAMED_UNKNOWN)) + (unknown.length > MAX_NAMED_UNKNOWN ? ', …' : '');
     const takes = known.length > 0 ? `${path ? `"${path}"` : PART_NAMES[where]} takes ${quoted(known)}` : `${PART_NAMES[where]} takes none`;
-    return { field, detail: `unknown ${what}${unknown.length > 1 ? 's' : ''} ${quoted(unknown)}: ${takes}` };
+    return { field, detail: `unknown ${what}${unknown.length > 1 ? 's' : ''} ${named}: ${takes}` };
   }
   if (first.keyword === 'required') {
     const field = [path, (first.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
@@ -52,7 +58,7 @@ export function describeValidation(errors: ErrorObject[], part: string): Validat
   const within = (e: ErrorObject) => e.instancePath === first.instancePath || e.instancePath.startsWith(`${first.instancePath}/`);
   const fitted = union ? errors.filter((e) => within(e) && e.keyword !== 'anyOf' && !missedType(e)) : [];
   const focus = fitted[0] ?? first;
-  const focusPath = focus.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const focusPath = dotted(focus.instancePath);
   const siblings = errors.filter((e) => e.instancePath === focus.instancePath && e.keyword !== 'anyOf' && (fitted.length === 0 || !missedType(e)));
   const field = focusPath || where;
   const subject = focusPath ? `field "${focusPath}"` : PART_NAMES[where];
@@ -91,7 +97,7 @@ function requirement(first: ErrorObject, branches: ErrorObject[]): string {
     case 'uniqueItems':
       return `must not list the same value twice (items ${String(params.j)} and ${String(params.i)})`;
     case 'minProperties':
-      return `must set at least one of ${Object.keys(parent?.properties ?? {}).map((n) => `"${n}"`).join(', ')}`;
+      return `must set at least one of ${quoted(propertiesOf(parent))}`;
     default:
       return first.message ?? 'is invalid';
   }
