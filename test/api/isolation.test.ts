@@ -73,6 +73,8 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['GET /v1/vms',                                  [200,  200,  200,  200,  200, 403,  200,  200]],
   ['GET /v1/vms?tenant_id={A}',                    [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms?tenant_id={B}',                    [200,  403,  403,  403,  403, 403,  200,  200]],
+  ['GET /v1/vms?name=twin',                        [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/vms?name=twin&tenant_id={A}',          [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms/{vmA}',                            [200,  200,  200,  200,  200, 403,  404,  404]],
   ['GET /v1/vms/{vmA}?tenant_id={A}',              [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms/{vmA}?tenant_id={B}',              [404,  403,  403,  403,  403, 403,  404,  404]],
@@ -186,9 +188,14 @@ describe('authorisation matrix: route × role → status', () => {
     h = await startHarness();
     await h.createTenant(A, BIG_LIMITS);
     await h.createTenant(B, BIG_LIMITS);
-    // Tenant A always holds a VM, so deleting it without cascade is a conflict.
+    // Tenant A always holds a VM, so deleting it without cascade is a conflict. Both tenants hold a
+    // VM named "twin", so a name filter that leaked across tenants would show the other's.
     await createVm(A);
     await createVm(B);
+    for (const tenant of [A, B]) {
+      const twin = await h.request('POST', `/v1/vms?tenant_id=${tenant}`, { token: h.adminToken, body: { name: 'twin', disk_gb: 1 } });
+      expect(twin.statusCode, twin.body).toBe(201);
+    }
     tokens['platform-admin'] = h.adminToken;
     tokens['a-admin'] = (await h.issueToken(A, 'service:tenant-admin')).token;
     tokens['a-input'] = (await h.issueToken(A, 'tenant:input')).token;
