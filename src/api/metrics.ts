@@ -8,7 +8,7 @@
  * cap shares the label "other". A deleted tenant's series are dropped and its label freed.
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { TypedApp } from './app.js';
+import type { FastifyInstance } from 'fastify';
 
 export const DEFAULT_MAX_TENANT_LABELS = 1000;
 export const OVERFLOW_TENANT_LABEL = 'other';
@@ -55,7 +55,7 @@ export function publicRegistry(): Registry {
   return registry;
 }
 
-export function registerHttpMetrics(app: TypedApp, registry: Registry): void {
+export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
   const requests = new Counter({
     name: 'ppn_http_requests_total',
     help: 'HTTP requests by method, route template and status',

@@ -180,6 +180,12 @@ interface KnownPath {
   methods: Set<string>;
 }
 
+/** `/v1/vms/:vm_id` → a test for `/v1/vms/<anything but a slash>`, with or without a trailing slash. */
+function pathPattern(url: string): RegExp {
+  const segments = url.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${segments.join('/')}/?$`);
+}
+
 export function registerProblemHandling(app: FastifyInstance): void {
   app.decorateRequest('problemCode', null);
   app.setErrorHandler((error, request, reply) => {
@@ -193,8 +199,7 @@ export function registerProblemHandling(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     let entry = known.get(route.url);
     if (!entry) {
-      const source = route.url.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
-      entry = { matches: new RegExp(`^${source}/?$`), methods: new Set() };
+      entry = { matches: pathPattern(route.url), methods: new Set() };
       known.set(route.url, entry);
     }
     for (const method of [route.method].flat()) entry.methods.add(method);

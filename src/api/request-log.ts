@@ -5,7 +5,7 @@
  * and token id; the request id comes with the request's logger. A refused request (any problem
  * answer: 401, 403, 429, 503, …) adds its error code, so refusals can be counted from the log.
  */
-import type { TypedApp } from './app.js';
+import type { FastifyInstance } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,7 +14,7 @@ declare module 'fastify' {
   }
 }
 
-export function registerRequestLog(app: TypedApp): void {
+export function registerRequestLog(app: FastifyInstance): void {
   app.decorateRequest('principal', null);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
