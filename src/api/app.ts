@@ -6,8 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
-import Fastify from 'fastify';
-import { Counter, Histogram, Registry } from 'prom-client';
+import Fastify, { LogController } from 'fastify';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
@@ -16,7 +15,11 @@ import { startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor } from './rate-limiter.js';
-import { registerProblemHandling } from './problem.js';
+import { limitConnectionsPerAddress } from './connections.js';
+import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpMetrics } from './metrics.js';
+import { answerFrameworkError, answerSocketError, MAX_PARAM_LENGTH, registerProblemHandling } from './problem.js';
+import { registerRequestLog } from './request-log.js';
+import { NoQuery } from './schemas.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -28,6 +31,8 @@ import { parseVerifierKey } from '../ledger/note.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export interface AppOptions {
   store: Store;
@@ -42,13 +47,20 @@ export interface AppOptions {
   revocationPollMs?: number;
   /** The ledger's checkpoint signer; without it no checkpoints are signed. */
   ledgerSigner?: LedgerSigner & { verifierKey: string };
+  /** How long a client may take to send a whole request, headers and body (default 30 s); then 408. */
+  requestTimeoutMs?: number;
+  /** Open connections allowed from one client address (default 256); more are answered 429 and closed. */
+  maxConnectionsPerAddress?: number;
+  /** Distinct tenants the per-tenant metrics name before the rest share "other" (default 1000). */
+  maxTenantMetricLabels?: number;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
 // wrong type or a misspelt field is a 400 naming it. Query strings and path parameters are text,
 // so they are coerced ("10" → 10) by a second validator.
-const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
-const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+// `verbose` keeps the failing schema and data on each error, from which src/api/validation.ts words it.
+const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
+const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
 
 export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const clock = options.clock ?? systemClock;
@@ -59,23 +71,36 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     ids: options.ids ?? makeIdSource(clock),
     revocations: new RevocationList(),
     limiter: rateLimiterFor(options.store),
-    metrics: new Registry(),
+    metrics: publicRegistry(),
+    tenantMetrics: new TenantMetrics(options.maxTenantMetricLabels ?? DEFAULT_MAX_TENANT_LABELS),
     backgroundRole: () => 'off',
     ledgerSigner: options.ledgerSigner,
     ledgerProblem: null,
   };
   await deps.revocations.refresh(deps.store.db);
 
-  const app = Fastify({
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const app: TypedApp = Fastify({
     logger: options.logger ?? false,
+    // src/api/request-log.ts writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
     },
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // A request whose headers or body never arrive in full is answered 408 and closed, so slow or
+    // stalled clients cannot hold sockets open. Node checks its timers every connectionsCheckingInterval.
+    requestTimeout: requestTimeoutMs,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)) },
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: (error, socket) => answerSocketError(app.log, requestTimeoutMs, error, socket),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  limitConnectionsPerAddress(app.server, options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, (address, requestId) =>
+    app.log.warn({ reqId: requestId, remote: address, status: 429, code: 'too_many_connections' }, 'connection refused'),
+  );
 
   // Fastify parses text/plain by default; the API takes JSON only, so any other body is a 415 (SPEC §3).
   app.removeContentTypeParser('text/plain');
@@ -89,7 +114,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     },
   });
 
-  registerMetrics(app, deps.metrics);
+  registerHttpMetrics(app, deps.metrics);
+  registerRequestLog(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
@@ -117,12 +143,25 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     app.addHook('onClose', background.stop);
   }
 
+  requireStrictQueries(app);
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   return app;
+}
+
+/**
+ * Every route refuses query parameters it does not name (a 400 naming them), rather than ignore a
+ * misspelt filter and answer as if it were absent. A route without a query schema takes none.
+ */
+function requireStrictQueries(app: TypedApp): void {
+  app.addHook('onRoute', (route) => {
+    const querystring = (route.schema?.querystring ?? NoQuery) as { additionalProperties?: unknown };
+    if (querystring.additionalProperties !== false) throw new TypeError(`${[route.method].flat().join(',')} ${route.url}: its query schema must refuse unknown parameters (use strictQuery)`);
+    route.schema = { ...route.schema, querystring };
+  });
 }
 
 /**
@@ -149,26 +188,5 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void>
   app.log.error({ bad_index: result.problem.index, ms }, refusal.message);
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/v1/')) throw refusal;
-  });
-}
-
-function registerMetrics(app: TypedApp, registry: Registry): void {
-  const requests = new Counter({
-    name: 'ppn_http_requests_total',
-    help: 'HTTP requests by method, route template and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'ppn_http_request_duration_seconds',
-    help: 'HTTP request duration by route template',
-    labelNames: ['route'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
-    registers: [registry],
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
   });
 }

@@ -11,6 +11,7 @@ import type { LedgerProblem } from '../control/ledger-check.js';
 import type { RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
+import type { TenantMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** This server's part in the background work: elected to run it, waiting, or not taking part. */
@@ -24,7 +25,10 @@ export interface RouteDeps {
   ids: IdSource;
   revocations: RevocationList;
   limiter: RateLimiter;
+  /** Metrics anyone may read: no tenant identifiers. */
   metrics: Registry;
+  /** Per-tenant refusal counters, shown on /metrics to platform admins only. */
+  tenantMetrics: TenantMetrics;
   /** Whether this server runs the background work now. */
   backgroundRole: () => BackgroundRole;
   ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;

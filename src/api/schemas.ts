@@ -7,10 +7,25 @@ import { SCOPES } from '../tokens/scopes.js';
 
 export const TENANT_ID_SOURCE = '^(?!.*--)[a-z][a-z0-9-]{0,61}[a-z0-9]$';
 
-export const TenantId = Type.String({ pattern: TENANT_ID_SOURCE, minLength: 2, maxLength: 63 });
+// Each pattern's description says the rule in words: it is the detail of a 400 for a value that
+// breaks it (src/api/validation.ts), and the field's description in /openapi.json.
+export const TenantId = Type.String({
+  pattern: TENANT_ID_SOURCE,
+  minLength: 2,
+  maxLength: 63,
+  description: 'a tenant id: 2 to 63 lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit',
+});
 /** A DNS label (RFC 1123). */
-export const DnsLabel = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', maxLength: 63 });
-export const ResourceId = Type.String({ pattern: '^[a-z]+-[0-9a-z]{26}$', maxLength: 64 });
+export const DnsLabel = Type.String({
+  pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$',
+  maxLength: 63,
+  description: 'a DNS label: 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit',
+});
+export const ResourceId = Type.String({
+  pattern: '^[a-z]+-[0-9a-z]{26}$',
+  maxLength: 64,
+  description: 'an id the server made: a lowercase prefix, a hyphen and 26 lowercase letters and digits, such as vm-01m8ft8btc7tvq8ag3w1aceh4q',
+});
 
 export const Limit = {
   max_vms: Type.Integer({ minimum: 0, maximum: 100_000 }),
@@ -86,6 +101,12 @@ export const Page = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
 };
+
+/** A query string that takes exactly these parameters: any other is a 400 naming it. */
+export const strictQuery = <T extends Parameters<typeof Type.Object>[0]>(properties: T) => Type.Object(properties, { additionalProperties: false });
+
+/** The query string of a route that takes no parameters. */
+export const NoQuery = strictQuery({});
 
 export const listOf = <T extends ReturnType<typeof Type.Object>>(item: T) =>
   Type.Object({ items: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });

@@ -56,11 +56,13 @@ export async function findVmByName(db: Db, tenantId: string, name: string): Prom
   return db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
 }
 
-export async function listVmRows(db: Db, tenantId: string | null, afterId: string | undefined, limit: number): Promise<VmRow[]> {
+/** One tenant's VMs (null: every tenant's) in id order; with `name`, only those of that name. */
+export async function listVmRows(db: Db, tenantId: string | null, afterId: string | undefined, limit: number, name?: string): Promise<VmRow[]> {
   return db
     .selectFrom('vms')
     .selectAll()
     .$if(tenantId !== null, (q) => q.where('tenant_id', '=', tenantId!))
+    .$if(name !== undefined, (q) => q.where('name', '=', name!))
     .$if(afterId !== undefined, (q) => q.where('vm_id', '>', afterId!))
     .orderBy('vm_id')
     .limit(limit)

@@ -36,6 +36,8 @@ interface BadRequest {
   status: number;
   /** The field a 400 must name. */
   field?: string;
+  /** What the detail must say, for cases where the words matter (allowed values, the rule). */
+  detail?: RegExp;
 }
 
 const tenantWith = (change: Record<string, unknown>): Record<string, unknown> => ({ ...NEW_TENANT, ...change });
@@ -176,8 +178,8 @@ const CASES: BadRequest[] = [
   patchTenant('string where integer', { max_vms: '20' }, 'max_vms'),
   patchTenant('null for a non-nullable limit', { storage_quota_gb: null }, 'storage_quota_gb'),
   patchTenant('string for the force flag', { max_vms: 0, force: 'yes' }, 'force'),
-  patchTenant('unknown state', { state: 'deleted' }, 'state'),
-  patchTenant('an empty change', {}, 'body'),
+  { ...patchTenant('unknown state', { state: 'deleted' }, 'state'), detail: /^field "state" must be "active" or "suspended"$/ },
+  { ...patchTenant('an empty change', {}, 'body'), detail: /must set at least one of "display_name", "max_vms", .*"state"/ },
   patchTenant('array for the body object', [{ display_name: 'x' }], 'body'),
   postVm('string where integer', vmWith({ vcpus: '2' }), 'vcpus'),
   postVm('float for integer', vmWith({ memory_mb: 1024.5 }), 'memory_mb'),
@@ -206,7 +208,10 @@ const CASES: BadRequest[] = [
   postToken('a tenant in the body', tokenWith({ tenant_id: 'other' }), 'tenant_id'),
 
   // Bad tenant ids, in the body and in the path.
-  ...BAD_TENANT_IDS.map(([why, id]) => postTenant(`tenant id with ${why}`, tenantWith({ tenant_id: id }), 'tenant_id')),
+  ...BAD_TENANT_IDS.map(([why, id]) => ({
+    ...postTenant(`tenant id with ${why}`, tenantWith({ tenant_id: id }), 'tenant_id'),
+    detail: typeof id === 'string' ? /lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit/ : /string/,
+  })),
   ...ENCODED_BAD_TENANT_IDS.flatMap(([why, id]): BadRequest[] => [
     { name: `GET tenant path id with ${why}`, method: 'GET', url: `/v1/tenants/${id}`, status: 400, field: 'tenant_id' },
     { name: `PATCH tenant path id with ${why}`, method: 'PATCH', url: `/v1/tenants/${id}`, body: { display_name: 'x' }, status: 400, field: 'tenant_id' },
@@ -271,8 +276,8 @@ const CASES: BadRequest[] = [
   postToken('a 31-byte public key', tokenWith({ subject_pubkey: encodeBase64url(Buffer.alloc(31, 7)) }), 'subject_pubkey'),
   postToken('a 33-byte public key', tokenWith({ subject_pubkey: encodeBase64url(Buffer.alloc(33, 7)) }), 'subject_pubkey'),
   postToken('a 31-byte hex public key', tokenWith({ subject_pubkey: Buffer.alloc(31, 7).toString('hex') }), 'subject_pubkey'),
-  postToken('an unknown scope', tokenWith({ scope: 'tenant:superuser' }), 'scope'),
-  postToken('an unknown scope in a list', tokenWith({ scope: ['tenant:read', 'root'] }), 'scope'),
+  { ...postToken('an unknown scope', tokenWith({ scope: 'tenant:superuser' }), 'scope'), detail: /must be one of "service:platform-admin", .*"tenant:read" or "node:agent"$/ },
+  { ...postToken('an unknown scope in a list', tokenWith({ scope: ['tenant:read', 'root'] }), 'scope.1'), detail: /^field "scope.1" must be one of "service:platform-admin", / },
   postToken('an empty scope list', tokenWith({ scope: [] }), 'scope'),
   postToken('a repeated scope', tokenWith({ scope: ['tenant:read', 'tenant:read'] }), 'scope'),
   postToken('platform-admin inside a tenant', tokenWith({ scope: 'service:platform-admin' }), 'scope'),
@@ -361,6 +366,53 @@ const CASES: BadRequest[] = [
   consistency('an unknown field', { size: '2' }, 'size'),
   consistency('an inclusion field', { tree_size: '2' }, 'tree_size'),
 
+  // Unknown query parameters: refused on every route, naming them, never silently ignored.
+  ...(
+    [
+      ['GET', '/v1/vms'],
+      ['GET', '/v1/tenants'],
+      ['GET', `/v1/tenants/${A}/tokens`],
+      ['GET', LEDGER_ENTRIES],
+      ['GET', `/v1/tenants/${A}`],
+      ['GET', '/v1/whoami'],
+      ['DELETE', `/v1/tenants/${A}/tokens/tok-${'0'.repeat(26)}`],
+      ['DELETE', `/v1/tenants/${A}?cascade=true`],
+    ] as const
+  ).map(([method, path]): BadRequest => ({
+    name: `${method} ${path}: an unknown query parameter`,
+    method,
+    url: `${path}${path.includes('?') ? '&' : '?'}colour=red&size=2`,
+    status: 400,
+    field: 'colour',
+    detail: /^unknown query parameters "colour", "size": the query takes /,
+  })),
+  { name: 'new VM: a name in the query', method: 'POST', url: '/v1/vms?name=web-9', as: 'tenant-admin', body: NEW_VM, status: 400, field: 'name', detail: /^unknown query parameter "name": the query takes "tenant_id"$/ },
+  { name: 'tenant change: a query parameter', method: 'PATCH', url: `/v1/tenants/${A}?force=true`, body: { display_name: 'renamed' }, status: 400, field: 'force', detail: /the query takes none/ },
+  { name: 'VM delete: a query parameter', method: 'DELETE', url: '/v1/vms/vm-00000000000000000000000000?force=true', as: 'tenant-admin', status: 400, field: 'force' },
+  { name: 'VM start: a query parameter', method: 'POST', url: '/v1/vms/vm-00000000000000000000000000/start?now=1', as: 'tenant-admin', status: 400, field: 'now' },
+  { name: 'VM list: a misspelt name filter', method: 'GET', url: '/v1/vms?nme=web-1', as: 'tenant-admin', status: 400, field: 'nme', detail: /"name"/ },
+
+  // The VM list's name filter takes a VM name (a DNS label).
+  ...(
+    [
+      ['uppercase', 'Web-1'],
+      ['underscores', 'web_1'],
+      ['a leading hyphen', '-web'],
+      ['64 characters', 'w'.repeat(64)],
+      ['empty', ''],
+      ['a path', encodeURIComponent('../web-1')],
+    ] as const
+  ).map(([why, name]): BadRequest => ({
+    name: `VM list: a name filter with ${why}`,
+    method: 'GET',
+    url: `/v1/vms?name=${name}`,
+    as: 'tenant-admin',
+    status: 400,
+    field: 'name',
+    detail: /must be a DNS label: 1 to 63 lowercase letters, digits and hyphens/,
+  })),
+  { name: 'VM list: two name filters', method: 'GET', url: '/v1/vms?name=web-1&name=web-2', as: 'tenant-admin', status: 400, field: 'name' },
+
   // Pagination.
   ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES].flatMap((path): BadRequest[] => [
     { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
@@ -410,6 +462,8 @@ describe('bad requests get problem+json and change nothing', () => {
         ['PATCH', `/v1/tenants/${A}`, g.adminToken, { display_name: 'x', max_vms: 0, force: true }],
         ['PATCH', `/v1/tenants/${A}`, g.adminToken, { max_vms: 10 }],
         ['POST', '/v1/vms', admin, NEW_VM],
+        ['GET', `/v1/vms?name=${NEW_VM.name}`, admin, undefined],
+        ['PATCH', `/v1/tenants/${A}`, g.adminToken, { display_name: 'renamed' }],
         ['POST', `/v1/tenants/${A}/tokens`, g.adminToken, NEW_TOKEN],
         ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, {}), g.adminToken, undefined],
         ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, { tenant_id: null }), admin, undefined],
@@ -438,7 +492,10 @@ describe('bad requests get problem+json and change nothing', () => {
     if (c.status === 400) {
       expect(problem.code).toBe('invalid_input');
       expect(problem.field).toBe(c.field);
+      // Details speak of values, fields and rules, never of the schema (ajv's words, a regex).
+      expect(problem.detail).not.toMatch(/constant|must NOT|properties|must match|must be (integer|string|object|boolean)\b|[\^$]|\[a-z/);
     }
+    if (c.detail) expect(problem.detail).toMatch(c.detail);
     expect(await snapshotState(h)).toEqual(before);
   });
 });

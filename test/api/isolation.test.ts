@@ -73,6 +73,8 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['GET /v1/vms',                                  [200,  200,  200,  200,  200, 403,  200,  200]],
   ['GET /v1/vms?tenant_id={A}',                    [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms?tenant_id={B}',                    [200,  403,  403,  403,  403, 403,  200,  200]],
+  ['GET /v1/vms?name=twin',                        [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/vms?name=twin&tenant_id={A}',          [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms/{vmA}',                            [200,  200,  200,  200,  200, 403,  404,  404]],
   ['GET /v1/vms/{vmA}?tenant_id={A}',              [200,  200,  200,  200,  200, 403,  403,  403]],
   ['GET /v1/vms/{vmA}?tenant_id={B}',              [404,  403,  403,  403,  403, 403,  404,  404]],
@@ -186,9 +188,14 @@ describe('authorisation matrix: route × role → status', () => {
     h = await startHarness();
     await h.createTenant(A, BIG_LIMITS);
     await h.createTenant(B, BIG_LIMITS);
-    // Tenant A always holds a VM, so deleting it without cascade is a conflict.
+    // Tenant A always holds a VM, so deleting it without cascade is a conflict. Both tenants hold a
+    // VM named "twin", so a name filter that leaked across tenants would show the other's.
     await createVm(A);
     await createVm(B);
+    for (const tenant of [A, B]) {
+      const twin = await h.request('POST', `/v1/vms?tenant_id=${tenant}`, { token: h.adminToken, body: { name: 'twin', disk_gb: 1 } });
+      expect(twin.statusCode, twin.body).toBe(201);
+    }
     tokens['platform-admin'] = h.adminToken;
     tokens['a-admin'] = (await h.issueToken(A, 'service:tenant-admin')).token;
     tokens['a-input'] = (await h.issueToken(A, 'tenant:input')).token;
@@ -391,6 +398,22 @@ describe("lists never show another tenant's items", () => {
       expect(page.items.map((vm) => vm.vm_id)).toEqual(bVms);
       expect(page.next_cursor).toBeNull();
     }
+  });
+
+  it("?name= finds the caller's own VM of that name, never another tenant's of the same name", async () => {
+    const ids = (page: { items: { vm_id: string }[] }) => page.items.map((vm) => vm.vm_id);
+    // Both tenants hold VMs named vm-0 … vm-3.
+    for (const [i, name] of ['vm-0', 'vm-1', 'vm-2', 'vm-3'].entries()) {
+      expect(ids(await listVms(bAdmin, `?name=${name}`))).toEqual([bVms[i]]);
+      expect(ids(await listVms(aAdmin, `?name=${name}`))).toEqual([aVms[i]]);
+      expect(ids(await listVms(bAdmin, `?name=${name}&tenant_id=${B}&limit=1`))).toEqual([bVms[i]]);
+      expect(ids(await listVms(h.adminToken, `?name=${name}&tenant_id=${A}`))).toEqual([aVms[i]]);
+      expect(ids(await listVms(h.adminToken, `?name=${name}`))).toEqual([aVms[i], bVms[i]]);
+    }
+    expect((await listVms(bAdmin, '?name=no-such-vm')).items).toEqual([]);
+    expectProblem(await h.request('GET', `/v1/vms?name=vm-0&tenant_id=${A}`, { token: bAdmin }), 403);
+    // A filtered page is cached apart from the unfiltered one.
+    expect(ids(await listVms(bAdmin, ''))).toEqual(bVms);
   });
 
   it("B's listing stays B's when paged one item at a time", async () => {

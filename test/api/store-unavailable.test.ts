@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { TEST_STORE } from '../support/stores.js';
 
@@ -33,8 +34,10 @@ async function blockWrites(dataDir: string): Promise<() => Promise<void>> {
 
 describe('store unavailable', () => {
   let harness: Harness;
+  let log: LogCapture;
   beforeEach(async () => {
-    harness = await startHarness();
+    log = captureLog();
+    harness = await startHarness({ app: { logger: log.logger } });
   });
   afterEach(async () => {
     await harness.close();
@@ -46,9 +49,14 @@ describe('store unavailable', () => {
     try {
       const res = await harness.request('POST', '/v1/tenants', {
         token: harness.adminToken,
+        headers: { 'x-request-id': 'busy-store-1' },
         body: { tenant_id: 'blocked-co', display_name: 'Blocked' },
       });
       expect(res.statusCode).toBe(503);
+      // One line says who was refused, where and why.
+      await expect.poll(() => log.linesFor('busy-store-1')).toEqual([
+        expect.objectContaining({ msg: 'request refused', method: 'POST', route: '/v1/tenants', status: 503, code: 'store_unavailable', tenant: null, token_id: expect.stringMatching(/^tok-/) }),
+      ]);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       const body = res.json();
       expect(body).toMatchObject({ status: 503, code: 'store_unavailable', type: 'urn:ppn:problem:store-unavailable' });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/api/app.js';
+import { buildApp, type AppOptions } from '../../src/api/app.js';
 import type { TypedApp } from '../../src/api/deps.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
@@ -44,7 +44,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
+/** App options a test may set; the harness supplies the store, keys, clock and ids. */
+export type HarnessAppOptions = Omit<AppOptions, 'store' | 'keyring' | 'clock' | 'ids'>;
+
+export async function startHarness(options: { clock?: Clock; app?: HarnessAppOptions } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ppn-test-'));
   initDataDir(dataDir);
   const databaseUrl = await freshDatabaseUrl();
@@ -54,7 +57,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
   const clock = options.clock ?? new ManualClock(Date.now());
   const ids = makeIdSource(clock);
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
-  const app = await buildApp({ store, keyring, clock, ids });
+  const app = await buildApp({ ...options.app, store, keyring, clock, ids });
 
   const request: Harness['request'] = (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { RevocationList } from '../../control/revocations.js';
 import { PpnError } from '../../errors.js';
+import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { Store } from '../../store/store.js';
 import { findTenant, type TenantRow } from '../../store/tenants.js';
@@ -24,8 +25,11 @@ export interface Caller {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The scope a route requires ('authenticated': any valid token); routes without it are public. */
-    scope?: Scope | 'authenticated';
+    /**
+     * The scope a route requires ('authenticated': any valid token; 'optional': public, but a token
+     * sent is checked and becomes the caller); routes without it are public.
+     */
+    scope?: Scope | 'authenticated' | 'optional';
   }
   interface FastifyRequest {
     caller: Caller | null;
@@ -38,6 +42,7 @@ export interface AuthOptions {
   revocations: RevocationList;
   limiter: RateLimiter;
   clock: Clock;
+  tenantMetrics: TenantMetrics;
 }
 
 const CACHE_LIMIT = 10_000;
@@ -68,7 +73,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const required = request.routeOptions.config.scope;
     if (required === undefined) return;
+    if (required === 'optional' && request.headers.authorization === undefined) return;
     const token = authenticate(request.headers.authorization);
+    request.principal = { tenantId: token.tenantId, tokenId: token.tokenId };
     if (options.revocations.anyRevoked(token.chain.map((link) => link.jti))) {
       throw new PpnError('unauthenticated', 'token has been revoked');
     }
@@ -85,6 +92,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       reply.header('RateLimit-Policy', `"tenant";q=${decision.limit};w=60`);
       reply.header('RateLimit', `"tenant";r=${decision.remaining};t=${decision.resetSeconds}`);
       if (!decision.allowed) {
+        options.tenantMetrics.rateLimited(tenant.tenant_id);
         throw new PpnError('rate_limited', `tenant ${tenant.tenant_id} exceeded ${decision.limit} requests per minute`, {
           headers: { 'Retry-After': String(Math.max(1, decision.resetSeconds)) },
           extensions: { retry_after_seconds: Math.max(1, decision.resetSeconds) },
@@ -94,7 +102,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         throw new PpnError('tenant_suspended', `tenant ${tenant.tenant_id} is suspended: its tokens may only read`);
       }
     }
-    if (required !== 'authenticated' && !scopesAllow(token.scopes, required)) {
+    if (required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
     request.caller = { token, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };

@@ -3,6 +3,7 @@ import type { RouteDeps, TypedApp } from '../deps.js';
 import { ledgerRefusal } from '../../control/ledger-check.js';
 import { PpnError } from '../../errors.js';
 import { pingStore } from '../../store/store.js';
+import { renderMetrics } from '../metrics.js';
 
 export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -15,8 +16,9 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    // Labels carry route templates, methods and status codes only: never a tenant id.
-    return reply.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+  // Public, but a platform admin's token adds the per-tenant series: only it may see tenant ids.
+  app.get('/metrics', { config: { scope: 'optional' }, schema: { hide: true } }, async (request, reply) => {
+    const text = await renderMetrics(deps.metrics, deps.tenantMetrics, request.caller?.isPlatformAdmin === true);
+    return reply.type(deps.metrics.contentType).send(text);
   });
 }

@@ -12,7 +12,7 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { tenantScopeOf } from '../context.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
-import { DnsLabel, Page, ResourceId, TenantId } from '../schemas.js';
+import { DnsLabel, Page, ResourceId, TenantId, strictQuery } from '../schemas.js';
 import { PpnError, invalidInput, notFound } from '../../errors.js';
 import { EVENT_TYPES } from '../../ledger/entry.js';
 import { hashLeaf } from '../../ledger/merkle.js';
@@ -25,19 +25,16 @@ const Size = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 const Time = Type.String({ maxLength: 64, description: 'an RFC 3339 time, e.g. 2026-01-31T12:00:00Z' });
 const Hashes = Type.Array(Type.String());
 
-const EntriesQuery = Type.Object(
-  {
-    tenant_id: Type.Optional(TenantId),
-    vm_id: Type.Optional(ResourceId),
-    node_id: Type.Optional(DnsLabel),
-    token_id: Type.Optional(ResourceId),
-    event_type: Type.Optional(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t)))),
-    since: Type.Optional(Time),
-    until: Type.Optional(Time),
-    ...Page,
-  },
-  { additionalProperties: false },
-);
+const EntriesQuery = strictQuery({
+  tenant_id: Type.Optional(TenantId),
+  vm_id: Type.Optional(ResourceId),
+  node_id: Type.Optional(DnsLabel),
+  token_id: Type.Optional(ResourceId),
+  event_type: Type.Optional(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t)))),
+  since: Type.Optional(Time),
+  until: Type.Optional(Time),
+  ...Page,
+});
 
 const EntryItem = Type.Object({
   index: Type.Integer(),
@@ -46,9 +43,9 @@ const EntryItem = Type.Object({
   entry: Type.Record(Type.String(), Type.Unknown()),
 });
 
-const InclusionQuery = Type.Object({ index: Index, tree_size: Size }, { additionalProperties: false });
+const InclusionQuery = strictQuery({ index: Index, tree_size: Size });
 const InclusionProof = Type.Object({ index: Type.Integer(), tree_size: Type.Integer(), leaf_hash: Type.String(), hashes: Hashes });
-const ConsistencyQuery = Type.Object({ from: Size, to: Size }, { additionalProperties: false });
+const ConsistencyQuery = strictQuery({ from: Size, to: Size });
 const ConsistencyProof = Type.Object({ from: Type.Integer(), to: Type.Integer(), hashes: Hashes });
 
 /** An RFC 3339 time in the form the ledger stores (UTC, milliseconds), or a 400 naming the field. */

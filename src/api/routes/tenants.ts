@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Limit, Page, Tenant, TenantId, listOf } from '../schemas.js';
+import { Limit, Page, Tenant, TenantId, listOf, strictQuery } from '../schemas.js';
 import { createTenant, deleteTenant, getTenantWithUsage, updateTenant } from '../../control/tenants.js';
 import { listTenantRows } from '../../store/tenants.js';
 import { sumUsage } from '../../store/vms.js';
@@ -52,7 +52,7 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get(
     '/v1/tenants',
-    { config: { scope: 'service:platform-admin' }, schema: { querystring: Type.Object(Page), response: { 200: listOf(Tenant) } } },
+    { config: { scope: 'service:platform-admin' }, schema: { querystring: strictQuery(Page), response: { 200: listOf(Tenant) } } },
     async (request) => {
       const limit = request.query.limit ?? 100;
       const rows = await listTenantRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
@@ -84,11 +84,12 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/tenants/:tenant_id',
     {
       config: { scope: 'service:platform-admin' },
-      schema: { params: TenantParams, querystring: Type.Object({ cascade: Type.Optional(Type.Boolean()) }) },
+      schema: { params: TenantParams, querystring: strictQuery({ cascade: Type.Optional(Type.Boolean()) }) },
     },
     async (request, reply) => {
       await deleteTenant(deps, deps.revocations, originOf(request), request.params.tenant_id, request.query.cascade ?? false);
       await deps.limiter.forget(request.params.tenant_id);
+      deps.tenantMetrics.forget(request.params.tenant_id);
       return reply.code(204).send();
     },
   );

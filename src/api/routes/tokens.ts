@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf } from '../schemas.js';
+import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
@@ -103,7 +103,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/tenants/:tenant_id/tokens',
     {
       config: { scope: 'service:tenant-admin' },
-      schema: { params: TenantParams, querystring: Type.Object(Page), response: { 200: listOf(TokenInfo) } },
+      schema: { params: TenantParams, querystring: strictQuery(Page), response: { 200: listOf(TokenInfo) } },
     },
     async (request) => {
       assertOwnTenant(request, request.params.tenant_id);

@@ -4,11 +4,11 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, requireTenantOf, tenantScopeOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { DnsLabel, Page, ResourceId, TenantId, Vm, listOf } from '../schemas.js';
+import { DnsLabel, Page, ResourceId, TenantId, Vm, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { ListCache } from '../list-cache.js';
 import { createVm, deleteVm, setDesiredState } from '../../control/vms.js';
-import { notFound } from '../../errors.js';
+import { PpnError, notFound } from '../../errors.js';
 import { findVm, listVmRows } from '../../store/vms.js';
 
 const CreateVm = Type.Object(
@@ -18,14 +18,38 @@ const CreateVm = Type.Object(
     memory_mb: Type.Integer({ minimum: 64, maximum: 4_194_304, default: 1024 }),
     disk_gb: Type.Integer({ minimum: 1, maximum: 65_536, default: 10 }),
     // A base image name on the node: no path separators, so it cannot reach outside the image store.
-    image: Type.Optional(Type.Union([Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' }), Type.Null()])),
+    image: Type.Optional(
+      Type.Union([
+        Type.String({
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+          description: "an image name: 1 to 128 letters, digits, '.', '_' and '-', starting with a letter or digit (no path separators)",
+        }),
+        Type.Null(),
+      ]),
+    ),
     node_id: Type.Optional(Type.Union([DnsLabel, Type.Null()])),
   },
   { additionalProperties: false },
 );
 
-const TenantQuery = Type.Object({ tenant_id: Type.Optional(TenantId) });
+const TenantQuery = strictQuery({ tenant_id: Type.Optional(TenantId) });
+const ListQuery = strictQuery({
+  tenant_id: Type.Optional(TenantId),
+  // Only the VM of this name: names are unique within a tenant, so a tenant token gets at most one.
+  name: Type.Optional(DnsLabel),
+  ...Page,
+});
 const VmParams = Type.Object({ vm_id: ResourceId });
+
+/** Counts a quota refusal against the tenant on /metrics (src/api/metrics.ts), then passes it on. */
+async function countQuotaRefusal<T>(deps: RouteDeps, tenantId: string, creating: Promise<T>): Promise<T> {
+  try {
+    return await creating;
+  } catch (error) {
+    if (error instanceof PpnError && error.code === 'quota_exceeded') deps.tenantMetrics.quotaRefused(tenantId);
+    throw error;
+  }
+}
 
 export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
   const listCache = new ListCache();
@@ -35,7 +59,7 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
     async (request, reply) => {
       const tenantId = requireTenantOf(request, request.query.tenant_id);
       const body = request.body;
-      const vm = await createVm(
+      const vm = await countQuotaRefusal(deps, tenantId, createVm(
         deps,
         originOf(request),
         tenantId,
@@ -48,7 +72,7 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
           node_id: body.node_id ?? null,
         },
         callerOf(request).token.tokenId,
-      );
+      ));
       return reply.code(201).send(vm);
     },
   );
@@ -57,20 +81,21 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/vms',
     {
       config: { scope: 'tenant:read' },
-      schema: { querystring: Type.Object({ ...TenantQuery.properties, ...Page }), response: { 200: listOf(Vm) } },
+      schema: { querystring: ListQuery, response: { 200: listOf(Vm) } },
     },
     async (request, reply) => {
       const limit = request.query.limit ?? 100;
       const tenantId = tenantScopeOf(request, request.query.tenant_id);
       const after = decodeCursor(request.query.cursor);
+      const name = request.query.name;
       // Tenant tokens' pages are cached by the tenant's vm_generation, read by auth on this request.
       const tenant = callerOf(request).tenant;
-      const pageKey = `${limit}:${after ?? ''}`;
+      const pageKey = `${limit}:${after ?? ''}:${name ?? ''}`;
       const cached = tenant ? listCache.get(tenant.tenant_id, tenant.vm_generation, pageKey) : undefined;
       // Pre-serialised bytes bypass the typed reply; the route's response schema made them.
       const raw = reply as FastifyReply;
       if (cached !== undefined) return raw.type('application/json; charset=utf-8').send(cached);
-      const rows = await listVmRows(deps.store.db, tenantId, after, limit + 1);
+      const rows = await listVmRows(deps.store.db, tenantId, after, limit + 1, name);
       const body = reply.serialize(pageOf(rows, limit, (vm) => vm.vm_id)) as string;
       if (tenant) listCache.set(tenant.tenant_id, tenant.vm_generation, pageKey, body);
       return raw.type('application/json; charset=utf-8').send(body);

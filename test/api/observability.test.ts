@@ -1,0 +1,174 @@
+/**
+ * What an operator sees: one log line per request (with the tenant and token once the token is
+ * verified, and the error code when the request was refused), and /metrics with the process's
+ * default metrics and per-tenant refusal counters, whose tenant ids only a platform admin may see
+ * (SPEC §3).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ManualClock } from '../../src/clock.js';
+import { captureLog, type LogCapture } from '../support/log-capture.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+const A = 'acme';
+const B = 'beta';
+const C = 'gamma';
+
+describe('request log', () => {
+  let h: Harness;
+  let log: LogCapture;
+  let reader: { token: string; tokenId: string };
+  let counter = 0;
+
+  beforeAll(async () => {
+    log = captureLog();
+    h = await startHarness({ app: { logger: log.logger } });
+    await h.createTenant(A, { api_rate_limit_rpm: 3 });
+    reader = await h.issueToken(A, 'tenant:read');
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  /** Sends a request with a fresh request id and returns the log lines written for it. */
+  async function logged(method: string, url: string, token?: string): Promise<{ status: number; lines: Record<string, unknown>[] }> {
+    const requestId = `log-test-${++counter}`;
+    const res = await h.request(method, url, { ...(token !== undefined ? { token } : {}), headers: { 'x-request-id': requestId } });
+    await expect.poll(() => log.linesFor(requestId).length).toBeGreaterThan(0);
+    return { status: res.statusCode, lines: log.linesFor(requestId) };
+  }
+
+  it('a successful request logs one line with method, route, status, duration, request id, tenant and token id', async () => {
+    const { status, lines } = await logged('GET', '/v1/vms?limit=5', reader.token);
+    expect(status).toBe(200);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: 'request completed', method: 'GET', route: '/v1/vms', status: 200, tenant: A, token_id: reader.tokenId });
+    expect(typeof lines[0]!.ms).toBe('number');
+    expect(lines[0]!.code).toBeUndefined();
+  });
+
+  it('a public request logs one line without a tenant', async () => {
+    const { lines } = await logged('GET', '/healthz');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: 'request completed', route: '/healthz', status: 200 });
+    expect(lines[0]!.tenant).toBeUndefined();
+  });
+
+  it('a request with a token that does not verify logs one refusal line with its code', async () => {
+    const { lines } = await logged('GET', '/v1/vms', 'garbage');
+    expect(lines).toEqual([expect.objectContaining({ msg: 'request refused', method: 'GET', route: '/v1/vms', status: 401, code: 'unauthenticated' })]);
+    expect(lines[0]!.token_id).toBeUndefined();
+  });
+
+  it('a revoked token is refused with its tenant and token id in the line', async () => {
+    const revoked = await h.issueToken(A, 'tenant:read');
+    expect((await h.request('DELETE', `/v1/tenants/${A}/tokens/${revoked.tokenId}`, { token: h.adminToken })).statusCode).toBe(200);
+    const { lines } = await logged('GET', '/v1/vms', revoked.token);
+    expect(lines).toEqual([expect.objectContaining({ msg: 'request refused', status: 401, code: 'unauthenticated', tenant: A, token_id: revoked.tokenId })]);
+  });
+
+  it('a 403 logs one line with tenant, route, method, token id and code', async () => {
+    const { lines } = await logged('POST', '/v1/vms', reader.token);
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'request refused', method: 'POST', route: '/v1/vms', status: 403, code: 'forbidden', tenant: A, token_id: reader.tokenId }),
+    ]);
+  });
+
+  it('a 429 for the rate limit logs one line with tenant, token id and code', async () => {
+    (h.clock as ManualClock).advance(61_000);
+    const statuses: number[] = [];
+    let last: Record<string, unknown>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { status, lines } = await logged('GET', '/v1/whoami', reader.token);
+      statuses.push(status);
+      last = lines;
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last).toEqual([
+      expect.objectContaining({ msg: 'request refused', route: '/v1/whoami', status: 429, code: 'rate_limited', tenant: A, token_id: reader.tokenId }),
+    ]);
+  });
+
+  it('a 405 and a 404 each log one line', async () => {
+    expect((await logged('PUT', '/v1/vms')).lines).toEqual([expect.objectContaining({ status: 405, code: 'method_not_allowed' })]);
+    expect((await logged('GET', '/v1/nowhere')).lines).toEqual([expect.objectContaining({ status: 404, code: 'not_found', route: 'unmatched', path: '/v1/nowhere' })]);
+  });
+
+  it('a path parameter over the limit logs one line', async () => {
+    expect((await logged('GET', `/v1/vms/${'a'.repeat(101)}`, reader.token)).lines).toEqual([expect.objectContaining({ status: 414, code: 'uri_too_long' })]);
+  });
+});
+
+describe('/metrics', () => {
+  let h: Harness;
+  let tenantAdmin: string;
+
+  beforeAll(async () => {
+    h = await startHarness({ app: { maxTenantMetricLabels: 2 } });
+    for (const tenant of [A, B, C]) {
+      await h.createTenant(tenant, { max_vms: 0, api_rate_limit_rpm: 1 });
+    }
+    tenantAdmin = (await h.issueToken(A, 'service:tenant-admin')).token;
+    // One quota refusal and one rate-limit refusal per tenant, A first, so A and B get labels and C
+    // is past the cap.
+    for (const tenant of [A, B, C]) {
+      const { token } = await h.issueToken(tenant, 'tenant:input');
+      expect((await h.request('POST', '/v1/vms', { token, body: {} })).statusCode).toBe(429);
+      expect((await h.request('GET', '/v1/whoami', { token })).statusCode).toBe(429);
+    }
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const metrics = async (token?: string) => {
+    const res = await h.request('GET', '/metrics', token !== undefined ? { token } : {});
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    return res.body;
+  };
+
+  it("includes the process's default metrics", async () => {
+    const text = await metrics();
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toContain('ppn_http_requests_total{method="POST",route="/v1/vms",status="429"} 3');
+  });
+
+  it('shows a platform admin refusals per tenant, with tenants past the cap counted as "other"', async () => {
+    const text = await metrics(h.adminToken);
+    expect(text).toContain(`ppn_quota_refusals_total{tenant="${A}"} 1`);
+    expect(text).toContain(`ppn_quota_refusals_total{tenant="${B}"} 1`);
+    expect(text).toContain('ppn_quota_refusals_total{tenant="other"} 1');
+    expect(text).toContain(`ppn_rate_limit_refusals_total{tenant="${A}"} 1`);
+    expect(text).toContain('ppn_rate_limit_refusals_total{tenant="other"} 1');
+    expect(text).not.toContain(`tenant="${C}"`);
+  });
+
+  it.each([
+    ['no token', () => undefined],
+    ["a tenant admin's token", () => tenantAdmin],
+  ])('shows %s no tenant identifier at all', async (_who, token) => {
+    (h.clock as ManualClock).advance(61_000); // the tenant's one request a minute
+    const text = await metrics(token());
+    expect(text).not.toMatch(/tenant=/);
+    for (const tenant of [A, B, C]) expect(text).not.toContain(tenant);
+    expect(text).not.toContain('ppn_quota_refusals_total');
+  });
+
+  it('answers 401 to a token that does not verify', async () => {
+    const res = await h.request('GET', '/metrics', { token: 'garbage' });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="ppn", error="invalid_token"');
+  });
+
+  it("drops a deleted tenant's series and frees its label", async () => {
+    expect((await h.request('DELETE', `/v1/tenants/${B}`, { token: h.adminToken })).statusCode).toBe(204);
+    const { token } = await h.issueToken(C, 'tenant:input');
+    (h.clock as ManualClock).advance(61_000);
+    expect((await h.request('POST', '/v1/vms', { token, body: {} })).statusCode).toBe(429);
+    const text = await metrics(h.adminToken);
+    expect(text).not.toContain(`tenant="${B}"`);
+    expect(text).toContain(`ppn_quota_refusals_total{tenant="${C}"} 1`);
+  });
+});
