@@ -21,9 +21,12 @@ import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
-import type { LedgerSigner } from '../control/checkpoints.js';
 import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
+import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
+import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
+import type { SignedTreeHead, TreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
+import { backfillTree } from '../store/ledger.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -41,6 +44,11 @@ export interface AppOptions {
   revocationPollMs?: number;
   /** The ledger's checkpoint signer; without it no checkpoints are signed. */
   ledgerSigner?: LedgerSigner & { verifierKey: string };
+  /**
+   * The data directory whose ledger.state remembers the latest checkpoint this server signed or
+   * verified (src/config/ledger-state.ts); without it nothing is remembered between starts.
+   */
+  ledgerStateDir?: string;
 }
 
 /** What route modules receive. */
@@ -55,8 +63,11 @@ export interface RouteDeps {
   /** Whether this server runs the background work now. */
   backgroundRole: () => BackgroundRole;
   ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
-  /** What the start-up check found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
+  /** What the start-up check or the signer found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
   ledgerProblem: LedgerProblem | null;
+  /** The latest tree head this server checked: the signer checks only what was added since. */
+  verifiedHead: TreeHead;
+  ledgerStateDir: string | undefined;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -80,6 +91,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     backgroundRole: () => 'off',
     ledgerSigner: options.ledgerSigner,
     ledgerProblem: null,
+    verifiedHead: EMPTY_HEAD,
+    ledgerStateDir: options.ledgerStateDir,
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -143,30 +156,54 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
 }
 
 /**
- * The start-up check (SPEC §8): the stored tree against the entries and every signed checkpoint
- * (src/control/ledger-check.ts). On disagreement the server stays up to say so, refusing /v1.
+ * The start-up check (SPEC §8), on what is stored, before anything repairs or extends it: the stored
+ * tree against the entries and every signed checkpoint, and the ledger against the checkpoint this
+ * server remembers in ledger.state (src/control/ledger-check.ts). On disagreement the server stays
+ * up to say so, refusing /v1; the signer refuses the same way later if it finds one.
  */
 async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    if (deps.ledgerProblem && request.url.startsWith('/v1/')) throw ledgerRefusal(deps.ledgerProblem);
+  });
+  const refuse = (problem: LedgerProblem, ms: number) => {
+    deps.ledgerProblem = problem;
+    app.log.error({ bad_index: problem.index, ms }, ledgerRefusal(problem).message);
+  };
   const started = Date.now();
   const key = deps.ledgerSigner ? parseVerifierKey(deps.ledgerSigner.verifierKey) : undefined;
+  const stateDir = key ? deps.ledgerStateDir : undefined;
+  let remembered: SignedTreeHead | null = null;
+  try {
+    remembered = stateDir ? readLedgerState(stateDir, key!) : null;
+  } catch (error) {
+    return refuse({ index: 0, what: (error as Error).message }, Date.now() - started);
+  }
+  if (!remembered) {
+    // A ledger from before the tree existed: no tree, no checkpoint, nothing remembered to check it by.
+    const built = await backfillTree(deps.store);
+    if (built > 0) app.log.warn({ entries: built }, 'built the Merkle tree of a ledger that had none (trusted on first use)');
+  }
   let reported = 0;
-  const result = await checkLedger(deps.store, key, (checked) => {
-    if (checked - reported >= 100_000) {
-      reported = checked;
-      app.log.info({ checked }, 'checking the ledger');
-    }
+  const result = await checkLedger(deps.store, key, {
+    remembered,
+    progress: (checked) => {
+      if (checked - reported >= 100_000) {
+        reported = checked;
+        app.log.info({ checked }, 'checking the ledger');
+      }
+    },
   });
   const ms = Date.now() - started;
-  if (!result.problem) {
-    app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
-    return;
+  if (result.problem) return refuse(result.problem, ms);
+  deps.verifiedHead = { size: result.size, root: result.root };
+  app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
+  if (result.acceptedRollback !== null) {
+    app.log.warn({ index: result.acceptedRollback, from_size: remembered!.size }, 'accepted a rollback recorded by a signed LEDGER_ROLLED_BACK entry');
   }
-  deps.ledgerProblem = result.problem;
-  const refusal = ledgerRefusal(result.problem);
-  app.log.error({ bad_index: result.problem.index, ms }, refusal.message);
-  app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/')) throw refusal;
-  });
+  if (stateDir && result.latest) {
+    if (!remembered) app.log.warn({ size: result.latest.size }, 'no ledger.state: trusting the stored ledger on first use and remembering its latest checkpoint');
+    writeLedgerState(stateDir, result.latest);
+  }
 }
 
 function registerMetrics(app: TypedApp, registry: Registry): void {

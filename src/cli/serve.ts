@@ -68,6 +68,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     runBackgroundWork: true,
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(options.dataDir),
+    ledgerStateDir: options.dataDir,
   });
   let closing = false;
   const shutdown = async (signal: string) => {
