@@ -10,9 +10,13 @@
  *   first entry of every subtree above it);
  * - every checkpoint's signature is checked with the ledger key, its root against the root
  *   recomputed from the entries at its size, and each consecutive pair by a consistency proof read
- *   from the stored tree (RFC 9162 verification).
+ *   from the stored tree (RFC 9162 verification);
+ * - the ledger must extend the checkpoint the server remembers outside the database (ledger.state):
+ *   at least as many entries, the same root at its size, and that checkpoint still stored; unless a
+ *   LEDGER_ROLLED_BACK entry under a valid checkpoint names it (an operator accepted a restore).
  *
- * The result names the problem at the lowest entry index, if there is one.
+ * The result names the problem at the lowest entry index, if there is one. `checkExtension` is the
+ * same pass over only the entries added since a tree head already verified, for the signer.
  */
 import { PpnError } from '../errors.js';
 import { parseCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/checkpoint.js';
@@ -55,7 +59,6 @@ export interface LedgerCheck {
   /** The problem at the lowest index, or null when everything holds. */
   problem: LedgerProblem | null;
 }
-
 
 /** A perfect subtree at the right edge of what has been read: recomputed and stored hashes. */
 interface Edge {

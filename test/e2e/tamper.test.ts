@@ -283,4 +283,25 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     expect(out.stderr).toMatch(/the stored ledger fails its own check at index 5: /);
     expect(count(dataDir, 'ledger_entries')).toBe(entriesBefore);
   });
+
+  it('an entry appended behind a running server with a leaf that does not match: it signs nothing and starts refusing, naming it', async () => {
+    const { dataDir, entries } = await prepare();
+    const server = await start(dataDir);
+    expect((await api(server.url, 'GET', '/readyz')).status).toBe(200);
+    const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
+    // Appending needs no trigger dropped: the database writer adds a line and a leaf of its own.
+    dbShell(
+      dataDir,
+      `insert into ledger_entries (idx, ts, event_type, entry) values (${entries}, '2026-11-29T00:00:00.000Z', 'TENANT_DELETED', '{"index":${entries},"forged":true}');
+       insert into ledger_nodes (level, idx, hash) values (0, ${entries}, '${'00'.repeat(32)}');`,
+    );
+    const refusing = await within(5000, async () => (await api(server.url, 'GET', '/readyz')).status === 503, 100);
+    expect(refusing, 'the server kept serving a ledger it could not check').not.toBeNull();
+    const ready = await api(server.url, 'GET', '/readyz');
+    expect(ready.body).toMatchObject({ code: 'ledger_unverified', bad_index: entries });
+    expect(ready.body.detail).toContain(`entry ${entries}'s bytes do not match its leaf hash`);
+    expect((await api(server.url, 'GET', '/v1/tenants', { token: server.adminToken })).status).toBe(503);
+    expect(count(dataDir, 'ledger_checkpoints')).toBe(checkpointsBefore);
+    expect(rememberedState(dataDir).size).toBe(entries);
+  });
 });
