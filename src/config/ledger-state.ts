@@ -26,7 +26,8 @@ export function readLedgerState(dataDir: string, key: VerifierKey): SignedTreeHe
     if (state.size !== checkpoint.size || state.root !== checkpoint.root.toString('hex')) throw new Error('its size and root are not those of its checkpoint');
     return { size: checkpoint.size, root: checkpoint.root, note: state.note };
   } catch (error) {
-    throw new Error(`${file} is not a checkpoint signed with the ledger key: ${(error as Error).message}`);
+    // Named without its path: the message reaches /readyz.
+    throw new Error(`the data directory's ledger.state is not a checkpoint signed with the ledger key: ${(error as Error).message}`);
   }
 }
 

@@ -8,7 +8,7 @@
  * signs no new checkpoint. An untouched directory verifies and restarts ready.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
@@ -243,6 +243,14 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     await expectRefused(dataDir, 0, new RegExp(`the ledger is empty but the store holds 2 tenants|the ledger holds 0 entries, fewer than this server remembers a checkpoint at size ${entries}`));
     rmSync(join(dataDir, 'ledger.state'));
     await expectRefused(dataDir, 0, /the ledger is empty but the store holds 2 tenants and \d+ tokens/);
+  });
+
+  it('a ledger.state that is not the signed checkpoint it claims: refused at index 0, without naming the path', async () => {
+    const { dataDir } = await prepare();
+    const state = rememberedState(dataDir);
+    writeFileSync(join(dataDir, 'ledger.state'), `${JSON.stringify({ ...state, root: '00'.repeat(32) })}\n`, { mode: 0o600 });
+    await expectRefused(dataDir, 0, /ledger.state is not a checkpoint signed with the ledger key: its size and root are not those of its checkpoint/);
+    expect(verify(dataDir).stderr).not.toContain(dataDir);
   });
 
   it('an older copy restored is refused until the operator accepts it, which the ledger records as LEDGER_ROLLED_BACK', async () => {
