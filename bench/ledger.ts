@@ -32,7 +32,7 @@ import pg from 'pg';
 import { isoTime, makeIdSource, systemClock } from '../src/clock.js';
 import { openExistingStore, openWritableStore } from '../src/cli/common.js';
 import { initDataDir, loadLedgerSigner, readLedgerVerifierKey, sqliteFile, writeLedgerPublicKey } from '../src/config/data-dir.js';
-import { signPendingCheckpoint, type LedgerSigner } from '../src/control/checkpoints.js';
+import { EMPTY_HEAD, signPendingCheckpoint, type LedgerSigner } from '../src/control/checkpoints.js';
 import { checkLedger } from '../src/control/ledger-check.js';
 import { encodeEntry, type EntryDraft } from '../src/ledger/entry.js';
 import { hashChildren, hashLeaf, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
@@ -156,9 +156,15 @@ async function fillLedger(store: Store, signer: LedgerSigner, entries: number, l
   const checkpointEvery = Math.max(BATCH, Math.floor(entries / 10 / BATCH) * BATCH);
   let checkpoints = 0;
   let signSeconds = 0;
+  // The signer checks the entries since the last head it signed, as the server's does.
+  let head = EMPTY_HEAD;
   const sign = async (): Promise<void> => {
     const t = clock();
-    if (await signPendingCheckpoint(store, signer, systemClock)) checkpoints++;
+    const signed = await signPendingCheckpoint(store, signer, systemClock, head);
+    if (signed) {
+      checkpoints++;
+      head = signed;
+    }
     signSeconds += clock() - t;
   };
   log(`${label}: appending ${BATCH} entries per transaction up to ${entries}...`);

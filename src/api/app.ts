@@ -25,9 +25,12 @@ import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
-import type { LedgerSigner } from '../control/checkpoints.js';
-import { checkLedger, ledgerRefusal } from '../control/ledger-check.js';
+import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
+import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
+import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
+import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
+import { backfillTree } from '../store/ledger.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -53,6 +56,11 @@ export interface AppOptions {
   maxConnectionsPerAddress?: number;
   /** Distinct tenants the per-tenant metrics name before the rest share "other" (default 1000). */
   maxTenantMetricLabels?: number;
+  /**
+   * The data directory whose ledger.state remembers the latest checkpoint this server signed or
+   * verified (src/config/ledger-state.ts); without it nothing is remembered between starts.
+   */
+  ledgerStateDir?: string;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -61,6 +69,14 @@ export interface AppOptions {
 // `verbose` keeps the failing schema and data on each error, from which src/api/validation.ts words it.
 const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
 const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
+
+/** What each built app's start-up check (or, later, its signer) found wrong with the ledger. */
+const ledgerProblems = new WeakMap<TypedApp, () => LedgerProblem | null>();
+
+/** The problem that makes `app` refuse /v1, or null while its ledger holds. */
+export function ledgerProblemOf(app: TypedApp): LedgerProblem | null {
+  return ledgerProblems.get(app)?.() ?? null;
+}
 
 export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const clock = options.clock ?? systemClock;
@@ -76,6 +92,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     backgroundRole: () => 'off',
     ledgerSigner: options.ledgerSigner,
     ledgerProblem: null,
+    verifiedHead: EMPTY_HEAD,
+    ledgerStateDir: options.ledgerStateDir,
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -149,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerTokenRoutes(app, deps);
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
+  ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
 }
 
@@ -165,28 +184,52 @@ function requireStrictQueries(app: TypedApp): void {
 }
 
 /**
- * The start-up check (SPEC §8): the stored tree against the entries and every signed checkpoint
- * (src/control/ledger-check.ts). On disagreement the server stays up to say so, refusing /v1.
+ * The start-up check (SPEC §8), on what is stored, before anything repairs or extends it: the stored
+ * tree against the entries and every signed checkpoint, and the ledger against the checkpoint this
+ * server remembers in ledger.state (src/control/ledger-check.ts). On disagreement the server stays
+ * up to say so, refusing /v1; the signer refuses the same way later if it finds one.
  */
 async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    if (deps.ledgerProblem && request.url.startsWith('/v1/')) throw ledgerRefusal(deps.ledgerProblem);
+  });
+  const refuse = (problem: LedgerProblem, ms: number) => {
+    deps.ledgerProblem = problem;
+    app.log.error({ bad_index: problem.index, ms }, ledgerRefusal(problem).message);
+  };
   const started = Date.now();
   const key = deps.ledgerSigner ? parseVerifierKey(deps.ledgerSigner.verifierKey) : undefined;
+  const stateDir = key ? deps.ledgerStateDir : undefined;
+  let remembered: SignedTreeHead | null;
+  try {
+    remembered = stateDir ? readLedgerState(stateDir, key!) : null;
+  } catch (error) {
+    return refuse({ index: 0, what: (error as Error).message }, Date.now() - started);
+  }
+  if (!remembered) {
+    // A ledger from before the tree existed: no tree, no checkpoint, nothing remembered to check it by.
+    const built = await backfillTree(deps.store);
+    if (built > 0) app.log.warn({ entries: built }, 'built the Merkle tree of a ledger that had none (trusted on first use)');
+  }
   let reported = 0;
-  const result = await checkLedger(deps.store, key, (checked) => {
-    if (checked - reported >= 100_000) {
-      reported = checked;
-      app.log.info({ checked }, 'checking the ledger');
-    }
+  const result = await checkLedger(deps.store, key, {
+    remembered,
+    progress: (checked) => {
+      if (checked - reported >= 100_000) {
+        reported = checked;
+        app.log.info({ checked }, 'checking the ledger');
+      }
+    },
   });
   const ms = Date.now() - started;
-  if (!result.problem) {
-    app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
-    return;
+  if (result.problem) return refuse(result.problem, ms);
+  deps.verifiedHead = { size: result.size, root: result.root };
+  app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
+  if (result.acceptedRollback !== null) {
+    app.log.warn({ index: result.acceptedRollback, from_size: remembered!.size }, 'accepted a rollback recorded by a signed LEDGER_ROLLED_BACK entry');
   }
-  deps.ledgerProblem = result.problem;
-  const refusal = ledgerRefusal(result.problem);
-  app.log.error({ bad_index: result.problem.index, ms }, refusal.message);
-  app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/')) throw refusal;
-  });
+  if (stateDir && result.latest) {
+    if (!remembered) app.log.warn({ size: result.latest.size }, 'no ledger.state: trusting the stored ledger on first use and remembering its latest checkpoint');
+    writeLedgerState(stateDir, result.latest);
+  }
 }

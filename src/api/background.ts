@@ -6,16 +6,18 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
-import { signPendingCheckpoint } from '../control/checkpoints.js';
+import { LedgerProblemError, signPendingCheckpoint } from '../control/checkpoints.js';
+import { ledgerRefusal } from '../control/ledger-check.js';
+import { writeLedgerState } from '../config/ledger-state.js';
 import { sweepRateEvents } from '../store/rate-events.js';
 import type { BackgroundRole, RouteDeps } from './deps.js';
 
-export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
+export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];
   const signer = deps.ledgerSigner;
   if (signer) {
-    // Within a second of new entries (SPEC §8).
-    jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: async () => void (await signPendingCheckpoint(deps.store, signer, deps.clock)) });
+    // Within a second of new entries (SPEC §8), and only over entries checked since the last head.
+    jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: () => signAndRemember(deps, signer, log) });
   }
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
@@ -23,11 +25,30 @@ export function backgroundJobs(deps: RouteDeps): BackgroundJob[] {
   return jobs;
 }
 
+/**
+ * One turn of the signer: a new checkpoint becomes this server's verified head and its ledger.state.
+ * When the ledger does not extend what it verified, the server refuses from then on, as after a
+ * failed start-up check, and signs nothing more.
+ */
+async function signAndRemember(deps: RouteDeps, signer: NonNullable<RouteDeps['ledgerSigner']>, log: FastifyBaseLogger): Promise<void> {
+  if (deps.ledgerProblem) return;
+  try {
+    const signed = await signPendingCheckpoint(deps.store, signer, deps.clock, deps.verifiedHead);
+    if (!signed) return;
+    deps.verifiedHead = { size: signed.size, root: signed.root };
+    if (deps.ledgerStateDir) writeLedgerState(deps.ledgerStateDir, signed);
+  } catch (error) {
+    if (!(error instanceof LedgerProblemError)) throw error;
+    deps.ledgerProblem = error.problem;
+    log.error({ bad_index: error.problem.index }, ledgerRefusal(error.problem).message);
+  }
+}
+
 /** Starts the election; returns the current role and the function that stops everything. */
 export function startBackground(deps: RouteDeps, log: FastifyBaseLogger, registry: Registry): { role: () => BackgroundRole; stop: () => Promise<void> } {
   const runs = new Counter({ name: 'ppn_background_runs_total', help: 'Completed background job runs', labelNames: ['job'], registers: [registry] });
   const leaderGauge = new Gauge({ name: 'ppn_background_leader', help: '1 while this server runs the background work', registers: [registry] });
-  const work = new BackgroundWork(backgroundJobs(deps), {
+  const work = new BackgroundWork(backgroundJobs(deps, log), {
     ran: (job) => runs.inc({ job }),
     failed: (job, error) => log.warn({ err: error, job }, 'background job failed'),
   });

@@ -10,6 +10,7 @@ import type { LedgerSigner } from '../control/checkpoints.js';
 import type { LedgerProblem } from '../control/ledger-check.js';
 import type { RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
+import type { TreeHead } from '../ledger/checkpoint.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import type { TenantMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -32,8 +33,11 @@ export interface RouteDeps {
   /** Whether this server runs the background work now. */
   backgroundRole: () => BackgroundRole;
   ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
-  /** What the start-up check found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
+  /** What the start-up check or the signer found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
   ledgerProblem: LedgerProblem | null;
+  /** The latest tree head this server checked: the signer checks only what was added since. */
+  verifiedHead: TreeHead;
+  ledgerStateDir: string | undefined;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

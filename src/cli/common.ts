@@ -6,7 +6,6 @@ import type { ControlDeps } from '../control/context.js';
 import { databaseUrlFile, rememberedDatabaseUrl, sqliteFile } from '../config/data-dir.js';
 import { openPostgresStore, redactUrl } from '../store/postgres/open.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
-import { backfillTree } from '../store/ledger.js';
 import { migrateStore, type Store } from '../store/store.js';
 
 export class CliError extends Error {
@@ -88,13 +87,15 @@ function connectionFailure(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Opens (migrating it, and building any missing tree leaves) the store a writer uses: PostgreSQL when a URL is given, else the data directory's SQLite file. */
+/**
+ * Opens (migrating it) the store a writer uses: PostgreSQL when a URL is given, else the data
+ * directory's SQLite file. Nothing here touches the ledger: the server's start-up check runs on
+ * what is stored before anything extends it (src/api/app.ts).
+ */
 export async function openWritableStore(dataDir: string, databaseUrl?: string): Promise<Store> {
   const store = databaseUrl ? openPostgresStore(databaseUrl) : openSqliteStore(sqliteFile(dataDir));
   try {
     await migrateStore(store);
-    // Entries written before the Merkle tree existed get their leaves now.
-    await backfillTree(store);
   } catch (error) {
     await store.close();
     throw new CliError(`cannot prepare the store at ${store.location}: ${(error as Error).message}`, 1, { cause: error });

@@ -1,7 +1,7 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { buildApp } from '../api/app.js';
+import { buildApp, ledgerProblemOf } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import {
   adminTokenFile,
@@ -63,13 +63,6 @@ export async function serve(options: ServeOptions): Promise<void> {
   const keyring = loadKeyring(dataDir);
   const deps = controlDeps(store);
 
-  const tokenFile = adminTokenFile(dataDir);
-  if (newPlatformKey || !existsSync(tokenFile)) {
-    const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
-    writeSecretFile(tokenFile, `${token}\n`);
-    say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
-  }
-
   writeLedgerPublicKey(dataDir);
   const app = await buildApp({
     store,
@@ -80,7 +73,21 @@ export async function serve(options: ServeOptions): Promise<void> {
     runBackgroundWork: true,
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(dataDir),
+    ledgerStateDir: dataDir,
   });
+
+  // The admin token's TOKEN_ISSUED entry is written only to a ledger that passed the start-up check.
+  const tokenFile = adminTokenFile(dataDir);
+  if (newPlatformKey || !existsSync(tokenFile)) {
+    const problem = ledgerProblemOf(app);
+    if (problem) {
+      say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);
+    } else {
+      const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
+      writeSecretFile(tokenFile, `${token}\n`);
+      say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
+    }
+  }
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
+import { acceptRollback } from './accept-rollback.js';
 import { printAdminToken } from './admin-token.js';
 import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
@@ -44,6 +45,21 @@ program
       const dataDir = resolveDataDir(opts.dataDir);
       const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
       return withDatabaseSource(database, () => printAdminToken(dataDir, database?.url, opts.expiresIn));
+    }),
+  );
+
+program
+  .command('ledger')
+  .description("operator commands on the ledger of the data directory's server")
+  .command('accept-rollback')
+  .description('accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
+  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
+      return withDatabaseSource(database, () => acceptRollback(dataDir, database?.url));
     }),
   );
 

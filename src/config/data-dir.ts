@@ -8,6 +8,7 @@
  *   keys/platform.active       the kid that signs new tokens
  *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
  *   ledger.pub                 its verifier key (C2SP signed-note form), public
+ *   ledger.state               the latest checkpoint this server signed or verified (src/config/ledger-state.ts), 0600
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
  *   server.lock                held by the server using the directory, naming it (see lockDataDir)

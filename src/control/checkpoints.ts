@@ -1,15 +1,20 @@
 /**
  * The checkpoint signer: background work on the elected server (SPEC §8). When the stored tree has
- * grown past the latest checkpoint, it signs a C2SP checkpoint of the current size with the ledger
- * key (separate from the token keys) and keeps it.
+ * grown past the latest checkpoint, it checks what was added since the last tree head this server
+ * verified (src/control/ledger-check.ts#checkExtension: O(new entries + log n)), and only then signs
+ * a C2SP checkpoint of the recomputed root with the ledger key (separate from the token keys) and
+ * keeps it. It never signs over entries it has not checked: on PostgreSQL other replicas, or anyone
+ * who can write the database, append entries too.
  */
 import type { KeyObject } from 'node:crypto';
 import { isoTime, type Clock } from '../clock.js';
-import { formatCheckpoint } from '../ledger/checkpoint.js';
+import { formatCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/checkpoint.js';
+import { EMPTY_ROOT } from '../ledger/merkle.js';
 import { signNote } from '../ledger/note.js';
 import { insertCheckpoint, latestCheckpoint, type StoredCheckpoint } from '../store/checkpoints.js';
-import { readRoot, storedTreeSize } from '../store/ledger-tree.js';
+import { storedTreeSize } from '../store/ledger-tree.js';
 import type { Store } from '../store/store.js';
+import { checkExtension, type LedgerProblem } from './ledger-check.js';
 
 export interface LedgerSigner {
   /** The log's origin line, also the signing key's name. */
@@ -17,14 +22,37 @@ export interface LedgerSigner {
   key: KeyObject;
 }
 
-/** Signs a checkpoint if there are entries no checkpoint covers yet; returns it, or null. */
-export async function signPendingCheckpoint(store: Store, signer: LedgerSigner, clock: Clock): Promise<StoredCheckpoint | null> {
+/** The head of the empty tree: checking from it checks every entry. */
+export const EMPTY_HEAD: TreeHead = { size: 0, root: EMPTY_ROOT };
+
+/** Thrown by the signer when the stored ledger does not extend what it verified before. */
+export class LedgerProblemError extends Error {
+  constructor(readonly problem: LedgerProblem) {
+    super(`the ledger failed verification at index ${problem.index}: ${problem.what}`);
+  }
+}
+
+/**
+ * Signs a checkpoint if there are entries no checkpoint covers yet, after checking that the stored
+ * ledger extends `verified` (the latest tree head this server checked); returns it with its tree
+ * head, which the caller keeps as the new `verified`, or null when there is nothing to sign.
+ */
+export async function signPendingCheckpoint(
+  store: Store,
+  signer: LedgerSigner,
+  clock: Clock,
+  verified: TreeHead = EMPTY_HEAD,
+): Promise<(StoredCheckpoint & SignedTreeHead) | null> {
   const size = await storedTreeSize(store.db);
+  if (size < verified.size) {
+    throw new LedgerProblemError({ index: size, what: `the tree has ${size} leaves, fewer than the ${verified.size} this server verified: the ledger was rolled back` });
+  }
   const latest = await latestCheckpoint(store.db);
   if (size === 0 || (latest && latest.size >= size)) return null;
-  const root = await readRoot(store.db, size);
-  const note = signNote(formatCheckpoint({ origin: signer.origin, size, root }), signer.origin, signer.key);
+  const { head, problem } = await checkExtension(store.db, verified, size);
+  if (problem) throw new LedgerProblemError(problem);
+  const note = signNote(formatCheckpoint({ origin: signer.origin, size, root: head.root }), signer.origin, signer.key);
   const checkpoint = { size, note, created_at: isoTime(clock.now()) };
   await insertCheckpoint(store.db, checkpoint);
-  return checkpoint;
+  return { ...checkpoint, root: head.root };
 }

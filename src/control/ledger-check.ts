@@ -10,14 +10,18 @@
  *   first entry of every subtree above it);
  * - every checkpoint's signature is checked with the ledger key, its root against the root
  *   recomputed from the entries at its size, and each consecutive pair by a consistency proof read
- *   from the stored tree (RFC 9162 verification).
+ *   from the stored tree (RFC 9162 verification);
+ * - the ledger must extend the checkpoint the server remembers outside the database (ledger.state):
+ *   at least as many entries, the same root at its size, and that checkpoint still stored; unless a
+ *   LEDGER_ROLLED_BACK entry under a valid checkpoint names it (an operator accepted a restore).
  *
- * The result names the problem at the lowest entry index, if there is one.
+ * The result names the problem at the lowest entry index, if there is one. `checkExtension` is the
+ * same pass over only the entries added since a tree head already verified, for the signer.
  */
 import { PpnError } from '../errors.js';
-import { parseCheckpoint } from '../ledger/checkpoint.js';
+import { parseCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/checkpoint.js';
 import { claimedIndex } from '../ledger/entry.js';
-import { hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
+import { EMPTY_ROOT, hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
 import { openNote, type VerifierKey } from '../ledger/note.js';
 import { readConsistencyProof } from '../store/ledger-tree.js';
 import type { Db } from '../store/schema.js';
@@ -34,16 +38,26 @@ export interface LedgerProblem {
 export interface LedgerCheck {
   /** Entries checked (indexes 0 to size-1). */
   size: number;
+  /** Their root, recomputed. */
+  root: Buffer;
   checkpoints: number;
   /** Size of the latest checkpoint, or null when none has been signed. */
   latestCheckpoint: number | null;
+  /** The latest checkpoint whose signature and root hold: what a server remembers. */
+  latest: SignedTreeHead | null;
+  /**
+   * Set when the stored ledger holds together but does not extend the remembered checkpoint (and
+   * no signed LEDGER_ROLLED_BACK accepts that): what `ledger accept-rollback` accepts. It is also
+   * the problem.
+   */
+  rollback: LedgerProblem | null;
+  /**
+   * The index of the signed LEDGER_ROLLED_BACK entry that accepted a ledger not extending the
+   * remembered checkpoint, or null.
+   */
+  acceptedRollback: number | null;
   /** The problem at the lowest index, or null when everything holds. */
   problem: LedgerProblem | null;
-}
-
-interface CheckpointRoot {
-  size: number;
-  root: Buffer;
 }
 
 /** A perfect subtree at the right edge of what has been read: recomputed and stored hashes. */
@@ -87,6 +101,7 @@ async function nodesCompletedBy(db: Db, start: number, end: number): Promise<Sto
 
 /** The root of the tree whose right edge is `edges` (RFC 6962 MTH, folded from the right). */
 function rootOf(edges: readonly Edge[]): Buffer {
+  if (edges.length === 0) return EMPTY_ROOT;
   let root = edges[edges.length - 1]!.recomputed;
   for (let i = edges.length - 2; i >= 0; i--) root = hashChildren(edges[i]!.recomputed, root);
   return root;
@@ -96,16 +111,16 @@ function rootOf(edges: readonly Edge[]): Buffer {
  * Reads every checkpoint and checks its signature. Read before the entries, so that every checkpoint
  * seen was signed over entries that the pass will read.
  */
-async function readCheckpoints(db: Db, key: VerifierKey, note: (p: LedgerProblem) => void): Promise<{ count: number; valid: CheckpointRoot[] }> {
+async function readCheckpoints(db: Db, key: VerifierKey, note: (p: LedgerProblem) => void): Promise<{ count: number; valid: SignedTreeHead[] }> {
   const rows = await db.selectFrom('ledger_checkpoints').select(['size', 'note']).orderBy('size').execute();
-  const valid: CheckpointRoot[] = [];
+  const valid: SignedTreeHead[] = [];
   for (const row of rows) {
     const size = Number(row.size);
     try {
       const checkpoint = parseCheckpoint(openNote(row.note, key));
       if (checkpoint.origin !== key.name) throw new Error(`its origin is "${checkpoint.origin}", not "${key.name}"`);
       if (checkpoint.size !== size) throw new Error(`it says size ${checkpoint.size}`);
-      valid.push({ size, root: checkpoint.root });
+      valid.push({ size, root: checkpoint.root, note: row.note });
     } catch (error) {
       note({ index: Math.max(0, size - 1), what: `checkpoint at size ${size}: ${(error as Error).message}` });
     }
@@ -113,37 +128,45 @@ async function readCheckpoints(db: Db, key: VerifierKey, note: (p: LedgerProblem
   return { count: rows.length, valid };
 }
 
-/**
- * Runs the check. `key` is the ledger's verifier key; without one, checkpoints are not checked.
- * `progress` is told the number of entries checked after each page.
- */
-export async function checkLedger(store: Store, key: VerifierKey | undefined, progress?: (checked: number) => void): Promise<LedgerCheck> {
-  const db = store.db;
-  const found: { problem: LedgerProblem | null } = { problem: null };
-  const note = (p: LedgerProblem): void => {
-    if (!found.problem || p.index < found.problem.index) found.problem = p;
-  };
-  const checkpoints = key ? await readCheckpoints(db, key, note) : { count: 0, valid: [] };
-  const pending = [...checkpoints.valid];
-  const matched: CheckpointRoot[] = [];
+/** A pass over the entries: the right edge of the tree read so far, and where problems go. */
+interface Pass {
+  db: Db;
+  edges: Edge[];
+  /** Entries read so far (indexes 0 to size-1). */
+  size: number;
+  note: (p: LedgerProblem) => void;
+}
 
-  const edges: Edge[] = [];
-  let size = 0;
-  pages: for (;;) {
-    const rows = await db.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', '>=', size).orderBy('idx').limit(PAGE).execute();
-    if (rows.length === 0) break;
-    const stored = await nodesCompletedBy(db, size, size + rows.length);
+/**
+ * Reads entries from `pass.size` up to `end` (exclusive; Infinity for all that are stored) in index
+ * order, recomputing each leaf and every perfect subtree it completes and comparing them with the
+ * stored tree. `reached` is called with the size after each entry. Stops at the first missing entry.
+ */
+async function readEntriesInto(pass: Pass, end: number, reached: (size: number) => void, progress?: (checked: number) => void): Promise<void> {
+  const { db, edges, note } = pass;
+  while (pass.size < end) {
+    const rows = await db
+      .selectFrom('ledger_entries')
+      .select(['idx', 'entry'])
+      .where('idx', '>=', pass.size)
+      .orderBy('idx')
+      .limit(Math.min(PAGE, end - pass.size))
+      .execute();
+    if (rows.length === 0) return;
+    const stored = await nodesCompletedBy(db, pass.size, pass.size + rows.length);
     for (const row of rows) {
       const index = Number(row.idx);
-      if (index !== size) {
-        note({ index: size, what: `entry ${size} is missing (the next stored is ${index})` });
-        break pages;
+      if (index !== pass.size) {
+        note({ index: pass.size, what: `entry ${pass.size} is missing (the next stored is ${index})` });
+        return;
       }
       const claimed = claimedIndex(row.entry, index);
       if (claimed !== index) note({ index, what: `entry ${index} says it is entry ${String(claimed)}` });
       const leaf = hashLeaf(Buffer.from(row.entry));
-      const agrees = stored(0, index)?.equals(leaf) ?? false;
-      if (!agrees) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
+      const storedLeaf = stored(0, index);
+      const agrees = storedLeaf?.equals(leaf) ?? false;
+      if (!storedLeaf) note({ index, what: `the tree has no leaf for entry ${index}` });
+      else if (!agrees) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
       edges.push({ level: 0, index, recomputed: leaf, agrees });
       // The perfect subtrees this leaf completes: recompute each, compare with the stored node.
       while (edges.length >= 2 && edges[edges.length - 2]!.level === edges[edges.length - 1]!.level) {
@@ -159,15 +182,50 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
         }
         edges.push({ level, index: parentIndex, recomputed, agrees });
       }
-      size = index + 1;
+      pass.size = index + 1;
+      reached(pass.size);
+    }
+    progress?.(pass.size);
+  }
+}
+
+export interface CheckOptions {
+  /** The checkpoint this server remembers (its ledger.state): the ledger must extend it. */
+  remembered?: SignedTreeHead | null;
+  /** Told the number of entries checked after each page. */
+  progress?: (checked: number) => void;
+}
+
+/**
+ * Runs the check. `key` is the ledger's verifier key; without one, checkpoints are not checked.
+ */
+export async function checkLedger(store: Store, key: VerifierKey | undefined, options: CheckOptions = {}): Promise<LedgerCheck> {
+  const db = store.db;
+  const found: { problem: LedgerProblem | null } = { problem: null };
+  const note = (p: LedgerProblem): void => {
+    if (!found.problem || p.index < found.problem.index) found.problem = p;
+  };
+  const remembered = options.remembered ?? null;
+  const checkpoints = key ? await readCheckpoints(db, key, note) : { count: 0, valid: [] };
+  const pending = [...checkpoints.valid];
+  const matched: SignedTreeHead[] = [];
+  let rememberedRoot: Buffer | null = null;
+
+  const pass: Pass = { db, edges: [], size: 0, note };
+  await readEntriesInto(
+    pass,
+    Infinity,
+    (size) => {
+      if (remembered?.size === size) rememberedRoot = rootOf(pass.edges);
       while (pending[0]?.size === size) {
         const checkpoint = pending.shift()!;
-        if (rootOf(edges).equals(checkpoint.root)) matched.push(checkpoint);
+        if (rootOf(pass.edges).equals(checkpoint.root)) matched.push(checkpoint);
         else note({ index: size - 1, what: `checkpoint at size ${size} does not match the root of the entries` });
       }
-    }
-    progress?.(size);
-  }
+    },
+    options.progress,
+  );
+  const size = pass.size;
 
   for (const checkpoint of pending) {
     note({ index: size, what: `checkpoint at size ${checkpoint.size} covers entries that are not stored (only ${size} are)` });
@@ -183,6 +241,18 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
   const lastLeaf = tails.leaf === null ? -1 : Number(tails.leaf);
   const lastEntry = tails.entry === null ? -1 : Number(tails.entry);
   if (lastLeaf > lastEntry) note({ index: lastEntry + 1, what: `the tree has leaves for ${lastLeaf + 1} entries but only ${lastEntry + 1} are stored` });
+  // Every change writes an entry, so an empty ledger beside tenants or tokens has been cut back.
+  if (size === 0) {
+    const rows = await db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('tenants').select((e) => e.fn.countAll().as('n')).as('tenants'),
+        eb.selectFrom('tokens').select((e) => e.fn.countAll().as('n')).as('tokens'),
+      ])
+      .executeTakeFirstOrThrow();
+    if (Number(rows.tenants) + Number(rows.tokens) > 0) {
+      note({ index: 0, what: `the ledger is empty but the store holds ${Number(rows.tenants)} tenants and ${Number(rows.tokens)} tokens, whose creation it should record` });
+    }
+  }
 
   // Roots that match the entries are consistent by construction; the stored tree must also prove it.
   for (let i = 1; i < matched.length && !found.problem; i++) {
@@ -192,7 +262,112 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, pr
       note({ index: older.size, what: `checkpoints at sizes ${older.size} and ${newer.size} are not consistent` });
     }
   }
-  return { size, checkpoints: checkpoints.count, latestCheckpoint: checkpoints.valid.at(-1)?.size ?? null, problem: found.problem };
+
+  const latest = matched.at(-1) ?? null;
+  let rollback: LedgerProblem | null = null;
+  let acceptedRollback: number | null = null;
+  if (remembered && !found.problem) {
+    rollback = notExtending(remembered, size, rememberedRoot, checkpoints.valid);
+    if (rollback) acceptedRollback = await findAcceptedRollback(db, remembered, latest);
+    if (acceptedRollback !== null) rollback = null;
+    if (rollback) note(rollback);
+  }
+  return {
+    size,
+    root: rootOf(pass.edges),
+    checkpoints: checkpoints.count,
+    latestCheckpoint: checkpoints.valid.at(-1)?.size ?? null,
+    latest,
+    rollback,
+    acceptedRollback,
+    problem: found.problem,
+  };
+}
+
+const ACCEPT_HINT = 'if an older copy of the database was restored on purpose, accept it with "service-vm-tenant ledger accept-rollback"';
+
+/**
+ * Why the stored ledger does not extend the remembered checkpoint, or null when it does: at least
+ * as many entries, the same root at its size, and the checkpoint itself still stored (every
+ * checkpoint is kept, SPEC §8, so a missing one was deleted).
+ */
+function notExtending(remembered: TreeHead, size: number, root: Buffer | null, stored: readonly TreeHead[]): LedgerProblem | null {
+  const had = `this server remembers a checkpoint at size ${remembered.size} with root ${remembered.root.toString('hex')} (ledger.state)`;
+  if (size < remembered.size) {
+    return { index: size, what: `the ledger holds ${size} entries, fewer than ${had}: it was rolled back; ${ACCEPT_HINT}` };
+  }
+  if (!root?.equals(remembered.root)) {
+    return { index: remembered.size - 1, what: `the ledger does not extend what ${had}: its root at that size is ${root?.toString('hex')}; ${ACCEPT_HINT}` };
+  }
+  if (!stored.some((c) => c.size === remembered.size)) {
+    return { index: remembered.size - 1, what: `${had}, but that checkpoint is not stored: checkpoints were deleted; ${ACCEPT_HINT}` };
+  }
+  return null;
+}
+
+/**
+ * The index of a LEDGER_ROLLED_BACK entry that names exactly `remembered` as what it rolled back
+ * from, and that the latest valid checkpoint covers, or null. A database writer without the ledger
+ * key cannot make one: the entry is only accepted under a checkpoint signed with that key.
+ */
+async function findAcceptedRollback(db: Db, remembered: TreeHead, latest: SignedTreeHead | null): Promise<number | null> {
+  if (!latest) return null;
+  const rows = await db.selectFrom('ledger_entries').select(['idx', 'entry']).where('event_type', '=', 'LEDGER_ROLLED_BACK').where('idx', '<', latest.size).orderBy('idx', 'desc').execute();
+  for (const row of rows) {
+    const data = (JSON.parse(row.entry) as { data?: { from_size?: unknown; from_root?: unknown } }).data;
+    if (data?.from_size === remembered.size && data.from_root === remembered.root.toString('hex')) return Number(row.idx);
+  }
+  return null;
+}
+
+/**
+ * Checks that the stored ledger extends `from` (a tree head this server verified before) up to
+ * `to` entries, reading only what was added since: the stored perfect subtrees at `from.size` must
+ * fold to its root (O(log n) nodes), and entries [from.size, to) are checked against the stored tree
+ * as in the full check. Returns the head at `to`, recomputed, or the problem at the lowest index.
+ */
+export async function checkExtension(db: Db, from: TreeHead, to: number): Promise<{ head: TreeHead; problem: LedgerProblem | null }> {
+  let problem: LedgerProblem | null = null;
+  const note = (p: LedgerProblem): void => {
+    if (!problem || p.index < problem.index) problem = p;
+  };
+  const edges = await storedEdges(db, from, note);
+  if (!edges) return { head: from, problem };
+  const pass: Pass = { db, edges, size: from.size, note };
+  await readEntriesInto(pass, to, () => {});
+  if (pass.size < to && !problem) note({ index: pass.size, what: `entry ${pass.size} is missing, though the tree has ${to} leaves` });
+  return { head: { size: pass.size, root: rootOf(edges) }, problem };
+}
+
+/** The stored perfect subtrees of a tree of `head.size` leaves, when they fold to `head.root`. */
+async function storedEdges(db: Db, head: TreeHead, note: (p: LedgerProblem) => void): Promise<Edge[] | null> {
+  const ids: { level: number; index: number; first: number }[] = [];
+  for (let level = 52, first = 0; level >= 0; level--) {
+    const width = 2 ** level;
+    if (head.size - first >= width) {
+      ids.push({ level, index: first / width, first });
+      first += width;
+    }
+  }
+  const rows = ids.length === 0 ? [] : await db
+    .selectFrom('ledger_nodes')
+    .select(['level', 'idx', 'hash'])
+    .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+    .execute();
+  const edges: Edge[] = [];
+  for (const id of ids) {
+    const row = rows.find((r) => r.level === id.level && Number(r.idx) === id.index);
+    if (!row) {
+      note({ index: id.first, what: `stored tree node ${id.level}/${id.index} is missing` });
+      return null;
+    }
+    edges.push({ level: id.level, index: id.index, recomputed: Buffer.from(row.hash, 'hex'), agrees: true });
+  }
+  if (!rootOf(edges).equals(head.root)) {
+    note({ index: Math.max(0, head.size - 1), what: `the stored tree at size ${head.size} no longer has the root this server verified (${head.root.toString('hex')})` });
+    return null;
+  }
+  return edges;
 }
 
 /** The refusal every /v1 request and /readyz get while the ledger is not verified. */

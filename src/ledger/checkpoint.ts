@@ -13,6 +13,17 @@ export interface Checkpoint {
   extensions: string[];
 }
 
+/** A tree size and its root hash. */
+export interface TreeHead {
+  size: number;
+  root: Buffer;
+}
+
+/** A tree head with the signed note (checkpoint) that vouches for it. */
+export interface SignedTreeHead extends TreeHead {
+  note: string;
+}
+
 export function formatCheckpoint(checkpoint: Omit<Checkpoint, 'extensions'> & { extensions?: string[] }): string {
   if (!checkpoint.origin || /\n/.test(checkpoint.origin)) throw new TypeError('an origin is one non-empty line');
   if (checkpoint.root.length !== HASH_BYTES) throw new RangeError('a root hash is 32 bytes');

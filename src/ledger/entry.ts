@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'NODE_ENROLLED',
   'NODE_STATE_CHANGED',
   'NODE_REMOVED',
+  'LEDGER_ROLLED_BACK',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -14,10 +14,19 @@ export async function lockLedger(trx: Db, dialect: Dialect): Promise<void> {
 }
 
 /**
- * Gives entries written before the tree existed their leaves, in batches, under the ledger lock
- * (replicas starting together take turns). Returns how many leaves it added.
+ * Builds the tree of a ledger written before the tree existed (migration 0003): only when the store
+ * has entries but no tree node and no checkpoint at all, so it never repairs a tree that was cut or
+ * fills in leaves a checkpoint covers; anything else is for the ledger check to report. In batches,
+ * under the ledger lock (replicas starting together take turns). Returns how many leaves it added.
  */
 export async function backfillTree(store: Store): Promise<number> {
+  const untouched = await store.db
+    .selectNoFrom((eb) => [
+      eb.exists(eb.selectFrom('ledger_nodes').select('idx')).as('nodes'),
+      eb.exists(eb.selectFrom('ledger_checkpoints').select('size')).as('checkpoints'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (Boolean(untouched.nodes) || Boolean(untouched.checkpoints)) return 0;
   let added = 0;
   for (;;) {
     const batch = await inTransaction(store, async (trx) => {

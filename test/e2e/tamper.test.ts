@@ -7,46 +7,14 @@
  * server restarted on the directory refuses to become ready, refuses writes (changing nothing) and
  * signs no new checkpoint. An untouched directory verifies and restarts ready.
  */
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
-import { api, CLI, runCli, serversStoppedAfterEach, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { api, CLI, readLedgerJson, runCli, serversStoppedAfterEach, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { count, cutBackTo, dbShell, dropWorm, LEDGER_TABLES, rememberedState } from '../support/db-shell.js';
 import { TEST_STORE } from '../support/stores.js';
-
-/** The PostgreSQL command-line client: on PATH, or in the newest installed server's bin directory. */
-function psqlBinary(): string {
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'psql'))) return join(dir, 'psql');
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions) if (existsSync(join(root, version, 'bin', 'psql'))) return join(root, version, 'bin', 'psql');
-  throw new Error('psql is not installed (Debian: apt-get install -y --no-install-recommends postgresql-client)');
-}
-
-/**
- * Runs SQL on the data directory's database with the store's own command-line client and returns
- * what it printed (unaligned, without headers). Fails the test if the client reports an error.
- */
-function dbShell(dataDir: string, statements: string): string {
-  const urlFile = join(dataDir, 'database.url');
-  const result = existsSync(urlFile)
-    ? spawnSync(psqlBinary(), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', readFileSync(urlFile, 'utf8').trim(), '-c', statements], { encoding: 'utf8' })
-    : spawnSync('sqlite3', ['-bail', join(dataDir, 'ppn.sqlite'), statements], { encoding: 'utf8' });
-  if (result.error) throw result.error;
-  if (result.status !== 0 || result.stderr.trim() !== '') throw new Error(`database client exited ${result.status}: ${result.stderr}`);
-  return result.stdout;
-}
-
-const count = (dataDir: string, table: string) => Number(dbShell(dataDir, `select count(*) from ${table}`).trim());
-
-/** The statements that remove a table's WORM triggers (src/store/migrations.ts). */
-function dropWorm(dataDir: string, table: string): string {
-  return existsSync(join(dataDir, 'database.url'))
-    ? `drop trigger ${table}_worm on ${table};`
-    : `drop trigger ${table}_no_update; drop trigger ${table}_no_delete;`;
-}
 
 const subjectKey = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
 
@@ -111,6 +79,9 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     expect(count(server.dataDir, 'ledger_checkpoints')).toBeGreaterThanOrEqual(2);
 
     expect(await server.stop()).toBe(0);
+    // The server remembers, outside the database, the latest checkpoint it signed.
+    expect(rememberedState(server.dataDir)).toMatchObject({ size: entries, note });
+    expect(statSync(join(server.dataDir, 'ledger.state')).mode & 0o777).toBe(0o600);
     return { dataDir: server.dataDir, entries, note };
   }
 
@@ -128,8 +99,11 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     expect(out.stderr).toMatch(what);
 
     const entriesBefore = count(dataDir, 'ledger_entries');
+    const nodesBefore = count(dataDir, 'ledger_nodes');
     const tenantsBefore = count(dataDir, 'tenants');
     const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
+    const stateFile = join(dataDir, 'ledger.state');
+    const stateBefore = existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : null;
 
     const server = await start(dataDir);
     const ready = await api(server.url, 'GET', '/readyz');
@@ -145,14 +119,17 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     expect(read.status).toBe(503);
     expect(read.body).toMatchObject({ code: 'ledger_unverified', bad_index: index });
 
-    // Nothing was written, and no checkpoint vouches for the altered ledger.
+    // Nothing was written or rebuilt, no checkpoint vouches for the altered ledger, and the server
+    // still remembers what it remembered.
     expect(count(dataDir, 'ledger_entries')).toBe(entriesBefore);
+    expect(count(dataDir, 'ledger_nodes')).toBe(nodesBefore);
     expect(count(dataDir, 'tenants')).toBe(tenantsBefore);
     expect(dbShell(dataDir, `select count(*) from tenants where tenant_id = 'after-tamper'`).trim()).toBe('0');
     const signed = await within(1500, async () => count(dataDir, 'ledger_checkpoints') !== checkpointsBefore, 100);
     expect(signed, 'a checkpoint was signed over a ledger that failed its check').toBeNull();
     expect(server.output()).toContain(`"bad_index":${index}`);
     expect(await server.stop()).toBe(0);
+    expect(existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : null).toBe(stateBefore);
   }
 
   it('control: an untouched directory verifies, and the restarted server is ready, writes, and signs', async () => {
@@ -160,7 +137,9 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     const out = verify(dataDir);
     expect(out.stderr).toBe('');
     expect(out.status).toBe(0);
-    expect(out.stdout).toMatch(new RegExp(`^ledger verified: ${entries} entries, \\d+ checkpoints, latest at size ${entries}\\n$`));
+    expect(out.stdout).toMatch(
+      new RegExp(`^ledger verified: ${entries} entries, \\d+ checkpoints, latest at size ${entries}; extends the checkpoint at size ${entries} in ledger.state\\n$`),
+    );
 
     const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
     const server = await start(dataDir);
@@ -219,5 +198,118 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     expect(dbShell(dataDir, `select size from ledger_checkpoints where note like '%${forged}%'`).trim()).toBe(String(entries));
     expect(runCli(CLI.fs, ['checkpoint', '--data-dir', dataDir]).stdout).toBe(note.replace(blob, forged));
     await expectRefused(dataDir, entries - 1, new RegExp(`checkpoint at size ${entries}: the signature by ppn-ledger-[0-9a-f]{8} does not verify`));
+  });
+
+  it('entries rewritten, then the tree and every checkpoint deleted: the restarted server rebuilds nothing, refuses, and signs nothing', async () => {
+    const { dataDir } = await prepare();
+    dbShell(
+      dataDir,
+      `${LEDGER_TABLES.map((table) => dropWorm(dataDir, table)).join(' ')}
+       update ledger_entries set entry = replace(entry, '"display_name":"globex inc"', '"display_name":"forged inc"');
+       delete from ledger_nodes; delete from ledger_checkpoints;`,
+    );
+    expect(dbShell(dataDir, `select count(*) from ledger_entries where entry like '%forged inc%'`).trim()).toBe('1');
+    await expectRefused(dataDir, 0, /the tree has no leaf for entry 0/);
+  });
+
+  it('an entry and the tree deleted: the server stays up and names the index instead of exiting', async () => {
+    const { dataDir } = await prepare();
+    // Entry 5 needs entry 4's leaf to build its parent: rebuilding the tree would fail there.
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_entries')} ${dropWorm(dataDir, 'ledger_nodes')} delete from ledger_entries where idx = 4; delete from ledger_nodes;`);
+    await expectRefused(dataDir, 0, /the tree has no leaf for entry 0/);
+  });
+
+  it('every checkpoint deleted: refused, naming the checkpoint this server remembers', async () => {
+    const { dataDir, entries } = await prepare();
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_checkpoints')} delete from ledger_checkpoints;`);
+    await expectRefused(dataDir, entries - 1, new RegExp(`remembers a checkpoint at size ${entries} .*that checkpoint is not stored: checkpoints were deleted`));
+  });
+
+  it('cut back to an earlier consistent size: refused, naming the first entry missing', async () => {
+    const { dataDir, entries } = await prepare();
+    const earlier = Number(dbShell(dataDir, 'select min(size) from ledger_checkpoints').trim());
+    expect(earlier).toBeLessThan(entries);
+    dbShell(dataDir, cutBackTo(dataDir, earlier));
+    await expectRefused(dataDir, earlier, new RegExp(`the ledger holds ${earlier} entries, fewer than this server remembers a checkpoint at size ${entries} `));
+    // Only what the server remembers shows it: the database alone holds together.
+    rmSync(join(dataDir, 'ledger.state'));
+    expect(verify(dataDir).status).toBe(0);
+  });
+
+  it('cut back to empty while tenants exist: refused, with or without what the server remembers', async () => {
+    const { dataDir, entries } = await prepare();
+    dbShell(dataDir, cutBackTo(dataDir, 0));
+    expect(count(dataDir, 'ledger_entries')).toBe(0);
+    await expectRefused(dataDir, 0, new RegExp(`the ledger is empty but the store holds 2 tenants|the ledger holds 0 entries, fewer than this server remembers a checkpoint at size ${entries}`));
+    rmSync(join(dataDir, 'ledger.state'));
+    await expectRefused(dataDir, 0, /the ledger is empty but the store holds 2 tenants and \d+ tokens/);
+  });
+
+  it('a ledger.state that is not the signed checkpoint it claims: refused at index 0, without naming the path', async () => {
+    const { dataDir } = await prepare();
+    const state = rememberedState(dataDir);
+    writeFileSync(join(dataDir, 'ledger.state'), `${JSON.stringify({ ...state, root: '00'.repeat(32) })}\n`, { mode: 0o600 });
+    await expectRefused(dataDir, 0, /ledger.state is not a checkpoint signed with the ledger key: its size and root are not those of its checkpoint/);
+    expect(verify(dataDir).stderr).not.toContain(dataDir);
+  });
+
+  it('an older copy restored is refused until the operator accepts it, which the ledger records as LEDGER_ROLLED_BACK', async () => {
+    const { dataDir, entries } = await prepare();
+    const remembered = rememberedState(dataDir);
+    // What restoring the database as it was at its first checkpoint leaves.
+    const earlier = Number(dbShell(dataDir, 'select min(size) from ledger_checkpoints').trim());
+    dbShell(dataDir, cutBackTo(dataDir, earlier));
+    await expectRefused(dataDir, earlier, /fewer than this server remembers/);
+
+    const accepted = runCli(CLI.server, ['ledger', 'accept-rollback', '--data-dir', dataDir]);
+    expect(accepted.stderr).toBe('');
+    expect(accepted.status).toBe(0);
+    expect(accepted.stdout).toContain(`accepting the ledger as stored: ${earlier} entries, root `);
+    expect(accepted.stdout).toContain(`in place of the checkpoint this server remembers: size ${entries}, root ${remembered.root}`);
+    const [entry] = readLedgerJson(dataDir, '--event-type', 'LEDGER_ROLLED_BACK');
+    expect(entry).toMatchObject({ index: earlier, actor: { subject: 'local-operator' }, data: { from_size: entries, from_root: remembered.root, to_size: earlier } });
+    expect(entry!.data.to_root).toMatch(/^[0-9a-f]{64}$/);
+    expect(rememberedState(dataDir).size).toBe(earlier + 1);
+    expect(verify(dataDir).status).toBe(0);
+    // Accepting twice is refused: there is nothing left to accept.
+    const again = runCli(CLI.server, ['ledger', 'accept-rollback', '--data-dir', dataDir]);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/there is no rollback to accept/);
+
+    const server = await start(dataDir);
+    expect((await api(server.url, 'GET', '/readyz')).status).toBe(200);
+    const write = await api(server.url, 'POST', '/v1/tenants', { token: server.adminToken, body: { tenant_id: 'after-restore', display_name: 'After' } });
+    expect(write.status).toBe(201);
+  });
+
+  it('accept-rollback refuses a ledger that fails its own check, changing nothing', async () => {
+    const { dataDir } = await prepare();
+    dbShell(dataDir, `${dropWorm(dataDir, 'ledger_entries')} update ledger_entries set entry = replace(entry, '"ts":"', '"ts":"1') where idx = 5;`);
+    const entriesBefore = count(dataDir, 'ledger_entries');
+    const out = runCli(CLI.server, ['ledger', 'accept-rollback', '--data-dir', dataDir]);
+    expect(out.status).not.toBe(0);
+    expect(out.stderr).toMatch(/the stored ledger fails its own check at index 5: /);
+    expect(count(dataDir, 'ledger_entries')).toBe(entriesBefore);
+  });
+
+  it('an entry appended behind a running server with a leaf that does not match: it signs nothing and starts refusing, naming it', async () => {
+    const { dataDir, entries } = await prepare();
+    const server = await start(dataDir);
+    expect((await api(server.url, 'GET', '/readyz')).status).toBe(200);
+    const checkpointsBefore = count(dataDir, 'ledger_checkpoints');
+    // Appending needs no trigger dropped: the database writer adds a line and a leaf of its own.
+    dbShell(
+      dataDir,
+      `insert into ledger_entries (idx, ts, event_type, entry) values (${entries}, '2026-11-29T00:00:00.000Z', 'TENANT_DELETED', '{"index":${entries},"forged":true}');
+       insert into ledger_nodes (level, idx, hash) values (0, ${entries}, '${'00'.repeat(32)}');`,
+    );
+    const refusing = await within(5000, async () => (await api(server.url, 'GET', '/readyz')).status === 503, 100);
+    expect(refusing, 'the server kept serving a ledger it could not check').not.toBeNull();
+    const ready = await api(server.url, 'GET', '/readyz');
+    expect(ready.body).toMatchObject({ code: 'ledger_unverified', bad_index: entries });
+    expect(ready.body.detail).toContain(`entry ${entries}'s bytes do not match its leaf hash`);
+    expect((await api(server.url, 'GET', '/v1/tenants', { token: server.adminToken })).status).toBe(503);
+    expect(count(dataDir, 'ledger_checkpoints')).toBe(checkpointsBefore);
+    expect(rememberedState(dataDir).size).toBe(entries);
   });
 });

@@ -8,8 +8,10 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeIdSource, ManualClock } from '../../src/clock.js';
-import { signPendingCheckpoint } from '../../src/control/checkpoints.js';
-import { checkLedger, type LedgerCheck } from '../../src/control/ledger-check.js';
+import { LedgerProblemError, signPendingCheckpoint } from '../../src/control/checkpoints.js';
+import { checkExtension, checkLedger, type LedgerCheck } from '../../src/control/ledger-check.js';
+import type { TreeHead } from '../../src/ledger/checkpoint.js';
+import { readRoot } from '../../src/store/ledger-tree.js';
 import { loadLedgerSigner } from '../../src/config/data-dir.js';
 import { parseVerifierKey, signNote, type VerifierKey } from '../../src/ledger/note.js';
 import { appendEntry } from '../../src/store/ledger.js';
@@ -25,8 +27,13 @@ const CHECKPOINT_SIZES = [1, 7, 16, 30, SIZE];
 class Rollback extends Error {}
 
 /** Runs `tamper` and then the check inside one transaction, and rolls it all back. */
-async function checkTampered(store: Store, key: VerifierKey, tamper: (trx: Db) => Promise<void>): Promise<LedgerCheck> {
-  let result: LedgerCheck | undefined;
+function checkTampered(store: Store, key: VerifierKey, tamper: (trx: Db) => Promise<void>): Promise<LedgerCheck> {
+  return tamperedThen(store, tamper, (tampered) => checkLedger(tampered, key));
+}
+
+/** Runs `tamper` and then `check` on the tampered store inside one transaction, and rolls it all back. */
+async function tamperedThen<T>(store: Store, tamper: (trx: Db) => Promise<void>, check: (tampered: Store) => Promise<T>): Promise<T> {
+  let result: T | undefined;
   await inTransaction(store, async (trx) => {
     for (const table of ['ledger_entries', 'ledger_nodes', 'ledger_checkpoints']) {
       if (store.dialect === 'sqlite') {
@@ -37,7 +44,7 @@ async function checkTampered(store: Store, key: VerifierKey, tamper: (trx: Db) =
       }
     }
     await tamper(trx);
-    result = await checkLedger({ ...store, db: trx }, key);
+    result = await check({ ...store, db: trx });
     throw new Rollback();
   }).catch((error: unknown) => {
     if (!(error instanceof Rollback)) throw error;
@@ -84,7 +91,7 @@ describe('the whole-ledger check', () => {
 
   it('passes on the untouched ledger, with every checkpoint', async () => {
     const result = await checkLedger(h.store, key);
-    expect(result).toEqual({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
+    expect(result).toMatchObject({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
   });
 
   it('names a changed entry by its own index', async () => {
@@ -170,5 +177,70 @@ describe('the whole-ledger check', () => {
       await trx.updateTable('ledger_checkpoints').set({ note: signNote(body, signer.origin, signer.key) }).where('size', '=', 16).execute();
     });
     expect(result.problem).toEqual({ index: 15, what: 'checkpoint at size 16 does not match the root of the entries' });
+  });
+
+  describe('the signer checks what was added since the head it verified', () => {
+    const headAt = async (size: number): Promise<TreeHead> => ({ size, root: await readRoot(h.store.db, size) });
+    const changeEntry = (index: number) => async (trx: Db) => {
+      await trx.updateTable('ledger_entries').set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` }).where('idx', '=', index).execute();
+    };
+
+    it('recomputes the root of the whole ledger from any earlier head', async () => {
+      const whole = await checkLedger(h.store, key);
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: SIZE }), async (from) => {
+          const { head, problem } = await checkExtension(h.store.db, await headAt(from), SIZE);
+          expect(problem).toBeNull();
+          expect(head).toEqual({ size: SIZE, root: whole.root });
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it('names an entry changed after the head by its index', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: SIZE - 1 }).chain((from) => fc.tuple(fc.constant(from), fc.integer({ min: from, max: SIZE - 1 }))), async ([from, index]) => {
+          const head = await headAt(from);
+          const { problem } = await tamperedThen(h.store, changeEntry(index), (tampered) => checkExtension(tampered.db, head, SIZE));
+          expect(problem?.index).toBe(index);
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it('refuses a stored tree that no longer has the root of the head, or no longer its nodes', async () => {
+      const head = await headAt(30);
+      // 30 = 16 + 8 + 4 + 2: the head's edge is nodes 4/0, 3/2, 2/6 and 1/14.
+      const changed = await tamperedThen(h.store, async (trx) => void (await trx.updateTable('ledger_nodes').set({ hash: 'ab'.repeat(32) }).where('level', '=', 3).where('idx', '=', 2).execute()), (tampered) => checkExtension(tampered.db, head, SIZE));
+      expect(changed.problem).toEqual({ index: 29, what: `the stored tree at size 30 no longer has the root this server verified (${head.root.toString('hex')})` });
+      const deleted = await tamperedThen(h.store, async (trx) => void (await trx.deleteFrom('ledger_nodes').where('level', '=', 2).where('idx', '=', 6).execute()), (tampered) => checkExtension(tampered.db, head, SIZE));
+      expect(deleted.problem).toEqual({ index: 24, what: 'stored tree node 2/6 is missing' });
+    });
+
+    it('signs nothing over a changed entry: it throws naming the entry', async () => {
+      const signer = loadLedgerSigner(h.dataDir);
+      const head = await headAt(30);
+      const outcome = await tamperedThen(
+        h.store,
+        async (trx) => {
+          await trx.deleteFrom('ledger_checkpoints').where('size', '=', SIZE).execute();
+          await changeEntry(40)(trx);
+        },
+        async (tampered) => {
+          const error = await signPendingCheckpoint(tampered, signer, new ManualClock(0), head).catch((e: unknown) => e);
+          return { error, latest: await tampered.db.selectFrom('ledger_checkpoints').select((eb) => eb.fn.max('size').as('m')).executeTakeFirstOrThrow() };
+        },
+      );
+      expect(outcome.error).toBeInstanceOf(LedgerProblemError);
+      expect((outcome.error as LedgerProblemError).problem.index).toBe(40);
+      expect(Number(outcome.latest.m)).toBe(30);
+    });
+
+    it('refuses to sign when the tree is shorter than the head it verified', async () => {
+      const signer = loadLedgerSigner(h.dataDir);
+      const error = await signPendingCheckpoint(h.store, signer, new ManualClock(0), { size: SIZE + 5, root: Buffer.alloc(32) }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LedgerProblemError);
+      expect((error as LedgerProblemError).problem).toMatchObject({ index: SIZE, what: expect.stringContaining('rolled back') });
+    });
   });
 });
