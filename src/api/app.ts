@@ -12,6 +12,7 @@ import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.j
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
+import { LiveKeyring } from '../control/platform-keys.js';
 import { startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
@@ -31,7 +32,8 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface AppOptions {
   store: Store;
-  keyring: PlatformKeyring;
+  /** A LiveKeyring follows key rotations made elsewhere, as the revocation list follows revocations. */
+  keyring: PlatformKeyring | LiveKeyring;
   clock?: Clock;
   ids?: IdSource;
   /** pino options, or false for no logging (tests). */
@@ -109,6 +111,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     clearInterval(refresher);
     await stopListening();
   });
+  followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
 
   // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
   if (options.runBackgroundWork && !deps.ledgerProblem) {
@@ -123,6 +126,21 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   return app;
+}
+
+/** Key rotations and retirements made elsewhere reach this server the same way as revocations. */
+function followKeyChanges(app: TypedApp, store: Store, keyring: PlatformKeyring | LiveKeyring, pollMs: number): void {
+  if (!(keyring instanceof LiveKeyring)) return;
+  const refresh = () => {
+    keyring.refresh().catch((error: unknown) => app.log.warn({ err: error }, 'platform key refresh failed'));
+  };
+  const refresher = setInterval(refresh, pollMs);
+  refresher.unref();
+  const stopListening = store.listen('ppn_keys', refresh);
+  app.addHook('onClose', async () => {
+    clearInterval(refresher);
+    await stopListening();
+  });
 }
 
 /**

@@ -5,6 +5,7 @@ import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { printAdminToken } from './admin-token.js';
+import { listKeys, retireKey, rotateKey } from './keys.js';
 import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
 
@@ -46,5 +47,29 @@ program
       return withDatabaseSource(database, () => printAdminToken(dataDir, database?.url, opts.expiresIn));
     }),
   );
+
+const keys = program.command('keys').description('the platform token-signing keys, shared by every replica through the store');
+const storeOptions = (command: Command) =>
+  command
+    .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+    .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)');
+type StoreOpts = { dataDir?: string; databaseUrl?: string };
+function withStore(opts: StoreOpts, work: (dataDir: string, databaseUrl: string | undefined) => Promise<void>): Promise<void> {
+  return runCli(() => {
+    const dataDir = resolveDataDir(opts.dataDir);
+    const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
+    return withDatabaseSource(database, () => work(dataDir, database?.url));
+  });
+}
+
+storeOptions(keys.command('list').description('list the keys: kid, state (active, verifying, retired), created, retired'))
+  .option('--json', 'print JSON')
+  .action((opts: StoreOpts & { json?: boolean }) => withStore(opts, (dataDir, url) => listKeys(dataDir, url, opts.json === true)));
+storeOptions(
+  keys.command('rotate').description('make a new key active and print its kid; tokens signed by older keys stay valid until they expire or their key is retired'),
+).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => rotateKey(dataDir, url)));
+storeOptions(keys.command('retire').argument('<kid>', 'the key to retire').description('retire a key that is not active: tokens it signed are refused')).action(
+  (kid: string, opts: StoreOpts) => withStore(opts, (dataDir, url) => retireKey(dataDir, url, kid)),
+);
 
 await program.parseAsync();
