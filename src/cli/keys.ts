@@ -81,8 +81,9 @@ export function rotateKey(dataDir: string, databaseUrl: string | undefined): Pro
   });
 }
 
-export function retireKey(dataDir: string, databaseUrl: string | undefined, kid: string): Promise<void> {
-  return withKeyStore(dataDir, databaseUrl, async (store) => {
+export async function retireKey(dataDir: string, databaseUrl: string | undefined, kid: string): Promise<void> {
+  if (!/^[A-Za-z0-9_-]{11}$/.test(kid)) throw new CliError(`"${kid}" is not a key id: a kid is 11 characters of base64url, as "keys list" prints it`, 2);
+  await withKeyStore(dataDir, databaseUrl, async (store) => {
     const { retiredAt, already } = await retirePlatformKey(controlDeps(store), kid);
     process.stdout.write(already ? `key ${kid} was retired already, at ${retiredAt}\n` : `retired key ${kid}: tokens it signed are refused from now on\n`);
   });

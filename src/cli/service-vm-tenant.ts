@@ -68,8 +68,9 @@ storeOptions(keys.command('list').description('list the keys: kid, state (active
 storeOptions(
   keys.command('rotate').description('make a new key active and print its kid; tokens signed by older keys stay valid until they expire or their key is retired'),
 ).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => rotateKey(dataDir, url)));
-storeOptions(keys.command('retire').argument('<kid>', 'the key to retire').description('retire a key that is not active: tokens it signed are refused')).action(
-  (kid: string, opts: StoreOpts) => withStore(opts, (dataDir, url) => retireKey(dataDir, url, kid)),
-);
+// A kid is base64url and may begin with "-": unknown options are taken as the kid, which retireKey checks.
+storeOptions(keys.command('retire').argument('<kid>', 'the key to retire').description('retire a key that is not active: tokens it signed are refused'))
+  .allowUnknownOption()
+  .action((kid: string, opts: StoreOpts) => withStore(opts, (dataDir, url) => retireKey(dataDir, url, kid)));
 
 await program.parseAsync();

@@ -18,7 +18,7 @@ import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
 import type { Store } from '../../src/store/store.js';
-import type { PlatformKeyring } from '../../src/tokens/keyring.js';
+import type { LiveKeyring } from '../../src/control/platform-keys.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
 
 export interface RequestOptions {
@@ -32,7 +32,7 @@ export interface RequestOptions {
 export interface Harness {
   app: TypedApp;
   store: Store;
-  keyring: PlatformKeyring;
+  keyring: LiveKeyring;
   clock: Clock;
   dataDir: string;
   adminToken: string;
