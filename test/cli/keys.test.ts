@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseToken } from '../../src/tokens/format.js';
 import { generateKeyPair, keyId, privateKeyToPem } from '../../src/tokens/keys.js';
 import { CLI, readLedgerJson, runCli, serversStoppedAfterEach, tempDataDir } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
@@ -30,9 +31,7 @@ function listJson(dataDir: string): KeyInfo[] {
 }
 
 /** The kid in a token's root block. */
-function kidOf(token: string): string {
-  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { kid: string }).kid;
-}
+const kidOf = (token: string) => parseToken(token)[0]!.claims.kid!;
 
 describe(`keys list, rotate and retire (${TEST_STORE})`, () => {
   const start = serversStoppedAfterEach();

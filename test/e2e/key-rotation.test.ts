@@ -4,14 +4,13 @@
  * without a restart. Tokens signed by the old key keep working until it is retired, then fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseToken } from '../../src/tokens/format.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
 import { api, CLI, runCli, startServer, within, type ServerProcess } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
 
 /** The kid in a token's root block. */
-function kidOf(token: string): string {
-  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { kid: string }).kid;
-}
+const kidOf = (token: string) => parseToken(token)[0]!.claims.kid!;
 
 describe(`key rotation on a running server (${TEST_STORE})`, () => {
   let server: ServerProcess;

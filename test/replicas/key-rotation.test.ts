@@ -5,12 +5,12 @@
  * 1 s. Replica C polls once a minute: only the PostgreSQL notification can bring it the change in time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseToken } from '../../src/tokens/format.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
 import { api, CLI, replicaDataDir, runCli, startServer, within, type ServerProcess } from '../support/server-process.js';
 
-function kidOf(token: string): string {
-  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { kid: string }).kid;
-}
+/** The kid in a token's root block. */
+const kidOf = (token: string) => parseToken(token)[0]!.claims.kid!;
 
 describe('key rotation across replicas', () => {
   let a: ServerProcess;
