@@ -15,7 +15,8 @@ import { mintAdminToken } from '../src/control/admin-token.js';
 import { issueToken } from '../src/control/tokens.js';
 import { createTenant } from '../src/control/tenants.js';
 import { createVm } from '../src/control/vms.js';
-import { initDataDir, loadAdminKey, loadKeyring } from '../src/config/data-dir.js';
+import { initDataDir, loadAdminKey } from '../src/config/data-dir.js';
+import { preparePlatformKeys } from '../src/cli/keys.js';
 import { openWritableStore } from '../src/cli/common.js';
 import { LOCAL_OPERATOR } from '../src/ledger/entry.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../src/tokens/keys.js';
@@ -24,7 +25,7 @@ const dataDir = process.env.BENCH_DATA_DIR ?? join(mkdtempSync(join(tmpdir(), 'p
 const seed = process.env.BENCH_SEED !== '0';
 initDataDir(dataDir);
 const store = await openWritableStore(dataDir, process.env.BENCH_DATABASE_URL);
-const keyring = loadKeyring(dataDir);
+const { keyring } = await preparePlatformKeys(store, dataDir);
 const deps = { store, clock: systemClock, ids: makeIdSource(systemClock) };
 const origin = { actor: LOCAL_OPERATOR, requestId: null };
 const { token: adminToken } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, 3600);
@@ -71,4 +72,11 @@ if (seed) sameBytes = (await app.inject({ method: 'GET', url: '/v1/vms', headers
 
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`${JSON.stringify({ url: address, adminToken, readToken, writeToken, dataDir, listBytes: sameBytes.length })}\n`);
-process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void app
+      .close()
+      .then(() => store.close())
+      .then(() => process.exit(0)),
+);

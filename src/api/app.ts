@@ -11,6 +11,7 @@ import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.j
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
+import { LiveKeyring } from '../control/platform-keys.js';
 import { startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
@@ -39,7 +40,8 @@ export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export interface AppOptions {
   store: Store;
-  keyring: PlatformKeyring;
+  /** A LiveKeyring follows key rotations made elsewhere, as the revocation list follows revocations. */
+  keyring: PlatformKeyring | LiveKeyring;
   clock?: Clock;
   ids?: IdSource;
   /** pino options, or false for no logging (tests). */
@@ -153,6 +155,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     clearInterval(refresher);
     await stopListening();
   });
+  followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
 
   // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
   if (options.runBackgroundWork && !deps.ledgerProblem) {
@@ -169,6 +172,21 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerLedgerRoutes(app, deps);
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
+}
+
+/** Key rotations and retirements made elsewhere reach this server the same way as revocations. */
+function followKeyChanges(app: TypedApp, store: Store, keyring: PlatformKeyring | LiveKeyring, pollMs: number): void {
+  if (!(keyring instanceof LiveKeyring)) return;
+  const refresh = () => {
+    keyring.refresh().catch((error: unknown) => app.log.warn({ err: error }, 'platform key refresh failed'));
+  };
+  const refresher = setInterval(refresh, pollMs);
+  refresher.unref();
+  const stopListening = store.listen('ppn_keys', refresh);
+  app.addHook('onClose', async () => {
+    clearInterval(refresher);
+    await stopListening();
+  });
 }
 
 /**

@@ -9,13 +9,13 @@ import {
   forgetDatabaseUrl,
   initDataDir,
   loadAdminKey,
-  loadKeyring,
   loadLedgerSigner,
   lockDataDir,
   rememberDatabaseUrl,
   writeLedgerPublicKey,
   writeSecretFile,
 } from '../config/data-dir.js';
+import { preparePlatformKeys } from './keys.js';
 import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
@@ -50,7 +50,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const say = startupLog();
   const { host, port } = parseListen(options.listen);
   const { dataDir, database } = options;
-  const { newPlatformKey, tightened } = initDataDir(dataDir);
+  const { tightened } = initDataDir(dataDir);
   for (const dir of tightened) say(`tightened ${dir} to 0700: it holds the keys and the database`);
   const unlock = lockDataDir(dataDir, new Date());
   process.on('exit', unlock);
@@ -60,7 +60,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const store = await withDatabaseSource(database, () => openWritableStore(dataDir, database?.url));
   // Only a URL that connected and migrated is remembered: a wrong one never sticks.
   if (database) rememberDatabaseUrl(dataDir, database.url);
-  const keyring = loadKeyring(dataDir);
+  const { keyring, created: newPlatformKey } = await preparePlatformKeys(store, dataDir);
   const deps = controlDeps(store);
 
   writeLedgerPublicKey(dataDir);

@@ -6,6 +6,7 @@ import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { acceptRollback } from './accept-rollback.js';
 import { printAdminToken } from './admin-token.js';
+import { listKeys, retireKey, rotateKey } from './keys.js';
 import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
 
@@ -48,19 +49,37 @@ program
     }),
   );
 
-program
-  .command('ledger')
-  .description("operator commands on the ledger of the data directory's server")
-  .command('accept-rollback')
-  .description('accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped')
-  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
-  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers)')
-  .action((opts: { dataDir?: string; databaseUrl?: string }) =>
-    runCli(() => {
-      const dataDir = resolveDataDir(opts.dataDir);
-      const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
-      return withDatabaseSource(database, () => acceptRollback(dataDir, database?.url));
-    }),
-  );
+const keys = program.command('keys').description('the platform token-signing keys, shared by every replica through the store');
+const storeOptions = (command: Command) =>
+  command
+    .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+    .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)');
+type StoreOpts = { dataDir?: string; databaseUrl?: string };
+function withStore(opts: StoreOpts, work: (dataDir: string, databaseUrl: string | undefined) => Promise<void>): Promise<void> {
+  return runCli(() => {
+    const dataDir = resolveDataDir(opts.dataDir);
+    const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
+    return withDatabaseSource(database, () => work(dataDir, database?.url));
+  });
+}
+
+storeOptions(keys.command('list').description('list the keys: kid, state (active, verifying, retired), created, retired'))
+  .option('--json', 'print JSON')
+  .action((opts: StoreOpts & { json?: boolean }) => withStore(opts, (dataDir, url) => listKeys(dataDir, url, opts.json === true)));
+storeOptions(
+  keys.command('rotate').description('make a new key active and print its kid; tokens signed by older keys stay valid until they expire or their key is retired'),
+).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => rotateKey(dataDir, url)));
+// A kid is base64url and may begin with "-": unknown options are taken as the kid, which retireKey checks.
+storeOptions(keys.command('retire').argument('<kid>', 'the key to retire').description('retire a key that is not active: tokens it signed are refused'))
+  .allowUnknownOption()
+  .action((kid: string, opts: StoreOpts) => withStore(opts, (dataDir, url) => retireKey(dataDir, url, kid)));
+
+storeOptions(
+  program
+    .command('ledger')
+    .description("operator commands on the ledger of the data directory's server")
+    .command('accept-rollback')
+    .description('accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped'),
+).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => acceptRollback(dataDir, url)));
 
 await program.parseAsync();

@@ -4,8 +4,9 @@
  * ledger and the keys that mint tokens. Layout:
  *
  *   ppn.sqlite                 the embedded store (with its -wal and -shm files)
- *   keys/platform-<kid>.pem    platform token-signing keys (Ed25519, PKCS#8)
- *   keys/platform.active       the kid that signs new tokens
+ *   keys/keyset.kek            the key-encryption key sealing the platform keys kept in the store
+ *   keys/platform-<kid>.pem    platform keys of a directory from before the key set moved into the
+ *   keys/platform.active       store: imported at the next start, then removed (control/platform-keys.ts)
  *   keys/ledger.pem            the ledger checkpoint key, separate from the token keys
  *   ledger.pub                 its verifier key (C2SP signed-note form), public
  *   ledger.state               the latest checkpoint this server signed or verified (src/config/ledger-state.ts), 0600
@@ -14,6 +15,7 @@
  *   server.lock                held by the server using the directory, naming it (see lockDataDir)
  *   database.url               the PostgreSQL URL, when the state lives there (0600: it may hold a password)
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,8 +23,8 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { acquireFileLock, LockHeldError } from '../store/sqlite/lock.js';
 import { parseVerifierKey, verifierKeyText, type VerifierKey } from '../ledger/note.js';
-import { buildKeyring, type PlatformKeyring } from '../tokens/keyring.js';
-import { generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
+import { decodeBase64url, generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
+import { KEK_BYTES } from '../tokens/seal.js';
 
 export const DEFAULT_DATA_DIR = './.ppn';
 
@@ -71,8 +73,6 @@ export function writeSecretFile(path: string, contents: string): void {
 }
 
 export interface InitResult {
-  /** The platform key was made just now: a first start. */
-  newPlatformKey: boolean;
   /** What had looser bits than 0700 and was tightened, e.g. "DIR (was 0755)". */
   tightened: string[];
 }
@@ -86,37 +86,56 @@ export function initDataDir(dataDir: string): InitResult {
     chmodSync(dir, 0o700);
     return [`${dir} (was 0${was.toString(8)})`];
   });
-  let created = false;
-  if (!existsSync(join(keysDir(dataDir), 'platform.active'))) {
-    const { privateKey, publicKey } = generateKeyPair();
-    const kid = keyId(publicKey);
-    writeSecretFile(join(keysDir(dataDir), `platform-${kid}.pem`), privateKeyToPem(privateKey));
-    writeFileSync(join(keysDir(dataDir), 'platform.active'), `${kid}\n`);
-    created = true;
-  }
+  const kek = kekFile(dataDir);
+  if (!existsSync(kek)) writeSecretFile(kek, `${randomBytes(KEK_BYTES).toString('base64url')}\n`);
   for (const name of ['ledger.pem', 'admin.pem']) {
     const path = join(keysDir(dataDir), name);
     if (!existsSync(path)) writeSecretFile(path, privateKeyToPem(generateKeyPair().privateKey));
   }
-  return { newPlatformKey: created, tightened };
+  return { tightened };
 }
 
-export function loadKeyring(dataDir: string): PlatformKeyring {
+function kekFile(dataDir: string): string {
+  return join(keysDir(dataDir), 'keyset.kek');
+}
+
+/**
+ * The key-encryption key that seals the platform keys in the store. Every replica's data directory
+ * holds the same one (copied with keys/, docs/design/store.md); the database never does.
+ */
+export function loadKeyEncryptionKey(dataDir: string): Buffer {
+  const file = kekFile(dataDir);
+  if (!existsSync(file)) throw new Error(`no ${file}: start the server once with this data directory, or copy keys/ from a replica's data directory`);
+  const kek = decodeBase64url(readFileSync(file, 'utf8').trim());
+  if (!kek || kek.length !== KEK_BYTES) throw new Error(`${file} is not a ${KEK_BYTES}-byte key in base64url`);
+  return kek;
+}
+
+/** Platform keys kept as files by a data directory from before the key set moved into the store. */
+export interface LegacyPlatformKeys {
+  keys: KeyObject[];
+  activeKid: string | undefined;
+  files: string[];
+}
+
+export function readLegacyPlatformKeys(dataDir: string): LegacyPlatformKeys {
   const dir = keysDir(dataDir);
-  if (!existsSync(join(dir, 'platform.active'))) {
-    throw new Error(`no platform keys in ${dataDir}: start the server once with this data directory to create them`);
-  }
-  const keys = readdirSync(dir)
-    .filter((name) => /^platform-[A-Za-z0-9_-]+\.pem$/.test(name))
-    .map((name) => privateKeyFromPem(readFileSync(join(dir, name), 'utf8')));
-  const active = readFileSync(join(dir, 'platform.active'), 'utf8').trim();
-  return buildKeyring(keys, active);
+  const names = readdirSync(dir).filter((name) => /^platform-[A-Za-z0-9_-]+\.pem$/.test(name));
+  const activeFile = join(dir, 'platform.active');
+  const activeKid = existsSync(activeFile) ? readFileSync(activeFile, 'utf8').trim() : undefined;
+  return {
+    keys: names.map((name) => privateKeyFromPem(readFileSync(join(dir, name), 'utf8'))),
+    activeKid,
+    files: [...names.map((name) => join(dir, name)), ...(activeKid === undefined ? [] : [activeFile])],
+  };
 }
 
 /** The ledger's checkpoint-signing key and its public identity (origin and verifier key text). */
 export function loadLedgerSigner(dataDir: string): { origin: string; key: KeyObject; verifierKey: string } {
   const key = privateKeyFromPem(readFileSync(join(keysDir(dataDir), 'ledger.pem'), 'utf8'));
-  const origin = `ppn-ledger-${Buffer.from(keyId(createPublicKey(key)), 'base64url').toString('hex').slice(0, 8)}`;
+  const origin = `ppn-ledger-${Buffer.from(keyId(createPublicKey(key)), 'base64url')
+    .toString('hex')
+    .slice(0, 8)}`;
   return { origin, key, verifierKey: verifierKeyText(origin, key) };
 }
 
@@ -148,7 +167,9 @@ export function lockDataDir(dataDir: string, now: Date): () => void {
     return acquireFileLock(join(dataDir, 'server.lock'), { pid: process.pid, host: hostname(), started: now.toISOString() });
   } catch (error) {
     if (!(error instanceof LockHeldError)) throw error;
-    const holder = error.holder ? ` (pid ${error.holder.pid} on host ${error.holder.host}, started ${error.holder.started})` : ' (starting up: it has not named itself yet)';
+    const holder = error.holder
+      ? ` (pid ${error.holder.pid} on host ${error.holder.host}, started ${error.holder.started})`
+      : ' (starting up: it has not named itself yet)';
     throw new Error(`another server${holder} holds the lock on ${error.file}; stop it first, or give this one its own --data-dir`, { cause: error });
   }
 }

@@ -136,3 +136,13 @@ export async function countEntries(db: Db, eventType?: EventType): Promise<numbe
   const row = await query.executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** The index of the last KEY_ROTATED or KEY_RETIRED entry, or -1: a server reloads its keys when it grows. */
+export async function lastKeyEventIndex(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.max('idx').as('last'))
+    .where('event_type', 'in', ['KEY_ROTATED', 'KEY_RETIRED'])
+    .executeTakeFirst();
+  return row?.last === null || row?.last === undefined ? -1 : Number(row.last);
+}

@@ -115,6 +115,21 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await createWormTriggers(db, dialect, 'ledger_checkpoints', false);
       },
     },
+    '0005_platform_keys': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('platform_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('sealed_private_key', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('retired_at', 'text')
+          .execute();
+        // At most one active key, whatever two writers race to do.
+        await sql.raw(`CREATE UNIQUE INDEX platform_keys_one_active ON platform_keys (state) WHERE state = 'active'`).execute(db);
+      },
+    },
   };
 }
 
@@ -142,10 +157,6 @@ async function createWormTriggers(db: Kysely<unknown>, dialect: Dialect, table: 
       )
       .execute(db);
   }
-  await sql
-    .raw(`CREATE TRIGGER ${table}_worm BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ledger_entries_refuse_change()`)
-    .execute(db);
-  await sql
-    .raw(`CREATE TRIGGER ${table}_worm_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_refuse_change()`)
-    .execute(db);
+  await sql.raw(`CREATE TRIGGER ${table}_worm BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ledger_entries_refuse_change()`).execute(db);
+  await sql.raw(`CREATE TRIGGER ${table}_worm_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_refuse_change()`).execute(db);
 }

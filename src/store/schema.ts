@@ -1,5 +1,6 @@
 /** The tables, as Kysely sees them. Timestamps are RFC 3339 UTC strings in every store. */
 import type { Generated, Kysely } from 'kysely';
+import type { KeyState } from '../tokens/keyring.js';
 
 export type TenantState = 'active' | 'suspended' | 'deleted';
 export type VmState = 'pending' | 'scheduled' | 'starting' | 'running' | 'stopped' | 'failed' | 'deleting' | 'unknown';
@@ -91,6 +92,20 @@ export interface LedgerCheckpointsTable {
   created_at: string;
 }
 
+/**
+ * The platform token-signing keys, shared by every replica of the store. The private key is sealed
+ * under the data directory's key-encryption key (src/tokens/seal.ts); the public key is in the clear.
+ */
+export interface PlatformKeysTable {
+  kid: string;
+  /** base64url of the 32 raw bytes. */
+  public_key: string;
+  sealed_private_key: string;
+  state: KeyState;
+  created_at: string;
+  retired_at: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
@@ -99,6 +114,7 @@ export interface Database {
   rate_events: RateEventsTable;
   ledger_nodes: LedgerNodesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
+  platform_keys: PlatformKeysTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

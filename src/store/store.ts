@@ -34,7 +34,7 @@ export interface Store {
 }
 
 /** Channels on which servers announce committed changes to each other. */
-export type Channel = 'ppn_revocations';
+export type Channel = 'ppn_revocations' | 'ppn_keys';
 
 /** Announces a change on `channel`, delivered to listeners when `trx` commits (PostgreSQL NOTIFY). */
 export async function announce(trx: Db, dialect: Dialect, channel: Channel): Promise<void> {

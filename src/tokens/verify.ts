@@ -22,6 +22,8 @@ export interface ChainLink {
 }
 
 export interface VerifiedToken {
+  /** The platform key that signed the root block. */
+  rootKid: string;
   tenantId: string | null;
   /** The final block's scopes: what this token may do. */
   scopes: Scope[];
@@ -47,7 +49,7 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
   const blocks = parseToken(text);
   const root = blocks[0]!;
   const rootKey = options.platformKey(root.claims.kid!);
-  if (!rootKey) throw new TokenError('unknown_key', 'token is signed by an unknown platform key');
+  if (!rootKey) throw new TokenError('unknown_key', `token is signed by platform key ${root.claims.kid}, which is unknown or retired`);
   if (!verify(null, rootSigningInput(root.payload), rootKey, root.signature)) {
     throw new TokenError('bad_signature', 'block 0: signature does not verify');
   }
@@ -78,6 +80,7 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
   const last = blocks[blocks.length - 1]!.claims;
   const blockIds = blocks.map((block, i) => (i === 0 ? block.claims.jti! : delegatedBlockId(block.signature)));
   const token: VerifiedToken = {
+    rootKid: root.claims.kid!,
     tenantId: root.claims.tid ?? null,
     scopes: last.scp,
     subject: last.sub,

@@ -6,7 +6,9 @@
  */
 import { sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ManualClock } from '../../src/clock.js';
+import { makeIdSource, type ManualClock } from '../../src/clock.js';
+import { loadKeyEncryptionKey } from '../../src/config/data-dir.js';
+import { retirePlatformKey, rotatePlatformKey } from '../../src/control/platform-keys.js';
 import { encodeClaims, rootSigningInput, serializeToken, type BlockClaims } from '../../src/tokens/format.js';
 import { mintRootToken } from '../../src/tokens/mint.js';
 import { encodeBase64url, generateKeyPair, keyId } from '../../src/tokens/keys.js';
@@ -44,10 +46,39 @@ const tenantWith = (change: Record<string, unknown>): Record<string, unknown> =>
 const vmWith = (change: Record<string, unknown>): Record<string, unknown> => ({ ...NEW_VM, ...change });
 const tokenWith = (change: Record<string, unknown>): Record<string, unknown> => ({ ...NEW_TOKEN, ...change });
 
-const postTenant = (name: string, body: unknown, field: string): BadRequest => ({ name: `new tenant: ${name}`, method: 'POST', url: '/v1/tenants', body, status: 400, field });
-const patchTenant = (name: string, body: unknown, field: string): BadRequest => ({ name: `tenant change: ${name}`, method: 'PATCH', url: `/v1/tenants/${A}`, body, status: 400, field });
-const postVm = (name: string, body: unknown, field: string): BadRequest => ({ name: `new VM: ${name}`, method: 'POST', url: '/v1/vms', as: 'tenant-admin', body, status: 400, field });
-const postToken = (name: string, body: unknown, field: string): BadRequest => ({ name: `new token: ${name}`, method: 'POST', url: `/v1/tenants/${A}/tokens`, body, status: 400, field });
+const postTenant = (name: string, body: unknown, field: string): BadRequest => ({
+  name: `new tenant: ${name}`,
+  method: 'POST',
+  url: '/v1/tenants',
+  body,
+  status: 400,
+  field,
+});
+const patchTenant = (name: string, body: unknown, field: string): BadRequest => ({
+  name: `tenant change: ${name}`,
+  method: 'PATCH',
+  url: `/v1/tenants/${A}`,
+  body,
+  status: 400,
+  field,
+});
+const postVm = (name: string, body: unknown, field: string): BadRequest => ({
+  name: `new VM: ${name}`,
+  method: 'POST',
+  url: '/v1/vms',
+  as: 'tenant-admin',
+  body,
+  status: 400,
+  field,
+});
+const postToken = (name: string, body: unknown, field: string): BadRequest => ({
+  name: `new token: ${name}`,
+  method: 'POST',
+  url: `/v1/tenants/${A}/tokens`,
+  body,
+  status: 400,
+  field,
+});
 
 const BAD_TENANT_IDS: [string, string][] = [
   ['uppercase', 'Acme-Corp'],
@@ -615,6 +646,24 @@ describe('bad tokens get 401, insufficient scopes 403, and change nothing', () =
         expect(revoke.statusCode).toBe(200);
         return `Bearer ${token}`;
       },
+    },
+    {
+      name: 'a token of a retired platform key (seen once while valid, so cached)',
+      authorization: async () => {
+        // Rotate to a key of its own, use a token it signs, then rotate on and retire that key:
+        // the key signing the other cases' tokens stays in the ring.
+        const deps = { store: h.store, clock, ids: makeIdSource(clock) };
+        const kek = loadKeyEncryptionKey(h.dataDir);
+        const { kid } = await rotatePlatformKey(deps, kek);
+        await h.keyring.refresh();
+        const { token } = await h.issueToken(A, 'tenant:input');
+        expect((await h.request('GET', '/v1/whoami', { token })).statusCode).toBe(200);
+        await rotatePlatformKey(deps, kek);
+        await retirePlatformKey(deps, kid);
+        await h.keyring.refresh();
+        return `Bearer ${token}`;
+      },
+      tokenError: 'unknown_key',
     },
     {
       name: 'a token of a deleted tenant',

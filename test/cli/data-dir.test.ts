@@ -25,7 +25,7 @@ describe(`data directory permissions (${TEST_STORE})`, () => {
     expect(created.status).toBe(201);
     expect(modeOf(server.dataDir)).toBe('700');
     expect(modeOf(join(server.dataDir, 'keys'))).toBe('700');
-    const secrets = ['admin.token', 'server.lock', 'keys/admin.pem', 'keys/ledger.pem'];
+    const secrets = ['admin.token', 'server.lock', 'keys/admin.pem', 'keys/ledger.pem', 'keys/keyset.kek'];
     if (TEST_STORE === 'sqlite') secrets.push('ppn.sqlite', 'ppn.sqlite-wal', 'ppn.sqlite-shm');
     else secrets.push('database.url');
     for (const file of secrets) expect(`${file} ${modeOf(join(server.dataDir, file))}`).toBe(`${file} 600`);
@@ -48,7 +48,9 @@ describe(`the data-directory lock (${TEST_STORE})`, () => {
     const first = await start();
     const refused = startServer(first.dataDir);
     await expect(refused).rejects.toThrow(
-      new RegExp(`another server \\(pid ${first.process.pid} on host ${hostname()}, started \\d{4}-\\d\\d-\\d\\dT[^)]+\\) holds the lock on ${join(first.dataDir, 'server.lock')}`),
+      new RegExp(
+        `another server \\(pid ${first.process.pid} on host ${hostname()}, started \\d{4}-\\d\\d-\\d\\dT[^)]+\\) holds the lock on ${join(first.dataDir, 'server.lock')}`,
+      ),
     );
     // The first one is untouched.
     expect((await api(first.url, 'GET', '/healthz')).status).toBe(200);

@@ -12,12 +12,13 @@ import { buildApp, type AppOptions } from '../../src/api/app.js';
 import type { TypedApp } from '../../src/api/deps.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
-import { initDataDir, loadAdminKey, loadKeyring, rememberDatabaseUrl } from '../../src/config/data-dir.js';
+import { initDataDir, loadAdminKey, rememberDatabaseUrl } from '../../src/config/data-dir.js';
+import { preparePlatformKeys } from '../../src/cli/keys.js';
 import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
 import type { Store } from '../../src/store/store.js';
-import type { PlatformKeyring } from '../../src/tokens/keyring.js';
+import type { LiveKeyring } from '../../src/control/platform-keys.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
 
 export interface RequestOptions {
@@ -31,7 +32,7 @@ export interface RequestOptions {
 export interface Harness {
   app: TypedApp;
   store: Store;
-  keyring: PlatformKeyring;
+  keyring: LiveKeyring;
   clock: Clock;
   dataDir: string;
   adminToken: string;
@@ -53,7 +54,7 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
   const databaseUrl = await freshDatabaseUrl();
   if (databaseUrl) rememberDatabaseUrl(dataDir, databaseUrl);
   const store = await openWritableStore(dataDir, databaseUrl);
-  const keyring = loadKeyring(dataDir);
+  const { keyring } = await preparePlatformKeys(store, dataDir);
   const clock = options.clock ?? new ManualClock(Date.now());
   const ids = makeIdSource(clock);
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);

@@ -150,9 +150,11 @@ function buildChain(rootClaims: Omit<BlockClaims, 'kid' | 'sub'>, rootHolder: nu
 
 const chainRootArb = rootClaimsArb({ jti: 16, tidMiddle: 18, limit: fc.nat({ max: 2000 }) }, true);
 const chainArb = (maxSteps: number, minSteps = 0) =>
-  fc
-    .tuple(chainRootArb, fc.nat({ max: 4 }), fc.array(stepArb, { minLength: minSteps, maxLength: maxSteps }))
-    .map(([root, holder, steps]) => () => buildChain(root, holder, steps));
+  fc.tuple(chainRootArb, fc.nat({ max: 4 }), fc.array(stepArb, { minLength: minSteps, maxLength: maxSteps })).map(
+    ([root, holder, steps]) =>
+      () =>
+        buildChain(root, holder, steps),
+  );
 
 /** The id each block of a parsed token is known by: the root's jti, then ids derived from signatures. */
 function blockIds(token: string): string[] {
@@ -177,6 +179,7 @@ describe('minting', () => {
         const now = claims.iat * 1000 - 60_000 + (nowPick % ((claims.exp - claims.iat) * 1000 + 60_000));
         const verified = verifyToken(token, optionsAt(now));
         expect(verified).toEqual({
+          rootKid: claims.kid,
           tenantId: claims.tid ?? null,
           scopes: claims.scp,
           subject: claims.sub,
@@ -242,9 +245,7 @@ describe('delegation', () => {
         const beyond = SCOPES.filter((scope) => !scopesAllow(parent.scp, scope));
         // Fall back to a later expiry, which always widens, when the wanted kind cannot apply to this parent.
         const kind =
-          (wantedKind === 'scope' && beyond.length === 0) || (wantedKind !== 'scope' && wantedKind !== 'expiry' && limited.length === 0)
-            ? 'expiry'
-            : wantedKind;
+          (wantedKind === 'scope' && beyond.length === 0) || (wantedKind !== 'scope' && wantedKind !== 'expiry' && limited.length === 0) ? 'expiry' : wantedKind;
         const lim = { ...(child.lim as TokenLimits | undefined) };
         const key = limited[amount % Math.max(1, limited.length)]!;
         if (kind === 'scope') child.scp = [...(child.scp as Scope[]), beyond[amount % beyond.length]!];

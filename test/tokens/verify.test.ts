@@ -58,6 +58,7 @@ describe('a verified root token', () => {
   it('reports tenant, scopes, subject, id, expiry, proof-of-possession and a one-link chain', () => {
     const verified = verifyToken(aliceRoot({ lim: { max_vms: 5 } }), platform.options);
     expect(verified).toEqual({
+      rootKid: platform.kid,
       tenantId: 'acme-corp',
       scopes: ['service:tenant-admin'],
       subject: subOf(alice),
@@ -86,9 +87,7 @@ describe('a verified root token', () => {
 
 describe('mintRootToken', () => {
   it('refuses claims without kid with a TypeError (a programmer error)', () => {
-    expect(() =>
-      mintRootToken({ sub: subOf(alice), scp: ['tenant:read'], iat: NOW_SECONDS, exp: NOW_SECONDS + 1, jti: 'x' }, platform.privateKey),
-    ).toThrow(TypeError);
+    expect(() => mintRootToken({ sub: subOf(alice), scp: ['tenant:read'], iat: NOW_SECONDS, exp: NOW_SECONDS + 1, jti: 'x' }, platform.privateKey)).toThrow(TypeError);
   });
 });
 
@@ -185,6 +184,7 @@ describe('a verified delegation chain', () => {
     const carolId = delegatedBlockId(carolBlock!.signature);
     const verified = verifyToken(toCarol, platform.options);
     expect(verified).toEqual({
+      rootKid: platform.kid,
       tenantId: 'acme-corp',
       scopes: ['tenant:read'],
       subject: subOf(carol),

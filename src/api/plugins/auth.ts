@@ -1,7 +1,8 @@
 /**
  * Authentication, tenant context, rate limiting and scope checks, in that order, for every route
  * that declares `config.scope`. Token signatures are verified once and cached by the token's SHA-256
- * until expiry; expiry, revocation and the tenant's state are checked on every request (SPEC §5).
+ * until expiry; expiry, revocation, the root's platform key and the tenant's state are checked on every
+ * request (SPEC §5).
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -58,6 +59,11 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const now = options.clock.now();
     const hash = createHash('sha256').update(text).digest('base64url');
     let token = verified.get(hash);
+    // A platform key retired since the token was cached must fail it as a fresh verification would.
+    if (token && !options.keyring.publicKey(token.rootKid)) {
+      verified.delete(hash);
+      token = undefined;
+    }
     if (token) {
       assertTokenCurrent(token, now);
     } else {
