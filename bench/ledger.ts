@@ -84,7 +84,10 @@ function draft(i: number): EntryDraft {
 async function appendWithoutTree(trx: Db, store: Store, d: EntryDraft): Promise<number> {
   await lockLedger(trx, store.dialect);
   const ts = now();
-  const row = await trx.selectFrom('ledger_entries').select((eb) => eb.fn.max('idx').as('last')).executeTakeFirst();
+  const row = await trx
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.max('idx').as('last'))
+    .executeTakeFirst();
   const index = row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1;
   const line = encodeEntry({ index, ts, ...d });
   await trx
@@ -194,7 +197,7 @@ async function fillLedger(store: Store, signer: LedgerSigner, entries: number, l
 /** The same Kysely insert into ledger_entries as appendEntry, without the tree, BATCH per transaction. */
 async function fillWithoutTree(store: Store, entries: number): Promise<number> {
   const start = clock();
-  for (let size = 0; size < entries; ) {
+  for (let size = 0; size < entries;) {
     const count = Math.min(BATCH, entries - size);
     const drafts = Array.from({ length: count }, (_, k) => draft(size + k));
     await inTransaction(store, async (trx) => {
@@ -320,7 +323,7 @@ async function rawHashFromDb(store: Store): Promise<RawHash> {
   let bytes = 0;
   let leaves = 0;
   const start = clock();
-  for (let size = 0; ; ) {
+  for (let size = 0; ;) {
     const t = clock();
     const rows = await db.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', '>=', size).orderBy('idx').limit(PAGE).execute();
     readSeconds += clock() - t;
@@ -344,7 +347,7 @@ async function readAllLines(store: Store): Promise<{ bytes: Buffer; offsets: Flo
   const pages: Buffer[] = [];
   const offsets: number[] = [0];
   let total = 0;
-  for (let size = 0; ; ) {
+  for (let size = 0; ;) {
     const rows = await store.db.selectFrom('ledger_entries').select(['entry']).where('idx', '>=', size).orderBy('idx').limit(PAGE).execute();
     if (rows.length === 0) break;
     const lines = rows.map((row) => Buffer.from(row.entry));
@@ -557,7 +560,13 @@ function table(pass: Pass): string {
   ];
   rows.push(
     ['SHA-256 of the same leaves and nodes, bytes already in memory', secs(pass.inMemory), '–', '–', `raw SHA-256 is ${(raw / pass.inMemory).toFixed(2)}× this`],
-    [`SHA-256 of the same ${(pass.lineBytes * pass.entries / 1e6).toFixed(0)} MB as one stream (no call per hash)`, secs(pass.oneStream), '–', '–', `verify is ${(pass.verify / pass.oneStream).toFixed(0)}× this`],
+    [
+      `SHA-256 of the same ${((pass.lineBytes * pass.entries) / 1e6).toFixed(0)} MB as one stream (no call per hash)`,
+      secs(pass.oneStream),
+      '–',
+      '–',
+      `verify is ${(pass.verify / pass.oneStream).toFixed(0)}× this`,
+    ],
   );
   const header = '| measurement | result | baseline (same run) | baseline | ratio |\n|---|---:|---|---:|---|';
   return [header, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');

@@ -93,9 +93,7 @@ function rawSqliteInserts(seconds: number): Row {
 
 function table(rows: Row[]): string {
   const header = '| measurement | req/s (or rows/s) | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|';
-  const lines = rows.map(
-    (r) => `| ${r.name} | ${r.rate.toFixed(0)} | ${r.p50 ?? '–'} | ${r.p99 ?? '–'} | ${r.errors} |`,
-  );
+  const lines = rows.map((r) => `| ${r.name} | ${r.rate.toFixed(0)} | ${r.p50 ?? '–'} | ${r.p99 ?? '–'} | ${r.errors} |`);
   return [header, ...lines].join('\n');
 }
 
@@ -124,9 +122,7 @@ async function postgresCreates(): Promise<Row[]> {
     const one = await load('POST /v1/vms on PostgreSQL, 1 replica', createOptions(first.info.url, first.info.writeToken, CONNECTIONS), 201);
     process.stderr.write(`running POST /v1/vms on PostgreSQL, 2 replicas for ${SECONDS}s...\n`);
     const halves = await Promise.all(
-      [first, second].map((replica) =>
-        autocannon({ duration: SECONDS, ...createOptions(replica.info.url, first.info.writeToken, Math.max(1, CONNECTIONS / 2)) }),
-      ),
+      [first, second].map((replica) => autocannon({ duration: SECONDS, ...createOptions(replica.info.url, first.info.writeToken, Math.max(1, CONNECTIONS / 2)) })),
     );
     const two: Row = {
       name: 'POST /v1/vms on PostgreSQL, 2 replicas (sum)',

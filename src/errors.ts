@@ -33,11 +33,7 @@ export class PpnError extends Error {
   /** Extra response headers (e.g. `Retry-After`). */
   readonly headers: Record<string, string>;
 
-  constructor(
-    code: ErrorCode,
-    detail: string,
-    options: { extensions?: Record<string, unknown>; headers?: Record<string, string> } = {},
-  ) {
+  constructor(code: ErrorCode, detail: string, options: { extensions?: Record<string, unknown>; headers?: Record<string, string> } = {}) {
     super(detail);
     this.name = 'PpnError';
     this.code = code;

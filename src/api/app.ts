@@ -196,7 +196,8 @@ function followKeyChanges(app: TypedApp, store: Store, keyring: PlatformKeyring 
 function requireStrictQueries(app: TypedApp): void {
   app.addHook('onRoute', (route) => {
     const querystring = (route.schema?.querystring ?? NoQuery) as { additionalProperties?: unknown };
-    if (querystring.additionalProperties !== false) throw new TypeError(`${[route.method].flat().join(',')} ${route.url}: its query schema must refuse unknown parameters (use strictQuery)`);
+    if (querystring.additionalProperties !== false)
+      throw new TypeError(`${[route.method].flat().join(',')} ${route.url}: its query schema must refuse unknown parameters (use strictQuery)`);
     route.schema = { ...route.schema, querystring };
   });
 }

@@ -22,7 +22,12 @@ export class TenantMetrics {
   constructor(private readonly maxTenantLabels: number) {
     const registers = [this.registry];
     this.quotaRefusals = new Counter({ name: 'ppn_quota_refusals_total', help: 'VM creations refused for quota, by tenant', labelNames: ['tenant'], registers });
-    this.rateLimitRefusals = new Counter({ name: 'ppn_rate_limit_refusals_total', help: 'Requests refused by the tenant rate limit, by tenant', labelNames: ['tenant'], registers });
+    this.rateLimitRefusals = new Counter({
+      name: 'ppn_rate_limit_refusals_total',
+      help: 'Requests refused by the tenant rate limit, by tenant',
+      labelNames: ['tenant'],
+      registers,
+    });
   }
 
   quotaRefused(tenantId: string): void {

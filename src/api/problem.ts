@@ -115,7 +115,10 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer realm="ppn", error="invalid_token"' : 'Bearer realm="ppn"');
   }
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply.code(kind.status).type('application/problem+json').send(problemDocument(error, request.url, request.id));
+  return reply
+    .code(kind.status)
+    .type('application/problem+json')
+    .send(problemDocument(error, request.url, request.id));
 }
 
 /**
@@ -209,7 +212,11 @@ export function registerProblemHandling(app: FastifyInstance): void {
     const allowed = new Set([...known.values()].filter((k) => k.matches.test(path)).flatMap((k) => [...k.methods]));
     if (allowed.size > 0) {
       const allow = [...allowed].sort().join(', ');
-      return sendProblem(request, reply, new PpnError('method_not_allowed', `${request.method} is not allowed on ${path}; it takes ${allow}`, { headers: { Allow: allow } }));
+      return sendProblem(
+        request,
+        reply,
+        new PpnError('method_not_allowed', `${request.method} is not allowed on ${path}; it takes ${allow}`, { headers: { Allow: allow } }),
+      );
     }
     return sendProblem(request, reply, new PpnError('not_found', `no route ${request.method} ${path}`));
   });

@@ -40,7 +40,7 @@ export function describeValidation(errors: ErrorObject[], part: string): Validat
 
   if (first.keyword === 'additionalProperties') {
     const known = propertiesOf(first.parentSchema);
-    const data = first.data !== null && typeof first.data === 'object' ? (first.data) : {};
+    const data = first.data !== null && typeof first.data === 'object' ? first.data : {};
     const unknown = Object.keys(data).filter((name) => !known.includes(name));
     const field = [path, unknown[0]].filter(Boolean).join('.');
     const what = where === 'querystring' ? 'query parameter' : 'field';

@@ -26,9 +26,14 @@ export async function acceptRollback(dataDir: string, databaseUrl: string | unde
     const store = await openWritableStore(dataDir, databaseUrl);
     try {
       const result = await checkLedger(store, key, { remembered });
-      if (!result.problem) throw new CliError(`the ledger (${result.size} entries) extends the checkpoint at size ${remembered.size} that this server remembers: there is no rollback to accept`);
+      if (!result.problem)
+        throw new CliError(
+          `the ledger (${result.size} entries) extends the checkpoint at size ${remembered.size} that this server remembers: there is no rollback to accept`,
+        );
       if (!result.rollback) {
-        throw new CliError(`the stored ledger fails its own check at index ${result.problem.index}: ${result.problem.what}; restore a copy that "service-fs verify" passes first`);
+        throw new CliError(
+          `the stored ledger fails its own check at index ${result.problem.index}: ${result.problem.what}; restore a copy that "service-fs verify" passes first`,
+        );
       }
       const to = { size: result.size, root: result.root };
       process.stdout.write(

@@ -26,7 +26,7 @@ async function fetchEntries(client: LedgerClient, options: Omit<ReadFilters, 'js
   while (remaining > 0) {
     const page = await client.json<{ items?: unknown; next_cursor?: unknown }>('/v1/ledger/entries', { ...query, limit: Math.min(PAGE, remaining), cursor });
     if (!Array.isArray(page.items) || (page.next_cursor !== null && typeof page.next_cursor !== 'string')) {
-      throw new CliError('refused: the server\'s answer to /v1/ledger/entries is not a page of entries');
+      throw new CliError("refused: the server's answer to /v1/ledger/entries is not a page of entries");
     }
     for (const item of page.items as Partial<RemoteEntry>[]) {
       // Entries come oldest first, each once: anything else is not the ledger.
@@ -90,7 +90,9 @@ export async function verifyRemote(options: RemoteOptions): Promise<void> {
     if (!rootFromLeafHashes(leaves).equals(trusted.checkpoint.root)) {
       throw new CliError(`refused: the ${size} entries served do not have the root of the signed checkpoint`);
     }
-    process.stdout.write(`ledger verified remotely: all ${size} entries of the signed checkpoint, whose root they recompute, and which extends every checkpoint seen before\n`);
+    process.stdout.write(
+      `ledger verified remotely: all ${size} entries of the signed checkpoint, whose root they recompute, and which extends every checkpoint seen before\n`,
+    );
     return;
   }
   await verifyEntries(client, trusted, entries);

@@ -21,7 +21,7 @@ const token = program.command('token').description('read and delegate capability
 
 token
   .command('inspect')
-  .description("print every block of a token (id, holder, scopes, expiry, limits, pop); signatures are not checked, the server does that")
+  .description('print every block of a token (id, holder, scopes, expiry, limits, pop); signatures are not checked, the server does that')
   .argument('<token>', 'the token, or a file holding it')
   .option('--json', 'print JSON', false)
   .action((text: string, opts: { json: boolean }) => runCli(async () => inspectToken(text, opts.json)));
@@ -32,9 +32,13 @@ token
   .requiredOption('--token <token>', 'the token to delegate, or a file holding it')
   .requiredOption('--key <file>', "the current holder's private key (from ppn keygen)")
   .requiredOption('--subject <pubkey>', "the new holder's public key")
-  .requiredOption('--scope <scope>', 'a scope the new holder gets (repeat, or separate with commas); within the token\'s scopes', collectScopes)
-  .requiredOption('--expires-in <seconds>', "lifetime in seconds; must not end after the token's own expiry", parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS))
-  .option('--limit <key=n>', "a sub-quota, e.g. max_vms=2 (repeat); limits the token sets carry down unless narrowed here", collectLimit)
+  .requiredOption('--scope <scope>', "a scope the new holder gets (repeat, or separate with commas); within the token's scopes", collectScopes)
+  .requiredOption(
+    '--expires-in <seconds>',
+    "lifetime in seconds; must not end after the token's own expiry",
+    parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS),
+  )
+  .option('--limit <key=n>', 'a sub-quota, e.g. max_vms=2 (repeat); limits the token sets carry down unless narrowed here', collectLimit)
   .option('--pop', 'mark the new block as demanding proof of possession (the root of a delegable token already does)', false)
   .action((opts: DelegateOptions) => runCli(async () => delegate(opts)));
 

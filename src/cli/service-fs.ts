@@ -92,7 +92,9 @@ withSource(program.command('checkpoint').description('print the latest signed ch
 withSource(
   program
     .command('verify')
-    .description('recompute every leaf and tree node and check every checkpoint (remotely: every visible entry\'s inclusion proof); exit non-zero naming the first bad index'),
+    .description(
+      "recompute every leaf and tree node and check every checkpoint (remotely: every visible entry's inclusion proof); exit non-zero naming the first bad index",
+    ),
 ).action((opts: SourceOptions) => fromSource(opts, verifyRemote, verifyLedger));
 
 withSource(

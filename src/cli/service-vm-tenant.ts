@@ -79,7 +79,9 @@ storeOptions(
     .command('ledger')
     .description("operator commands on the ledger of the data directory's server")
     .command('accept-rollback')
-    .description('accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped'),
+    .description(
+      'accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped',
+    ),
 ).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => acceptRollback(dataDir, url)));
 
 await program.parseAsync();

@@ -8,19 +8,19 @@ import { issueToken, type IssuedToken } from './tokens.js';
 
 export const DEFAULT_ADMIN_TOKEN_SECONDS = 30 * 24 * 3600;
 
-export function mintAdminToken(
-  deps: ControlDeps,
-  keyring: PlatformKeyring,
-  adminPublicKey: KeyObject,
-  expiresInSeconds: number,
-): Promise<IssuedToken> {
-  return issueToken(deps, keyring, { actor: LOCAL_OPERATOR, requestId: null }, {
-    tenantId: null,
-    subjectPubkey: encodeBase64url(rawPublicKey(adminPublicKey)),
-    scopes: ['service:platform-admin'],
-    expiresInSeconds,
-    limits: null,
-    proofOfPossession: false,
-    issuedBy: null,
-  });
+export function mintAdminToken(deps: ControlDeps, keyring: PlatformKeyring, adminPublicKey: KeyObject, expiresInSeconds: number): Promise<IssuedToken> {
+  return issueToken(
+    deps,
+    keyring,
+    { actor: LOCAL_OPERATOR, requestId: null },
+    {
+      tenantId: null,
+      subjectPubkey: encodeBase64url(rawPublicKey(adminPublicKey)),
+      scopes: ['service:platform-admin'],
+      expiresInSeconds,
+      limits: null,
+      proofOfPossession: false,
+      issuedBy: null,
+    },
+  );
 }

@@ -23,11 +23,6 @@ export interface Origin {
 }
 
 /** Appends the entry for a change in `trx`, filling in the origin and the clock's time. */
-export function recordEvent(
-  deps: ControlDeps,
-  trx: Db,
-  origin: Origin,
-  event: Pick<EntryDraft, 'event_type' | 'tenant_id' | 'subject_ids' | 'data'>,
-): Promise<number> {
+export function recordEvent(deps: ControlDeps, trx: Db, origin: Origin, event: Pick<EntryDraft, 'event_type' | 'tenant_id' | 'subject_ids' | 'data'>): Promise<number> {
   return appendEntry(trx, deps.store.dialect, { ...event, actor: origin.actor, request_id: origin.requestId }, () => isoTime(deps.clock.now()));
 }

@@ -234,8 +234,15 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, op
   // maxima, so entries appended meanwhile (by another server) raise both alike.
   const tails = await db
     .selectNoFrom((eb) => [
-      eb.selectFrom('ledger_nodes').where('level', '=', 0).select((e) => e.fn.max('idx').as('m')).as('leaf'),
-      eb.selectFrom('ledger_entries').select((e) => e.fn.max('idx').as('m')).as('entry'),
+      eb
+        .selectFrom('ledger_nodes')
+        .where('level', '=', 0)
+        .select((e) => e.fn.max('idx').as('m'))
+        .as('leaf'),
+      eb
+        .selectFrom('ledger_entries')
+        .select((e) => e.fn.max('idx').as('m'))
+        .as('entry'),
     ])
     .executeTakeFirstOrThrow();
   const lastLeaf = tails.leaf === null ? -1 : Number(tails.leaf);
@@ -245,12 +252,21 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, op
   if (size === 0) {
     const rows = await db
       .selectNoFrom((eb) => [
-        eb.selectFrom('tenants').select((e) => e.fn.countAll().as('n')).as('tenants'),
-        eb.selectFrom('tokens').select((e) => e.fn.countAll().as('n')).as('tokens'),
+        eb
+          .selectFrom('tenants')
+          .select((e) => e.fn.countAll().as('n'))
+          .as('tenants'),
+        eb
+          .selectFrom('tokens')
+          .select((e) => e.fn.countAll().as('n'))
+          .as('tokens'),
       ])
       .executeTakeFirstOrThrow();
     if (Number(rows.tenants) + Number(rows.tokens) > 0) {
-      note({ index: 0, what: `the ledger is empty but the store holds ${Number(rows.tenants)} tenants and ${Number(rows.tokens)} tokens, whose creation it should record` });
+      note({
+        index: 0,
+        what: `the ledger is empty but the store holds ${Number(rows.tenants)} tenants and ${Number(rows.tokens)} tokens, whose creation it should record`,
+      });
     }
   }
 
@@ -312,7 +328,13 @@ function notExtending(remembered: TreeHead, size: number, root: Buffer | null, s
  */
 async function findAcceptedRollback(db: Db, remembered: TreeHead, latest: SignedTreeHead | null): Promise<number | null> {
   if (!latest) return null;
-  const rows = await db.selectFrom('ledger_entries').select(['idx', 'entry']).where('event_type', '=', 'LEDGER_ROLLED_BACK').where('idx', '<', latest.size).orderBy('idx', 'desc').execute();
+  const rows = await db
+    .selectFrom('ledger_entries')
+    .select(['idx', 'entry'])
+    .where('event_type', '=', 'LEDGER_ROLLED_BACK')
+    .where('idx', '<', latest.size)
+    .orderBy('idx', 'desc')
+    .execute();
   for (const row of rows) {
     const data = (JSON.parse(row.entry) as { data?: { from_size?: unknown; from_root?: unknown } }).data;
     if (data?.from_size === remembered.size && data.from_root === remembered.root.toString('hex')) return Number(row.idx);
@@ -349,11 +371,14 @@ async function storedEdges(db: Db, head: TreeHead, note: (p: LedgerProblem) => v
       first += width;
     }
   }
-  const rows = ids.length === 0 ? [] : await db
-    .selectFrom('ledger_nodes')
-    .select(['level', 'idx', 'hash'])
-    .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
-    .execute();
+  const rows =
+    ids.length === 0
+      ? []
+      : await db
+          .selectFrom('ledger_nodes')
+          .select(['level', 'idx', 'hash'])
+          .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+          .execute();
   const edges: Edge[] = [];
   for (const id of ids) {
     const row = rows.find((r) => r.level === id.level && Number(r.idx) === id.index);
@@ -372,7 +397,11 @@ async function storedEdges(db: Db, head: TreeHead, note: (p: LedgerProblem) => v
 
 /** The refusal every /v1 request and /readyz get while the ledger is not verified. */
 export function ledgerRefusal(problem: LedgerProblem): PpnError {
-  return new PpnError('ledger_unverified', `the ledger failed verification at index ${problem.index}: ${problem.what}; this server serves nothing until it is repaired (service-fs verify shows the same)`, {
-    extensions: { bad_index: problem.index },
-  });
+  return new PpnError(
+    'ledger_unverified',
+    `the ledger failed verification at index ${problem.index}: ${problem.what}; this server serves nothing until it is repaired (service-fs verify shows the same)`,
+    {
+      extensions: { bad_index: problem.index },
+    },
+  );
 }

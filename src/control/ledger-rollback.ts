@@ -26,13 +26,21 @@ export interface Rollback {
 export async function recordRollback(deps: ControlDeps, signer: LedgerSigner, rollback: Rollback): Promise<SignedTreeHead> {
   const { from, to } = rollback;
   await inTransaction(deps.store, async (trx) => {
-    const index = await recordEvent(deps, trx, { actor: LOCAL_OPERATOR, requestId: null }, {
-      event_type: 'LEDGER_ROLLED_BACK',
-      tenant_id: null,
-      subject_ids: {},
-      data: { from_size: from.size, from_root: from.root.toString('hex'), to_size: to.size, to_root: to.root.toString('hex') },
-    });
-    if (index !== to.size) throw new Error(`another writer appended to the ledger meanwhile (the entry would be ${index}, not ${to.size}): stop every server using the database and run this again`);
+    const index = await recordEvent(
+      deps,
+      trx,
+      { actor: LOCAL_OPERATOR, requestId: null },
+      {
+        event_type: 'LEDGER_ROLLED_BACK',
+        tenant_id: null,
+        subject_ids: {},
+        data: { from_size: from.size, from_root: from.root.toString('hex'), to_size: to.size, to_root: to.root.toString('hex') },
+      },
+    );
+    if (index !== to.size)
+      throw new Error(
+        `another writer appended to the ledger meanwhile (the entry would be ${index}, not ${to.size}): stop every server using the database and run this again`,
+      );
   });
   const signed = await signPendingCheckpoint(deps.store, signer, deps.clock, to);
   if (!signed) throw new LedgerProblemError({ index: to.size, what: 'no checkpoint could be signed over the LEDGER_ROLLED_BACK entry' });

@@ -53,13 +53,7 @@ export async function getTenantWithUsage(db: Db, tenantId: string): Promise<Tena
   return { ...tenant, usage: await sumUsage(db, tenantId) };
 }
 
-export async function updateTenant(
-  deps: ControlDeps,
-  origin: Origin,
-  tenantId: string,
-  changes: TenantChanges,
-  force: boolean,
-): Promise<TenantWithUsage> {
+export async function updateTenant(deps: ControlDeps, origin: Origin, tenantId: string, changes: TenantChanges, force: boolean): Promise<TenantWithUsage> {
   return inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');
@@ -96,13 +90,7 @@ export async function updateTenant(
  * live token revoked, every one with its own ledger entry, before TENANT_DELETED. The tenant row
  * stays as a tombstone; ledger entries are never deleted.
  */
-export async function deleteTenant(
-  deps: ControlDeps,
-  revocations: RevocationList,
-  origin: Origin,
-  tenantId: string,
-  cascade: boolean,
-): Promise<void> {
+export async function deleteTenant(deps: ControlDeps, revocations: RevocationList, origin: Origin, tenantId: string, cascade: boolean): Promise<void> {
   const revoked = await inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');

@@ -83,13 +83,7 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
 }
 
 /** Revokes a token of the tenant. Revoking again changes nothing and writes no second entry. */
-export async function revokeToken(
-  deps: ControlDeps,
-  revocations: RevocationList,
-  origin: Origin,
-  tenantId: string,
-  tokenId: string,
-): Promise<TokenRow> {
+export async function revokeToken(deps: ControlDeps, revocations: RevocationList, origin: Origin, tenantId: string, tokenId: string): Promise<TokenRow> {
   const { row, revoked } = await inTransaction(deps.store, async (trx) => {
     const token = await findToken(trx, tokenId, tenantId);
     if (!token) throw notFound('token');

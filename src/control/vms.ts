@@ -22,13 +22,7 @@ const NO_NODES_REASON = 'no fleet node can take it: none is enrolled in this ten
  * insert (or the denial's ledger entry) are one transaction, so concurrent creates can never exceed
  * the quota, and every decision is in the ledger.
  */
-export async function createVm(
-  deps: ControlDeps,
-  origin: Origin,
-  tenantId: string,
-  input: NewVm,
-  createdBy: string | null,
-): Promise<VmRow> {
+export async function createVm(deps: ControlDeps, origin: Origin, tenantId: string, input: NewVm, createdBy: string | null): Promise<VmRow> {
   const outcome = await inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');

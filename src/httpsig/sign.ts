@@ -46,10 +46,7 @@ export interface SignRequestOptions {
  * signature covering `@method`, `@path`, `@query` (and `content-digest`) with `created`, `nonce`,
  * `keyid` (the holder's public key in base64url) and `alg`.
  */
-export function signRequest(
-  request: Omit<RequestParts, 'headers'> & { headers?: RequestParts['headers'] },
-  options: SignRequestOptions,
-): Record<string, string> {
+export function signRequest(request: Omit<RequestParts, 'headers'> & { headers?: RequestParts['headers'] }, options: SignRequestOptions): Record<string, string> {
   const body = request.body ?? new Uint8Array();
   const added: Record<string, string> = body.length > 0 ? { 'content-digest': contentDigest(body) } : {};
   const components = ['@method', '@path', '@query', ...(body.length > 0 ? ['content-digest'] : [])];

@@ -41,9 +41,7 @@ export function inclusionProof(leaves: readonly Uint8Array[], index: number, siz
   const path = (m: number, tree: readonly Uint8Array[]): Buffer[] => {
     if (tree.length <= 1) return [];
     const k = splitPoint(tree.length);
-    return m < k
-      ? [...path(m, tree.slice(0, k)), rootFromLeafHashes(tree.slice(k))]
-      : [...path(m - k, tree.slice(k)), rootFromLeafHashes(tree.slice(0, k))];
+    return m < k ? [...path(m, tree.slice(0, k)), rootFromLeafHashes(tree.slice(k))] : [...path(m - k, tree.slice(k)), rootFromLeafHashes(tree.slice(0, k))];
   };
   return path(index, leaves.slice(0, size));
 }

@@ -42,9 +42,7 @@ export function treeInclusionProof(index: number, size: number, node: NodeReader
   const path = (m: number, start: number, end: number): Buffer[] => {
     if (end - start <= 1) return [];
     const k = splitPoint(end - start);
-    return m < k
-      ? [...path(m, start, start + k), rangeRoot(start + k, end, node)]
-      : [...path(m - k, start + k, end), rangeRoot(start, start + k, node)];
+    return m < k ? [...path(m, start, start + k), rangeRoot(start + k, end, node)] : [...path(m - k, start + k, end), rangeRoot(start, start + k, node)];
   };
   return path(index, 0, size);
 }

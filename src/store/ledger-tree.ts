@@ -10,7 +10,10 @@ import type { Db } from './schema.js';
 
 /** Thrown when a node the tree needs is missing: the stored tree does not cover its entries. */
 export class MissingNodeError extends Error {
-  constructor(readonly level: number, readonly index: number) {
+  constructor(
+    readonly level: number,
+    readonly index: number,
+  ) {
     super(`ledger tree node ${level}/${index} is missing`);
   }
 }

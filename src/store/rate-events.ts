@@ -49,6 +49,9 @@ export async function forgetRateLog(db: Db, tenantId: string): Promise<void> {
 
 /** Removes every tenant's requests that have left the window: background work for the leader. */
 export async function sweepRateEvents(db: Db, now: number): Promise<number> {
-  const result = await db.deleteFrom('rate_events').where('at_ms', '<=', now - WINDOW_MS).executeTakeFirst();
+  const result = await db
+    .deleteFrom('rate_events')
+    .where('at_ms', '<=', now - WINDOW_MS)
+    .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

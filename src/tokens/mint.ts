@@ -1,16 +1,7 @@
 /** Making tokens: root tokens signed by a platform key, and offline delegation by a holder. */
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { TokenError } from './error.js';
-import {
-  delegateSigningInput,
-  encodeClaims,
-  MAX_BLOCKS,
-  MAX_TOKEN_BYTES,
-  parseToken,
-  rootSigningInput,
-  serializeToken,
-  type BlockClaims,
-} from './format.js';
+import { delegateSigningInput, encodeClaims, MAX_BLOCKS, MAX_TOKEN_BYTES, parseToken, rootSigningInput, serializeToken, type BlockClaims } from './format.js';
 import { encodeBase64url, rawPublicKey } from './keys.js';
 import { scopesWithin } from './scopes.js';
 import { limitsWithin } from './verify.js';

@@ -3,14 +3,7 @@
  * tenant-admin implies every tenant scope and node:agent (so it may issue agent tokens); input ⊃
  * user ⊃ read. node:agent implies nothing else: a stolen agent token can only act as that node.
  */
-export const SCOPES = [
-  'service:platform-admin',
-  'service:tenant-admin',
-  'tenant:input',
-  'tenant:user',
-  'tenant:read',
-  'node:agent',
-] as const;
+export const SCOPES = ['service:platform-admin', 'service:tenant-admin', 'tenant:input', 'tenant:user', 'tenant:read', 'node:agent'] as const;
 
 export type Scope = (typeof SCOPES)[number];
 

@@ -180,9 +180,7 @@ describe('socket errors are problem+json, and the connection is closed', () => {
       const gone = new Promise((resolve) => freed.once('close', resolve));
       freed.destroy();
       await gone;
-      await expect
-        .poll(async () => (await exchange('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status)
-        .toBe(200);
+      await expect.poll(async () => (await exchange('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status).toBe(200);
     } finally {
       for (const socket of held) socket.destroy();
     }

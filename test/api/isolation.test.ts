@@ -211,8 +211,8 @@ describe('authorisation matrix: route × role → status', () => {
   });
 
   it('covers every route the API serves', () => {
-    const served = Object.entries((h.app.swagger() as { paths: Record<string, Record<string, unknown>> }).paths).flatMap(
-      ([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    const served = Object.entries((h.app.swagger() as { paths: Record<string, Record<string, unknown>> }).paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
     );
     const inMatrix = MATRIX.map(([route]) =>
       route
@@ -285,14 +285,7 @@ describe("another tenant's resources are indistinguishable from missing ones", (
   });
 
   /** Sends the same request at an existing resource of A and at a missing one; the answers must match. */
-  async function expectSameAnswer(
-    token: string,
-    method: string,
-    existing: string,
-    missing: string,
-    status: number,
-    body?: unknown,
-  ): Promise<void> {
+  async function expectSameAnswer(token: string, method: string, existing: string, missing: string, status: number, body?: unknown): Promise<void> {
     const before = await snapshotState(h);
     const opts = { token, ...(body !== undefined ? { body } : {}) };
     const forA = await h.request(method, existing, opts);
@@ -317,7 +310,7 @@ describe("another tenant's resources are indistinguishable from missing ones", (
     await expectSameAnswer(bRead, 'GET', `/v1/vms/${aVm}`, `/v1/vms/${MISSING_VM}`, 404);
   });
 
-  it("B naming ?tenant_id=A is refused exactly like naming a tenant that does not exist", async () => {
+  it('B naming ?tenant_id=A is refused exactly like naming a tenant that does not exist', async () => {
     for (const [method, path] of [
       ['GET', '/v1/vms'],
       ['POST', '/v1/vms'],
@@ -490,7 +483,7 @@ describe("lists never show another tenant's items", () => {
 
     expect((await listEntries(bAdmin, '')).items.map((e) => e.index)).toEqual(bIndexes);
     const seen: number[] = [];
-    for (let query = '?limit=1'; ; ) {
+    for (let query = '?limit=1'; ;) {
       const page = await listEntries(bAdmin, query);
       seen.push(...page.items.map((e) => e.index));
       if (page.next_cursor === null) break;

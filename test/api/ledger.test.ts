@@ -288,16 +288,21 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
         ['node_id=compute-west-01', (e) => e.subject_ids.node_id === 'compute-west-01'],
         ...phases.map((t): [string, (e: ParsedEntry) => boolean] => [`since=${isoTime(t)}`, (e) => Date.parse(e.ts) >= t]),
         ...phases.map((t): [string, (e: ParsedEntry) => boolean] => [`until=${isoTime(t)}`, (e) => Date.parse(e.ts) < t]),
-        ...phases.slice(1).map((t, i): [string, (e: ParsedEntry) => boolean] => [
-          `since=${isoTime(phases[i]!)}&until=${isoTime(t)}`,
-          (e) => Date.parse(e.ts) >= phases[i]! && Date.parse(e.ts) < t,
-        ]),
+        ...phases
+          .slice(1)
+          .map((t, i): [string, (e: ParsedEntry) => boolean] => [
+            `since=${isoTime(phases[i]!)}&until=${isoTime(t)}`,
+            (e) => Date.parse(e.ts) >= phases[i]! && Date.parse(e.ts) < t,
+          ]),
         // The same instant with a UTC offset, and to the second only.
         [`since=${encodeURIComponent(withOffset(phases[2]!, 120))}`, (e) => Date.parse(e.ts) >= phases[2]!],
         [`until=${encodeURIComponent(withOffset(phases[2]!, -330))}`, (e) => Date.parse(e.ts) < phases[2]!],
         [`since=${isoTime(phases[2]! + 1000).slice(0, 19)}Z`, (e) => Date.parse(e.ts) >= Math.floor(phases[2]! / 1000) * 1000 + 1000],
         [`event_type=VM_CREATED&since=${isoTime(phases[2]!)}`, (e) => e.event_type === 'VM_CREATED' && Date.parse(e.ts) >= phases[2]!],
-        [`vm_id=${aVms[0]}&event_type=VM_STATE_CHANGED&until=${isoTime(phases[3]!)}`, (e) => e.subject_ids.vm_id === aVms[0] && e.event_type === 'VM_STATE_CHANGED' && Date.parse(e.ts) < phases[3]!],
+        [
+          `vm_id=${aVms[0]}&event_type=VM_STATE_CHANGED&until=${isoTime(phases[3]!)}`,
+          (e) => e.subject_ids.vm_id === aVms[0] && e.event_type === 'VM_STATE_CHANGED' && Date.parse(e.ts) < phases[3]!,
+        ],
       ];
       let nonEmpty = 0;
       for (const [query, keep] of cases) {
@@ -455,7 +460,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
       }
     });
 
-    it("a tenant naming another tenant is refused as for a tenant that does not exist; other refusals change nothing", async () => {
+    it('a tenant naming another tenant is refused as for a tenant that does not exist; other refusals change nothing', async () => {
       const other = await refused(aRead, `/v1/ledger/entries?tenant_id=${B}`, 403);
       const missing = await refused(aRead, '/v1/ledger/entries?tenant_id=no-such-tenant', 403);
       expect({ ...problemWithoutRequest(other) }).toEqual({ ...problemWithoutRequest(missing) });
@@ -503,7 +508,11 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
         expect(note.statusCode).toBe(200);
         const { size, root } = parseCheckpoint(openNote(note.body, key));
         for (const e of ofTenant(B).filter((x) => x.index < size)) {
-          const res = await app.inject({ method: 'GET', url: `/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`, headers: { authorization: `Bearer ${bRead}` } });
+          const res = await app.inject({
+            method: 'GET',
+            url: `/v1/ledger/proof/inclusion?index=${e.index}&tree_size=${size}`,
+            headers: { authorization: `Bearer ${bRead}` },
+          });
           const proof = res.json<InclusionAnswer>();
           expect(verifyInclusion(e.index, size, hashLeaf(Buffer.from(e.line)), fromHex(proof.hashes), root)).toBe(true);
         }
@@ -599,7 +608,17 @@ describe('entries stored in an encoding the server would not write', () => {
     expect(JSON.stringify(JSON.parse(line))).not.toBe(line);
     await h.store.db
       .insertInto('ledger_entries')
-      .values({ idx: index, ts: '2026-01-01T00:00:00.000Z', event_type: 'VM_CREATED', tenant_id: A, vm_id: null, node_id: null, token_id: null, actor_token_id: null, entry: line })
+      .values({
+        idx: index,
+        ts: '2026-01-01T00:00:00.000Z',
+        event_type: 'VM_CREATED',
+        tenant_id: A,
+        vm_id: null,
+        node_id: null,
+        token_id: null,
+        actor_token_id: null,
+        entry: line,
+      })
       .execute();
     await storeLeaf(h.store.db, index, line);
 

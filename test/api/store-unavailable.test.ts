@@ -54,9 +54,19 @@ describe('store unavailable', () => {
       });
       expect(res.statusCode).toBe(503);
       // One line says who was refused, where and why.
-      await expect.poll(() => log.linesFor('busy-store-1')).toEqual([
-        expect.objectContaining({ msg: 'request refused', method: 'POST', route: '/v1/tenants', status: 503, code: 'store_unavailable', tenant: null, token_id: expect.stringMatching(/^tok-/) }),
-      ]);
+      await expect
+        .poll(() => log.linesFor('busy-store-1'))
+        .toEqual([
+          expect.objectContaining({
+            msg: 'request refused',
+            method: 'POST',
+            route: '/v1/tenants',
+            status: 503,
+            code: 'store_unavailable',
+            tenant: null,
+            token_id: expect.stringMatching(/^tok-/),
+          }),
+        ]);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       const body = res.json();
       expect(body).toMatchObject({ status: 503, code: 'store_unavailable', type: 'urn:ppn:problem:store-unavailable' });

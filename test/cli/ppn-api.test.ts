@@ -36,7 +36,14 @@ describe('ppn api against the server', () => {
   beforeAll(async () => {
     server = await startServer();
     holder = keygen('holder');
-    expect((await api(server.url, 'POST', '/v1/tenants', { token: server.adminToken, body: { tenant_id: 'acme-corp', display_name: 'Acme', max_vms: 10, storage_quota_gb: 100, api_rate_limit_rpm: 600 } })).status).toBe(201);
+    expect(
+      (
+        await api(server.url, 'POST', '/v1/tenants', {
+          token: server.adminToken,
+          body: { tenant_id: 'acme-corp', display_name: 'Acme', max_vms: 10, storage_quota_gb: 100, api_rate_limit_rpm: 600 },
+        })
+      ).status,
+    ).toBe(201);
     const issued = await api(server.url, 'POST', '/v1/tenants/acme-corp/tokens', {
       token: server.adminToken,
       body: { subject_pubkey: holder.pub, scope: 'tenant:input', expires_in_seconds: 3600 },
@@ -126,7 +133,19 @@ describe('ppn api signs what a verifier of RFC 9421 accepts, over real HTTP', ()
   });
 
   it('a POST with a body and a query verifies: components, digest, keyid and nonce', async () => {
-    const result = await runCliAsync(CLI.ppn, ['api', 'PATCH', '/v1/tenants/acme?force=true', '--data', '{"max_vms":3}', '--server', url, '--token', 'pct1.x', '--key', holder.file]);
+    const result = await runCliAsync(CLI.ppn, [
+      'api',
+      'PATCH',
+      '/v1/tenants/acme?force=true',
+      '--data',
+      '{"max_vms":3}',
+      '--server',
+      url,
+      '--token',
+      'pct1.x',
+      '--key',
+      holder.file,
+    ]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const body = JSON.parse(result.stdout);

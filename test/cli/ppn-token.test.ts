@@ -32,7 +32,18 @@ function keygen(name: string): { file: string; pub: string } {
 
 function mintRoot(holder: string, overrides: Partial<BlockClaims> = {}): string {
   const now = Math.floor(Date.now() / 1000);
-  const claims: BlockClaims = { kid, tid: 'acme', sub: holder, scp: ['tenant:input'], iat: now, exp: now + 3600, jti: 'tok-root', lim: { max_vms: 5 }, pop: true, ...overrides };
+  const claims: BlockClaims = {
+    kid,
+    tid: 'acme',
+    sub: holder,
+    scp: ['tenant:input'],
+    iat: now,
+    exp: now + 3600,
+    jti: 'tok-root',
+    lim: { max_vms: 5 },
+    pop: true,
+    ...overrides,
+  };
   return mintRootToken(claims, platform.privateKey);
 }
 
@@ -91,15 +102,24 @@ describe('ppn token delegate', () => {
   });
 
   it('refuses a wider scope, naming what the token has', () => {
-    expectRefused(delegate('--subject', bob.pub, '--scope', 'service:tenant-admin', '--expires-in', '60'), /refused: delegated scopes exceed the token's scopes; the token has scopes tenant:input/);
+    expectRefused(
+      delegate('--subject', bob.pub, '--scope', 'service:tenant-admin', '--expires-in', '60'),
+      /refused: delegated scopes exceed the token's scopes; the token has scopes tenant:input/,
+    );
   });
 
   it("refuses an expiry later than the token's", () => {
-    expectRefused(delegate('--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '7200'), /refused: delegated expiry is later than the token's expiry; .*expires .* \(in \d+ s\)/);
+    expectRefused(
+      delegate('--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '7200'),
+      /refused: delegated expiry is later than the token's expiry; .*expires .* \(in \d+ s\)/,
+    );
   });
 
   it("refuses larger limits than the token's", () => {
-    expectRefused(delegate('--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60', '--limit', 'max_vms=6'), /refused: delegated limits exceed the token's limits; .*limits max_vms=5/);
+    expectRefused(
+      delegate('--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60', '--limit', 'max_vms=6'),
+      /refused: delegated limits exceed the token's limits; .*limits max_vms=5/,
+    );
   });
 
   it("refuses a key that is not the current holder's", () => {
@@ -124,14 +144,35 @@ describe('ppn token delegate', () => {
     expectRefused(delegate('--subject', 'bob', '--scope', 'tenant:read', '--expires-in', '60'), /--subject wants an Ed25519 public key/);
     expectRefused(delegate('--subject', bob.pub, '--scope', 'tenant:write', '--expires-in', '60'), /unknown scope "tenant:write"/);
     expectRefused(delegate('--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60', '--limit', 'vms=2'), /--limit wants KEY=N with KEY one of max_vms/);
-    expectRefused(ppn('token', 'delegate', '--token', root, '--key', `${alice.file}.pub`, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60'), /is not an Ed25519 private key in PEM/);
-    expectRefused(ppn('token', 'delegate', '--token', 'nothing-here', '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60'), /--token wants a token \(pct1\.…\) or a file holding one/);
+    expectRefused(
+      ppn('token', 'delegate', '--token', root, '--key', `${alice.file}.pub`, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60'),
+      /is not an Ed25519 private key in PEM/,
+    );
+    expectRefused(
+      ppn('token', 'delegate', '--token', 'nothing-here', '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '60'),
+      /--token wants a token \(pct1\.…\) or a file holding one/,
+    );
   });
 });
 
 describe('ppn token inspect', () => {
   it('prints every block: id, holder, scopes, expiry, limits and pop', () => {
-    const token = ppn('token', 'delegate', '--token', root, '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600', '--limit', 'max_vms=1').stdout.trim();
+    const token = ppn(
+      'token',
+      'delegate',
+      '--token',
+      root,
+      '--key',
+      alice.file,
+      '--subject',
+      bob.pub,
+      '--scope',
+      'tenant:read',
+      '--expires-in',
+      '600',
+      '--limit',
+      'max_vms=1',
+    ).stdout.trim();
     const result = ppn('token', 'inspect', token);
     expect(result.status).toBe(0);
     const childId = verifyToken(token, verifyOptions()).tokenId;

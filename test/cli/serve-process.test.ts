@@ -79,14 +79,18 @@ async function startUnderNpm(command: string, args: string[]): Promise<UnderNpm>
 }
 
 describe('running the server through npm', () => {
-  it.each(['npm start', 'npx service-vm-tenant serve'])('SIGTERM to `%s` stops the server: its process is gone and its port free', async (line) => {
-    const [command, ...args] = line.split(' ');
-    const run = await startUnderNpm(command!, args);
-    expect(run.serverPid).not.toBe(run.npm.pid);
-    run.npm.kill('SIGTERM');
-    await once(run.npm, 'exit');
-    expect(await within(10_000, async () => !isAlive(run.serverPid) && (await portIsFree(run.port)))).not.toBeNull();
-  }, 180_000);
+  it.each(['npm start', 'npx service-vm-tenant serve'])(
+    'SIGTERM to `%s` stops the server: its process is gone and its port free',
+    async (line) => {
+      const [command, ...args] = line.split(' ');
+      const run = await startUnderNpm(command!, args);
+      expect(run.serverPid).not.toBe(run.npm.pid);
+      run.npm.kill('SIGTERM');
+      await once(run.npm, 'exit');
+      expect(await within(10_000, async () => !isAlive(run.serverPid) && (await portIsFree(run.port)))).not.toBeNull();
+    },
+    180_000,
+  );
 
   it('the start-up lines are pino JSON lines at info level when stdout is not a terminal', async () => {
     const run = await startUnderNpm('npm', ['start']);

@@ -157,7 +157,12 @@ describe('service-fs read', () => {
     expect(indexes(readJson('--limit', '3', '--filter', 'tenant-id=acme'))).toEqual([1, 3, 4]);
     expect(indexes(readJson('--limit', '100'))).toEqual(rows.map((r) => r.idx));
     const human = read('--limit', '2', '--event-type', 'VM_CREATED');
-    expect(human.stdout.trimEnd().split('\n').map((l) => l.split(' ')[0])).toEqual(['#4', '#5']);
+    expect(
+      human.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(['#4', '#5']);
   });
 
   it('reads the data directory from PPN_DATA_DIR when --data-dir is absent', () => {
@@ -224,7 +229,10 @@ describe('service-fs read past one page of the store', () => {
   it('returns exactly --limit entries, in index order, when they span several reads', () => {
     const out = runCli(CLI.fs, ['read', '--data-dir', h.dataDir, '--json', '--event-type', 'VM_CREATE_DENIED', '--limit', '1100']);
     expect(out.status).toBe(0);
-    const entries = out.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Entry);
+    const entries = out.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Entry);
     expect(entries).toHaveLength(1100);
     const first = entries[0]!.index;
     expect(entries.map((e) => e.index)).toEqual(entries.map((_, i) => first + i));
@@ -342,7 +350,10 @@ describe('service-vm-tenant admin-token', () => {
 
     // Its issue is in the ledger, made by the local operator, and the tenant creation names it.
     const issued = runCli(CLI.fs, ['read', '--data-dir', server.dataDir, '--json', '--filter', `token-id=${whoami.body.token_id}`]);
-    const entries = issued.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Entry);
+    const entries = issued.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Entry);
     expect(entries.map((e) => e.event_type)).toEqual(['TOKEN_ISSUED', 'TENANT_CREATED']);
     expect(entries[0]!.actor).toEqual({ token_id: null, subject: 'local-operator', scope: ['service:platform-admin'] });
     expect(entries[1]!.actor.token_id).toBe(whoami.body.token_id);

@@ -105,7 +105,10 @@ describe('durability across kill -9 and restart', () => {
 
     const ledger = readLedger(second.dataDir);
     expect(ledger.map((e) => e.index)).toEqual(ledger.map((_, i) => i));
-    const logged = ledger.filter((e) => e.event_type === 'VM_CREATED').map((e) => e.subject_ids.vm_id!).sort();
+    const logged = ledger
+      .filter((e) => e.event_type === 'VM_CREATED')
+      .map((e) => e.subject_ids.vm_id!)
+      .sort();
     expect(logged).toEqual(stored);
 
     // The restarted server appends after the last surviving entry.

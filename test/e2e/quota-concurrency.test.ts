@@ -184,8 +184,14 @@ describe('quotas under concurrent creates', () => {
     const north = await createTenantWithToken('north', { max_vms: 10, storage_quota_gb: 100_000 });
     const south = await createTenantWithToken('south', { max_vms: 10, storage_quota_gb: 100_000 });
     const [northAttempts, southAttempts] = await Promise.all([
-      createAll(north, Array.from({ length: 25 }, (_, i) => ({ name: `n-${i}`, disk_gb: 1 }))),
-      createAll(south, Array.from({ length: 25 }, (_, i) => ({ name: `s-${i}`, disk_gb: 1 }))),
+      createAll(
+        north,
+        Array.from({ length: 25 }, (_, i) => ({ name: `n-${i}`, disk_gb: 1 })),
+      ),
+      createAll(
+        south,
+        Array.from({ length: 25 }, (_, i) => ({ name: `s-${i}`, disk_gb: 1 })),
+      ),
     ]);
     for (const [tenantId, token, attempts] of [
       ['north', north, northAttempts],

@@ -105,10 +105,14 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
   async function covered(target: ServerProcess): Promise<string> {
     const size = linesOf(localRead(target.dataDir)).length;
     let note = '';
-    const took = await within(10_000, async () => {
-      note = (await latestNote(target)) ?? '';
-      return note !== '' && noteSize(note) === size;
-    }, 50);
+    const took = await within(
+      10_000,
+      async () => {
+        note = (await latestNote(target)) ?? '';
+        return note !== '' && noteSize(note) === size;
+      },
+      50,
+    );
     expect(took, `no checkpoint covered the ${size} entries`).not.toBeNull();
     return note;
   }
@@ -151,7 +155,11 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     });
     expect(reader.status).toBe(201);
     acmeReader = reader.body.token;
-    for (const [tenant, name] of [['acme', 'web-1'], ['acme', 'web-2'], ['globex', 'db-1']] as const) {
+    for (const [tenant, name] of [
+      ['acme', 'web-1'],
+      ['acme', 'web-2'],
+      ['globex', 'db-1'],
+    ] as const) {
       expect((await api(server.url, 'POST', `/v1/vms?tenant_id=${tenant}`, { ...admin(), body: { name } })).status).toBe(201);
     }
     await covered(server);
@@ -201,7 +209,7 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     expect(stateOf(config).checkpoints).toEqual({ [origin]: after });
   });
 
-  it('(b) --ledger-key with the data directory\'s ledger.pub is used instead of trust on first use; another directory\'s key is refused', async () => {
+  it("(b) --ledger-key with the data directory's ledger.pub is used instead of trust on first use; another directory's key is refused", async () => {
     const config = configDir();
     const good = await remote(config, server.url, server.adminToken, 'read', '--json', '--ledger-key', join(server.dataDir, 'ledger.pub'));
     expect(good.stderr).toBe('');
@@ -257,8 +265,7 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     expect(honest.status).toBe(0);
     expect(stateOf(config).checkpoints).toEqual({ [origin]: seenNote });
 
-    const notExtension = (url: string) =>
-      `refused: ${url} serves a history of ledger ${origin} that is not an extension of the one seen before \\(size ${seen}\\): `;
+    const notExtension = (url: string) => `refused: ${url} serves a history of ledger ${origin} that is not an extension of the one seen before \\(size ${seen}\\): `;
 
     // The fork starts with its own admin token's entry; grow it to exactly the size seen.
     const fork = await forkServer();
@@ -300,7 +307,9 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
   it('(e) a server that alters an entry is refused naming it and nothing of it is printed; an altered checkpoint signature is refused', async () => {
     await covered(server);
     const lines = linesOf(localRead(server.dataDir));
-    const target = lines.map((line) => JSON.parse(line) as { index: number; event_type: string; tenant_id: string }).find((e) => e.event_type === 'TENANT_CREATED' && e.tenant_id === 'globex')!;
+    const target = lines
+      .map((line) => JSON.parse(line) as { index: number; event_type: string; tenant_id: string })
+      .find((e) => e.event_type === 'TENANT_CREATED' && e.tenant_id === 'globex')!;
     expect(lines[target.index]).toContain('"display_name":"Globex"');
 
     let altered = 0;
@@ -324,7 +333,10 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     // A signature whose bytes were changed (the key hash kept, so it still claims the ledger key).
     const forger = await proxy((path, body) => {
       if (path !== '/v1/ledger/checkpoint') return body;
-      return body.replace(/ (\S+)\n$/, (_m, blob: string) => ` ${Buffer.from(Buffer.from(blob, 'base64').map((b, i) => (i === 20 ? b ^ 0x01 : b))).toString('base64')}\n`);
+      return body.replace(
+        / (\S+)\n$/,
+        (_m, blob: string) => ` ${Buffer.from(Buffer.from(blob, 'base64').map((b, i) => (i === 20 ? b ^ 0x01 : b))).toString('base64')}\n`,
+      );
     });
     for (const command of [['read', '--json'], ['checkpoint'], ['verify']]) {
       const config = configDir();
@@ -355,7 +367,9 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     const tenantVerified = await remote(configDir(), server.url, acmeReader, 'verify', '--ledger-key', join(server.dataDir, 'ledger.pub'));
     expect(tenantVerified.stderr).toBe('');
     expect(tenantVerified.status).toBe(0);
-    expect(tenantVerified.stdout).toMatch(new RegExp(`^ledger verified remotely: ${acmeCount} entries visible to this token, each proven in the signed checkpoint of size \\d+`));
+    expect(tenantVerified.stdout).toMatch(
+      new RegExp(`^ledger verified remotely: ${acmeCount} entries visible to this token, each proven in the signed checkpoint of size \\d+`),
+    );
 
     // A platform token sees the whole ledger: a server that leaves an entry out is caught.
     const dropper = await proxy((path, body) => {
@@ -383,7 +397,15 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     const signed = parseCheckpoint(openNote(result.checkpoint, parseVerifierKey(ledgerPub)));
     const leaf = hashLeaf(Buffer.from(lines[index]!));
     expect(result.leaf_hash).toBe(leaf.toString('hex'));
-    expect(verifyInclusion(index, signed.size, leaf, result.proof.map((h) => Buffer.from(h, 'hex')), signed.root)).toBe(true);
+    expect(
+      verifyInclusion(
+        index,
+        signed.size,
+        leaf,
+        result.proof.map((h) => Buffer.from(h, 'hex')),
+        signed.root,
+      ),
+    ).toBe(true);
 
     const beyond = await remote(config, server.url, server.adminToken, 'prove', String(size));
     expect(beyond.status).not.toBe(0);

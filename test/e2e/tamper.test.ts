@@ -38,10 +38,14 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
   async function checkpointCoveringAll(server: ServerProcess): Promise<string> {
     const entries = count(server.dataDir, 'ledger_entries');
     let note = '';
-    const took = await within(10_000, async () => {
-      note = (await latestNote(server)) ?? '';
-      return note !== '' && parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1)).size === entries;
-    }, 50);
+    const took = await within(
+      10_000,
+      async () => {
+        note = (await latestNote(server)) ?? '';
+        return note !== '' && parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1)).size === entries;
+      },
+      50,
+    );
     expect(took, `no checkpoint covered the ${entries} entries`).not.toBeNull();
     return note;
   }
@@ -240,7 +244,11 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     const { dataDir, entries } = await prepare();
     dbShell(dataDir, cutBackTo(dataDir, 0));
     expect(count(dataDir, 'ledger_entries')).toBe(0);
-    await expectRefused(dataDir, 0, new RegExp(`the ledger is empty but the store holds 2 tenants|the ledger holds 0 entries, fewer than this server remembers a checkpoint at size ${entries}`));
+    await expectRefused(
+      dataDir,
+      0,
+      new RegExp(`the ledger is empty but the store holds 2 tenants|the ledger holds 0 entries, fewer than this server remembers a checkpoint at size ${entries}`),
+    );
     rmSync(join(dataDir, 'ledger.state'));
     await expectRefused(dataDir, 0, /the ledger is empty but the store holds 2 tenants and \d+ tokens/);
   });

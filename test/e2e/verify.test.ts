@@ -73,7 +73,11 @@ describe('service-fs verify', () => {
   it("fails naming the index when one entry's bytes are changed", async () => {
     await dropWorm(h, 'ledger_entries');
     const row = await h.store.db.selectFrom('ledger_entries').select('entry').where('idx', '=', 3).executeTakeFirstOrThrow();
-    await h.store.db.updateTable('ledger_entries').set({ entry: row.entry.replace('"ts":"', '"ts":"1') }).where('idx', '=', 3).execute();
+    await h.store.db
+      .updateTable('ledger_entries')
+      .set({ entry: row.entry.replace('"ts":"', '"ts":"1') })
+      .where('idx', '=', 3)
+      .execute();
     const out = verify();
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(/^error: ledger verification failed at index 3: /);
@@ -92,7 +96,10 @@ describe('service-fs verify', () => {
   it('fails naming an index when the last entry is deleted', async () => {
     await dropWorm(h, 'ledger_entries');
     const last = await h.ledgerCount();
-    await h.store.db.deleteFrom('ledger_entries').where('idx', '=', last - 1).execute();
+    await h.store.db
+      .deleteFrom('ledger_entries')
+      .where('idx', '=', last - 1)
+      .execute();
     const out = verify();
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(new RegExp(`failed at index ${last - 1}: `));
@@ -101,7 +108,10 @@ describe('service-fs verify', () => {
   it("fails naming an index when a checkpoint's signature is replaced", async () => {
     await dropWorm(h, 'ledger_checkpoints');
     const latest = await h.store.db.selectFrom('ledger_checkpoints').select(['size', 'note']).orderBy('size', 'desc').executeTakeFirstOrThrow();
-    const forged = latest.note.replace(/ (\S+)\n$/, (_m, blob: string) => ` ${Buffer.from(Buffer.from(blob, 'base64').map((b, i) => (i === 10 ? b ^ 1 : b))).toString('base64')}\n`);
+    const forged = latest.note.replace(
+      / (\S+)\n$/,
+      (_m, blob: string) => ` ${Buffer.from(Buffer.from(blob, 'base64').map((b, i) => (i === 10 ? b ^ 1 : b))).toString('base64')}\n`,
+    );
     await h.store.db.updateTable('ledger_checkpoints').set({ note: forged }).where('size', '=', latest.size).execute();
     const out = verify();
     expect(out.status).not.toBe(0);

@@ -81,7 +81,10 @@ describe('the five-step walk-through', () => {
     expect(Number.isInteger(res.body.ledger_index)).toBe(true);
 
     const denied = runCli(CLI.fs, ['read', '--data-dir', server.dataDir, '--event-type', 'VM_CREATE_DENIED', '--json']);
-    const entries = denied.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const entries = denied.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(entries.map((e) => e.index)).toEqual([res.body.ledger_index]);
   });
 

@@ -72,12 +72,17 @@ describe('request signing properties', () => {
 
   it('any bit flipped in the body is refused', async () => {
     await fc.assert(
-      fc.asyncProperty(requestArb.filter((g) => g.body.length > 0), fc.nat(), fc.nat(7), async (generated, index, bit) => {
-        const request = signed(generated);
-        const body = Uint8Array.from(generated.body);
-        body[index % body.length]! ^= 1 << bit;
-        await expectRefused({ ...request, body });
-      }),
+      fc.asyncProperty(
+        requestArb.filter((g) => g.body.length > 0),
+        fc.nat(),
+        fc.nat(7),
+        async (generated, index, bit) => {
+          const request = signed(generated);
+          const body = Uint8Array.from(generated.body);
+          body[index % body.length]! ^= 1 << bit;
+          await expectRefused({ ...request, body });
+        },
+      ),
     );
   });
 
@@ -93,8 +98,30 @@ describe('request signing properties', () => {
 
   it('any text in Signature, Signature-Input or Content-Digest ends in a SignatureError, never another exception', async () => {
     // Pieces of real fields, shuffled and cut, reach deeper into the parsers than random text alone.
-    const piece = fc.constantFrom('sig1=', '(', ')', '"@method"', '"constructor"', '"@query"', ';created=', ';keyid=', ';nonce="n"', ':AAAA:', ', ', '1772366400', '?1', '%"x"', '@1', '"', ';', '=');
-    const text = fc.oneof(fc.string({ maxLength: 200 }), fc.array(piece, { maxLength: 30 }).map((parts) => parts.join('')));
+    const piece = fc.constantFrom(
+      'sig1=',
+      '(',
+      ')',
+      '"@method"',
+      '"constructor"',
+      '"@query"',
+      ';created=',
+      ';keyid=',
+      ';nonce="n"',
+      ':AAAA:',
+      ', ',
+      '1772366400',
+      '?1',
+      '%"x"',
+      '@1',
+      '"',
+      ';',
+      '=',
+    );
+    const text = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.array(piece, { maxLength: 30 }).map((parts) => parts.join('')),
+    );
     await fc.assert(
       fc.asyncProperty(requestArb, text, text, text, async (generated, input, signature, digest) => {
         const request = signed(generated);

@@ -6,15 +6,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  consistencyProof,
-  EMPTY_ROOT,
-  hashLeaf,
-  inclusionProof,
-  rootFromLeafHashes,
-  verifyConsistency,
-  verifyInclusion,
-} from '../../src/ledger/merkle.js';
+import { consistencyProof, EMPTY_ROOT, hashLeaf, inclusionProof, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 
 interface Vectors {
   empty_root: string;
@@ -78,7 +70,17 @@ describe('Merkle tree: corrupted inclusion proofs are refused', () => {
       ['preceding garbage', () => verifyInclusion(v.leaf, v.size, leaf, [Buffer.alloc(0), ...proof], root)],
       ['preceding root', () => verifyInclusion(v.leaf, v.size, leaf, [root, ...proof], root)],
       ['removed component', () => verifyInclusion(v.leaf, v.size, leaf, proof.slice(0, -1), root)],
-      ...proof.map((_, i): [string, () => boolean] => [`proof[${i}] bit 3`, () => verifyInclusion(v.leaf, v.size, leaf, proof.map((p, j) => (j === i ? flipBit(p, 3) : p)), root)]),
+      ...proof.map((_, i): [string, () => boolean] => [
+        `proof[${i}] bit 3`,
+        () =>
+          verifyInclusion(
+            v.leaf,
+            v.size,
+            leaf,
+            proof.map((p, j) => (j === i ? flipBit(p, 3) : p)),
+            root,
+          ),
+      ]),
     ];
     it.each(probes)(`leaf ${v.leaf} in ${v.size}: %s`, (_name, probe) => expect(probe()).toBe(false));
   }
@@ -107,7 +109,17 @@ describe('Merkle tree: corrupted consistency proofs are refused', () => {
       ['preceding root2', () => verifyConsistency(v.size1, v.size2, r1, r2, [r2, ...proof])],
       ['preceding proof[0]', () => verifyConsistency(v.size1, v.size2, r1, r2, [proof[0]!, ...proof])],
       ['truncated proof', () => verifyConsistency(v.size1, v.size2, r1, r2, proof.slice(0, -1))],
-      ...proof.map((_, i): [string, () => boolean] => [`proof[${i}] bit 4`, () => verifyConsistency(v.size1, v.size2, r1, r2, proof.map((p, j) => (j === i ? flipBit(p, 4) : p)))]),
+      ...proof.map((_, i): [string, () => boolean] => [
+        `proof[${i}] bit 4`,
+        () =>
+          verifyConsistency(
+            v.size1,
+            v.size2,
+            r1,
+            r2,
+            proof.map((p, j) => (j === i ? flipBit(p, 4) : p)),
+          ),
+      ]),
     ];
     it.each(probes)(`${v.size1} → ${v.size2}: %s`, (_name, probe) => expect(probe()).toBe(false));
   }
@@ -151,7 +163,15 @@ describe('Merkle tree: properties over random trees', () => {
         expect(verifyInclusion(index, size, leaves[index]!, proof, flip(root))).toBe(false);
         if (proof.length > 0) {
           const k = bit % proof.length;
-          expect(verifyInclusion(index, size, leaves[index]!, proof.map((p, j) => (j === k ? flip(p) : p)), root)).toBe(false);
+          expect(
+            verifyInclusion(
+              index,
+              size,
+              leaves[index]!,
+              proof.map((p, j) => (j === k ? flip(p) : p)),
+              root,
+            ),
+          ).toBe(false);
         }
       }),
       { numRuns: 300 },
@@ -176,7 +196,15 @@ describe('Merkle tree: properties over random trees', () => {
         expect(verifyConsistency(m, n, flip(r1), r2, proof)).toBe(false);
         expect(verifyConsistency(m, n, r1, flip(r2), proof)).toBe(false);
         const k = bit % proof.length;
-        expect(verifyConsistency(m, n, r1, r2, proof.map((p, j) => (j === k ? flip(p) : p)))).toBe(false);
+        expect(
+          verifyConsistency(
+            m,
+            n,
+            r1,
+            r2,
+            proof.map((p, j) => (j === k ? flip(p) : p)),
+          ),
+        ).toBe(false);
       }),
       { numRuns: 300 },
     );

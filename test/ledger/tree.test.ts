@@ -25,7 +25,11 @@ describe('stored tree against the reference', () => {
   const { leaves, nodes, node } = build(70);
 
   it('stores 2n - popcount(n) nodes for n leaves: each perfect subtree once', () => {
-    const popcount = (n: number) => n.toString(2).split('').filter((b) => b === '1').length;
+    const popcount = (n: number) =>
+      n
+        .toString(2)
+        .split('')
+        .filter((b) => b === '1').length;
     expect(nodes.size).toBe(2 * 70 - popcount(70));
   });
 
@@ -56,7 +60,11 @@ describe('stored tree against the reference', () => {
   it('appending leaf i combines it with one left sibling per trailing 1 bit of i', () => {
     expect(appendSiblings(0)).toEqual([]);
     expect(appendSiblings(1)).toEqual([{ level: 0, index: 0 }]);
-    expect(appendSiblings(7)).toEqual([{ level: 0, index: 6 }, { level: 1, index: 2 }, { level: 2, index: 0 }]);
+    expect(appendSiblings(7)).toEqual([
+      { level: 0, index: 6 },
+      { level: 1, index: 2 },
+      { level: 2, index: 0 },
+    ]);
     expect(appendSiblings(10)).toEqual([]);
   });
 });

@@ -74,7 +74,9 @@ describe('architecture', () => {
     const pure = files.filter((f) => /^(tokens|ledger|quota|ratelimit|httpsig)\//.test(f.path));
     expect(pure.length).toBeGreaterThan(5);
     for (const file of pure) {
-      const offending = file.imports.filter((s) => /^(kysely|better-sqlite3|pg|fastify|node:fs|node:http|node:net|node:child_process)$/.test(s) || s.includes('/store/') || s.includes('/api/'));
+      const offending = file.imports.filter(
+        (s) => /^(kysely|better-sqlite3|pg|fastify|node:fs|node:http|node:net|node:child_process)$/.test(s) || s.includes('/store/') || s.includes('/api/'),
+      );
       expect(offending, file.path).toEqual([]);
     }
   });

@@ -42,9 +42,7 @@ describe('two replicas, one database', () => {
     expect(created.status).toBe(201);
 
     const attempts = await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        api(i % 2 === 0 ? a.url : b.url, 'POST', '/v1/vms?tenant_id=split-co', { token: a.adminToken, body: { name: `vm-${i}` } }),
-      ),
+      Array.from({ length: 100 }, (_, i) => api(i % 2 === 0 ? a.url : b.url, 'POST', '/v1/vms?tenant_id=split-co', { token: a.adminToken, body: { name: `vm-${i}` } })),
     );
     const statuses = attempts.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(10);

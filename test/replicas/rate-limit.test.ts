@@ -32,9 +32,7 @@ describe('rate limit across replicas', () => {
     const token = issued.body.token as string;
 
     const started = Date.now();
-    const answers = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => api(i % 2 === 0 ? a.url : b.url, 'GET', '/v1/vms', { token })),
-    );
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => api(i % 2 === 0 ? a.url : b.url, 'GET', '/v1/vms', { token })));
     // The whole burst fits in the minute, so nothing admitted early has left the window yet.
     expect(Date.now() - started).toBeLessThan(60_000);
     const admitted = answers.filter((r) => r.status === 200).length;

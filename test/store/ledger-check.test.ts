@@ -78,7 +78,14 @@ describe('the whole-ledger check', () => {
         appendEntry(
           trx,
           h.store.dialect,
-          { event_type: 'VM_CREATED', tenant_id: 'check-co', actor: { token_id: null, subject: 'test', scope: [] }, request_id: null, subject_ids: { vm_id: ids('vm') }, data: { n: index } },
+          {
+            event_type: 'VM_CREATED',
+            tenant_id: 'check-co',
+            actor: { token_id: null, subject: 'test', scope: [] },
+            request_id: null,
+            subject_ids: { vm_id: ids('vm') },
+            data: { n: index },
+          },
           () => new Date(clock.now()).toISOString(),
         ),
       );
@@ -98,7 +105,11 @@ describe('the whole-ledger check', () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
         const result = await checkTampered(h.store, key, async (trx) => {
-          await trx.updateTable('ledger_entries').set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` }).where('idx', '=', index).execute();
+          await trx
+            .updateTable('ledger_entries')
+            .set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` })
+            .where('idx', '=', index)
+            .execute();
         });
         expect(result.problem?.index).toBe(index);
         expect(result.problem?.what).toContain(`entry ${index}'s bytes`);
@@ -111,7 +122,12 @@ describe('the whole-ledger check', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...storedNodes()), async ({ level, index }) => {
         const result = await checkTampered(h.store, key, async (trx) => {
-          await trx.updateTable('ledger_nodes').set({ hash: 'ab'.repeat(32) }).where('level', '=', level).where('idx', '=', index).execute();
+          await trx
+            .updateTable('ledger_nodes')
+            .set({ hash: 'ab'.repeat(32) })
+            .where('level', '=', level)
+            .where('idx', '=', index)
+            .execute();
         });
         expect(result.problem?.index).toBe(index * 2 ** level);
       }),
@@ -170,11 +186,15 @@ describe('the whole-ledger check', () => {
     );
   });
 
-  it('refuses a validly signed checkpoint whose root is not the entries\' root', async () => {
+  it("refuses a validly signed checkpoint whose root is not the entries' root", async () => {
     const signer = loadLedgerSigner(h.dataDir);
     const result = await checkTampered(h.store, key, async (trx) => {
       const body = `${signer.origin}\n16\n${Buffer.alloc(32, 7).toString('base64')}\n`;
-      await trx.updateTable('ledger_checkpoints').set({ note: signNote(body, signer.origin, signer.key) }).where('size', '=', 16).execute();
+      await trx
+        .updateTable('ledger_checkpoints')
+        .set({ note: signNote(body, signer.origin, signer.key) })
+        .where('size', '=', 16)
+        .execute();
     });
     expect(result.problem).toEqual({ index: 15, what: 'checkpoint at size 16 does not match the root of the entries' });
   });
@@ -182,7 +202,11 @@ describe('the whole-ledger check', () => {
   describe('the signer checks what was added since the head it verified', () => {
     const headAt = async (size: number): Promise<TreeHead> => ({ size, root: await readRoot(h.store.db, size) });
     const changeEntry = (index: number) => async (trx: Db) => {
-      await trx.updateTable('ledger_entries').set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` }).where('idx', '=', index).execute();
+      await trx
+        .updateTable('ledger_entries')
+        .set({ entry: sql`replace(entry, '"data":{', '"data":{"x":1,')` })
+        .where('idx', '=', index)
+        .execute();
     };
 
     it('recomputes the root of the whole ledger from any earlier head', async () => {
@@ -199,11 +223,14 @@ describe('the whole-ledger check', () => {
 
     it('names an entry changed after the head by its index', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: SIZE - 1 }).chain((from) => fc.tuple(fc.constant(from), fc.integer({ min: from, max: SIZE - 1 }))), async ([from, index]) => {
-          const head = await headAt(from);
-          const { problem } = await tamperedThen(h.store, changeEntry(index), (tampered) => checkExtension(tampered.db, head, SIZE));
-          expect(problem?.index).toBe(index);
-        }),
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: SIZE - 1 }).chain((from) => fc.tuple(fc.constant(from), fc.integer({ min: from, max: SIZE - 1 }))),
+          async ([from, index]) => {
+            const head = await headAt(from);
+            const { problem } = await tamperedThen(h.store, changeEntry(index), (tampered) => checkExtension(tampered.db, head, SIZE));
+            expect(problem?.index).toBe(index);
+          },
+        ),
         { numRuns: 15 },
       );
     });
@@ -211,9 +238,23 @@ describe('the whole-ledger check', () => {
     it('refuses a stored tree that no longer has the root of the head, or no longer its nodes', async () => {
       const head = await headAt(30);
       // 30 = 16 + 8 + 4 + 2: the head's edge is nodes 4/0, 3/2, 2/6 and 1/14.
-      const changed = await tamperedThen(h.store, async (trx) => void (await trx.updateTable('ledger_nodes').set({ hash: 'ab'.repeat(32) }).where('level', '=', 3).where('idx', '=', 2).execute()), (tampered) => checkExtension(tampered.db, head, SIZE));
+      const changed = await tamperedThen(
+        h.store,
+        async (trx) =>
+          void (await trx
+            .updateTable('ledger_nodes')
+            .set({ hash: 'ab'.repeat(32) })
+            .where('level', '=', 3)
+            .where('idx', '=', 2)
+            .execute()),
+        (tampered) => checkExtension(tampered.db, head, SIZE),
+      );
       expect(changed.problem).toEqual({ index: 29, what: `the stored tree at size 30 no longer has the root this server verified (${head.root.toString('hex')})` });
-      const deleted = await tamperedThen(h.store, async (trx) => void (await trx.deleteFrom('ledger_nodes').where('level', '=', 2).where('idx', '=', 6).execute()), (tampered) => checkExtension(tampered.db, head, SIZE));
+      const deleted = await tamperedThen(
+        h.store,
+        async (trx) => void (await trx.deleteFrom('ledger_nodes').where('level', '=', 2).where('idx', '=', 6).execute()),
+        (tampered) => checkExtension(tampered.db, head, SIZE),
+      );
       expect(deleted.problem).toEqual({ index: 24, what: 'stored tree node 2/6 is missing' });
     });
 
@@ -228,7 +269,13 @@ describe('the whole-ledger check', () => {
         },
         async (tampered) => {
           const error = await signPendingCheckpoint(tampered, signer, new ManualClock(0), head).catch((e: unknown) => e);
-          return { error, latest: await tampered.db.selectFrom('ledger_checkpoints').select((eb) => eb.fn.max('size').as('m')).executeTakeFirstOrThrow() };
+          return {
+            error,
+            latest: await tampered.db
+              .selectFrom('ledger_checkpoints')
+              .select((eb) => eb.fn.max('size').as('m'))
+              .executeTakeFirstOrThrow(),
+          };
         },
       );
       expect(outcome.error).toBeInstanceOf(LedgerProblemError);

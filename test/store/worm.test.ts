@@ -20,8 +20,7 @@ describe('ledger entries are write-once in the store', () => {
     await h.close();
   });
 
-  const unchanged = async () =>
-    expect(await h.store.db.selectFrom('ledger_entries').select(['idx', 'entry']).orderBy('idx').execute()).toEqual(before);
+  const unchanged = async () => expect(await h.store.db.selectFrom('ledger_entries').select(['idx', 'entry']).orderBy('idx').execute()).toEqual(before);
 
   it('refuses UPDATE of an entry', async () => {
     await expect(h.store.db.updateTable('ledger_entries').set({ entry: '{}' }).where('idx', '=', 1).execute()).rejects.toThrow(/write-once/);

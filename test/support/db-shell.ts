@@ -34,9 +34,7 @@ export const count = (dataDir: string, table: string) => Number(dbShell(dataDir,
 
 /** The statements that remove a table's WORM triggers (src/store/migrations.ts). */
 export function dropWorm(dataDir: string, table: string): string {
-  return existsSync(join(dataDir, 'database.url'))
-    ? `drop trigger ${table}_worm on ${table};`
-    : `drop trigger ${table}_no_update; drop trigger ${table}_no_delete;`;
+  return existsSync(join(dataDir, 'database.url')) ? `drop trigger ${table}_worm on ${table};` : `drop trigger ${table}_no_update; drop trigger ${table}_no_delete;`;
 }
 
 export const LEDGER_TABLES = ['ledger_entries', 'ledger_nodes', 'ledger_checkpoints'];

@@ -47,11 +47,7 @@ export function replicaDataDir(source: string): string {
  * Starts a server on the data directory. On the PostgreSQL half of the suite a new directory gets a
  * fresh database, which the directory then remembers, so a restart on it finds the same state.
  */
-export async function startServer(
-  dataDir = tempDataDir(),
-  env: Record<string, string> = {},
-  options: { umask?: string; args?: string[] } = {},
-): Promise<ServerProcess> {
+export async function startServer(dataDir = tempDataDir(), env: Record<string, string> = {}, options: { umask?: string; args?: string[] } = {}): Promise<ServerProcess> {
   const databaseUrl = existsSync(join(dataDir, 'database.url')) || options.args?.includes('--database-url') ? undefined : await freshDatabaseUrl();
   const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
   if (databaseUrl) args.push('--database-url', databaseUrl);
@@ -123,11 +119,7 @@ export function runCli(script: string, args: string[], env: Record<string, strin
  * runCli without blocking this process's event loop: for a CLI that talks to a server living in the
  * test process itself (a test's HTTP proxy), which spawnSync would starve.
  */
-export function runCliAsync(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runCliAsync(script: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

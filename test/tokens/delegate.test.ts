@@ -10,15 +10,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TokenError } from '../../src/tokens/error.js';
-import {
-  delegatedBlockId,
-  encodeClaims,
-  MAX_BLOCKS,
-  MAX_TOKEN_BYTES,
-  parseToken,
-  serializeToken,
-  type BlockClaims,
-} from '../../src/tokens/format.js';
+import { delegatedBlockId, encodeClaims, MAX_BLOCKS, MAX_TOKEN_BYTES, parseToken, serializeToken, type BlockClaims } from '../../src/tokens/format.js';
 import { generateKeyPair, type KeyPair } from '../../src/tokens/keys.js';
 import { delegateToken, mintRootToken } from '../../src/tokens/mint.js';
 import { limitsWithin, verifyToken } from '../../src/tokens/verify.js';
@@ -187,10 +179,7 @@ describe('limitsWithin', () => {
 describe('hand-made blocks that widen are refused by every verifier', () => {
   /** A root from alice (tenant:input, 1 h, max_vms 2) and one block signed correctly by alice for bob. */
   function widenedToken(child: RawClaims): string {
-    const root = signRoot(
-      tenantRootClaims(platform, alice, { scp: ['tenant:input'], lim: { max_vms: 2, storage_quota_gb: 20 } }),
-      platform.privateKey,
-    );
+    const root = signRoot(tenantRootClaims(platform, alice, { scp: ['tenant:input'], lim: { max_vms: 2, storage_quota_gb: 20 } }), platform.privateKey);
     const block = signDelegated(root, delegatedClaims(bob, { lim: { max_vms: 2, storage_quota_gb: 20 }, ...child }), alice.privateKey);
     return tokenOf(root, block);
   }
@@ -467,7 +456,12 @@ describe('delegateToken never hands back a token that every verifier refuses (bo
   it('throws a TokenError (too_large) rather than grow a token past 4096 bytes', () => {
     // Seven valid blocks with long (but legal) claims fit in 4096 bytes; an eighth such block does not.
     const scp: Scope[] = ['service:tenant-admin', 'tenant:input', 'tenant:user', 'tenant:read', 'node:agent'];
-    const lim = { max_vms: Number.MAX_SAFE_INTEGER, storage_quota_gb: Number.MAX_SAFE_INTEGER, max_vcpus: Number.MAX_SAFE_INTEGER, max_memory_mb: Number.MAX_SAFE_INTEGER };
+    const lim = {
+      max_vms: Number.MAX_SAFE_INTEGER,
+      storage_quota_gb: Number.MAX_SAFE_INTEGER,
+      max_vcpus: Number.MAX_SAFE_INTEGER,
+      max_memory_mb: Number.MAX_SAFE_INTEGER,
+    };
     const root = aliceRoot({ tid: `a${'b'.repeat(62)}`, jti: 'j'.repeat(64), scp, lim });
     const { token, holder } = chainOf(MAX_BLOCKS - 1, { scp, lim, exp: NOW_SECONDS + 3600, pop: false }, root);
     expect(Buffer.byteLength(token)).toBeLessThanOrEqual(MAX_TOKEN_BYTES);

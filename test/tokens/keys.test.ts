@@ -167,12 +167,9 @@ describe('RFC 4648 §10 vectors through encodeBase64url and decodeBase64url', ()
     expect(decodeBase64url(base64url_unpadded)?.toString('utf8')).toBe(input);
   });
 
-  it.each(rfc4648.vectors.filter((v) => v.base64.includes('=')))(
-    'refuses the padded form $base64 by design (tokens never carry padding)',
-    ({ base64 }) => {
-      expect(decodeBase64url(base64)).toBeNull();
-    },
-  );
+  it.each(rfc4648.vectors.filter((v) => v.base64.includes('=')))('refuses the padded form $base64 by design (tokens never carry padding)', ({ base64 }) => {
+    expect(decodeBase64url(base64)).toBeNull();
+  });
 
   it.each(rfc4648.alphabet_vectors)('decodes $base64url_unpadded (base64url alphabet) to $hex', ({ hex, base64url_unpadded }) => {
     expect(decodeBase64url(base64url_unpadded)?.toString('hex')).toBe(hex);
@@ -274,19 +271,16 @@ describe('small-order points', () => {
     for (const form of forms) expect(parsePublicKeyText(form), form).toBeNull();
   });
 
-  it.each(ENCODINGS)(
-    'empirically, $name is weak: node:crypto refuses to import it, or a forged signature (R = neutral element, S = 0) verifies',
-    ({ raw }) => {
-      let key;
-      try {
-        key = publicKeyFromRaw(raw);
-      } catch {
-        return; // Refused at import: it can never name a holder whose signatures verify.
-      }
-      const forgedFor = MESSAGES.filter((message) => verify(null, message, key, FORGED_SIGNATURE));
-      expect(forgedFor.length).toBeGreaterThan(0);
-    },
-  );
+  it.each(ENCODINGS)('empirically, $name is weak: node:crypto refuses to import it, or a forged signature (R = neutral element, S = 0) verifies', ({ raw }) => {
+    let key;
+    try {
+      key = publicKeyFromRaw(raw);
+    } catch {
+      return; // Refused at import: it can never name a holder whose signatures verify.
+    }
+    const forgedFor = MESSAGES.filter((message) => verify(null, message, key, FORGED_SIGNATURE));
+    expect(forgedFor.length).toBeGreaterThan(0);
+  });
 
   it('empirically, for 20 freshly generated real keys the forged signature never verifies and isSmallOrderPoint is false', () => {
     for (let i = 0; i < 20; i++) {

@@ -5,14 +5,7 @@ import { isScope, SCOPES, scopesAllow, scopesWithin, type Scope } from '../../sr
 
 // The SPEC §5 table, written out: each scope and every scope it implies (itself included).
 const IMPLIED: Record<Scope, Scope[]> = {
-  'service:platform-admin': [
-    'service:platform-admin',
-    'service:tenant-admin',
-    'tenant:input',
-    'tenant:user',
-    'tenant:read',
-    'node:agent',
-  ],
+  'service:platform-admin': ['service:platform-admin', 'service:tenant-admin', 'tenant:input', 'tenant:user', 'tenant:read', 'node:agent'],
   'service:tenant-admin': ['service:tenant-admin', 'tenant:input', 'tenant:user', 'tenant:read', 'node:agent'],
   'tenant:input': ['tenant:input', 'tenant:user', 'tenant:read'],
   'tenant:user': ['tenant:user', 'tenant:read'],

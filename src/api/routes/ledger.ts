@@ -81,10 +81,14 @@ async function assertWithinTree(deps: RouteDeps, field: string, size: number): P
 const hex = (hashes: Buffer[]) => hashes.map((h) => h.toString('hex'));
 
 export function registerLedgerRoutes(app: TypedApp, deps: RouteDeps): void {
-  app.get('/v1/ledger/key', { schema: { summary: "The ledger's public key, as a signed-note verifier key (text)", security: [] } }, async (_request, reply: FastifyReply) => {
-    if (!deps.ledgerSigner) throw new PpnError('not_found', 'this server signs no checkpoints');
-    return reply.type('text/plain; charset=utf-8').send(`${deps.ledgerSigner.verifierKey}\n`);
-  });
+  app.get(
+    '/v1/ledger/key',
+    { schema: { summary: "The ledger's public key, as a signed-note verifier key (text)", security: [] } },
+    async (_request, reply: FastifyReply) => {
+      if (!deps.ledgerSigner) throw new PpnError('not_found', 'this server signs no checkpoints');
+      return reply.type('text/plain; charset=utf-8').send(`${deps.ledgerSigner.verifierKey}\n`);
+    },
+  );
 
   app.get(
     '/v1/ledger/checkpoint',
@@ -98,7 +102,10 @@ export function registerLedgerRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get(
     '/v1/ledger/entries',
-    { config: { scope: 'tenant:read' }, schema: { querystring: EntriesQuery, response: { 200: Type.Object({ items: Type.Array(EntryItem), next_cursor: Type.Union([Type.String(), Type.Null()]) }) } } },
+    {
+      config: { scope: 'tenant:read' },
+      schema: { querystring: EntriesQuery, response: { 200: Type.Object({ items: Type.Array(EntryItem), next_cursor: Type.Union([Type.String(), Type.Null()]) }) } },
+    },
     async (request) => {
       const q = request.query;
       const tenantId = tenantScopeOf(request, q.tenant_id);

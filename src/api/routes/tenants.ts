@@ -41,14 +41,10 @@ const TenantParams = Type.Object({ tenant_id: TenantId });
 export const DEFAULT_TENANT_LIMITS = { max_vms: 10, storage_quota_gb: 100, api_rate_limit_rpm: 600, max_vcpus: null, max_memory_mb: null };
 
 export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
-  app.post(
-    '/v1/tenants',
-    { config: { scope: 'service:platform-admin' }, schema: { body: CreateTenant, response: { 201: Tenant } } },
-    async (request, reply) => {
-      const tenant = await createTenant(deps, originOf(request), { ...DEFAULT_TENANT_LIMITS, ...request.body });
-      return reply.code(201).send(tenant);
-    },
-  );
+  app.post('/v1/tenants', { config: { scope: 'service:platform-admin' }, schema: { body: CreateTenant, response: { 201: Tenant } } }, async (request, reply) => {
+    const tenant = await createTenant(deps, originOf(request), { ...DEFAULT_TENANT_LIMITS, ...request.body });
+    return reply.code(201).send(tenant);
+  });
 
   app.get(
     '/v1/tenants',
@@ -62,14 +58,10 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
     },
   );
 
-  app.get(
-    '/v1/tenants/:tenant_id',
-    { config: { scope: 'tenant:read' }, schema: { params: TenantParams, response: { 200: Tenant } } },
-    async (request) => {
-      assertOwnTenant(request, request.params.tenant_id);
-      return getTenantWithUsage(deps.store.db, request.params.tenant_id);
-    },
-  );
+  app.get('/v1/tenants/:tenant_id', { config: { scope: 'tenant:read' }, schema: { params: TenantParams, response: { 200: Tenant } } }, async (request) => {
+    assertOwnTenant(request, request.params.tenant_id);
+    return getTenantWithUsage(deps.store.db, request.params.tenant_id);
+  });
 
   app.patch(
     '/v1/tenants/:tenant_id',

@@ -36,9 +36,7 @@ const WhoAmI = Type.Object({
   subject: Type.String(),
   scope: Type.Array(Type.String()),
   expires_at: Type.String(),
-  chain: Type.Array(
-    Type.Object({ token_id: Type.String(), subject: Type.String(), scope: Type.Array(Type.String()), expires_at: Type.String() }),
-  ),
+  chain: Type.Array(Type.Object({ token_id: Type.String(), subject: Type.String(), scope: Type.Array(Type.String()), expires_at: Type.String() })),
 });
 
 const TenantParams = Type.Object({ tenant_id: TenantId });

@@ -53,13 +53,13 @@ async function countQuotaRefusal<T>(deps: RouteDeps, tenantId: string, creating:
 
 export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
   const listCache = new ListCache();
-  app.post(
-    '/v1/vms',
-    { config: { scope: 'tenant:input' }, schema: { querystring: TenantQuery, body: CreateVm, response: { 201: Vm } } },
-    async (request, reply) => {
-      const tenantId = requireTenantOf(request, request.query.tenant_id);
-      const body = request.body;
-      const vm = await countQuotaRefusal(deps, tenantId, createVm(
+  app.post('/v1/vms', { config: { scope: 'tenant:input' }, schema: { querystring: TenantQuery, body: CreateVm, response: { 201: Vm } } }, async (request, reply) => {
+    const tenantId = requireTenantOf(request, request.query.tenant_id);
+    const body = request.body;
+    const vm = await countQuotaRefusal(
+      deps,
+      tenantId,
+      createVm(
         deps,
         originOf(request),
         tenantId,
@@ -72,10 +72,10 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
           node_id: body.node_id ?? null,
         },
         callerOf(request).token.tokenId,
-      ));
-      return reply.code(201).send(vm);
-    },
-  );
+      ),
+    );
+    return reply.code(201).send(vm);
+  });
 
   app.get(
     '/v1/vms',
@@ -102,24 +102,16 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
     },
   );
 
-  app.get(
-    '/v1/vms/:vm_id',
-    { config: { scope: 'tenant:read' }, schema: { params: VmParams, querystring: TenantQuery, response: { 200: Vm } } },
-    async (request) => {
-      const vm = await findVm(deps.store.db, request.params.vm_id, tenantScopeOf(request, request.query.tenant_id));
-      if (!vm) throw notFound('VM');
-      return vm;
-    },
-  );
+  app.get('/v1/vms/:vm_id', { config: { scope: 'tenant:read' }, schema: { params: VmParams, querystring: TenantQuery, response: { 200: Vm } } }, async (request) => {
+    const vm = await findVm(deps.store.db, request.params.vm_id, tenantScopeOf(request, request.query.tenant_id));
+    if (!vm) throw notFound('VM');
+    return vm;
+  });
 
-  app.delete(
-    '/v1/vms/:vm_id',
-    { config: { scope: 'tenant:input' }, schema: { params: VmParams, querystring: TenantQuery } },
-    async (request, reply) => {
-      await deleteVm(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id);
-      return reply.code(204).send();
-    },
-  );
+  app.delete('/v1/vms/:vm_id', { config: { scope: 'tenant:input' }, schema: { params: VmParams, querystring: TenantQuery } }, async (request, reply) => {
+    await deleteVm(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id);
+    return reply.code(204).send();
+  });
 
   for (const [action, desired] of [
     ['start', 'running'],
@@ -128,8 +120,7 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
     app.post(
       `/v1/vms/:vm_id/${action}`,
       { config: { scope: 'tenant:user' }, schema: { params: VmParams, querystring: TenantQuery, response: { 200: Vm } } },
-      async (request) =>
-        setDesiredState(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id, desired),
+      async (request) => setDesiredState(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id, desired),
     );
   }
 }
