@@ -60,7 +60,7 @@ describe('README walk-through', () => {
     expect(out).toContain('"type": "https://iana.org/assignments/http-problem-types#quota-exceeded"');
     expect(out).toContain('"violated-policies": [\n    "max_vms"\n  ]');
     expect(out).toMatch(/^#\d+ \S+ TENANT_CREATED tenant=acme-corp actor=tok-\S+ /m);
-    expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+$/m);
+    expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+; extends the checkpoint at size \d+ in ledger\.state$/m);
     expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=acme-corp actor=tok-\S+ /m);
   });
 

@@ -1,14 +1,13 @@
 /**
  * The stored tree covers exactly the committed entries, on both stores: its root equals the root
  * recomputed from the stored entry lines, its proofs verify, and a store whose entries predate the
- * tree gets it built at start.
+ * tree (and no checkpoint, and nothing remembered) gets it built when a server starts on it.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashLeaf, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { readConsistencyProof, readInclusionProof, readRoot, storedTreeSize } from '../../src/store/ledger-tree.js';
-import { openWritableStore } from '../../src/cli/common.js';
-import { rememberedDatabaseUrl } from '../../src/config/data-dir.js';
+import { buildApp, ledgerProblemOf } from '../../src/api/app.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 describe('the stored ledger tree', () => {
@@ -61,8 +60,10 @@ describe('the stored ledger tree', () => {
     }
     await h.store.db.deleteFrom('ledger_nodes').execute();
     expect(await storedTreeSize(h.store.db)).toBe(0);
-    const reopened = await openWritableStore(h.dataDir, rememberedDatabaseUrl(h.dataDir));
-    await reopened.close();
+    // No checkpoint and no ledger.state: the server's start-up builds the tree, then checks it.
+    const app = await buildApp({ store: h.store, keyring: h.keyring, clock: h.clock });
+    expect(ledgerProblemOf(app)).toBeNull();
+    await app.close();
     expect(await storedTreeSize(h.store.db)).toBe(leaves.length);
     expect((await readRoot(h.store.db, leaves.length)).equals(rootFromLeafHashes(leaves))).toBe(true);
   });
