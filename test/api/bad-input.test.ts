@@ -739,9 +739,10 @@ describe('bad tokens get 401, insufficient scopes 403, and change nothing', () =
     ['service:tenant-admin', 'POST', '/v1/tenants', NEW_TENANT],
     ['service:tenant-admin', 'PATCH', `/v1/tenants/${A}`, { max_vms: 1000 }],
   ] as const)('a %s token on %s %s → 403', async (scope, method, url, body) => {
-    const { token } = await h.issueToken(A, scope);
+    const { token, keys } = await h.issueToken(A, scope);
     const before = await snapshotState(h);
-    const res = await h.request(method, url, { token, ...(body !== undefined ? { body } : {}) });
+    // Signed by the holder, as node:agent requests must be and other tokens may be: the refusal is the scope's.
+    const res = await h.request(method, url, { token, signWith: keys.privateKey, ...(body !== undefined ? { body } : {}) });
     expect(expectProblem(res, 403).code).toBe('forbidden');
     expect(await snapshotState(h)).toEqual(before);
   });
