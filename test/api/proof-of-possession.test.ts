@@ -197,6 +197,17 @@ describe('proof of possession', () => {
       await expectRefused('components_missing', () => send('POST', '/v1/vms', popToken, { ...request.headers, ...fields }, body));
     });
 
+    it('a Signature-Input that is not a structured dictionary → signature_malformed', async () => {
+      const fields = { ...signedFields('GET', '/v1/vms', undefined, holder.privateKey), 'signature-input': 'sig1=("@method"' };
+      await expectRefused('signature_malformed', () => send('GET', '/v1/vms', popToken, fields));
+    });
+
+    it('an alg other than ed25519 → algorithm_unsupported', async () => {
+      const params = { created: Math.floor(clock.now() / 1000), nonce: 'rsa', keyid: publicKeyText(holder), alg: 'rsa-pss-sha512' };
+      const fields = signMessage({ method: 'GET', path: '/v1/vms', query: '', headers: {} }, { label: 'sig1', components: ['@method', '@path', '@query'], params, privateKey: holder.privateKey });
+      await expectRefused('algorithm_unsupported', () => send('GET', '/v1/vms', popToken, { ...fields }));
+    });
+
     it('a failed proof spends no rate-limit slot: a tenant at its limit still admits its holder', async () => {
       await h.createTenant('tight', { api_rate_limit_rpm: 1 });
       const tight = await issue('tight', 'tenant:read', true);
