@@ -36,11 +36,12 @@ export async function sweepRequestNonces(db: Db, now: number): Promise<number> {
   for (;;) {
     const result = await db
       .deleteFrom('request_nonces')
-      .where(({ eb, selectFrom }) =>
+      .where((eb) =>
         eb(
           'nonce',
           'in',
-          selectFrom('request_nonces as expired')
+          eb
+            .selectFrom('request_nonces as expired')
             .select('expired.nonce')
             .where('expired.expires_at_ms', '<', now - NONCE_SKEW_MARGIN_MS)
             .limit(SWEEP_BATCH),

@@ -27,7 +27,11 @@ describe('proof of possession', () => {
   let popToken: string;
 
   /** Issues a token through the API for a fresh key, with `proof_of_possession` as given. */
-  async function issue(tenantId: string, scope: string, proof: boolean | undefined): Promise<{ status: number; token: string; keys: KeyPair; body: Record<string, unknown> }> {
+  async function issue(
+    tenantId: string,
+    scope: string,
+    proof: boolean | undefined,
+  ): Promise<{ status: number; token: string; keys: KeyPair; body: Record<string, unknown> }> {
     const keys = generateKeyPair();
     const res = await h.request('POST', `/v1/tenants/${tenantId}/tokens`, {
       token: h.adminToken,
@@ -58,7 +62,7 @@ describe('proof of possession', () => {
     expect(problem.code).toBe('unauthenticated');
     expect(problem.signature_error).toBe(code);
     expect(await snapshotState(h)).toEqual(before);
-    return problem.detail as string;
+    return problem.detail;
   }
 
   beforeAll(async () => {
@@ -186,7 +190,10 @@ describe('proof of possession', () => {
 
     it('a Signature-Input without @query → components_missing', async () => {
       const params = { created: Math.floor(clock.now() / 1000), nonce: 'no-query', keyid: publicKeyText(holder) };
-      const fields = signMessage({ method: 'GET', path: '/v1/vms', query: 'limit=1', headers: {} }, { label: 'sig1', components: ['@method', '@path'], params, privateKey: holder.privateKey });
+      const fields = signMessage(
+        { method: 'GET', path: '/v1/vms', query: 'limit=1', headers: {} },
+        { label: 'sig1', components: ['@method', '@path'], params, privateKey: holder.privateKey },
+      );
       await expectRefused('components_missing', () => send('GET', '/v1/vms?limit=1', popToken, { ...fields }));
     });
 
@@ -204,7 +211,10 @@ describe('proof of possession', () => {
 
     it('an alg other than ed25519 → algorithm_unsupported', async () => {
       const params = { created: Math.floor(clock.now() / 1000), nonce: 'rsa', keyid: publicKeyText(holder), alg: 'rsa-pss-sha512' };
-      const fields = signMessage({ method: 'GET', path: '/v1/vms', query: '', headers: {} }, { label: 'sig1', components: ['@method', '@path', '@query'], params, privateKey: holder.privateKey });
+      const fields = signMessage(
+        { method: 'GET', path: '/v1/vms', query: '', headers: {} },
+        { label: 'sig1', components: ['@method', '@path', '@query'], params, privateKey: holder.privateKey },
+      );
       await expectRefused('algorithm_unsupported', () => send('GET', '/v1/vms', popToken, { ...fields }));
     });
 

@@ -49,7 +49,13 @@ describe('the nonce record', () => {
     expect(await acceptRequestNonce(db, 'k', 'live', now + 1, now)).toBe(true);
     // Earlier cases may have left rows of their own (on PostgreSQL), all long expired by `now`.
     expect(await sweepRequestNonces(db, now)).toBeGreaterThanOrEqual(1);
-    expect(await db.selectFrom('request_nonces').select('nonce').where('expires_at_ms', '<', now - NONCE_SKEW_MARGIN_MS).execute()).toEqual([]);
+    expect(
+      await db
+        .selectFrom('request_nonces')
+        .select('nonce')
+        .where('expires_at_ms', '<', now - NONCE_SKEW_MARGIN_MS)
+        .execute(),
+    ).toEqual([]);
     const left = await db.selectFrom('request_nonces').select('nonce').where('keyid', '=', 'k').orderBy('nonce').execute();
     expect(left.map((r) => r.nonce)).toEqual(['live', 'old']);
   });
