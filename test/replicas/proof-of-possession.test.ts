@@ -8,7 +8,7 @@ import { systemClock } from '../../src/clock.js';
 import { splitTarget } from '../../src/httpsig/base.js';
 import { signRequest } from '../../src/httpsig/sign.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
-import { api, replicaDataDir, startServer, type ServerProcess } from '../support/server-process.js';
+import { api, replicaDataDir, startServer, within, type ServerProcess } from '../support/server-process.js';
 
 describe('request-signature nonces across replicas', () => {
   let a: ServerProcess;
@@ -73,5 +73,18 @@ describe('request-signature nonces across replicas', () => {
     const fields = sign('GET', '/v1/whoami');
     const answers = await Promise.all([send(a.url, 'GET', '/v1/whoami', fields), send(b.url, 'GET', '/v1/whoami', fields)]);
     expect(answers.map((r) => r.status).sort()).toEqual([200, 401]);
+  });
+
+  it('the leader alone sweeps expired nonces (request-nonces-sweep, every 5 s)', async () => {
+    const runs = async (server: ServerProcess) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^ppn_background_runs_total\{job="request-nonces-sweep"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const roleOf = async (server: ServerProcess) => (await api(server.url, 'GET', '/readyz')).body.background as string;
+    expect(await within(5000, async () => (await roleOf(a)) === 'leader' || (await roleOf(b)) === 'leader')).not.toBeNull();
+    const roles = [await roleOf(a), await roleOf(b)];
+    const [leader, standby] = roles[0] === 'leader' ? [a, b] : [b, a];
+    expect(await within(7000, async () => (await runs(leader)) > 0)).not.toBeNull();
+    expect(await runs(standby)).toBe(0);
   });
 });
