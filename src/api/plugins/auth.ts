@@ -151,7 +151,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
 /**
  * SPEC §5: the request carries an RFC 9421 signature by the final holder's key. Checked before the
  * rate limit, so a forged or replayed request counts against no tenant. A SignatureError becomes a
- * 401 naming its code (src/api/problem.ts).
+ * 401 naming its code in `signature_error`, as a TokenError's is named in `token_error`.
  */
 async function checkPossession(request: FastifyRequest, token: VerifiedToken, tenant: TenantRow | null, clock: Clock, acceptNonce: AcceptNonce): Promise<void> {
   const { path, query } = splitTarget(request.url);
