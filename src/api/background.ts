@@ -1,6 +1,6 @@
 /**
  * Runs the background jobs on the one server the store elects (SPEC §1), and reports the role in
- * /readyz and /metrics. Jobs: the ledger checkpoint signer, and on PostgreSQL the rate-log sweep;
+ * /readyz and /metrics. Jobs: the ledger checkpoint signer, and on PostgreSQL the rate-log and nonce-record sweeps;
  * the node scheduler and the stale-node sweep join this list as they are built.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -10,6 +10,7 @@ import { LedgerProblemError, signPendingCheckpoint } from '../control/checkpoint
 import { ledgerRefusal } from '../control/ledger-check.js';
 import { writeLedgerState } from '../config/ledger-state.js';
 import { sweepRateEvents } from '../store/rate-events.js';
+import { sweepRequestNonces } from '../store/request-nonces.js';
 import type { BackgroundRole, RouteDeps } from './deps.js';
 
 export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): BackgroundJob[] {
@@ -21,6 +22,7 @@ export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): Backgro
   }
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
+    jobs.push({ name: 'request-nonces-sweep', everyMs: 5000, run: async () => void (await sweepRequestNonces(deps.store.db, deps.clock.now())) });
   }
   return jobs;
 }

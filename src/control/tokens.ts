@@ -1,6 +1,6 @@
 /** Issuing and revoking root capability tokens (SPEC §5). */
 import { isoTime } from '../clock.js';
-import { notFound } from '../errors.js';
+import { PpnError, notFound } from '../errors.js';
 import type { TokenLimits } from '../tokens/format.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { mintRootToken } from '../tokens/mint.js';
@@ -31,8 +31,12 @@ export interface IssuedToken {
 
 export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, origin: Origin, request: TokenRequest): Promise<IssuedToken> {
   return inTransaction(deps.store, async (trx) => {
-    if (request.tenantId !== null && !(await lockTenant(trx, deps.store.dialect, request.tenantId))) {
-      throw notFound('tenant');
+    if (request.tenantId !== null) {
+      const tenant = await lockTenant(trx, deps.store.dialect, request.tenantId);
+      if (!tenant) throw notFound('tenant');
+      if (tenant.require_pop === 1 && !request.proofOfPossession) {
+        throw new PpnError('conflict', `tenant ${request.tenantId} requires proof of possession: issue the token with "proof_of_possession": true`);
+      }
     }
     const nowMs = deps.clock.now();
     const iat = Math.floor(nowMs / 1000);

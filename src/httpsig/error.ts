@@ -16,17 +16,20 @@
  * | signature_invalid       | the Ed25519 signature does not verify over the signature base                             |
  * | nonce_reused            | the nonce was already accepted for this key within the window                             |
  */
-export type SignatureErrorCode =
-  | 'signature_missing'
-  | 'signature_malformed'
-  | 'algorithm_unsupported'
-  | 'components_missing'
-  | 'signature_expired'
-  | 'signature_not_yet_valid'
-  | 'wrong_key'
-  | 'digest_mismatch'
-  | 'signature_invalid'
-  | 'nonce_reused';
+export const SIGNATURE_ERROR_CODES = [
+  'signature_missing',
+  'signature_malformed',
+  'algorithm_unsupported',
+  'components_missing',
+  'signature_expired',
+  'signature_not_yet_valid',
+  'wrong_key',
+  'digest_mismatch',
+  'signature_invalid',
+  'nonce_reused',
+] as const;
+
+export type SignatureErrorCode = (typeof SIGNATURE_ERROR_CODES)[number];
 
 export class SignatureError extends Error {
   readonly code: SignatureErrorCode;

@@ -130,6 +130,24 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await sql.raw(`CREATE UNIQUE INDEX platform_keys_one_active ON platform_keys (state) WHERE state = 'active'`).execute(db);
       },
     },
+    // Proof of possession: the nonce record replicas share, and the tenant switch that demands a
+    // signature on every request under its tokens (docs/design/request-signatures.md).
+    '0006_request_nonces': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('request_nonces')
+          .addColumn('keyid', 'text', (c) => c.notNull())
+          .addColumn('nonce', 'text', (c) => c.notNull())
+          .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('request_nonces_pk', ['keyid', 'nonce'])
+          .execute();
+        await db.schema.createIndex('request_nonces_expiry').on('request_nonces').column('expires_at_ms').execute();
+        await db.schema
+          .alterTable('tenants')
+          .addColumn('require_pop', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

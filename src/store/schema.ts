@@ -24,6 +24,8 @@ export interface TenantsTable {
    * always sum the rows.
    */
   vm_generation: Generated<number>;
+  /** 1: every request under the tenant's tokens must carry its holder's signature (SPEC §5), pop or not. */
+  require_pop: number;
 }
 
 export interface TokensTable {
@@ -106,6 +108,16 @@ export interface PlatformKeysTable {
   retired_at: string | null;
 }
 
+/**
+ * Request-signature nonces accepted in the last minutes, shared by replicas (PostgreSQL only; SQLite
+ * keeps them in memory). See src/store/request-nonces.ts.
+ */
+export interface RequestNoncesTable {
+  keyid: string;
+  nonce: string;
+  expires_at_ms: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
@@ -115,6 +127,7 @@ export interface Database {
   ledger_nodes: LedgerNodesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
   platform_keys: PlatformKeysTable;
+  request_nonces: RequestNoncesTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

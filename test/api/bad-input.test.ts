@@ -212,6 +212,7 @@ const CASES: BadRequest[] = [
   { ...patchTenant('unknown state', { state: 'deleted' }, 'state'), detail: /^field "state" must be "active" or "suspended"$/ },
   { ...patchTenant('an empty change', {}, 'body'), detail: /must set at least one of "display_name", "max_vms", .*"state"/ },
   patchTenant('array for the body object', [{ display_name: 'x' }], 'body'),
+  patchTenant('string for the require_pop flag', { require_pop: 'yes' }, 'require_pop'),
   postVm('string where integer', vmWith({ vcpus: '2' }), 'vcpus'),
   postVm('float for integer', vmWith({ memory_mb: 1024.5 }), 'memory_mb'),
   postVm('boolean for integer', vmWith({ disk_gb: true }), 'disk_gb'),
@@ -224,6 +225,7 @@ const CASES: BadRequest[] = [
   postToken('null for a required field', tokenWith({ expires_in_seconds: null }), 'expires_in_seconds'),
   postToken('missing scope', { subject_pubkey: PUBKEY, expires_in_seconds: 60 }, 'scope'),
   postToken('array for the body object', [NEW_TOKEN], 'body'),
+  postToken('string for the proof_of_possession flag', tokenWith({ proof_of_possession: 'true' }), 'proof_of_possession'),
 
   // Unknown fields, in every body the API takes.
   postTenant('unknown field', tenantWith({ shared_pool: true }), 'shared_pool'),
@@ -739,9 +741,10 @@ describe('bad tokens get 401, insufficient scopes 403, and change nothing', () =
     ['service:tenant-admin', 'POST', '/v1/tenants', NEW_TENANT],
     ['service:tenant-admin', 'PATCH', `/v1/tenants/${A}`, { max_vms: 1000 }],
   ] as const)('a %s token on %s %s → 403', async (scope, method, url, body) => {
-    const { token } = await h.issueToken(A, scope);
+    const { token, keys } = await h.issueToken(A, scope);
     const before = await snapshotState(h);
-    const res = await h.request(method, url, { token, ...(body !== undefined ? { body } : {}) });
+    // Signed by the holder, as node:agent requests must be and other tokens may be: the refusal is the scope's.
+    const res = await h.request(method, url, { token, signWith: keys.privateKey, ...(body !== undefined ? { body } : {}) });
     expect(expectProblem(res, 403).code).toBe('forbidden');
     expect(await snapshotState(h)).toEqual(before);
   });

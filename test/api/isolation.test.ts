@@ -6,6 +6,7 @@
  * Every refused cell must also change nothing: the tenants, tokens and VMs tables and the ledger are
  * compared before and after. Cells that would destroy something act on a resource made for them.
  */
+import type { KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeIdSource, type ManualClock } from '../../src/clock.js';
 import { loadAdminKey, loadLedgerSigner } from '../../src/config/data-dir.js';
@@ -136,6 +137,7 @@ function tenantIdsIn(value: unknown): unknown[] {
 describe('authorisation matrix: route × role → status', () => {
   let h: Harness;
   const tokens = {} as Record<Role, string>;
+  const signers: Partial<Record<Role, KeyObject>> = {};
   let counter = 0;
   const fresh = () => `iso-${++counter}`;
 
@@ -201,7 +203,10 @@ describe('authorisation matrix: route × role → status', () => {
     tokens['a-input'] = (await h.issueToken(A, 'tenant:input')).token;
     tokens['a-user'] = (await h.issueToken(A, 'tenant:user')).token;
     tokens['a-read'] = (await h.issueToken(A, 'tenant:read')).token;
-    tokens['a-agent'] = (await h.issueToken(A, 'node:agent')).token;
+    const agent = await h.issueToken(A, 'node:agent');
+    tokens['a-agent'] = agent.token;
+    // node:agent tokens always prove possession (SPEC §5): its requests are signed by its key.
+    signers['a-agent'] = agent.keys.privateKey;
     tokens['b-admin'] = (await h.issueToken(B, 'service:tenant-admin')).token;
     tokens['b-read'] = (await h.issueToken(B, 'tenant:read')).token;
     expect(await signPendingCheckpoint(h.store, loadLedgerSigner(h.dataDir), h.clock)).not.toBeNull();
@@ -231,7 +236,8 @@ describe('authorisation matrix: route × role → status', () => {
     const body = bodyFor(method, template, fresh);
     const before = await snapshotState(h);
 
-    const res = await h.request(method, url, { token: tokens[role], ...(body !== undefined ? { body } : {}) });
+    const signWith = signers[role];
+    const res = await h.request(method, url, { token: tokens[role], ...(body !== undefined ? { body } : {}), ...(signWith ? { signWith } : {}) });
 
     if (status >= 400) {
       const problem = expectProblem(res, status);

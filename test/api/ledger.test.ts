@@ -5,6 +5,7 @@
  * for them, another tenant's entry and a platform entry answering exactly like a missing one.
  * Everything runs through the real app on the harness's store; no refused request changes anything.
  */
+import type { KeyObject } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
@@ -86,6 +87,7 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
   let bAdmin: string;
   let bRead: string;
   let aAgent: string;
+  let aAgentKey: KeyObject;
   const aVms: string[] = [];
   const bVms: string[] = [];
   /** The start of each phase of activity; every entry of a phase has a time in [start, next start). */
@@ -154,7 +156,9 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
     await h.createTenant(B);
     aAdmin = await h.issueToken(A, 'service:tenant-admin');
     aRead = (await h.issueToken(A, 'tenant:read')).token;
-    aAgent = (await h.issueToken(A, 'node:agent')).token;
+    const agent = await h.issueToken(A, 'node:agent');
+    aAgent = agent.token;
+    aAgentKey = agent.keys.privateKey;
     bAdmin = (await h.issueToken(B, 'service:tenant-admin')).token;
     bRead = (await h.issueToken(B, 'tenant:read')).token;
 
@@ -424,9 +428,9 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
   });
 
   describe("isolation: another tenant's entry is not there", () => {
-    async function refused(token: string, url: string, status: number): Promise<ProblemBody> {
+    async function refused(token: string, url: string, status: number, signWith?: KeyObject): Promise<ProblemBody> {
       const before = await snapshotState(h);
-      const problem = expectProblem(await get(url, token), status);
+      const problem = expectProblem(await h.request('GET', url, { token, ...(signWith ? { signWith } : {}) }), status);
       expect(await snapshotState(h)).toEqual(before);
       return problem;
     }
@@ -468,7 +472,8 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
 
       // A node agent reads no ledger; no token reads nothing.
       for (const url of ['/v1/ledger/entries', `/v1/ledger/proof/inclusion?index=1&tree_size=2`, '/v1/ledger/proof/consistency?from=1&to=2']) {
-        expect((await refused(aAgent, url, 403)).code).toBe('forbidden');
+        // Signed, as node:agent tokens must be (SPEC §5), so the refusal is the scope's.
+        expect((await refused(aAgent, url, 403, aAgentKey)).code).toBe('forbidden');
         const before = await snapshotState(h);
         expect(expectProblem(await get(url), 401).code).toBe('unauthenticated');
         expect(await snapshotState(h)).toEqual(before);

@@ -79,6 +79,26 @@ describe('ppn api against the server', () => {
     expect(JSON.parse(result.stdout).items).toHaveLength(1);
   });
 
+  it('with a token that demands proof of possession: GET and POST work signed, and unsigned is refused naming why', async () => {
+    const issued = await api(server.url, 'POST', '/v1/tenants/acme-corp/tokens', {
+      token: server.adminToken,
+      body: { subject_pubkey: holder.pub, scope: 'tenant:input', expires_in_seconds: 3600, proof_of_possession: true },
+    });
+    expect(issued.body).toMatchObject({ proof_of_possession: true });
+    const pop = ['--server', server.url, '--token', issued.body.token];
+    const whoami = ppn(['GET', '/v1/whoami', ...pop, '--key', holder.file]);
+    expect(whoami.stderr).toBe('');
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ token_id: issued.body.token_id });
+    const created = ppn(['POST', '/v1/vms?tenant_id=acme-corp', '--data', '{"name":"pop-1","disk_gb":1}', ...pop, '--key', holder.file]);
+    expect(created.stderr).toBe('');
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'pop-1' });
+    const unsigned = ppn(['GET', '/v1/whoami', ...pop]);
+    expect(unsigned.status).toBe(1);
+    expect(JSON.parse(unsigned.stdout)).toMatchObject({ status: 401, signature_error: 'signature_missing' });
+    const stranger = ppn(['GET', '/v1/whoami', ...pop, '--key', keygen('pop-stranger').file]);
+    expect(JSON.parse(stranger.stdout)).toMatchObject({ status: 401, signature_error: 'wrong_key' });
+  });
+
   it('prints the problem and exits 1 on an error status', () => {
     const result = ppn(['GET', '/v1/vms/vm-00000000000000000000000000', ...flags()]);
     expect(result.status).toBe(1);

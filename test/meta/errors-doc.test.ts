@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { problemKind } from '../../src/api/problem.js';
 import { ERROR_CODES } from '../../src/errors.js';
+import { SIGNATURE_ERROR_CODES } from '../../src/httpsig/error.js';
 
 const rows = readFileSync('docs/errors.md', 'utf8')
   .split('\n')
@@ -18,5 +19,17 @@ describe('docs/errors.md', () => {
     const kind = problemKind(code as (typeof ERROR_CODES)[number]);
     expect(kind.status).toBe(status);
     expect(kind.type).toBe(type);
+  });
+});
+
+describe('docs/errors.md, signature_error', () => {
+  it('lists every request-signature error code once, and no other', () => {
+    const doc = readFileSync('docs/errors.md', 'utf8');
+    const section = doc.slice(doc.indexOf('## `signature_error`'));
+    const codes = section
+      .split('\n')
+      .map((line) => /^\| `([a-z_]+)` \| [^|]+ \|$/.exec(line)?.[1])
+      .filter((code): code is string => code !== undefined);
+    expect(codes.sort()).toEqual([...SIGNATURE_ERROR_CODES].sort());
   });
 });

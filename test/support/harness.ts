@@ -4,6 +4,7 @@
  * real Ed25519 keys, driven through Fastify's inject (real HTTP parsing, no socket). Tests that need
  * a real process and port use server-process.ts instead.
  */
+import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
 import type { TypedApp } from '../../src/api/deps.js';
 import { ManualClock, makeIdSource, type Clock } from '../../src/clock.js';
+import { splitTarget } from '../../src/httpsig/base.js';
+import { signRequest } from '../../src/httpsig/sign.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
 import { initDataDir, loadAdminKey, rememberDatabaseUrl } from '../../src/config/data-dir.js';
 import { preparePlatformKeys } from '../../src/cli/keys.js';
@@ -27,6 +30,8 @@ export interface RequestOptions {
   /** Sent as-is instead of JSON-encoding `body`. */
   payload?: string | Buffer;
   headers?: Record<string, string>;
+  /** Signs the request as `ppn` does (RFC 9421, SPEC §5) with this holder key, by the harness clock. */
+  signWith?: KeyObject;
 }
 
 export interface Harness {
@@ -67,6 +72,10 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
     if (payload === undefined && opts.body !== undefined) {
       payload = JSON.stringify(opts.body);
       headers['content-type'] ??= 'application/json';
+    }
+    if (opts.signWith) {
+      const body = payload === undefined ? undefined : Buffer.from(payload);
+      Object.assign(headers, signRequest({ method, ...splitTarget(url), headers, body }, { privateKey: opts.signWith, clock }));
     }
     return app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
   };

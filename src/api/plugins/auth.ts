@@ -1,14 +1,22 @@
 /**
- * Authentication, tenant context, rate limiting and scope checks, in that order, for every route
- * that declares `config.scope`. Token signatures are verified once and cached by the token's SHA-256
- * until expiry; expiry, revocation, the root's platform key and the tenant's state are checked on every
- * request (SPEC §5).
+ * Authentication, tenant context, proof of possession, rate limiting and scope checks, in that order,
+ * for every route that declares `config.scope`. Token signatures are verified once and cached by the
+ * token's SHA-256 until expiry; expiry, revocation, the root's platform key and the tenant's state are
+ * checked on every request (SPEC §5).
+ *
+ * A request that must prove possession (a `pop` token, a `node:agent` token, or a tenant with
+ * `require_pop`) is admitted in `preValidation`, once the body has been read, because the signature
+ * covers its digest; every other request is admitted in `onRequest`, before its body is read.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { RevocationList } from '../../control/revocations.js';
 import { PpnError } from '../../errors.js';
+import { splitTarget } from '../../httpsig/base.js';
+import { SignatureError } from '../../httpsig/error.js';
+import { verifyRequestSignature, type AcceptNonce } from '../../httpsig/verify.js';
+import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { Store } from '../../store/store.js';
@@ -34,6 +42,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     caller: Caller | null;
+    /** A JSON body's bytes as received: a request signature's `content-digest` covers them. */
+    rawBody: Buffer | null;
+    /** Authenticated, and waiting for the body before its signature can be checked. */
+    awaitingProof: { token: VerifiedToken; tenant: TenantRow | null } | null;
   }
 }
 
@@ -75,6 +87,10 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   }
 
   app.decorateRequest('caller', null);
+  app.decorateRequest('rawBody', null);
+  app.decorateRequest('awaitingProof', null);
+  keepRawJsonBodies(app);
+  const acceptNonce = nonceRecordFor(options.store, options.clock);
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const required = request.routeOptions.config.scope;
@@ -85,14 +101,31 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (options.revocations.anyRevoked(token.chain.map((link) => link.jti))) {
       throw new PpnError('unauthenticated', 'token has been revoked');
     }
-    if (token.proofOfPossession) {
-      // Fail closed: this server cannot check possession proofs yet, so such tokens are refused.
-      throw new PpnError('unauthenticated', 'token requires proof of possession, which this server does not accept yet');
-    }
     let tenant: TenantRow | null = null;
     if (token.tenantId !== null) {
       tenant = (await findTenant(options.store.db, token.tenantId)) ?? null;
       if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
+    }
+    if (token.proofOfPossession || token.scopes.includes('node:agent') || tenant?.require_pop === 1) {
+      request.awaitingProof = { token, tenant };
+      return;
+    }
+    await admit(request, reply, token, tenant);
+  });
+
+  // Runs after the body is read (and refused if too large or not JSON), before any validation.
+  app.addHook('preValidation', async (request: FastifyRequest, reply: FastifyReply) => {
+    const awaiting = request.awaitingProof;
+    if (!awaiting) return;
+    request.awaitingProof = null;
+    await checkPossession(request, awaiting.token, awaiting.tenant, options.clock, acceptNonce);
+    await admit(request, reply, awaiting.token, awaiting.tenant);
+  });
+
+  /** Rate limit, tenant state and scope; a request that reaches this has proved whatever it must. */
+  async function admit(request: FastifyRequest, reply: FastifyReply, token: VerifiedToken, tenant: TenantRow | null): Promise<void> {
+    const required = request.routeOptions.config.scope;
+    if (tenant) {
       const decision = await options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
       // draft-ietf-httpapi-ratelimit-headers: the policy, then what is left of it.
       reply.header('RateLimit-Policy', `"tenant";q=${decision.limit};w=60`);
@@ -108,10 +141,45 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         throw new PpnError('tenant_suspended', `tenant ${tenant.tenant_id} is suspended: its tokens may only read`);
       }
     }
-    if (required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
+    if (required !== undefined && required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
     request.caller = { token, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };
+  }
+}
+
+/**
+ * SPEC §5: the request carries an RFC 9421 signature by the final holder's key. Checked before the
+ * rate limit, so a forged or replayed request counts against no tenant. A SignatureError becomes a
+ * 401 naming its code in `signature_error`, as a TokenError's is named in `token_error`.
+ */
+async function checkPossession(request: FastifyRequest, token: VerifiedToken, tenant: TenantRow | null, clock: Clock, acceptNonce: AcceptNonce): Promise<void> {
+  const { path, query } = splitTarget(request.url);
+  const parts = { method: request.method, path, query, headers: request.headers, body: request.rawBody ?? undefined };
+  const why = token.proofOfPossession
+    ? 'the token requires proof of possession'
+    : token.scopes.includes('node:agent')
+      ? 'node:agent tokens require proof of possession'
+      : `tenant ${tenant?.tenant_id} requires proof of possession (require_pop)`;
+  try {
+    await verifyRequestSignature(parts, { holderKey: token.subject, clock, acceptNonce });
+  } catch (error) {
+    if (!(error instanceof SignatureError)) throw error;
+    throw new PpnError('unauthenticated', `${why}: ${error.message}`, { extensions: { signature_error: error.code } });
+  }
+}
+
+/**
+ * JSON bodies are read as bytes and kept beside the parsed value, since a request signature's digest
+ * covers the bytes as sent. Parsing is Fastify's own (prototype-poisoning checks included).
+ */
+function keepRawJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    // Fastify's parser answers through `done`; its return value carries nothing.
+    void parseJson(request, body as unknown as string, done);
   });
 }
 

@@ -5,7 +5,7 @@ import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { Limit, Page, Tenant, TenantId, listOf, strictQuery } from '../schemas.js';
 import { createTenant, deleteTenant, getTenantWithUsage, updateTenant } from '../../control/tenants.js';
-import { listTenantRows } from '../../store/tenants.js';
+import { listTenantRows, type TenantRow } from '../../store/tenants.js';
 import { sumUsage } from '../../store/vms.js';
 
 const CreateTenant = Type.Object(
@@ -30,6 +30,7 @@ const PatchTenant = Type.Object(
     max_vcpus: Type.Optional(Limit.max_vcpus),
     max_memory_mb: Type.Optional(Limit.max_memory_mb),
     state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
+    require_pop: Type.Optional(Type.Boolean()),
     force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -43,7 +44,7 @@ export const DEFAULT_TENANT_LIMITS = { max_vms: 10, storage_quota_gb: 100, api_r
 export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
   app.post('/v1/tenants', { config: { scope: 'service:platform-admin' }, schema: { body: CreateTenant, response: { 201: Tenant } } }, async (request, reply) => {
     const tenant = await createTenant(deps, originOf(request), { ...DEFAULT_TENANT_LIMITS, ...request.body });
-    return reply.code(201).send(tenant);
+    return reply.code(201).send(tenantView(tenant));
   });
 
   app.get(
@@ -53,14 +54,14 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
       const limit = request.query.limit ?? 100;
       const rows = await listTenantRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
       const page = pageOf(rows, limit, (t) => t.tenant_id);
-      const items = await Promise.all(page.items.map(async (t) => ({ ...t, usage: await sumUsage(deps.store.db, t.tenant_id) })));
+      const items = await Promise.all(page.items.map(async (t) => tenantView({ ...t, usage: await sumUsage(deps.store.db, t.tenant_id) })));
       return { items, next_cursor: page.next_cursor };
     },
   );
 
   app.get('/v1/tenants/:tenant_id', { config: { scope: 'tenant:read' }, schema: { params: TenantParams, response: { 200: Tenant } } }, async (request) => {
     assertOwnTenant(request, request.params.tenant_id);
-    return getTenantWithUsage(deps.store.db, request.params.tenant_id);
+    return tenantView(await getTenantWithUsage(deps.store.db, request.params.tenant_id));
   });
 
   app.patch(
@@ -68,7 +69,7 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
     { config: { scope: 'service:platform-admin' }, schema: { params: TenantParams, body: PatchTenant, response: { 200: Tenant } } },
     async (request) => {
       const { force, ...changes } = request.body;
-      return updateTenant(deps, originOf(request), request.params.tenant_id, changes, force ?? false);
+      return tenantView(await updateTenant(deps, originOf(request), request.params.tenant_id, changes, force ?? false));
     },
   );
 
@@ -85,4 +86,9 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
       return reply.code(204).send();
     },
   );
+}
+
+/** The store keeps require_pop as 0 or 1; the API shows a boolean. */
+function tenantView<T extends TenantRow>(tenant: T): Omit<T, 'require_pop'> & { require_pop: boolean } {
+  return { ...tenant, require_pop: tenant.require_pop === 1 };
 }

@@ -17,6 +17,7 @@ const IssueToken = Type.Object(
     subject_pubkey: Type.String({ minLength: 1, maxLength: 100 }),
     scope: Type.Union([ScopeName, Type.Array(ScopeName, { minItems: 1, maxItems: 6, uniqueItems: true })]),
     expires_in_seconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
+    proof_of_possession: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -28,6 +29,7 @@ const IssuedToken = Type.Object({
   scope: Type.Array(Type.String()),
   subject_pubkey: Type.String(),
   expires_at: Type.String(),
+  proof_of_possession: Type.Boolean(),
 });
 
 const WhoAmI = Type.Object({
@@ -48,6 +50,7 @@ export function tokenInfo(row: TokenRow) {
     subject_pubkey: row.subject_pubkey,
     scope: JSON.parse(row.scopes) as string[],
     limits: row.limits ? (JSON.parse(row.limits) as Record<string, number>) : null,
+    proof_of_possession: row.pop === 1,
     issued_at: row.issued_at,
     expires_at: row.expires_at,
     issued_by: row.issued_by,
@@ -83,7 +86,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         scopes,
         expiresInSeconds: body.expires_in_seconds,
         limits: null,
-        proofOfPossession: false,
+        proofOfPossession: body.proof_of_possession ?? false,
         issuedBy: caller.token.tokenId,
       });
       return reply.code(201).send({
@@ -93,6 +96,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         scope: scopes,
         subject_pubkey: row.subject_pubkey,
         expires_at: row.expires_at,
+        proof_of_possession: row.pop === 1,
       });
     },
   );
