@@ -3,12 +3,13 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf, strictQuery } from '../schemas.js';
+import { Page, ResourceId, ScopeName, TenantId, TokenInfo, TokenLimitsSchema, Usage, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
-import { listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { readBlockUsage } from '../../store/token-blocks.js';
+import { findQuotaLineage, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -17,6 +18,7 @@ const IssueToken = Type.Object(
     subject_pubkey: Type.String({ minLength: 1, maxLength: 100 }),
     scope: Type.Union([ScopeName, Type.Array(ScopeName, { minItems: 1, maxItems: 6, uniqueItems: true })]),
     expires_in_seconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
+    limits: Type.Optional(TokenLimitsSchema),
   },
   { additionalProperties: false },
 );
@@ -28,6 +30,7 @@ const IssuedToken = Type.Object({
   scope: Type.Array(Type.String()),
   subject_pubkey: Type.String(),
   expires_at: Type.String(),
+  limits: Type.Union([TokenLimitsSchema, Type.Null()]),
 });
 
 const WhoAmI = Type.Object({
@@ -36,7 +39,19 @@ const WhoAmI = Type.Object({
   subject: Type.String(),
   scope: Type.Array(Type.String()),
   expires_at: Type.String(),
-  chain: Type.Array(Type.Object({ token_id: Type.String(), subject: Type.String(), scope: Type.Array(Type.String()), expires_at: Type.String() })),
+  chain: Type.Array(
+    Type.Object({
+      token_id: Type.String(),
+      subject: Type.String(),
+      scope: Type.Array(Type.String()),
+      expires_at: Type.String(),
+      limits: Type.Union([TokenLimitsSchema, Type.Null()]),
+      /** What the VMs created under this block hold now; null for platform tokens, which hold no tenant's VMs. */
+      usage: Type.Union([Usage, Type.Null()]),
+    }),
+  ),
+  /** The limited blocks of the token that issued this one through the API (and of its issuers). */
+  issued_under: Type.Array(Type.Object({ token_id: Type.String(), limits: TokenLimitsSchema, usage: Type.Union([Usage, Type.Null()]) })),
 });
 
 const TenantParams = Type.Object({ tenant_id: TenantId });
@@ -82,7 +97,8 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         subjectPubkey: encodeBase64url(raw),
         scopes,
         expiresInSeconds: body.expires_in_seconds,
-        limits: null,
+        limits: body.limits ?? null,
+        issuerChain: caller.isPlatformAdmin ? [] : caller.token.chain,
         proofOfPossession: false,
         issuedBy: caller.token.tokenId,
       });
@@ -93,6 +109,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         scope: scopes,
         subject_pubkey: row.subject_pubkey,
         expires_at: row.expires_at,
+        limits: body.limits ?? null,
       });
     },
   );
@@ -129,13 +146,26 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/v1/whoami', { config: { scope: 'authenticated' }, schema: { response: { 200: WhoAmI } } }, async (request) => {
     const { token } = callerOf(request);
     const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+    // Platform tokens hold no tenant's VMs, so their blocks have no usage.
+    const lineage = token.tenantId === null ? [] : await findQuotaLineage(deps.store.db, token.chain[0]!.jti);
+    const ids = [...lineage, ...token.chain].map((block) => block.jti);
+    const usage = token.tenantId === null ? null : await readBlockUsage(deps.store.db, token.tenantId, ids);
+    const usageOf = (jti: string) => usage?.get(jti) ?? null;
     return {
       tenant_id: token.tenantId,
       token_id: token.tokenId,
       subject: token.subject,
       scope: token.scopes,
       expires_at: iso(token.expiresAt),
-      chain: token.chain.map((link) => ({ token_id: link.jti, subject: link.sub, scope: link.scp, expires_at: iso(link.exp) })),
+      chain: token.chain.map((link) => ({
+        token_id: link.jti,
+        subject: link.sub,
+        scope: link.scp,
+        expires_at: iso(link.exp),
+        limits: link.lim ?? null,
+        usage: usageOf(link.jti),
+      })),
+      issued_under: lineage.map((block) => ({ token_id: block.jti, limits: block.lim, usage: usageOf(block.jti) })),
     };
   });
 }
