@@ -97,6 +97,13 @@ describe('sub-quotas on tokens issued with limits', () => {
     expect((await whoami(device.token)).chain[0].usage.vms).toBe(0);
   });
 
+  it('empty limits are no limits', async () => {
+    const res = await issue(h.adminToken, 'tenant:input', {});
+    expect(res.statusCode).toBe(201);
+    expect(res.json().limits).toBeNull();
+    expect((await whoami(res.json().token)).chain[0].limits).toBeNull();
+  });
+
   it('tokens without limits show null limits and still count their usage', async () => {
     const plain = await h.issueToken('capped', 'tenant:input');
     await createVm(plain.token, 'plain-1', 3);

@@ -92,12 +92,14 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       if (!scopesWithin(scopes, caller.token.scopes)) {
         throw new PpnError('forbidden', `a token may only issue scopes it holds; it has ${caller.token.scopes.join(', ')}`);
       }
+      // `{}` limits nothing, so it is stored and shown as no limits at all.
+      const limits = body.limits && Object.keys(body.limits).length > 0 ? body.limits : null;
       const { token, row } = await issueToken(deps, deps.keyring, originOf(request), {
         tenantId,
         subjectPubkey: encodeBase64url(raw),
         scopes,
         expiresInSeconds: body.expires_in_seconds,
-        limits: body.limits ?? null,
+        limits,
         issuerChain: caller.isPlatformAdmin ? [] : caller.token.chain,
         proofOfPossession: false,
         issuedBy: caller.token.tokenId,
@@ -109,7 +111,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         scope: scopes,
         subject_pubkey: row.subject_pubkey,
         expires_at: row.expires_at,
-        limits: body.limits ?? null,
+        limits,
       });
     },
   );
