@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUOTA_EXCEEDED_TYPE } from '../../src/api/problem.js';
+import { readBlockUsage } from '../../src/store/token-blocks.js';
 import { generateKeyPair } from '../../src/tokens/keys.js';
 import { publicKeyText, startHarness, type Harness } from '../support/harness.js';
 
@@ -109,6 +110,33 @@ describe('sub-quotas on tokens issued with limits', () => {
     await createVm(plain.token, 'plain-1', 3);
     expect((await whoami(plain.token)).chain).toEqual([expect.objectContaining({ limits: null, usage: { vms: 1, storage_gb: 3, vcpus: 1, memory_mb: 512 } })]);
     expect((await whoami(h.adminToken)).chain).toEqual([expect.objectContaining({ limits: null, usage: null })]);
+  });
+
+  it("the tenant's quota is checked first: when both would be exceeded, the refusal names the tenant's policy and no block", async () => {
+    await h.createTenant('tight', { max_vms: 1 });
+    const res = await h.request('POST', '/v1/tenants/tight/tokens', {
+      token: h.adminToken,
+      body: { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:input', expires_in_seconds: 3600, limits: { max_vms: 1 } },
+    });
+    const { token } = res.json();
+    expect((await createVm(token, 'only')).statusCode).toBe(201);
+    const refused = (await createVm(token, 'second')).json();
+    expect(refused['violated-policies']).toEqual(['max_vms']);
+    expect(refused).not.toHaveProperty('block_id');
+  });
+
+  it("a tenant's cascade delete frees the usage its VMs held in their blocks", async () => {
+    await h.createTenant('cascading');
+    const res = await h.request('POST', '/v1/tenants/cascading/tokens', {
+      token: h.adminToken,
+      body: { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:input', expires_in_seconds: 3600, limits: { max_vms: 5 } },
+    });
+    const { token, token_id } = res.json();
+    await createVm(token, 'c-1');
+    await createVm(token, 'c-2');
+    expect((await readBlockUsage(h.store.db, 'cascading', [token_id])).get(token_id)!.vms).toBe(2);
+    expect((await h.request('DELETE', '/v1/tenants/cascading?cascade=true', { token: h.adminToken })).statusCode).toBe(204);
+    expect((await readBlockUsage(h.store.db, 'cascading', [token_id])).get(token_id)).toEqual(ZERO);
   });
 
   describe('a limited tenant admin', () => {
