@@ -56,7 +56,6 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
     const chain = await quotaChainOf(trx, creator?.chain ?? []);
     const denial = findTenantDenial(tenant, await sumUsage(trx, tenantId), input) ?? (await findBlockDenial(trx, tenantId, chain, input));
     if (denial) {
-      const quota = quotaBody(denial.violations[0]!);
       const index = await recordEvent(deps, trx, origin, {
         event_type: 'VM_CREATE_DENIED',
         tenant_id: tenantId,
@@ -65,7 +64,7 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
           name,
           requested: { vcpus: input.vcpus, memory_mb: input.memory_mb, disk_gb: input.disk_gb },
           violated_policies: policiesOf(denial),
-          quota,
+          quota: quotaBody(denial.violations[0]!),
           ...(denial.blockId !== null ? { block_id: denial.blockId } : {}),
         },
       });
