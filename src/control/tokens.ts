@@ -10,6 +10,7 @@ import { lockTenant } from '../store/tenants.js';
 import { findToken, insertToken, listLiveTokenIds, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
+import { assertLimitsWithin, lineageOf, quotaChainOf, type QuotaBlock } from './token-limits.js';
 
 export const MAX_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600;
 
@@ -20,6 +21,8 @@ export interface TokenRequest {
   scopes: Scope[];
   expiresInSeconds: number;
   limits: TokenLimits | null;
+  /** The issuing token's chain, for a tenant token: the new token may not be wider than its limits. */
+  issuerChain?: readonly QuotaBlock[];
   proofOfPossession: boolean;
   issuedBy: string | null;
 }
@@ -38,6 +41,9 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
         throw new PpnError('conflict', `tenant ${request.tenantId} requires proof of possession: issue the token with "proof_of_possession": true`);
       }
     }
+    const issuerQuota = await quotaChainOf(trx, request.issuerChain ?? []);
+    assertLimitsWithin(request.limits, issuerQuota);
+    const lineage = lineageOf(issuerQuota);
     const nowMs = deps.clock.now();
     const iat = Math.floor(nowMs / 1000);
     const exp = iat + request.expiresInSeconds;
@@ -67,6 +73,7 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
       expires_at: isoTime(exp * 1000),
       issued_by: request.issuedBy,
       revoked_at: null,
+      quota_lineage: lineage.length > 0 ? JSON.stringify(lineage) : null,
     };
     await insertToken(trx, row);
     await recordEvent(deps, trx, origin, {

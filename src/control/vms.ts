@@ -1,12 +1,14 @@
-/** VM records and the quota decision on create (SPEC §6). */
+/** VM records and the quota decision on create (SPEC §5 sub-quotas, §6). */
 import { isoTime } from '../clock.js';
 import { PpnError, notFound } from '../errors.js';
 import { findQuotaViolations, type QuotaViolation, type VmRequest } from '../quota/quota.js';
-import type { DesiredState } from '../store/schema.js';
+import type { Db, DesiredState } from '../store/schema.js';
 import { inTransaction } from '../store/store.js';
-import { lockTenant } from '../store/tenants.js';
-import { deleteVmRow, findVm, findVmByName, insertVm, sumUsage, updateVmRow, type VmRow } from '../store/vms.js';
+import { lockTenant, type TenantRow } from '../store/tenants.js';
+import { readBlockUsage } from '../store/token-blocks.js';
+import { deleteVmRow, findVm, findVmByName, insertVm, sumUsage, updateVmRow, type Usage, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import { quotaChainOf, type QuotaBlock } from './token-limits.js';
 
 export interface NewVm extends VmRequest {
   /** null: the VM is named after its id. */
@@ -15,14 +17,30 @@ export interface NewVm extends VmRequest {
   node_id: string | null;
 }
 
+/**
+ * The token a VM is created under: its id, and its chain of blocks (root first) with their limits.
+ * The VM is counted in every block of that chain and of the lineage its root was issued under.
+ */
+export interface Creator {
+  tokenId: string;
+  chain: readonly QuotaBlock[];
+}
+
+/** Why a create was refused: the tenant's quota (blockId null) or a token block's limits. */
+interface Denial {
+  blockId: string | null;
+  violations: QuotaViolation[];
+}
+
 const NO_NODES_REASON = 'no fleet node can take it: none is enrolled in this tenant or the shared pool';
 
 /**
- * Creates a VM if the tenant's quota allows it. The tenant lock, the usage sum, the decision and the
- * insert (or the denial's ledger entry) are one transaction, so concurrent creates can never exceed
- * the quota, and every decision is in the ledger.
+ * Creates a VM if the tenant's quota and the limits of every block of the creator's token chain
+ * allow it. The tenant lock, the usage reads, the decision and the insert (or the denial's ledger
+ * entry) are one transaction, so concurrent creates can never exceed either, and every decision is
+ * in the ledger. `creator` is null for VMs made outside any request (benchmarks).
  */
-export async function createVm(deps: ControlDeps, origin: Origin, tenantId: string, input: NewVm, createdBy: string | null): Promise<VmRow> {
+export async function createVm(deps: ControlDeps, origin: Origin, tenantId: string, input: NewVm, creator: Creator | null): Promise<VmRow> {
   const outcome = await inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');
@@ -35,9 +53,9 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
     if (await findVmByName(trx, tenantId, name)) {
       throw new PpnError('conflict', `a VM named ${name} already exists in this tenant`);
     }
-    const usage = await sumUsage(trx, tenantId);
-    const violations = findQuotaViolations(tenant, usage, input);
-    if (violations.length > 0) {
+    const chain = await quotaChainOf(trx, creator?.chain ?? []);
+    const denial = findTenantDenial(tenant, await sumUsage(trx, tenantId), input) ?? (await findBlockDenial(trx, tenantId, chain, input));
+    if (denial) {
       const index = await recordEvent(deps, trx, origin, {
         event_type: 'VM_CREATE_DENIED',
         tenant_id: tenantId,
@@ -45,11 +63,12 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
         data: {
           name,
           requested: { vcpus: input.vcpus, memory_mb: input.memory_mb, disk_gb: input.disk_gb },
-          violated_policies: violations.map((v) => v.policy),
-          quota: quotaBody(violations[0]!),
+          violated_policies: policiesOf(denial),
+          quota: quotaBody(denial.violations[0]!),
+          ...(denial.blockId !== null ? { block_id: denial.blockId } : {}),
         },
       });
-      return { denied: { violations, index }, created: null };
+      return { denied: { ...denial, index }, created: null };
     }
     const now = isoTime(deps.clock.now());
     const vm: VmRow = {
@@ -66,7 +85,8 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
       reason: NO_NODES_REASON,
       created_at: now,
       updated_at: now,
-      created_by: createdBy,
+      created_by: creator?.tokenId ?? null,
+      token_chain: chain.length > 0 ? JSON.stringify(chain.map((link) => link.jti)) : null,
     };
     await insertVm(trx, vm);
     await recordEvent(deps, trx, origin, {
@@ -77,23 +97,51 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
     });
     return { denied: null, created: vm };
   });
-  if (outcome.denied) throw quotaExceeded(outcome.denied.violations, outcome.denied.index);
+  if (outcome.denied) throw quotaExceeded(outcome.denied, outcome.denied.index);
   return outcome.created;
+}
+
+function findTenantDenial(tenant: TenantRow, usage: Usage, input: VmRequest): Denial | null {
+  const violations = findQuotaViolations(tenant, usage, input);
+  return violations.length > 0 ? { blockId: null, violations } : null;
+}
+
+/** The first block of the chain, root first, whose limits the request would exceed. */
+async function findBlockDenial(trx: Db, tenantId: string, chain: readonly QuotaBlock[], input: VmRequest): Promise<Denial | null> {
+  const limited = chain.filter((link) => link.lim !== undefined);
+  if (limited.length === 0) return null;
+  const usage = await readBlockUsage(
+    trx,
+    tenantId,
+    limited.map((link) => link.jti),
+  );
+  for (const link of limited) {
+    const violations = findQuotaViolations(link.lim!, usage.get(link.jti)!, input);
+    if (violations.length > 0) return { blockId: link.jti, violations };
+  }
+  return null;
+}
+
+/** Tenant policies by their own names; a token block's as `token:<policy>` (with the block's id beside). */
+function policiesOf(denial: Denial): string[] {
+  return denial.violations.map((v) => (denial.blockId === null ? v.policy : `token:${v.policy}`));
 }
 
 function quotaBody(v: QuotaViolation) {
   return { resource: v.resource, limit: v.limit, used: v.used, requested: v.requested };
 }
 
-function quotaExceeded(violations: QuotaViolation[], ledgerIndex: number): PpnError {
-  const first = violations[0]!;
+function quotaExceeded(denial: Denial, ledgerIndex: number): PpnError {
+  const first = denial.violations[0]!;
+  const whose = denial.blockId === null ? "the tenant's" : `token block ${denial.blockId}'s`;
   return new PpnError(
     'quota_exceeded',
-    `creating this VM would exceed the tenant's ${first.policy} quota (limit ${first.limit}, used ${first.used}, requested ${first.requested})`,
+    `creating this VM would exceed ${whose} ${first.policy} quota (limit ${first.limit}, used ${first.used}, requested ${first.requested})`,
     {
       extensions: {
-        'violated-policies': violations.map((v) => v.policy),
+        'violated-policies': policiesOf(denial),
         quota: quotaBody(first),
+        ...(denial.blockId !== null ? { block_id: denial.blockId } : {}),
         ledger_index: ledgerIndex,
       },
     },

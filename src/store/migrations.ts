@@ -148,6 +148,26 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_token_limits': {
+      async up(db: Kysely<unknown>) {
+        // The chain of token block ids a VM was created under (JSON array), so its delete can free
+        // the usage it added to each block. Null for VMs created before sub-quotas.
+        await db.schema.alterTable('vms').addColumn('token_chain', 'text').execute();
+        // The limited blocks a token issued through the API was issued under (JSON array of
+        // {jti, lim}): its creates count against them too, so a capped issuer cannot mint its way out.
+        await db.schema.alterTable('tokens').addColumn('quota_lineage', 'text').execute();
+        await db.schema
+          .createTable('token_block_usage')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('block_id', 'text', (c) => c.notNull())
+          .addColumn('vms', 'bigint', (c) => c.notNull())
+          .addColumn('storage_gb', 'bigint', (c) => c.notNull())
+          .addColumn('vcpus', 'bigint', (c) => c.notNull())
+          .addColumn('memory_mb', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('token_block_usage_pk', ['tenant_id', 'block_id'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -41,6 +41,8 @@ export interface TokensTable {
   expires_at: string;
   issued_by: string | null;
   revoked_at: string | null;
+  /** JSON array of the limited blocks ({jti, lim}) of the issuer's chain and lineage, or null. */
+  quota_lineage: string | null;
 }
 
 export interface VmsTable {
@@ -58,6 +60,21 @@ export interface VmsTable {
   created_at: string;
   updated_at: string;
   created_by: string | null;
+  /** JSON array of the token block ids the VM was created under, root first; null when none. */
+  token_chain: string | null;
+}
+
+/**
+ * What the VMs created under one token block hold now (SPEC §5 sub-quotas): kept in the same
+ * transaction as every VM insert and delete, for every block of the VM's chain.
+ */
+export interface TokenBlockUsageTable {
+  tenant_id: string;
+  block_id: string;
+  vms: number;
+  storage_gb: number;
+  vcpus: number;
+  memory_mb: number;
 }
 
 export interface LedgerEntriesTable {
@@ -128,6 +145,7 @@ export interface Database {
   ledger_checkpoints: LedgerCheckpointsTable;
   platform_keys: PlatformKeysTable;
   request_nonces: RequestNoncesTable;
+  token_block_usage: TokenBlockUsageTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

@@ -1,5 +1,12 @@
 /** Issued tokens' metadata (never their text) and revocations. */
+import type { TokenLimits } from '../tokens/format.js';
 import type { Db, TokensTable } from './schema.js';
+
+/** A token block with limits, by its id. */
+export interface LimitedBlock {
+  jti: string;
+  lim: TokenLimits;
+}
 
 export type TokenRow = TokensTable;
 
@@ -32,6 +39,12 @@ export async function listLiveTokenIds(db: Db, by: { tenantId: string } | { issu
     .orderBy('token_id')
     .execute();
   return rows.map((r) => r.token_id);
+}
+
+/** The limited blocks a token was issued under (see TokensTable.quota_lineage); none when unknown. */
+export async function findQuotaLineage(db: Db, tokenId: string): Promise<LimitedBlock[]> {
+  const row = await db.selectFrom('tokens').select('quota_lineage').where('token_id', '=', tokenId).executeTakeFirst();
+  return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
 }
 
 export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {

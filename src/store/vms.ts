@@ -1,6 +1,7 @@
 /** VM rows and the usage derived from them. */
 import type { Usage } from '../quota/quota.js';
 import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
+import { addBlockUsage } from './token-blocks.js';
 
 export type VmRow = VmsTable;
 
@@ -38,8 +39,19 @@ async function bumpVmGeneration(trx: Db, tenantId: string): Promise<void> {
     .execute();
 }
 
+/** The token block ids a VM was created under, root first. */
+export function tokenChainOf(vm: Pick<VmRow, 'token_chain'>): string[] {
+  return vm.token_chain ? (JSON.parse(vm.token_chain) as string[]) : [];
+}
+
+function resourcesOf(vm: VmRow, sign: 1 | -1): Usage {
+  return { vms: sign, storage_gb: sign * vm.disk_gb, vcpus: sign * vm.vcpus, memory_mb: sign * vm.memory_mb };
+}
+
+/** Inserts a VM and counts it in every block of its token chain. */
 export async function insertVm(trx: Db, row: VmRow): Promise<void> {
   await trx.insertInto('vms').values(row).execute();
+  await addBlockUsage(trx, row.tenant_id, tokenChainOf(row), resourcesOf(row, 1));
   await bumpVmGeneration(trx, row.tenant_id);
 }
 
@@ -78,7 +90,9 @@ export async function updateVmRow(
   await bumpVmGeneration(trx, vm.tenant_id);
 }
 
-export async function deleteVmRow(trx: Db, vm: Pick<VmRow, 'vm_id' | 'tenant_id'>): Promise<void> {
+/** Removes a VM and frees what it held in every block of its token chain. */
+export async function deleteVmRow(trx: Db, vm: VmRow): Promise<void> {
   await trx.deleteFrom('vms').where('vm_id', '=', vm.vm_id).execute();
+  await addBlockUsage(trx, vm.tenant_id, tokenChainOf(vm), resourcesOf(vm, -1));
   await bumpVmGeneration(trx, vm.tenant_id);
 }

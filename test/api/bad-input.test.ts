@@ -325,6 +325,12 @@ const CASES: BadRequest[] = [
   postToken('expires_in_seconds one beyond 90 days', tokenWith({ expires_in_seconds: 90 * DAY + 1 }), 'expires_in_seconds'),
   postToken('expires_in_seconds of a year', tokenWith({ expires_in_seconds: 365 * DAY }), 'expires_in_seconds'),
   postToken('fractional expires_in_seconds', tokenWith({ expires_in_seconds: 1.5 }), 'expires_in_seconds'),
+  postToken('limits that are not an object', tokenWith({ limits: 2 }), 'limits'),
+  postToken('an unknown limit', tokenWith({ limits: { max_nodes: 2 } }), 'limits.max_nodes'),
+  postToken('a negative limits.max_vms', tokenWith({ limits: { max_vms: -1 } }), 'limits.max_vms'),
+  postToken('a string limits.storage_quota_gb', tokenWith({ limits: { storage_quota_gb: '20' } }), 'limits.storage_quota_gb'),
+  postToken('a fractional limits.max_vcpus', tokenWith({ limits: { max_vcpus: 1.5 } }), 'limits.max_vcpus'),
+  postToken('a null limits.max_memory_mb', tokenWith({ limits: { max_memory_mb: null } }), 'limits.max_memory_mb'),
 
   // VM fields.
   postVm('a name with uppercase', vmWith({ name: 'Web-1' }), 'name'),

@@ -41,7 +41,7 @@ describe('quotas under concurrent creates', () => {
     return readLedgerJson<Entry>(server.dataDir, ...args);
   }
 
-  async function createTenantWithToken(tenantId: string, limits: Record<string, number>): Promise<string> {
+  async function createTenantWithToken(tenantId: string, limits: Record<string, number>, tokenLimits?: Record<string, number>): Promise<string> {
     const tenant = await api(server.url, 'POST', '/v1/tenants', {
       token: server.adminToken,
       body: { tenant_id: tenantId, display_name: tenantId, api_rate_limit_rpm: 100_000, ...limits },
@@ -50,7 +50,12 @@ describe('quotas under concurrent creates', () => {
     const holder = generateKeyPair();
     const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
       token: server.adminToken,
-      body: { subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)), scope: 'tenant:input', expires_in_seconds: 3600 },
+      body: {
+        subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)),
+        scope: 'tenant:input',
+        expires_in_seconds: 3600,
+        ...(tokenLimits ? { limits: tokenLimits } : {}),
+      },
     });
     expect(issued.status).toBe(201);
     return issued.body.token as string;
@@ -204,6 +209,38 @@ describe('quotas under concurrent creates', () => {
       expect(names).toHaveLength(10);
       expect(names.every((n) => n.startsWith(tenantId[0]!))).toBe(true);
     }
+  });
+
+  it('30 parallel creates under a token with max_vms=2 while the tenant has room: exactly 2 created, 28 refused naming token:max_vms and the block', async () => {
+    const token = await createTenantWithToken('token-flood', { max_vms: 100, storage_quota_gb: 100_000 }, { max_vms: 2 });
+    const whoami = await api(server.url, 'GET', '/v1/whoami', { token });
+    const blockId = whoami.body.token_id as string;
+    const attempts = await createAll(
+      token,
+      Array.from({ length: 30 }, (_, i) => ({ name: `tok-${i}`, disk_gb: 1 })),
+    );
+
+    expect(attempts.filter((a) => a.status === 201)).toHaveLength(2);
+    const refused = attempts.filter((a) => a.status === 429);
+    expect(refused).toHaveLength(28);
+    for (const attempt of refused) {
+      expect(attempt.body).toMatchObject({
+        type: QUOTA_EXCEEDED,
+        status: 429,
+        'violated-policies': ['token:max_vms'],
+        quota: { resource: 'vms', limit: 2, used: 2, requested: 1 },
+        block_id: blockId,
+      });
+    }
+    expectEveryDecisionInLedger('token-flood', attempts);
+    const denied = readLedger('--filter', 'tenant-id=token-flood', '--event-type', 'VM_CREATE_DENIED');
+    expect(denied).toHaveLength(28);
+    expect(denied.every((e) => e.data.block_id === blockId)).toBe(true);
+
+    const after = await api(server.url, 'GET', '/v1/whoami', { token });
+    expect(after.body.chain[0]).toMatchObject({ limits: { max_vms: 2 }, usage: { vms: 2, storage_gb: 2 } });
+    const tenant = await api(server.url, 'GET', '/v1/tenants/token-flood', { token: server.adminToken });
+    expect(tenant.body.usage.vms).toBe(2);
   });
 
   it('keeps the ledger indexes 0..n-1 with no gap and no duplicate after all of that', () => {

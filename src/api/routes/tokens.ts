@@ -3,12 +3,13 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Page, ResourceId, ScopeName, TenantId, TokenInfo, listOf, strictQuery } from '../schemas.js';
+import { Page, ResourceId, ScopeName, TenantId, TokenInfo, TokenLimitsSchema, Usage, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
-import { listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { readBlockUsage } from '../../store/token-blocks.js';
+import { findQuotaLineage, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -18,6 +19,7 @@ const IssueToken = Type.Object(
     scope: Type.Union([ScopeName, Type.Array(ScopeName, { minItems: 1, maxItems: 6, uniqueItems: true })]),
     expires_in_seconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
     proof_of_possession: Type.Optional(Type.Boolean()),
+    limits: Type.Optional(TokenLimitsSchema),
   },
   { additionalProperties: false },
 );
@@ -30,6 +32,7 @@ const IssuedToken = Type.Object({
   subject_pubkey: Type.String(),
   expires_at: Type.String(),
   proof_of_possession: Type.Boolean(),
+  limits: Type.Union([TokenLimitsSchema, Type.Null()]),
 });
 
 const WhoAmI = Type.Object({
@@ -38,7 +41,19 @@ const WhoAmI = Type.Object({
   subject: Type.String(),
   scope: Type.Array(Type.String()),
   expires_at: Type.String(),
-  chain: Type.Array(Type.Object({ token_id: Type.String(), subject: Type.String(), scope: Type.Array(Type.String()), expires_at: Type.String() })),
+  chain: Type.Array(
+    Type.Object({
+      token_id: Type.String(),
+      subject: Type.String(),
+      scope: Type.Array(Type.String()),
+      expires_at: Type.String(),
+      limits: Type.Union([TokenLimitsSchema, Type.Null()]),
+      /** What the VMs created under this block hold now; null for platform tokens, which hold no tenant's VMs. */
+      usage: Type.Union([Usage, Type.Null()]),
+    }),
+  ),
+  /** The limited blocks of the token that issued this one through the API (and of its issuers). */
+  issued_under: Type.Array(Type.Object({ token_id: Type.String(), limits: TokenLimitsSchema, usage: Type.Union([Usage, Type.Null()]) })),
 });
 
 const TenantParams = Type.Object({ tenant_id: TenantId });
@@ -80,12 +95,15 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       if (!scopesWithin(scopes, caller.token.scopes)) {
         throw new PpnError('forbidden', `a token may only issue scopes it holds; it has ${caller.token.scopes.join(', ')}`);
       }
+      // `{}` limits nothing, so it is stored and shown as no limits at all.
+      const limits = body.limits && Object.keys(body.limits).length > 0 ? body.limits : null;
       const { token, row } = await issueToken(deps, deps.keyring, originOf(request), {
         tenantId,
         subjectPubkey: encodeBase64url(raw),
         scopes,
         expiresInSeconds: body.expires_in_seconds,
-        limits: null,
+        limits,
+        issuerChain: caller.isPlatformAdmin ? [] : caller.token.chain,
         proofOfPossession: body.proof_of_possession ?? false,
         issuedBy: caller.token.tokenId,
       });
@@ -97,6 +115,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         subject_pubkey: row.subject_pubkey,
         expires_at: row.expires_at,
         proof_of_possession: row.pop === 1,
+        limits,
       });
     },
   );
@@ -133,13 +152,26 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/v1/whoami', { config: { scope: 'authenticated' }, schema: { response: { 200: WhoAmI } } }, async (request) => {
     const { token } = callerOf(request);
     const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+    // Platform tokens hold no tenant's VMs, so their blocks have no usage.
+    const lineage = token.tenantId === null ? [] : await findQuotaLineage(deps.store.db, token.chain[0]!.jti);
+    const ids = [...lineage, ...token.chain].map((block) => block.jti);
+    const usage = token.tenantId === null ? null : await readBlockUsage(deps.store.db, token.tenantId, ids);
+    const usageOf = (jti: string) => usage?.get(jti) ?? null;
     return {
       tenant_id: token.tenantId,
       token_id: token.tokenId,
       subject: token.subject,
       scope: token.scopes,
       expires_at: iso(token.expiresAt),
-      chain: token.chain.map((link) => ({ token_id: link.jti, subject: link.sub, scope: link.scp, expires_at: iso(link.exp) })),
+      chain: token.chain.map((link) => ({
+        token_id: link.jti,
+        subject: link.sub,
+        scope: link.scp,
+        expires_at: iso(link.exp),
+        limits: link.lim ?? null,
+        usage: usageOf(link.jti),
+      })),
+      issued_under: lineage.map((block) => ({ token_id: block.jti, limits: block.lim, usage: usageOf(block.jti) })),
     };
   });
 }

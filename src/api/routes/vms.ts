@@ -1,5 +1,5 @@
 /** /v1/vms (SPEC §6). The tenant comes from the token; platform admins may name one with ?tenant_id=. */
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, requireTenantOf, tenantScopeOf } from '../context.js';
@@ -7,7 +7,7 @@ import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, Vm, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { ListCache } from '../list-cache.js';
-import { createVm, deleteVm, setDesiredState } from '../../control/vms.js';
+import { createVm, deleteVm, setDesiredState, type Creator } from '../../control/vms.js';
 import { PpnError, notFound } from '../../errors.js';
 import { findVm, listVmRows } from '../../store/vms.js';
 
@@ -51,6 +51,15 @@ async function countQuotaRefusal<T>(deps: RouteDeps, tenantId: string, creating:
   }
 }
 
+/**
+ * The token a create runs under. A tenant token's chain is counted against its blocks' limits; a
+ * platform admin acting in a tenant is not one of its blocks, so only its id is recorded.
+ */
+function creatorOf(request: FastifyRequest): Creator {
+  const { token } = callerOf(request);
+  return { tokenId: token.tokenId, chain: token.tenantId === null ? [] : token.chain };
+}
+
 export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
   const listCache = new ListCache();
   app.post('/v1/vms', { config: { scope: 'tenant:input' }, schema: { querystring: TenantQuery, body: CreateVm, response: { 201: Vm } } }, async (request, reply) => {
@@ -71,7 +80,7 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
           image: body.image ?? null,
           node_id: body.node_id ?? null,
         },
-        callerOf(request).token.tokenId,
+        creatorOf(request),
       ),
     );
     return reply.code(201).send(vm);
