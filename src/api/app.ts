@@ -50,6 +50,8 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
   /** Take part in the leader election and run background work when elected (the server does). */
   runBackgroundWork?: boolean;
+  /** How often to write session use (default and least FLUSH_MS: tests set it longer and flush by hand). */
+  sessionFlushMs?: number;
   /** How often to re-read revocations made elsewhere (default REFRESH_MS). */
   revocationPollMs?: number;
   /** The ledger's checkpoint signer; without it no checkpoints are signed. */
@@ -159,7 +161,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     await stopListening();
   });
   followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
-  flushSessionsEverySecond(app, deps);
+  flushSessionsPeriodically(app, deps, Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS));
 
   // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
   if (options.runBackgroundWork && !deps.ledgerProblem) {
@@ -190,14 +192,14 @@ export async function flushSessions(app: TypedApp): Promise<void> {
  * Session use reaches the store once a second, not once a request, and once more on close, so a
  * server stopped cleanly loses none of it.
  */
-function flushSessionsEverySecond(app: TypedApp, deps: RouteDeps): void {
+function flushSessionsPeriodically(app: TypedApp, deps: RouteDeps, everyMs: number): void {
   // One flush at a time: the one on close waits for one the timer started.
   let last: Promise<void> = Promise.resolve();
   const flush = () => (last = last.catch(() => undefined).then(() => deps.sessions.flush(deps.store)));
   sessionFlushes.set(app, flush);
   const flusher = setInterval(() => {
     flush().catch((error: unknown) => app.log.warn({ err: error }, 'session flush failed'));
-  }, FLUSH_MS);
+  }, everyMs);
   flusher.unref();
   app.addHook('onClose', async () => {
     clearInterval(flusher);

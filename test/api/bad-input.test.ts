@@ -492,18 +492,20 @@ const CASES: BadRequest[] = [
   // Pagination.
   // The session list as a tenant admin: a platform admin must name the tenant before the cursor is read.
   ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES, '/v1/sessions'].flatMap((path): BadRequest[] =>
-    [
-      { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
-      { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
-      { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },
-      { name: `${path}: negative limit`, method: 'GET', url: `${path}?limit=-5`, status: 400, field: 'limit' },
-      { name: `${path}: fractional limit`, method: 'GET', url: `${path}?limit=1.5`, status: 400, field: 'limit' },
-      { name: `${path}: garbage cursor`, method: 'GET', url: `${path}?cursor=garbage!!`, status: 400, field: 'cursor' },
-      { name: `${path}: cursor of plain text`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('after vm-1'))}`, status: 400, field: 'cursor' },
-      { name: `${path}: cursor with a number`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('{"after":5}'))}`, status: 400, field: 'cursor' },
-      { name: `${path}: cursor of an array`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('["vm-1"]'))}`, status: 400, field: 'cursor' },
-      { name: `${path}: cursor too long`, method: 'GET', url: `${path}?cursor=${'a'.repeat(201)}`, status: 400, field: 'cursor' },
-    ].map((c): BadRequest => (path === '/v1/sessions' ? { ...c, as: 'tenant-admin' } : c)),
+    (
+      [
+        { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
+        { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
+        { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },
+        { name: `${path}: negative limit`, method: 'GET', url: `${path}?limit=-5`, status: 400, field: 'limit' },
+        { name: `${path}: fractional limit`, method: 'GET', url: `${path}?limit=1.5`, status: 400, field: 'limit' },
+        { name: `${path}: garbage cursor`, method: 'GET', url: `${path}?cursor=garbage!!`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor of plain text`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('after vm-1'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor with a number`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('{"after":5}'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor of an array`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('["vm-1"]'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor too long`, method: 'GET', url: `${path}?cursor=${'a'.repeat(201)}`, status: 400, field: 'cursor' },
+      ] satisfies BadRequest[]
+    ).map((c): BadRequest => (path === '/v1/sessions' ? { ...c, as: 'tenant-admin' } : c)),
   ),
 ];
 

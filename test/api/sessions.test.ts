@@ -1,7 +1,7 @@
 /**
  * Sessions (SPEC §5): every token of a tenant seen in use, counted in memory and written by a flush
  * (at most once a second per server), never by the request itself; DELETE ends a session by revoking
- * its token. The tests flush explicitly instead of waiting for the flusher's second.
+ * its token. The tests set the flusher's interval to an hour and flush explicitly instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, flushSessions } from '../../src/api/app.js';
@@ -36,7 +36,8 @@ describe('sessions', () => {
 
   beforeAll(async () => {
     clock = new ManualClock(Date.parse('2026-03-01T10:00:00Z'));
-    h = await startHarness({ clock });
+    // Only the explicit flushes write: the flusher's own second would race the assertions.
+    h = await startHarness({ clock, app: { sessionFlushMs: 3_600_000 } });
     await h.createTenant(A);
     await h.createTenant(B);
     aAdmin = (await h.issueToken(A, 'service:tenant-admin')).token;
