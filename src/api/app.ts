@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import Fastify, { LogController } from 'fastify';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
+import { FLUSH_MS, SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { LiveKeyring } from '../control/platform-keys.js';
@@ -24,6 +25,7 @@ import { NoQuery } from './schemas.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerSessionRoutes } from './routes/sessions.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
@@ -48,6 +50,8 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
   /** Take part in the leader election and run background work when elected (the server does). */
   runBackgroundWork?: boolean;
+  /** How often to write session use (default and least FLUSH_MS: tests set it longer and flush by hand). */
+  sessionFlushMs?: number;
   /** How often to re-read revocations made elsewhere (default REFRESH_MS). */
   revocationPollMs?: number;
   /** The ledger's checkpoint signer; without it no checkpoints are signed. */
@@ -88,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     clock,
     ids: options.ids ?? makeIdSource(clock),
     revocations: new RevocationList(),
+    sessions: new SessionRecorder(),
     limiter: rateLimiterFor(options.store),
     metrics: publicRegistry(),
     tenantMetrics: new TenantMetrics(options.maxTenantMetricLabels ?? DEFAULT_MAX_TENANT_LABELS),
@@ -156,6 +161,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     await stopListening();
   });
   followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
+  flushSessionsPeriodically(app, deps, Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS));
 
   // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
   if (options.runBackgroundWork && !deps.ledgerProblem) {
@@ -168,10 +174,37 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerHealthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerTokenRoutes(app, deps);
+  registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
+}
+
+const sessionFlushes = new WeakMap<TypedApp, () => Promise<void>>();
+
+/** Writes the sessions `app` has aggregated now, as its flusher would within a second (for tests). */
+export async function flushSessions(app: TypedApp): Promise<void> {
+  await sessionFlushes.get(app)?.();
+}
+
+/**
+ * Session use reaches the store once a second, not once a request, and once more on close, so a
+ * server stopped cleanly loses none of it.
+ */
+function flushSessionsPeriodically(app: TypedApp, deps: RouteDeps, everyMs: number): void {
+  // One flush at a time: the one on close waits for one the timer started.
+  let last: Promise<void> = Promise.resolve();
+  const flush = () => (last = last.catch(() => undefined).then(() => deps.sessions.flush(deps.store)));
+  sessionFlushes.set(app, flush);
+  const flusher = setInterval(() => {
+    flush().catch((error: unknown) => app.log.warn({ err: error }, 'session flush failed'));
+  }, everyMs);
+  flusher.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(flusher);
+    await flush();
+  });
 }
 
 /** Key rotations and retirements made elsewhere reach this server the same way as revocations. */

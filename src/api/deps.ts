@@ -9,6 +9,7 @@ import type { Clock, IdSource } from '../clock.js';
 import type { LedgerSigner } from '../control/checkpoints.js';
 import type { LedgerProblem } from '../control/ledger-check.js';
 import type { RevocationList } from '../control/revocations.js';
+import type { SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { TreeHead } from '../ledger/checkpoint.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
@@ -25,6 +26,8 @@ export interface RouteDeps {
   clock: Clock;
   ids: IdSource;
   revocations: RevocationList;
+  /** Tokens in use, aggregated in memory until the next flush (src/control/sessions.ts). */
+  sessions: SessionRecorder;
   limiter: RateLimiter;
   /** Metrics anyone may read: no tenant identifiers. */
   metrics: Registry;

@@ -168,6 +168,25 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Sessions (SPEC §5): one row per token block seen in use, written by each server's flusher
+    // (src/control/sessions.ts) from what it aggregated in memory, never once per request.
+    '0009_sessions': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('sessions')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('token_id', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('chain', 'text', (c) => c.notNull())
+          .addColumn('first_seen', 'text', (c) => c.notNull())
+          .addColumn('last_seen', 'text', (c) => c.notNull())
+          .addColumn('last_address', 'text', (c) => c.notNull())
+          .addColumn('request_count', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sessions_pk', ['tenant_id', 'token_id'])
+          .execute();
+      },
+    },
   };
 }
 

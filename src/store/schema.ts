@@ -135,6 +135,24 @@ export interface RequestNoncesTable {
   expires_at_ms: number;
 }
 
+/**
+ * A token block seen in use (SPEC §5 sessions), by tenant and the block's id (the last block of the
+ * chain: a root token's jti, or a delegated block's derived id). Times are RFC 3339 UTC.
+ */
+export interface SessionsTable {
+  tenant_id: string;
+  token_id: string;
+  subject: string;
+  /** JSON array of the block's scopes. */
+  scopes: string;
+  /** JSON array of every block id of the chain, root first: revoking any of them ends the session. */
+  chain: string;
+  first_seen: string;
+  last_seen: string;
+  last_address: string;
+  request_count: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tokens: TokensTable;
@@ -146,6 +164,7 @@ export interface Database {
   platform_keys: PlatformKeysTable;
   request_nonces: RequestNoncesTable;
   token_block_usage: TokenBlockUsageTable;
+  sessions: SessionsTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

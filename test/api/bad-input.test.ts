@@ -251,10 +251,22 @@ const CASES: BadRequest[] = [
     { name: `DELETE tenant path id with ${why}`, method: 'DELETE', url: `/v1/tenants/${id}?cascade=true`, status: 400, field: 'tenant_id' },
     { name: `token issue path id with ${why}`, method: 'POST', url: `/v1/tenants/${id}/tokens`, body: NEW_TOKEN, status: 400, field: 'tenant_id' },
     { name: `?tenant_id= with ${why}`, method: 'POST', url: `/v1/vms?tenant_id=${id}`, body: NEW_VM, status: 400, field: 'tenant_id' },
+    { name: `session list ?tenant_id= with ${why}`, method: 'GET', url: `/v1/sessions?tenant_id=${id}`, status: 400, field: 'tenant_id' },
+    { name: `session end ?tenant_id= with ${why}`, method: 'DELETE', url: `/v1/sessions/tok-${'0'.repeat(26)}?tenant_id=${id}`, status: 400, field: 'tenant_id' },
   ]),
   { name: 'a VM id that is not one', method: 'DELETE', url: '/v1/vms/VM-1', status: 400, field: 'vm_id' },
   { name: 'a VM id with a path in it', method: 'POST', url: `/v1/vms/${encodeURIComponent('../vm-1')}/stop`, status: 400, field: 'vm_id' },
   { name: 'a token id that is not one', method: 'DELETE', url: `/v1/tenants/${A}/tokens/all`, status: 400, field: 'token_id' },
+  { name: 'a session id that is not one', method: 'DELETE', url: '/v1/sessions/all', as: 'tenant-admin', status: 400, field: 'token_id' },
+  {
+    name: 'a session id with a path in it',
+    method: 'DELETE',
+    url: `/v1/sessions/${encodeURIComponent(`../tok-${'0'.repeat(26)}`)}`,
+    as: 'tenant-admin',
+    status: 400,
+    field: 'token_id',
+  },
+  { name: 'a session list without a tenant, as a platform admin', method: 'GET', url: '/v1/sessions', status: 400, field: 'tenant_id' },
   { name: 'cascade that is not a boolean', method: 'DELETE', url: `/v1/tenants/${A}?cascade=maybe`, status: 400, field: 'cascade' },
 
   // Quotas out of range.
@@ -421,6 +433,8 @@ const CASES: BadRequest[] = [
       ['GET', `/v1/tenants/${A}`],
       ['GET', '/v1/whoami'],
       ['DELETE', `/v1/tenants/${A}/tokens/tok-${'0'.repeat(26)}`],
+      ['GET', '/v1/sessions'],
+      ['DELETE', `/v1/sessions/tok-${'0'.repeat(26)}`],
       ['DELETE', `/v1/tenants/${A}?cascade=true`],
     ] as const
   ).map(([method, path]): BadRequest => ({
@@ -476,18 +490,23 @@ const CASES: BadRequest[] = [
   { name: 'VM list: two name filters', method: 'GET', url: '/v1/vms?name=web-1&name=web-2', as: 'tenant-admin', status: 400, field: 'name' },
 
   // Pagination.
-  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES].flatMap((path): BadRequest[] => [
-    { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
-    { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
-    { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },
-    { name: `${path}: negative limit`, method: 'GET', url: `${path}?limit=-5`, status: 400, field: 'limit' },
-    { name: `${path}: fractional limit`, method: 'GET', url: `${path}?limit=1.5`, status: 400, field: 'limit' },
-    { name: `${path}: garbage cursor`, method: 'GET', url: `${path}?cursor=garbage!!`, status: 400, field: 'cursor' },
-    { name: `${path}: cursor of plain text`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('after vm-1'))}`, status: 400, field: 'cursor' },
-    { name: `${path}: cursor with a number`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('{"after":5}'))}`, status: 400, field: 'cursor' },
-    { name: `${path}: cursor of an array`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('["vm-1"]'))}`, status: 400, field: 'cursor' },
-    { name: `${path}: cursor too long`, method: 'GET', url: `${path}?cursor=${'a'.repeat(201)}`, status: 400, field: 'cursor' },
-  ]),
+  // The session list as a tenant admin: a platform admin must name the tenant before the cursor is read.
+  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES, '/v1/sessions'].flatMap((path): BadRequest[] =>
+    (
+      [
+        { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
+        { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
+        { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },
+        { name: `${path}: negative limit`, method: 'GET', url: `${path}?limit=-5`, status: 400, field: 'limit' },
+        { name: `${path}: fractional limit`, method: 'GET', url: `${path}?limit=1.5`, status: 400, field: 'limit' },
+        { name: `${path}: garbage cursor`, method: 'GET', url: `${path}?cursor=garbage!!`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor of plain text`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('after vm-1'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor with a number`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('{"after":5}'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor of an array`, method: 'GET', url: `${path}?cursor=${encodeBase64url(Buffer.from('["vm-1"]'))}`, status: 400, field: 'cursor' },
+        { name: `${path}: cursor too long`, method: 'GET', url: `${path}?cursor=${'a'.repeat(201)}`, status: 400, field: 'cursor' },
+      ] satisfies BadRequest[]
+    ).map((c): BadRequest => (path === '/v1/sessions' ? { ...c, as: 'tenant-admin' } : c)),
+  ),
 ];
 
 describe('bad requests get problem+json and change nothing', () => {
@@ -527,6 +546,8 @@ describe('bad requests get problem+json and change nothing', () => {
         ['GET', `/v1/vms?name=${NEW_VM.name}`, admin, undefined],
         ['PATCH', `/v1/tenants/${A}`, g.adminToken, { display_name: 'renamed' }],
         ['POST', `/v1/tenants/${A}/tokens`, g.adminToken, NEW_TOKEN],
+        ['GET', `/v1/sessions?tenant_id=${A}&limit=10`, g.adminToken, undefined],
+        ['GET', '/v1/sessions?limit=10', admin, undefined],
         ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, {}), g.adminToken, undefined],
         ['GET', ledgerUrl(LEDGER_ENTRIES, VALID_ENTRIES_QUERY, { tenant_id: null }), admin, undefined],
         ['GET', ledgerUrl('/v1/ledger/proof/inclusion', VALID_INCLUSION, {}), g.adminToken, undefined],

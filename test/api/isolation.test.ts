@@ -8,6 +8,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flushSessions } from '../../src/api/app.js';
 import { makeIdSource, type ManualClock } from '../../src/clock.js';
 import { loadAdminKey, loadLedgerSigner } from '../../src/config/data-dir.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
@@ -40,8 +41,9 @@ const ROLE_TENANT: Record<Role, string | null> = {
  * Path placeholders: {A} and {B} are the two tenants; {vmA}/{vmB} a VM made in that tenant for the
  * cell (stopped first when the cell starts it, so a wrongful start would change it); {tokA} a
  * tenant:read token of A made for the cell; {empty} a tenant with nothing in it and {full} one with a
- * VM and a token, each made for the cell. {entA}/{entB} are the index of a ledger entry of that tenant
- * and {entP} of a platform entry (no tenant), each made for the cell; {size} is the ledger's size once
+ * VM and a token, each made for the cell; {sesA} a session of A (a tenant:read token used once and
+ * flushed), made for the cell. {entA}/{entB} are the index of a ledger entry of that tenant and
+ * {entP} of a platform entry (no tenant), each made for the cell; {size} is the ledger's size once
  * the cell's resources exist.
  *
  * The harness's app has no ledger signer, so /v1/ledger/key is a 404 for everyone (it is public: no
@@ -68,6 +70,12 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['DELETE /v1/tenants/{A}/tokens/{tokA}',         [200,  200,  403,  403,  403, 403,  404,  403]],
   ['DELETE /v1/tenants/{B}/tokens/{tokA}',         [404,  404,  403,  403,  403, 403,  404,  403]],
   ['GET /v1/whoami',                               [200,  200,  200,  200,  200, 200,  200,  200]],
+  ['GET /v1/sessions',                             [400,  200,  403,  403,  403, 403,  200,  403]],
+  ['GET /v1/sessions?tenant_id={A}',               [200,  200,  403,  403,  403, 403,  403,  403]],
+  ['GET /v1/sessions?tenant_id={B}',               [200,  403,  403,  403,  403, 403,  200,  403]],
+  ['DELETE /v1/sessions/{sesA}',                   [400,  200,  403,  403,  403, 403,  404,  403]],
+  ['DELETE /v1/sessions/{sesA}?tenant_id={A}',     [200,  200,  403,  403,  403, 403,  403,  403]],
+  ['DELETE /v1/sessions/{sesA}?tenant_id={B}',     [404,  403,  403,  403,  403, 403,  404,  403]],
   ['POST /v1/vms',                                 [400,  201,  201,  403,  403, 403,  201,  403]],
   ['POST /v1/vms?tenant_id={A}',                   [201,  201,  201,  403,  403, 403,  403,  403]],
   ['POST /v1/vms?tenant_id={B}',                   [201,  403,  403,  403,  403, 403,  201,  403]],
@@ -164,12 +172,21 @@ describe('authorisation matrix: route × role → status', () => {
     return index;
   }
 
+  /** Makes a session of `tenantId`: a token of it used once, and flushed. */
+  async function sessionOf(tenantId: string): Promise<string> {
+    const { token, tokenId } = await h.issueToken(tenantId, 'tenant:read');
+    expect((await h.request('GET', '/v1/whoami', { token })).statusCode).toBe(200);
+    await flushSessions(h.app);
+    return tokenId;
+  }
+
   /** Fills in the route's placeholders, making the per-cell resources it names. */
   async function resolve(template: string): Promise<string> {
     let url = template.replaceAll('{A}', A).replaceAll('{B}', B);
     if (url.includes('{vmA}')) url = url.replace('{vmA}', await createVm(A, { stopped: url.includes('/start') }));
     if (url.includes('{vmB}')) url = url.replace('{vmB}', await createVm(B));
     if (url.includes('{tokA}')) url = url.replace('{tokA}', (await h.issueToken(A, 'tenant:read')).tokenId);
+    if (url.includes('{sesA}')) url = url.replace('{sesA}', await sessionOf(A));
     if (url.includes('{empty}') || url.includes('{full}')) {
       const id = fresh();
       await h.createTenant(id);
@@ -224,7 +241,7 @@ describe('authorisation matrix: route × role → status', () => {
         .split('?')[0]!
         .replace(/\{(A|B|empty|full)\}/g, '{tenant_id}')
         .replace(/\{vm[AB]\}/g, '{vm_id}')
-        .replace('{tokA}', '{token_id}'),
+        .replace(/\{(tokA|sesA)\}/, '{token_id}'),
     );
     expect(served.length).toBeGreaterThan(10);
     expect([...new Set(inMatrix)].sort()).toEqual([...new Set(served)].sort());
@@ -324,6 +341,7 @@ describe("another tenant's resources are indistinguishable from missing ones", (
       ['DELETE', `/v1/vms/${aVm}`],
       ['POST', `/v1/vms/${aVm}/start`],
       ['GET', '/v1/ledger/entries'],
+      ['GET', '/v1/sessions'],
     ] as const) {
       const body = method === 'POST' && path === '/v1/vms' ? { disk_gb: 1 } : undefined;
       await expectSameAnswer(bAdmin, method, `${path}?tenant_id=${A}`, `${path}?tenant_id=no-such-tenant`, 403, body);
@@ -336,6 +354,12 @@ describe("another tenant's resources are indistinguishable from missing ones", (
     await expectSameAnswer(bAdmin, 'GET', `/v1/tenants/${A}/tokens`, '/v1/tenants/no-such-tenant/tokens', 404);
     const issue = { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 60 };
     await expectSameAnswer(bAdmin, 'POST', `/v1/tenants/${A}/tokens`, '/v1/tenants/no-such-tenant/tokens', 404, issue);
+  });
+
+  it("B cannot end A's session, which answers exactly like a missing one", async () => {
+    await flushSessions(h.app);
+    await expectSameAnswer(bAdmin, 'DELETE', `/v1/sessions/${aTokenId}`, `/v1/sessions/${MISSING_TOKEN}`, 404);
+    expect((await h.request('GET', '/v1/whoami', { token: aAdmin })).statusCode).toBe(200);
   });
 
   it("B cannot revoke A's token, by A's path or its own, and learns nothing from trying", async () => {

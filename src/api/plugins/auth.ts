@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { RevocationList } from '../../control/revocations.js';
+import type { SessionRecorder } from '../../control/sessions.js';
 import { PpnError } from '../../errors.js';
 import { splitTarget } from '../../httpsig/base.js';
 import { SignatureError } from '../../httpsig/error.js';
@@ -53,6 +54,7 @@ export interface AuthOptions {
   store: Store;
   keyring: PlatformKeyring;
   revocations: RevocationList;
+  sessions: SessionRecorder;
   limiter: RateLimiter;
   clock: Clock;
   tenantMetrics: TenantMetrics;
@@ -145,6 +147,8 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
     request.caller = { token, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };
+    // Only admitted requests are a session's use: refused ones are not counted (SPEC §5 sessions).
+    options.sessions.record(token, request.ip, options.clock.now());
   }
 }
 
