@@ -99,6 +99,14 @@ export const TokenInfo = Type.Object({
   revoked_at: Type.Union([Type.String(), Type.Null()]),
 });
 
+/** A revoked block the server issued no token for: one delegated offline, or an id not yet seen. */
+export const RevokedBlock = Type.Object({
+  token_id: Type.String(),
+  tenant_id: Type.String(),
+  issued: Type.Literal(false),
+  revoked_at: Type.String(),
+});
+
 export const Page = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   cursor: Type.Optional(Type.String({ maxLength: 200 })),

@@ -30,11 +30,13 @@ export async function listTokenRows(db: Db, tenantId: string, afterId: string | 
 }
 
 /** Ids of the unrevoked tokens of a tenant, or issued by a token, in id order. */
-export async function listLiveTokenIds(db: Db, by: { tenantId: string } | { issuedBy: string }): Promise<string[]> {
+/** The tenant's live tokens, or those of them that `issuedBy` issued. */
+export async function listLiveTokenIds(db: Db, by: { tenantId: string; issuedBy?: string }): Promise<string[]> {
   const rows = await db
     .selectFrom('tokens')
     .select('token_id')
-    .where('tenantId' in by ? 'tenant_id' : 'issued_by', '=', 'tenantId' in by ? by.tenantId : by.issuedBy)
+    .where('tenant_id', '=', by.tenantId)
+    .$if(by.issuedBy !== undefined, (q) => q.where('issued_by', '=', by.issuedBy!))
     .where('revoked_at', 'is', null)
     .orderBy('token_id')
     .execute();
@@ -47,6 +49,7 @@ export async function findQuotaLineage(db: Db, tokenId: string): Promise<Limited
   return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
 }
 
-export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
-  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).execute();
+/** Marks the tenant's token revoked; an id with no row of the tenant changes nothing. */
+export async function markRevoked(trx: Db, tenantId: string, tokenId: string, at: string): Promise<void> {
+  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).execute();
 }

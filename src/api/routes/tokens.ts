@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Page, ResourceId, ScopeName, TenantId, TokenInfo, TokenLimitsSchema, Usage, listOf, strictQuery } from '../schemas.js';
+import { Page, ResourceId, RevokedBlock, ScopeName, TenantId, TokenInfo, TokenLimitsSchema, Usage, listOf, strictQuery } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
@@ -140,12 +140,13 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/tenants/:tenant_id/tokens/:token_id',
     {
       config: { scope: 'service:tenant-admin' },
-      schema: { params: Type.Object({ tenant_id: TenantId, token_id: ResourceId }), response: { 200: TokenInfo } },
+      schema: { params: Type.Object({ tenant_id: TenantId, token_id: ResourceId }), response: { 200: Type.Union([TokenInfo, RevokedBlock]) } },
     },
     async (request) => {
       assertOwnTenant(request, request.params.tenant_id);
-      const row = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
-      return tokenInfo(row);
+      const revoked = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
+      if (revoked.kind === 'issued') return tokenInfo(revoked.row);
+      return { token_id: revoked.tokenId, tenant_id: revoked.tenantId, issued: false as const, revoked_at: revoked.revokedAt };
     },
   );
 
