@@ -26,6 +26,8 @@ export interface TokenRequest {
   issuerChain?: readonly QuotaBlock[];
   proofOfPossession: boolean;
   issuedBy: string | null;
+  name?: string | null;
+  description?: string | null;
 }
 
 export interface IssuedToken {
@@ -75,6 +77,8 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
       issued_by: request.issuedBy,
       revoked_at: null,
       quota_lineage: lineage.length > 0 ? JSON.stringify(lineage) : null,
+      name: request.name ?? null,
+      description: request.description ?? null,
     };
     await insertToken(trx, row);
     await recordEvent(deps, trx, origin, {
@@ -88,6 +92,8 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
         limits: request.limits,
         proof_of_possession: request.proofOfPossession,
         kid: keyring.activeKid,
+        ...(row.name !== null ? { name: row.name } : {}),
+        ...(row.description !== null ? { description: row.description } : {}),
       },
     });
     return { token, row };

@@ -30,6 +30,12 @@ export async function listTokenRows(db: Db, tenantId: string, afterId: string | 
 }
 
 /** Ids of the unrevoked tokens of a tenant, or issued by a token, in id order. */
+/** The name an issued token was given; null when it has none, or no row (a delegated block). */
+export async function findTokenName(db: Db, tokenId: string): Promise<string | null> {
+  const row = await db.selectFrom('tokens').select('name').where('token_id', '=', tokenId).executeTakeFirst();
+  return row?.name ?? null;
+}
+
 /** The tenant's live tokens, or those of them that `issuedBy` issued. */
 export async function listLiveTokenIds(db: Db, by: { tenantId: string; issuedBy?: string }): Promise<string[]> {
   const rows = await db
