@@ -55,6 +55,38 @@ export async function findQuotaLineage(db: Db, tokenId: string): Promise<Limited
   return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
 }
 
+/** Platform-admin tokens (no tenant), in id order. */
+export async function listPlatformTokenRows(db: Db, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
+  return db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('tenant_id', 'is', null)
+    .$if(afterId !== undefined, (q) => q.where('token_id', '>', afterId!))
+    .orderBy('token_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function findPlatformToken(db: Db, tokenId: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('token_id', '=', tokenId).where('tenant_id', 'is', null).executeTakeFirst();
+}
+
+/** Platform tokens neither revoked nor expired at `now` (RFC 3339). */
+export async function countLivePlatformTokens(db: Db, now: string): Promise<number> {
+  const row = await db
+    .selectFrom('tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tenant_id', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function markPlatformTokenRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
+  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).where('tenant_id', 'is', null).execute();
+}
+
 /** Marks the tenant's token revoked; an id with no row of the tenant changes nothing. */
 export async function markRevoked(trx: Db, tenantId: string, tokenId: string, at: string): Promise<void> {
   await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).execute();

@@ -255,6 +255,8 @@ const CASES: BadRequest[] = [
   { name: 'a VM id that is not one', method: 'DELETE', url: '/v1/vms/VM-1', status: 400, field: 'vm_id' },
   { name: 'a VM id with a path in it', method: 'POST', url: `/v1/vms/${encodeURIComponent('../vm-1')}/stop`, status: 400, field: 'vm_id' },
   { name: 'a token id that is not one', method: 'DELETE', url: `/v1/tenants/${A}/tokens/all`, status: 400, field: 'token_id' },
+  { name: 'a platform token id that is not one', method: 'DELETE', url: '/v1/admin/tokens/all', status: 400, field: 'token_id' },
+  { name: 'a platform token id of 65 characters', method: 'DELETE', url: `/v1/admin/tokens/tok-${'0'.repeat(61)}`, status: 400, field: 'token_id' },
   { name: 'cascade that is not a boolean', method: 'DELETE', url: `/v1/tenants/${A}?cascade=maybe`, status: 400, field: 'cascade' },
 
   // Quotas out of range.
@@ -425,6 +427,8 @@ const CASES: BadRequest[] = [
       ['GET', '/v1/vms'],
       ['GET', '/v1/tenants'],
       ['GET', `/v1/tenants/${A}/tokens`],
+      ['GET', '/v1/admin/tokens'],
+      ['DELETE', `/v1/admin/tokens/tok-${'0'.repeat(26)}`],
       ['GET', LEDGER_ENTRIES],
       ['GET', `/v1/tenants/${A}`],
       ['GET', '/v1/whoami'],
@@ -484,7 +488,7 @@ const CASES: BadRequest[] = [
   { name: 'VM list: two name filters', method: 'GET', url: '/v1/vms?name=web-1&name=web-2', as: 'tenant-admin', status: 400, field: 'name' },
 
   // Pagination.
-  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES].flatMap((path): BadRequest[] => [
+  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, '/v1/admin/tokens', LEDGER_ENTRIES].flatMap((path): BadRequest[] => [
     { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },
     { name: `${path}: limit 1001`, method: 'GET', url: `${path}?limit=1001`, status: 400, field: 'limit' },
     { name: `${path}: limit=abc`, method: 'GET', url: `${path}?limit=abc`, status: 400, field: 'limit' },

@@ -42,7 +42,7 @@ const ROLE_TENANT: Record<Role, string | null> = {
  * tenant:read token of A made for the cell; {empty} a tenant with nothing in it and {full} one with a
  * VM and a token, each made for the cell. {entA}/{entB} are the index of a ledger entry of that tenant
  * and {entP} of a platform entry (no tenant), each made for the cell; {size} is the ledger's size once
- * the cell's resources exist.
+ * the cell's resources exist. {tokP} is a platform-admin token minted for the cell.
  *
  * The harness's app has no ledger signer, so /v1/ledger/key is a 404 for everyone (it is public: no
  * token is even looked at); a checkpoint is signed before the cells run, so /v1/ledger/checkpoint has
@@ -69,6 +69,8 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   // B revoking the id within B (a block it may not have seen yet): A's token is untouched.
   ['DELETE /v1/tenants/{B}/tokens/{tokA}',         [200,  404,  403,  403,  403, 403,  200,  403]],
   ['GET /v1/whoami',                               [200,  200,  200,  200,  200, 200,  200,  200]],
+  ['GET /v1/admin/tokens',                         [200,  403,  403,  403,  403, 403,  403,  403]],
+  ['DELETE /v1/admin/tokens/{tokP}',               [200,  403,  403,  403,  403, 403,  403,  403]],
   ['POST /v1/vms',                                 [400,  201,  201,  403,  403, 403,  201,  403]],
   ['POST /v1/vms?tenant_id={A}',                   [201,  201,  201,  403,  403, 403,  403,  403]],
   ['POST /v1/vms?tenant_id={B}',                   [201,  403,  403,  403,  403, 403,  201,  403]],
@@ -156,7 +158,7 @@ describe('authorisation matrix: route × role → status', () => {
   /** Makes a ledger entry of `tenantId` (null: a platform entry) and returns its index. */
   async function ledgerEntryOf(tenantId: string | null): Promise<number> {
     if (tenantId === null) {
-      await mintAdminToken({ store: h.store, clock: h.clock, ids: makeIdSource(h.clock) }, h.keyring, loadAdminKey(h.dataDir).publicKey, 3600);
+      await mintPlatformToken();
     } else {
       await h.issueToken(tenantId, 'tenant:read');
     }
@@ -165,12 +167,17 @@ describe('authorisation matrix: route × role → status', () => {
     return index;
   }
 
+  function mintPlatformToken() {
+    return mintAdminToken({ store: h.store, clock: h.clock, ids: makeIdSource(h.clock) }, h.keyring, loadAdminKey(h.dataDir).publicKey, 3600);
+  }
+
   /** Fills in the route's placeholders, making the per-cell resources it names. */
   async function resolve(template: string): Promise<string> {
     let url = template.replaceAll('{A}', A).replaceAll('{B}', B);
     if (url.includes('{vmA}')) url = url.replace('{vmA}', await createVm(A, { stopped: url.includes('/start') }));
     if (url.includes('{vmB}')) url = url.replace('{vmB}', await createVm(B));
     if (url.includes('{tokA}')) url = url.replace('{tokA}', (await h.issueToken(A, 'tenant:read')).tokenId);
+    if (url.includes('{tokP}')) url = url.replace('{tokP}', (await mintPlatformToken()).row.token_id);
     if (url.includes('{empty}') || url.includes('{full}')) {
       const id = fresh();
       await h.createTenant(id);
@@ -225,7 +232,7 @@ describe('authorisation matrix: route × role → status', () => {
         .split('?')[0]!
         .replace(/\{(A|B|empty|full)\}/g, '{tenant_id}')
         .replace(/\{vm[AB]\}/g, '{vm_id}')
-        .replace('{tokA}', '{token_id}'),
+        .replace(/\{tok[AP]\}/, '{token_id}'),
     );
     expect(served.length).toBeGreaterThan(10);
     expect([...new Set(inMatrix)].sort()).toEqual([...new Set(served)].sort());

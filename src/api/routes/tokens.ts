@@ -19,10 +19,11 @@ import {
 } from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
+import { revokePlatformToken } from '../../control/admin-token.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { readBlockUsage } from '../../store/token-blocks.js';
-import { findQuotaLineage, findTokenName, listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { findQuotaLineage, findTokenName, listPlatformTokenRows, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -173,6 +174,26 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       const revoked = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
       if (revoked.kind === 'issued') return tokenInfo(revoked.row);
       return { token_id: revoked.tokenId, tenant_id: revoked.tenantId, issued: false as const, revoked_at: revoked.revokedAt };
+    },
+  );
+
+  app.get(
+    '/v1/admin/tokens',
+    { config: { scope: 'service:platform-admin' }, schema: { querystring: strictQuery(Page), response: { 200: listOf(TokenInfo) } } },
+    async (request) => {
+      const limit = request.query.limit ?? 100;
+      const rows = await listPlatformTokenRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
+      const page = pageOf(rows, limit, (t) => t.token_id);
+      return { items: page.items.map(tokenInfo), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.delete(
+    '/v1/admin/tokens/:token_id',
+    { config: { scope: 'service:platform-admin' }, schema: { params: Type.Object({ token_id: ResourceId }), response: { 200: TokenInfo } } },
+    async (request) => {
+      const { token } = callerOf(request);
+      return tokenInfo(await revokePlatformToken(deps, deps.revocations, originOf(request), request.params.token_id, token.tokenId));
     },
   );
 
