@@ -18,18 +18,18 @@ export async function findToken(db: Db, tokenId: string, tenantId: string): Prom
   return db.selectFrom('tokens').selectAll().where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).executeTakeFirst();
 }
 
-export async function listTokenRows(db: Db, tenantId: string, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
+/** A tenant's tokens, or the platform-admin tokens when `tenantId` is null, in id order. */
+export async function listTokenRows(db: Db, tenantId: string | null, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
   return db
     .selectFrom('tokens')
     .selectAll()
-    .where('tenant_id', '=', tenantId)
+    .where('tenant_id', tenantId === null ? 'is' : '=', tenantId)
     .$if(afterId !== undefined, (q) => q.where('token_id', '>', afterId!))
     .orderBy('token_id')
     .limit(limit)
     .execute();
 }
 
-/** Ids of the unrevoked tokens of a tenant, or issued by a token, in id order. */
 /** The name an issued token was given; null when it has none, or no row (a delegated block). */
 export async function findTokenName(db: Db, tokenId: string): Promise<string | null> {
   const row = await db.selectFrom('tokens').select('name').where('token_id', '=', tokenId).executeTakeFirst();
@@ -53,18 +53,6 @@ export async function listLiveTokenIds(db: Db, by: { tenantId: string; issuedBy?
 export async function findQuotaLineage(db: Db, tokenId: string): Promise<LimitedBlock[]> {
   const row = await db.selectFrom('tokens').select('quota_lineage').where('token_id', '=', tokenId).executeTakeFirst();
   return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
-}
-
-/** Platform-admin tokens (no tenant), in id order. */
-export async function listPlatformTokenRows(db: Db, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
-  return db
-    .selectFrom('tokens')
-    .selectAll()
-    .where('tenant_id', 'is', null)
-    .$if(afterId !== undefined, (q) => q.where('token_id', '>', afterId!))
-    .orderBy('token_id')
-    .limit(limit)
-    .execute();
 }
 
 export async function findPlatformToken(db: Db, tokenId: string): Promise<TokenRow | undefined> {

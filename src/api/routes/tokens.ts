@@ -23,7 +23,7 @@ import { revokePlatformToken } from '../../control/admin-token.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { readBlockUsage } from '../../store/token-blocks.js';
-import { findQuotaLineage, findTokenName, listPlatformTokenRows, listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { findQuotaLineage, findTokenName, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -182,7 +182,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     { config: { scope: 'service:platform-admin' }, schema: { querystring: strictQuery(Page), response: { 200: listOf(TokenInfo) } } },
     async (request) => {
       const limit = request.query.limit ?? 100;
-      const rows = await listPlatformTokenRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
+      const rows = await listTokenRows(deps.store.db, null, decodeCursor(request.query.cursor), limit + 1);
       const page = pageOf(rows, limit, (t) => t.token_id);
       return { items: page.items.map(tokenInfo), next_cursor: page.next_cursor };
     },
