@@ -97,6 +97,21 @@ export const TokenInfo = Type.Object({
   expires_at: Type.String(),
   issued_by: Type.Union([Type.String(), Type.Null()]),
   revoked_at: Type.Union([Type.String(), Type.Null()]),
+  name: Type.Union([Type.String(), Type.Null()]),
+  description: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Printable text: no control characters (C0, DEL or C1), so a name cannot forge a line of a listing. */
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
+export const TokenName = Type.String({ minLength: 1, maxLength: 64, pattern: PRINTABLE });
+export const TokenDescription = Type.String({ maxLength: 256, pattern: PRINTABLE });
+
+/** A revoked block the server issued no token for: one delegated offline, or an id not yet seen. */
+export const RevokedBlock = Type.Object({
+  token_id: Type.String(),
+  tenant_id: Type.String(),
+  issued: Type.Literal(false),
+  revoked_at: Type.String(),
 });
 
 export const Page = {

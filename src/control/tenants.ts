@@ -114,7 +114,7 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
     const now = isoTime(deps.clock.now());
     const tokenIds = await listLiveTokenIds(trx, { tenantId });
     for (const tokenId of tokenIds) {
-      await markRevoked(trx, tokenId, now);
+      await markRevoked(trx, tenantId, tokenId, now);
       await recordEvent(deps, trx, origin, {
         event_type: 'TOKEN_REVOKED',
         tenant_id: tenantId,
@@ -132,5 +132,5 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
     });
     return tokenIds;
   });
-  revocations.add(revoked);
+  revocations.add(tenantId, revoked);
 }

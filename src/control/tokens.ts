@@ -7,6 +7,7 @@ import { mintRootToken } from '../tokens/mint.js';
 import type { Scope } from '../tokens/scopes.js';
 import { announce, inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
+import { findRevocationTime } from '../store/ledger.js';
 import { findToken, insertToken, listLiveTokenIds, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
@@ -25,6 +26,8 @@ export interface TokenRequest {
   issuerChain?: readonly QuotaBlock[];
   proofOfPossession: boolean;
   issuedBy: string | null;
+  name?: string | null;
+  description?: string | null;
 }
 
 export interface IssuedToken {
@@ -74,6 +77,8 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
       issued_by: request.issuedBy,
       revoked_at: null,
       quota_lineage: lineage.length > 0 ? JSON.stringify(lineage) : null,
+      name: request.name ?? null,
+      description: request.description ?? null,
     };
     await insertToken(trx, row);
     await recordEvent(deps, trx, origin, {
@@ -87,37 +92,50 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
         limits: request.limits,
         proof_of_possession: request.proofOfPossession,
         kid: keyring.activeKid,
+        ...(row.name !== null ? { name: row.name } : {}),
+        ...(row.description !== null ? { description: row.description } : {}),
       },
     });
     return { token, row };
   });
 }
 
-/** Revokes a token of the tenant. Revoking again changes nothing and writes no second entry. */
-export async function revokeToken(deps: ControlDeps, revocations: RevocationList, origin: Origin, tenantId: string, tokenId: string): Promise<TokenRow> {
-  const { row, revoked } = await inTransaction(deps.store, async (trx) => {
+/** What a revocation revoked: an issued token (its row), or a block the server has no row for. */
+export type Revoked = { kind: 'issued'; row: TokenRow } | { kind: 'block'; tokenId: string; tenantId: string; revokedAt: string };
+
+/**
+ * Revokes a token or block of the tenant by id. An id with no row of the tenant is taken as a block
+ * delegated offline: the server cannot know such a block until it is used, so the revocation is
+ * recorded for the id (a pre-emptive revocation), and binds only this tenant's chains. Revoking
+ * again changes nothing and writes no second entry.
+ */
+export async function revokeToken(deps: ControlDeps, revocations: RevocationList, origin: Origin, tenantId: string, tokenId: string): Promise<Revoked> {
+  const { result, revoked } = await inTransaction(deps.store, async (trx) => {
+    // The lock also keeps two revocations of one unknown block from both writing an entry.
+    if (!(await lockTenant(trx, deps.store.dialect, tenantId))) throw notFound('tenant');
     const token = await findToken(trx, tokenId, tenantId);
-    if (!token) throw notFound('token');
-    if (token.revoked_at !== null) return { row: token, revoked: [] };
-    const revoked_at = isoTime(deps.clock.now());
+    const earlier = token ? token.revoked_at : await findRevocationTime(trx, tenantId, tokenId);
+    const revokedAt = earlier ?? isoTime(deps.clock.now());
+    const result: Revoked = token ? { kind: 'issued', row: { ...token, revoked_at: revokedAt } } : { kind: 'block', tokenId, tenantId, revokedAt };
+    if (earlier !== undefined && earlier !== null) return { result, revoked: [] };
     // A token's holder may have issued others through the API; a compromised issuer's tokens go too,
     // each with its own entry naming the token that caused it.
     const queue: { id: string; cause: string | null }[] = [{ id: tokenId, cause: null }];
     const revoked: string[] = [];
     for (let next = queue.shift(); next; next = queue.shift()) {
-      await markRevoked(trx, next.id, revoked_at);
+      await markRevoked(trx, tenantId, next.id, revokedAt);
       await recordEvent(deps, trx, origin, {
         event_type: 'TOKEN_REVOKED',
         tenant_id: tenantId,
         subject_ids: { token_id: next.id },
-        data: next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : {},
+        data: next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : token ? {} : { issued: false },
       });
       revoked.push(next.id);
       await announce(trx, deps.store.dialect, 'ppn_revocations');
-      for (const child of await listLiveTokenIds(trx, { issuedBy: next.id })) queue.push({ id: child, cause: next.id });
+      for (const child of await listLiveTokenIds(trx, { tenantId, issuedBy: next.id })) queue.push({ id: child, cause: next.id });
     }
-    return { row: { ...token, revoked_at }, revoked };
+    return { result, revoked };
   });
-  revocations.add(revoked);
-  return row;
+  revocations.add(tenantId, revoked);
+  return result;
 }

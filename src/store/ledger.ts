@@ -119,15 +119,28 @@ export async function readEntryRow(db: Db, index: number): Promise<{ line: strin
 }
 
 /** TOKEN_REVOKED entries after `afterIndex`, in ledger order. */
-export async function listRevocationsSince(db: Db, afterIndex: number): Promise<{ index: number; tokenId: string }[]> {
+export async function listRevocationsSince(db: Db, afterIndex: number): Promise<{ index: number; tenantId: string | null; tokenId: string }[]> {
   const rows = await db
     .selectFrom('ledger_entries')
-    .select(['idx', 'token_id'])
+    .select(['idx', 'tenant_id', 'token_id'])
     .where('event_type', '=', 'TOKEN_REVOKED')
     .where('idx', '>', afterIndex)
     .orderBy('idx')
     .execute();
-  return rows.filter((r) => r.token_id !== null).map((r) => ({ index: Number(r.idx), tokenId: r.token_id! }));
+  return rows.filter((r) => r.token_id !== null).map((r) => ({ index: Number(r.idx), tenantId: r.tenant_id, tokenId: r.token_id! }));
+}
+
+/** When the tenant first revoked this token or block id, from its TOKEN_REVOKED entry; undefined if never. */
+export async function findRevocationTime(db: Db, tenantId: string, tokenId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('ledger_entries')
+    .select('ts')
+    .where('event_type', '=', 'TOKEN_REVOKED')
+    .where('tenant_id', '=', tenantId)
+    .where('token_id', '=', tokenId)
+    .orderBy('idx')
+    .executeTakeFirst();
+  return row?.ts;
 }
 
 export async function countEntries(db: Db, eventType?: EventType): Promise<number> {

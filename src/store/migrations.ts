@@ -168,6 +168,13 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_token_names': {
+      async up(db: Kysely<unknown>) {
+        // An optional name and description, so a token list is readable by people.
+        await db.schema.alterTable('tokens').addColumn('name', 'text').execute();
+        await db.schema.alterTable('tokens').addColumn('description', 'text').execute();
+      },
+    },
     // Sessions (SPEC §5): one row per token block seen in use, written by each server's flusher
     // (src/control/sessions.ts) from what it aggregated in memory, never once per request.
     '0009_sessions': {

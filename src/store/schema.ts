@@ -43,6 +43,9 @@ export interface TokensTable {
   revoked_at: string | null;
   /** JSON array of the limited blocks ({jti, lim}) of the issuer's chain and lineage, or null. */
   quota_lineage: string | null;
+  /** Optional, for people reading token lists: 1–64 and up to 256 characters, no control characters. */
+  name: string | null;
+  description: string | null;
 }
 
 export interface VmsTable {

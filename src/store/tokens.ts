@@ -18,23 +18,31 @@ export async function findToken(db: Db, tokenId: string, tenantId: string): Prom
   return db.selectFrom('tokens').selectAll().where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).executeTakeFirst();
 }
 
-export async function listTokenRows(db: Db, tenantId: string, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
+/** A tenant's tokens, or the platform-admin tokens when `tenantId` is null, in id order. */
+export async function listTokenRows(db: Db, tenantId: string | null, afterId: string | undefined, limit: number): Promise<TokenRow[]> {
   return db
     .selectFrom('tokens')
     .selectAll()
-    .where('tenant_id', '=', tenantId)
+    .where('tenant_id', tenantId === null ? 'is' : '=', tenantId)
     .$if(afterId !== undefined, (q) => q.where('token_id', '>', afterId!))
     .orderBy('token_id')
     .limit(limit)
     .execute();
 }
 
-/** Ids of the unrevoked tokens of a tenant, or issued by a token, in id order. */
-export async function listLiveTokenIds(db: Db, by: { tenantId: string } | { issuedBy: string }): Promise<string[]> {
+/** The name an issued token was given; null when it has none, or no row (a delegated block). */
+export async function findTokenName(db: Db, tokenId: string): Promise<string | null> {
+  const row = await db.selectFrom('tokens').select('name').where('token_id', '=', tokenId).executeTakeFirst();
+  return row?.name ?? null;
+}
+
+/** The tenant's live tokens, or those of them that `issuedBy` issued. */
+export async function listLiveTokenIds(db: Db, by: { tenantId: string; issuedBy?: string }): Promise<string[]> {
   const rows = await db
     .selectFrom('tokens')
     .select('token_id')
-    .where('tenantId' in by ? 'tenant_id' : 'issued_by', '=', 'tenantId' in by ? by.tenantId : by.issuedBy)
+    .where('tenant_id', '=', by.tenantId)
+    .$if(by.issuedBy !== undefined, (q) => q.where('issued_by', '=', by.issuedBy!))
     .where('revoked_at', 'is', null)
     .orderBy('token_id')
     .execute();
@@ -47,6 +55,27 @@ export async function findQuotaLineage(db: Db, tokenId: string): Promise<Limited
   return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
 }
 
-export async function markRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
-  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).execute();
+export async function findPlatformToken(db: Db, tokenId: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('token_id', '=', tokenId).where('tenant_id', 'is', null).executeTakeFirst();
+}
+
+/** Platform tokens neither revoked nor expired at `now` (RFC 3339). */
+export async function countLivePlatformTokens(db: Db, now: string): Promise<number> {
+  const row = await db
+    .selectFrom('tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tenant_id', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function markPlatformTokenRevoked(trx: Db, tokenId: string, at: string): Promise<void> {
+  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).where('tenant_id', 'is', null).execute();
+}
+
+/** Marks the tenant's token revoked; an id with no row of the tenant changes nothing. */
+export async function markRevoked(trx: Db, tenantId: string, tokenId: string, at: string): Promise<void> {
+  await trx.updateTable('tokens').set({ revoked_at: at }).where('token_id', '=', tokenId).where('tenant_id', '=', tenantId).execute();
 }

@@ -99,9 +99,15 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
   return token;
 }
 
+const PLATFORM_TOKEN_EXPIRED = 'platform-admin token has expired: run "service-vm-tenant admin-token" on a server\'s data directory for a new one';
+
 /** Expiry is checked on every use, including tokens served from a verification cache. */
 export function assertTokenCurrent(token: VerifiedToken, now: number, issuedAt?: number): void {
-  if (now >= token.expiresAt * 1000) throw new TokenError('expired', 'token has expired');
+  if (now >= token.expiresAt * 1000) {
+    // A platform token is minted on the server's machine, not through the API: say how to get one.
+    if (token.tenantId === null) throw new TokenError('expired', PLATFORM_TOKEN_EXPIRED);
+    throw new TokenError('expired', 'token has expired');
+  }
   if (issuedAt !== undefined && issuedAt * 1000 > now + CLOCK_SKEW_SECONDS * 1000) {
     throw new TokenError('not_yet_valid', 'token is issued in the future');
   }

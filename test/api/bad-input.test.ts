@@ -267,6 +267,8 @@ const CASES: BadRequest[] = [
     field: 'token_id',
   },
   { name: 'a session list without a tenant, as a platform admin', method: 'GET', url: '/v1/sessions', status: 400, field: 'tenant_id' },
+  { name: 'a platform token id that is not one', method: 'DELETE', url: '/v1/admin/tokens/all', status: 400, field: 'token_id' },
+  { name: 'a platform token id of 65 characters', method: 'DELETE', url: `/v1/admin/tokens/tok-${'0'.repeat(61)}`, status: 400, field: 'token_id' },
   { name: 'cascade that is not a boolean', method: 'DELETE', url: `/v1/tenants/${A}?cascade=maybe`, status: 400, field: 'cascade' },
 
   // Quotas out of range.
@@ -333,6 +335,14 @@ const CASES: BadRequest[] = [
   postToken('a repeated scope', tokenWith({ scope: ['tenant:read', 'tenant:read'] }), 'scope'),
   postToken('platform-admin inside a tenant', tokenWith({ scope: 'service:platform-admin' }), 'scope'),
   postToken('expires_in_seconds 0', tokenWith({ expires_in_seconds: 0 }), 'expires_in_seconds'),
+  postToken('an empty name', tokenWith({ name: '' }), 'name'),
+  postToken('a 65-character name', tokenWith({ name: 'n'.repeat(65) }), 'name'),
+  postToken('a name with a newline', tokenWith({ name: 'ci\nforged line' }), 'name'),
+  postToken('a name with an escape character', tokenWith({ name: 'red\u001b[31m' }), 'name'),
+  postToken('a name with a C1 control character', tokenWith({ name: 'ci\u0085' }), 'name'),
+  postToken('a number for a name', tokenWith({ name: 7 }), 'name'),
+  postToken('a 257-character description', tokenWith({ description: 'd'.repeat(257) }), 'description'),
+  postToken('a description with a tab', tokenWith({ description: 'a\tb' }), 'description'),
   postToken('negative expires_in_seconds', tokenWith({ expires_in_seconds: -60 }), 'expires_in_seconds'),
   postToken('expires_in_seconds one beyond 90 days', tokenWith({ expires_in_seconds: 90 * DAY + 1 }), 'expires_in_seconds'),
   postToken('expires_in_seconds of a year', tokenWith({ expires_in_seconds: 365 * DAY }), 'expires_in_seconds'),
@@ -429,6 +439,8 @@ const CASES: BadRequest[] = [
       ['GET', '/v1/vms'],
       ['GET', '/v1/tenants'],
       ['GET', `/v1/tenants/${A}/tokens`],
+      ['GET', '/v1/admin/tokens'],
+      ['DELETE', `/v1/admin/tokens/tok-${'0'.repeat(26)}`],
       ['GET', LEDGER_ENTRIES],
       ['GET', `/v1/tenants/${A}`],
       ['GET', '/v1/whoami'],
@@ -491,7 +503,7 @@ const CASES: BadRequest[] = [
 
   // Pagination.
   // The session list as a tenant admin: a platform admin must name the tenant before the cursor is read.
-  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, LEDGER_ENTRIES, '/v1/sessions'].flatMap((path): BadRequest[] =>
+  ...['/v1/vms', '/v1/tenants', `/v1/tenants/${A}/tokens`, '/v1/admin/tokens', LEDGER_ENTRIES, '/v1/sessions'].flatMap((path): BadRequest[] =>
     (
       [
         { name: `${path}: limit 0`, method: 'GET', url: `${path}?limit=0`, status: 400, field: 'limit' },

@@ -4,7 +4,12 @@
  * its next request, since every request reads the tenant row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
+import { systemClock } from '../../src/clock.js';
+import { splitTarget } from '../../src/httpsig/base.js';
+import { signRequest } from '../../src/httpsig/sign.js';
+import { delegatedBlockId, parseToken } from '../../src/tokens/format.js';
+import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
+import { delegateToken } from '../../src/tokens/mint.js';
 import { api, replicaDataDir, startServer, within, type ServerProcess } from '../support/server-process.js';
 
 describe('revocation and suspension across replicas', () => {
@@ -56,6 +61,29 @@ describe('revocation and suspension across replicas', () => {
     } finally {
       await slow.stop();
     }
+  });
+
+  it('a block delegated offline, revoked by id through replica A, is refused below it by replica B within 1 s', async () => {
+    const [alice, bob, carol] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+    const pub = (keys: KeyPair) => encodeBase64url(rawPublicKey(keys.publicKey));
+    const issued = await api(a.url, 'POST', '/v1/tenants/far-co/tokens', {
+      token: a.adminToken,
+      body: { subject_pubkey: pub(alice), scope: 'tenant:read', expires_in_seconds: 3600, proof_of_possession: true },
+    });
+    expect(issued.status).toBe(201);
+    const now = Math.floor(Date.now() / 1000);
+    const middle = delegateToken(issued.body.token, alice.privateKey, { sub: pub(bob), scp: ['tenant:read'], iat: now, exp: now + 600 });
+    const bottom = delegateToken(middle, bob.privateKey, { sub: pub(carol), scp: ['tenant:read'], iat: now, exp: now + 600 });
+    const middleId = delegatedBlockId(parseToken(bottom)[1]!.signature);
+    const asCarol = async () => {
+      const headers = signRequest({ method: 'GET', ...splitTarget('/v1/vms') }, { privateKey: carol.privateKey, clock: systemClock });
+      return (await fetch(`${b.url}/v1/vms`, { headers: { authorization: `Bearer ${bottom}`, ...headers } })).status;
+    };
+    expect(await asCarol()).toBe(200);
+
+    expect((await api(a.url, 'DELETE', `/v1/tenants/far-co/tokens/${middleId}`, { token: a.adminToken })).status).toBe(200);
+    const took = await within(1000, async () => (await asCarol()) === 401);
+    expect(took, 'replica B still accepted a token below the revoked block after 1 s').not.toBeNull();
   });
 
   it('a tenant suspended through replica A may only read on replica B, at once', async () => {

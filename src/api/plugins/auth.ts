@@ -100,7 +100,12 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (required === 'optional' && request.headers.authorization === undefined) return;
     const token = authenticate(request.headers.authorization);
     request.principal = { tenantId: token.tenantId, tokenId: token.tokenId };
-    if (options.revocations.anyRevoked(token.chain.map((link) => link.jti))) {
+    if (
+      options.revocations.anyRevoked(
+        token.tenantId,
+        token.chain.map((link) => link.jti),
+      )
+    ) {
       throw new PpnError('unauthenticated', 'token has been revoked');
     }
     let tenant: TenantRow | null = null;

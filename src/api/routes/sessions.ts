@@ -45,7 +45,7 @@ export function registerSessionRoutes(app: TypedApp, deps: RouteDeps): void {
       last_seen: row.last_seen,
       last_address: row.last_address,
       request_count: row.request_count,
-      revoked: deps.revocations.anyRevoked(chain),
+      revoked: deps.revocations.anyRevoked(row.tenant_id, chain),
     };
   };
 

@@ -3,13 +3,27 @@ import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { Page, ResourceId, ScopeName, TenantId, TokenInfo, TokenLimitsSchema, Usage, listOf, strictQuery } from '../schemas.js';
+import {
+  Page,
+  ResourceId,
+  RevokedBlock,
+  ScopeName,
+  TenantId,
+  TokenDescription,
+  TokenInfo,
+  TokenName,
+  TokenLimitsSchema,
+  Usage,
+  listOf,
+  strictQuery,
+} from '../schemas.js';
 import { callerOf } from '../plugins/auth.js';
 import { getTenantWithUsage } from '../../control/tenants.js';
+import { revokePlatformToken } from '../../control/admin-token.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { readBlockUsage } from '../../store/token-blocks.js';
-import { findQuotaLineage, listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { findQuotaLineage, findTokenName, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -20,6 +34,8 @@ const IssueToken = Type.Object(
     expires_in_seconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_LIFETIME_SECONDS }),
     proof_of_possession: Type.Optional(Type.Boolean()),
     limits: Type.Optional(TokenLimitsSchema),
+    name: Type.Optional(TokenName),
+    description: Type.Optional(TokenDescription),
   },
   { additionalProperties: false },
 );
@@ -33,17 +49,22 @@ const IssuedToken = Type.Object({
   expires_at: Type.String(),
   proof_of_possession: Type.Boolean(),
   limits: Type.Union([TokenLimitsSchema, Type.Null()]),
+  name: Type.Union([Type.String(), Type.Null()]),
+  description: Type.Union([Type.String(), Type.Null()]),
 });
 
 const WhoAmI = Type.Object({
   tenant_id: Type.Union([Type.String(), Type.Null()]),
   token_id: Type.String(),
+  /** The name given when the token was issued; null for a delegated block or an unnamed token. */
+  name: Type.Union([Type.String(), Type.Null()]),
   subject: Type.String(),
   scope: Type.Array(Type.String()),
   expires_at: Type.String(),
   chain: Type.Array(
     Type.Object({
       token_id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
       subject: Type.String(),
       scope: Type.Array(Type.String()),
       expires_at: Type.String(),
@@ -70,6 +91,8 @@ export function tokenInfo(row: TokenRow) {
     expires_at: row.expires_at,
     issued_by: row.issued_by,
     revoked_at: row.revoked_at,
+    name: row.name,
+    description: row.description,
   };
 }
 
@@ -106,6 +129,8 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         issuerChain: caller.isPlatformAdmin ? [] : caller.token.chain,
         proofOfPossession: body.proof_of_possession ?? false,
         issuedBy: caller.token.tokenId,
+        name: body.name ?? null,
+        description: body.description ?? null,
       });
       return reply.code(201).send({
         token,
@@ -116,6 +141,8 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         expires_at: row.expires_at,
         proof_of_possession: row.pop === 1,
         limits,
+        name: row.name,
+        description: row.description,
       });
     },
   );
@@ -140,12 +167,33 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/tenants/:tenant_id/tokens/:token_id',
     {
       config: { scope: 'service:tenant-admin' },
-      schema: { params: Type.Object({ tenant_id: TenantId, token_id: ResourceId }), response: { 200: TokenInfo } },
+      schema: { params: Type.Object({ tenant_id: TenantId, token_id: ResourceId }), response: { 200: Type.Union([TokenInfo, RevokedBlock]) } },
     },
     async (request) => {
       assertOwnTenant(request, request.params.tenant_id);
-      const row = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
-      return tokenInfo(row);
+      const revoked = await revokeToken(deps, deps.revocations, originOf(request), request.params.tenant_id, request.params.token_id);
+      if (revoked.kind === 'issued') return tokenInfo(revoked.row);
+      return { token_id: revoked.tokenId, tenant_id: revoked.tenantId, issued: false as const, revoked_at: revoked.revokedAt };
+    },
+  );
+
+  app.get(
+    '/v1/admin/tokens',
+    { config: { scope: 'service:platform-admin' }, schema: { querystring: strictQuery(Page), response: { 200: listOf(TokenInfo) } } },
+    async (request) => {
+      const limit = request.query.limit ?? 100;
+      const rows = await listTokenRows(deps.store.db, null, decodeCursor(request.query.cursor), limit + 1);
+      const page = pageOf(rows, limit, (t) => t.token_id);
+      return { items: page.items.map(tokenInfo), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.delete(
+    '/v1/admin/tokens/:token_id',
+    { config: { scope: 'service:platform-admin' }, schema: { params: Type.Object({ token_id: ResourceId }), response: { 200: TokenInfo } } },
+    async (request) => {
+      const { token } = callerOf(request);
+      return tokenInfo(await revokePlatformToken(deps, deps.revocations, originOf(request), request.params.token_id, token.tokenId));
     },
   );
 
@@ -157,14 +205,19 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
     const ids = [...lineage, ...token.chain].map((block) => block.jti);
     const usage = token.tenantId === null ? null : await readBlockUsage(deps.store.db, token.tenantId, ids);
     const usageOf = (jti: string) => usage?.get(jti) ?? null;
+    // Only the root has a row, so only it can have a name; delegated blocks carry none.
+    const rootName = await findTokenName(deps.store.db, token.chain[0]!.jti);
+    const nameOf = (index: number) => (index === 0 ? rootName : null);
     return {
       tenant_id: token.tenantId,
       token_id: token.tokenId,
+      name: nameOf(token.chain.length - 1),
       subject: token.subject,
       scope: token.scopes,
       expires_at: iso(token.expiresAt),
-      chain: token.chain.map((link) => ({
+      chain: token.chain.map((link, index) => ({
         token_id: link.jti,
+        name: nameOf(index),
         subject: link.sub,
         scope: link.scp,
         expires_at: iso(link.exp),
