@@ -46,7 +46,7 @@ declare module 'fastify' {
     /** A JSON body's bytes as received: a request signature's `content-digest` covers them. */
     rawBody: Buffer | null;
     /** Authenticated, and waiting for the body before its signature can be checked. */
-    awaitingProof: { token: VerifiedToken; tenant: TenantRow | null } | null;
+    awaitingProof: { token: VerifiedToken; tenant: TenantRow | null; why: string } | null;
   }
 }
 
@@ -113,8 +113,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       tenant = (await findTenant(options.store.db, token.tenantId)) ?? null;
       if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
     }
-    if (token.proofOfPossession || token.scopes.includes('node:agent') || tenant?.require_pop === 1) {
-      request.awaitingProof = { token, tenant };
+    const proofNeeded = whyProofIsNeeded(token, tenant);
+    if (proofNeeded) {
+      request.awaitingProof = { token, tenant, why: proofNeeded };
       return;
     }
     await admit(request, reply, token, tenant);
@@ -125,7 +126,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const awaiting = request.awaitingProof;
     if (!awaiting) return;
     request.awaitingProof = null;
-    await checkPossession(request, awaiting.token, awaiting.tenant, options.clock, acceptNonce);
+    await checkPossession(request, awaiting.token, awaiting.why, options.clock, acceptNonce);
     await admit(request, reply, awaiting.token, awaiting.tenant);
   });
 
@@ -157,19 +158,22 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   }
 }
 
+/** Why a request under `token` must prove possession (SPEC §5, require_pop), or null when it need not. */
+function whyProofIsNeeded(token: VerifiedToken, tenant: TenantRow | null): string | null {
+  if (token.proofOfPossession) return 'the token requires proof of possession';
+  if (token.scopes.includes('node:agent')) return 'node:agent tokens require proof of possession';
+  if (tenant?.require_pop === 1) return `tenant ${tenant.tenant_id} requires proof of possession (require_pop)`;
+  return null;
+}
+
 /**
  * SPEC §5: the request carries an RFC 9421 signature by the final holder's key. Checked before the
  * rate limit, so a forged or replayed request counts against no tenant. A SignatureError becomes a
  * 401 naming its code in `signature_error`, as a TokenError's is named in `token_error`.
  */
-async function checkPossession(request: FastifyRequest, token: VerifiedToken, tenant: TenantRow | null, clock: Clock, acceptNonce: AcceptNonce): Promise<void> {
+async function checkPossession(request: FastifyRequest, token: VerifiedToken, why: string, clock: Clock, acceptNonce: AcceptNonce): Promise<void> {
   const { path, query } = splitTarget(request.url);
   const parts = { method: request.method, path, query, headers: request.headers, body: request.rawBody ?? undefined };
-  const why = token.proofOfPossession
-    ? 'the token requires proof of possession'
-    : token.scopes.includes('node:agent')
-      ? 'node:agent tokens require proof of possession'
-      : `tenant ${tenant?.tenant_id} requires proof of possession (require_pop)`;
   try {
     await verifyRequestSignature(parts, { holderKey: token.subject, clock, acceptNonce });
   } catch (error) {
