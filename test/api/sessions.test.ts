@@ -197,18 +197,22 @@ describe('sessions', () => {
       expect(session).toMatchObject({ subject: publicKeyText(bob), scope: ['tenant:read'], chain: [root.token_id, blockId], request_count: 2 });
     });
 
-    it('DELETE of a delegated session is a 409 naming its root, and changes nothing', async () => {
+    it('DELETE of a delegated session revokes its block: the token below the root is refused, the root still works', async () => {
       const bob = generateKeyPair();
       const now = Math.floor(clock.now() / 1000);
       const delegated = delegateToken(root.token, holder.privateKey, { sub: publicKeyText(bob), scp: ['tenant:read'], iat: now, exp: now + 600 });
       const whoami = await h.request('GET', '/v1/whoami', { token: delegated, signWith: bob.privateKey });
       const blockId = whoami.json<{ token_id: string }>().token_id;
       await flushSessions(h.app);
-      const before = await snapshotState(h);
-      const problem = expectProblem(await h.request('DELETE', `/v1/sessions/${blockId}`, { token: aAdmin }), 409);
-      expect(problem.detail).toContain(root.token_id);
-      expect(await snapshotState(h)).toEqual(before);
-      expect((await h.request('GET', '/v1/whoami', { token: delegated, signWith: bob.privateKey })).statusCode).toBe(200);
+      const ended = await h.request('DELETE', `/v1/sessions/${blockId}`, { token: aAdmin });
+      expect(ended.statusCode, ended.body).toBe(200);
+      expect(ended.json<Session>()).toMatchObject({ token_id: blockId, chain: [root.token_id, blockId], revoked: true });
+      expect((await h.request('GET', '/v1/whoami', { token: delegated, signWith: bob.privateKey })).statusCode).toBe(401);
+      expect((await h.request('GET', '/v1/whoami', { token: root.token, signWith: holder.privateKey })).statusCode).toBe(200);
+      const entries = (await h.request('GET', `/v1/ledger/entries?token_id=${blockId}&event_type=TOKEN_REVOKED`, { token: h.adminToken })).json<{
+        items: { entry: { data: unknown } }[];
+      }>().items;
+      expect(entries.map((e) => e.entry.data)).toEqual([{ issued: false }]);
     });
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The README's walk-through, run as written: the shell block between the walkthrough markers, with
- * bash, curl and jq, against a real server. Only the base URL is changed (the server listens on a
- * free port), and `npx` runs the built commands.
+ * The README's shell blocks, run as written: the walk-through, then "Hand out tokens to a team",
+ * which goes on from the walk-through's state, each the block between its markers, with bash, curl
+ * and jq, against one real server. Only the base URL is changed (the server listens on a free port),
+ * and `npx` runs the built commands.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,10 +11,11 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startServer, type ServerProcess } from '../support/server-process.js';
 
-function walkthroughScript(): string {
+/** The shell block between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
+function readmeBlock(name: string): string {
   const readme = readFileSync('README.md', 'utf8');
-  const block = /<!-- walkthrough:start -->\n```sh\n([\s\S]*?)```\n<!-- walkthrough:end -->/.exec(readme);
-  if (!block) throw new Error('README has no walkthrough block');
+  const block = new RegExp(`<!-- ${name}:start -->\n\`\`\`sh\n([\\s\\S]*?)\`\`\`\n<!-- ${name}:end -->`).exec(readme);
+  if (!block) throw new Error(`README has no ${name} block`);
   return block[1]!;
 }
 
@@ -32,43 +34,113 @@ function shimBin(): string {
   return bin;
 }
 
-describe('README walk-through', () => {
+/** Runs a README block with bash (-euo pipefail) in the directory holding the server's data directory. */
+function runBlock(script: string, server: ServerProcess, env: Record<string, string>): SpawnSyncReturns<string> {
+  return spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dirname(server.dataDir), encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+/** `script` with its one line `line` changed to `replacement`, after checking the line is there. */
+function withLine(script: string, line: string, replacement: string): string {
+  expect(script).toContain(`${line}\n`);
+  return script.replace(`${line}\n`, `${replacement}\n`);
+}
+
+describe('README', () => {
   let server: ServerProcess;
-  let result: SpawnSyncReturns<string>;
+  let walkthrough: SpawnSyncReturns<string>;
+  let team: SpawnSyncReturns<string>;
   beforeAll(async () => {
     server = await startServer();
-    const script = walkthroughScript();
-    expect(script).toContain('PPN=http://127.0.0.1:9221\n');
-    result = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replace('PPN=http://127.0.0.1:9221\n', `PPN=${server.url}\n`)], {
-      cwd: dirname(server.dataDir),
-      encoding: 'utf8',
+    const env = {
+      PATH: `${shimBin()}:${process.env.PATH}`,
       // The remote read remembers the checkpoint it saw under $XDG_CONFIG_HOME: keep it out of $HOME.
-      env: { ...process.env, PATH: `${shimBin()}:${process.env.PATH}`, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')) },
-    });
+      XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')),
+    };
+    walkthrough = runBlock(withLine(readmeBlock('walkthrough'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
+    team = runBlock(withLine(readmeBlock('team'), 'export PPN_SERVER=http://127.0.0.1:9221', `export PPN_SERVER=${server.url}`), server, env);
   });
   afterAll(async () => {
     await server.stop();
   });
 
-  it('runs as written and shows each step', () => {
-    expect(result.stderr).toBe('');
-    expect(result.status).toBe(0);
-    const out = result.stdout;
-    expect(out).toContain('"tenant_id": "acme-corp"');
-    expect(out).toMatch(/"items": \[\]/);
-    for (let i = 1; i <= 10; i++) expect(out).toContain(`web-${i}: 201`);
-    expect(out).toContain('"type": "https://iana.org/assignments/http-problem-types#quota-exceeded"');
-    expect(out).toContain('"violated-policies": [\n    "max_vms"\n  ]');
-    expect(out).toMatch(/^#\d+ \S+ TENANT_CREATED tenant=acme-corp actor=tok-\S+ /m);
-    expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+; extends the checkpoint at size \d+ in ledger\.state$/m);
-    expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=acme-corp actor=tok-\S+ /m);
+  describe('walk-through', () => {
+    it('runs as written and shows each step', () => {
+      expect(walkthrough.stderr).toBe('');
+      expect(walkthrough.status).toBe(0);
+      const out = walkthrough.stdout;
+      expect(out).toContain('"tenant_id": "acme-corp"');
+      expect(out).toMatch(/"items": \[\]/);
+      for (let i = 1; i <= 10; i++) expect(out).toContain(`web-${i}: 201`);
+      expect(out).toContain('"type": "https://iana.org/assignments/http-problem-types#quota-exceeded"');
+      expect(out).toContain('"violated-policies": [\n    "max_vms"\n  ]');
+      expect(out).toMatch(/^#\d+ \S+ TENANT_CREATED tenant=acme-corp actor=tok-\S+ /m);
+      expect(out).toMatch(/^ledger verified: \d+ entries, \d+ checkpoints, latest at size \d+; extends the checkpoint at size \d+ in ledger\.state$/m);
+      expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=acme-corp actor=tok-\S+ /m);
+    });
+
+    it("shows step 4's answer with the ledger_index the walk-through produces", () => {
+      const shown = /Step 4's last answer looks like this[\s\S]*?"ledger_index": (\d+)/.exec(readFileSync('README.md', 'utf8'));
+      const produced = /"ledger_index": (\d+)/.exec(walkthrough.stdout);
+      expect(shown).not.toBeNull();
+      expect(produced).not.toBeNull();
+      expect(Number(shown![1])).toBe(Number(produced![1]));
+    });
   });
 
-  it("shows step 4's answer with the ledger_index the walk-through produces", () => {
-    const shown = /Step 4's last answer looks like this[\s\S]*?"ledger_index": (\d+)/.exec(readFileSync('README.md', 'utf8'));
-    const produced = /"ledger_index": (\d+)/.exec(result.stdout);
-    expect(shown).not.toBeNull();
-    expect(produced).not.toBeNull();
-    expect(Number(shown![1])).toBe(Number(produced![1]));
+  describe('hand out tokens to a team', () => {
+    /** The blocks `ppn token inspect` printed: each heading line, and its indented `key value` lines. */
+    const inspected = () => {
+      const blocks: { heading: string; fields: Record<string, string> }[] = [];
+      for (const line of team.stdout.split('\n')) {
+        if (/^block \d+ \(/.test(line)) blocks.push({ heading: line, fields: {} });
+        const field = /^ {2}(\w+) +(.*)$/.exec(line);
+        if (field && blocks.length > 0) blocks[blocks.length - 1]!.fields[field[1]!] = field[2]!;
+      }
+      return blocks;
+    };
+    const ids = () => ({ root: inspected()[0]!.fields.id!, build: inspected()[1]!.fields.id! });
+
+    it('runs as written; the only errors are the refusals it shows', () => {
+      expect(team.status, team.stderr).toBe(0);
+      const errors = team.stderr.split('\n').filter((line) => line !== '');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toMatch(/^error: POST \/v1\/vms: 429 creating this VM would exceed token block tok-\S+'s max_vms quota \(limit 2, used 2, requested 1\)$/);
+      expect(errors[1]).toBe('error: GET /v1/vms: 401 token has been revoked');
+    });
+
+    it('raises the quota the walk-through filled', () => {
+      expect(team.stdout).toMatch(/^\{"max_vms":20,"usage":\{"vms":10,/m);
+    });
+
+    it("inspect shows the pop root and the machine's block with tenant:input and max_vms=2", () => {
+      const [root, build, ...more] = inspected();
+      expect(more).toEqual([]);
+      expect(root!.heading).toMatch(/^block 0 \(root, signed by platform key \S+\)$/);
+      expect(root!.fields).toMatchObject({ tenant: 'acme-corp', scopes: 'service:tenant-admin', limits: '(none)', pop: 'yes' });
+      expect(build!.heading).toBe('block 1 (delegated, signed by the holder of block 0)');
+      expect(build!.fields).toMatchObject({ scopes: 'tenant:input', limits: 'max_vms=2', pop: 'no' });
+      expect(build!.fields.holder).toBe(readFileSync(join(dirname(server.dataDir), 'build-box.key.pub'), 'utf8').trim());
+    });
+
+    it("whoami, then two VMs under the machine's block and a third refused with 429 naming token:max_vms and the block", () => {
+      const { root, build } = ids();
+      const out = team.stdout;
+      expect(out).toContain(`{"token_id":"${root}","name":"acme admin","scope":["service:tenant-admin"],"limits":null,"vms":0}\n`);
+      expect(out).toContain(`{"token_id":"${build}","name":null,"scope":["tenant:input"],"limits":{"max_vms":2},"vms":0}\n`);
+      for (const name of ['build-1', 'build-2']) expect(out).toContain(`{"name":"${name}","created_by":"${build}"}\n`);
+      expect(out).toContain('"violated-policies": [\n    "token:max_vms"\n  ]');
+      expect(out).toContain(`"block_id": "${build}"`);
+    });
+
+    it("sessions list the machine's use; ending its session revokes its block: the machine is refused, the administrator is not", () => {
+      const { root, build } = ids();
+      const out = team.stdout;
+      // whoami and three creates: the refused third was admitted, then refused by the quota.
+      expect(out).toContain(`{"token_id":"${build}","scope":["tenant:input"],"request_count":4}\n`);
+      expect(out).toContain(`{"token_id":"${build}","chain":["${root}","${build}"],"revoked":true}\n`);
+      expect(out).toContain('"detail": "token has been revoked"');
+      expect(out.match(/^exit code 1$/gm)).toHaveLength(2);
+      expect(out).toContain('{"name":"acme admin","scope":["service:tenant-admin"]}\n');
+    });
   });
 });

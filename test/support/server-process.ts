@@ -3,10 +3,14 @@
  * own data directory, for end-to-end, concurrency and crash tests.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { KeyObject } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
+import { systemClock } from '../../src/clock.js';
+import { splitTarget } from '../../src/httpsig/base.js';
+import { signRequest } from '../../src/httpsig/sign.js';
 import { freshDatabaseUrl } from './stores.js';
 
 export const CLI = {
@@ -154,20 +158,22 @@ export function readLedgerJson<T = Record<string, any>>(dataDir: string, ...args
     .map((line) => JSON.parse(line) as T);
 }
 
+/** One request over real HTTP; `signWith` signs it as the token's holder (RFC 9421, for `pop` tokens). */
 export async function api(
   base: string,
   method: string,
   path: string,
-  options: { token?: string; body?: unknown } = {},
+  options: { token?: string; body?: unknown; signWith?: KeyObject } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-  });
+  const body = options.body !== undefined ? JSON.stringify(options.body) : undefined;
+  if (options.signWith) {
+    const request = { method, ...splitTarget(path), body: body === undefined ? undefined : Buffer.from(body) };
+    Object.assign(headers, signRequest(request, { privateKey: options.signWith, clock: systemClock }));
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }

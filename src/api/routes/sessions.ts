@@ -9,7 +9,7 @@ import { originOf, requireTenantOf } from '../context.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
 import { revokeToken } from '../../control/tokens.js';
-import { PpnError, notFound } from '../../errors.js';
+import { notFound } from '../../errors.js';
 import { findSession, listSessionRows, type SessionRow } from '../../store/sessions.js';
 import { findTenant } from '../../store/tenants.js';
 
@@ -75,14 +75,8 @@ export function registerSessionRoutes(app: TypedApp, deps: RouteDeps): void {
       const tenantId = requireTenantOf(request, request.query.tenant_id);
       const session = await findSession(deps.store.db, tenantId, request.params.token_id);
       if (!session) throw notFound('session');
-      const chain = JSON.parse(session.chain) as string[];
-      if (chain.length > 1) {
-        // Only tokens the server issued have a row to revoke; a block added offline has none yet.
-        throw new PpnError(
-          'conflict',
-          `session ${session.token_id} is a delegated block, which cannot be revoked on its own yet: revoke its root token ${chain[0]} (DELETE /v1/tenants/${tenantId}/tokens/${chain[0]}), which ends every session under it`,
-        );
-      }
+      // A delegated session's id is its last block's: revoking it revokes that block (offline blocks
+      // have no token row, so revokeToken records the block itself), and the root stays valid.
       await revokeToken(deps, deps.revocations, originOf(request), tenantId, session.token_id);
       return sessionInfo(session);
     },
