@@ -15,10 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeIdSource, type ManualClock } from '../../src/clock.js';
 import { loadKeyEncryptionKey } from '../../src/config/data-dir.js';
 import { retirePlatformKey, rotatePlatformKey } from '../../src/control/platform-keys.js';
+import { RevocationList } from '../../src/control/revocations.js';
+import { issueToken, revokeToken } from '../../src/control/tokens.js';
+import { PpnError } from '../../src/errors.js';
+import { LOCAL_OPERATOR } from '../../src/ledger/entry.js';
 import { splitTarget } from '../../src/httpsig/base.js';
 import { contentDigest } from '../../src/httpsig/digest.js';
 import { signMessage, signRequest } from '../../src/httpsig/sign.js';
 import { delegatedBlockId, delegateSigningInput, MAX_BLOCKS, MAX_TOKEN_BYTES, parseToken } from '../../src/tokens/format.js';
+import { verifyToken } from '../../src/tokens/verify.js';
 import { generateKeyPair, keyId, type KeyPair } from '../../src/tokens/keys.js';
 import { publicKeyText, startHarness, type Harness } from '../support/harness.js';
 import { signDelegated, signRoot, tokenOf, type RawClaims, type SignedBlock } from '../tokens/hand-made.js';
@@ -251,6 +256,27 @@ const CHAIN_ATTACKS: Attack[] = [
     refusal: REVOKED,
   },
   {
+    name: 'a token issued through the API by a delegated block, after an ancestor of that block is revoked',
+    async prepare() {
+      const [alice, bob, carol] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+      const root = await issueRoot(A, alice, { scope: 'service:tenant-admin' });
+      const bobToken = tokenOf(...extend(blocksOf(root.token), bob, alice.privateKey, { scp: ['service:tenant-admin'] }));
+      // Bob, holding a delegated admin block, issues carol a root of her own through the API.
+      const issued = await h.request('POST', `/v1/tenants/${A}/tokens`, {
+        token: bobToken,
+        signWith: bob.privateKey,
+        body: { subject_pubkey: publicKeyText(carol), scope: 'tenant:input', expires_in_seconds: 300 },
+      });
+      expect(issued.statusCode, issued.body).toBe(201);
+      const carolToken = issued.json<{ token: string }>().token;
+      expect((await createVm(carolToken)).statusCode).toBe(201);
+      const revoked = await h.request('DELETE', `/v1/tenants/${A}/tokens/${root.tokenId}`, { token: h.adminToken });
+      expect(revoked.statusCode, revoked.body).toBe(200);
+      return { attack: () => createVm(carolToken) };
+    },
+    refusal: REVOKED,
+  },
+  {
     name: `a ${MAX_BLOCKS + 1}-block chain, every block narrowing and correctly signed`,
     async prepare() {
       const holders = Array.from({ length: MAX_BLOCKS + 1 }, () => generateKeyPair());
@@ -403,7 +429,12 @@ const PROOF_ATTACKS: Attack[] = [
       const body = vmBody();
       const request = { method: 'POST', path: '/v1/vms', query: '', headers: { 'content-digest': contentDigest(Buffer.from(body)) }, body: Buffer.from(body) };
       const params = { created: nowSeconds(), nonce: 'stranger', keyid: publicKeyText(alice), alg: 'ed25519' };
-      const fields = signMessage(request, { label: 'sig1', components: ['@method', '@path', '@query', 'content-digest'], params, privateKey: generateKeyPair().privateKey });
+      const fields = signMessage(request, {
+        label: 'sig1',
+        components: ['@method', '@path', '@query', 'content-digest'],
+        params,
+        privateKey: generateKeyPair().privateKey,
+      });
       return { attack: () => sendRaw('POST', '/v1/vms', token, { ...request.headers, ...fields }, body) };
     },
     refusal: proofRefusal('signature_invalid'),
@@ -415,21 +446,19 @@ const PROOF_ATTACKS: Attack[] = [
       ['@method', ['@path', '@query', 'content-digest']],
       ['content-digest', ['@method', '@path', '@query']],
     ] as const
-  ).map(
-    ([left, components]): Attack => ({
-      name: `a Signature-Input that leaves out ${left}`,
-      async prepare() {
-        const alice = generateKeyPair();
-        const { token } = await issueRoot(A, alice);
-        const body = vmBody();
-        const request = { method: 'POST', path: '/v1/vms', query: '', headers: { 'content-digest': contentDigest(Buffer.from(body)) }, body: Buffer.from(body) };
-        const params = { created: nowSeconds(), nonce: `without-${left}`, keyid: publicKeyText(alice), alg: 'ed25519' };
-        const fields = signMessage(request, { label: 'sig1', components, params, privateKey: alice.privateKey });
-        return { attack: () => sendRaw('POST', '/v1/vms', token, { ...request.headers, ...fields }, body) };
-      },
-      refusal: proofRefusal('components_missing'),
-    }),
-  ),
+  ).map(([left, components]): Attack => ({
+    name: `a Signature-Input that leaves out ${left}`,
+    async prepare() {
+      const alice = generateKeyPair();
+      const { token } = await issueRoot(A, alice);
+      const body = vmBody();
+      const request = { method: 'POST', path: '/v1/vms', query: '', headers: { 'content-digest': contentDigest(Buffer.from(body)) }, body: Buffer.from(body) };
+      const params = { created: nowSeconds(), nonce: `without-${left}`, keyid: publicKeyText(alice), alg: 'ed25519' };
+      const fields = signMessage(request, { label: 'sig1', components, params, privateKey: alice.privateKey });
+      return { attack: () => sendRaw('POST', '/v1/vms', token, { ...request.headers, ...fields }, body) };
+    },
+    refusal: proofRefusal('components_missing'),
+  })),
 ];
 
 describe('attacks on capability tokens are refused and change nothing', () => {
@@ -466,4 +495,30 @@ describe('attacks on capability tokens are refused and change nothing', () => {
     it.each(PROOF_ATTACKS)('$name → $refusal.status', expectRefused);
   });
 
+  describe('issuing through the API under a chain revoked on another replica', () => {
+    it('is refused inside the tenant lock, though this server has not yet heard of the revocation', async () => {
+      const [alice, bob] = [generateKeyPair(), generateKeyPair()];
+      const root = await issueRoot(A, alice, { scope: 'service:tenant-admin' });
+      const bobToken = tokenOf(...extend(blocksOf(root.token), bob, alice.privateKey, { scp: ['service:tenant-admin'] }));
+      const chain = verifyToken(bobToken, { platformKey: (kid) => h.keyring.publicKey(kid), now: clock.now() }).chain;
+      const deps = { store: h.store, clock, ids: makeIdSource(clock) };
+      const origin = { actor: LOCAL_OPERATOR, requestId: null };
+      // Another replica's revocation: committed to the store, unknown to this server's list.
+      await revokeToken(deps, new RevocationList(), origin, A, root.tokenId);
+      const before = await snapshotState(h);
+      const attempt = issueToken(deps, h.keyring, origin, {
+        tenantId: A,
+        subjectPubkey: publicKeyText(generateKeyPair()),
+        scopes: ['tenant:input'],
+        expiresInSeconds: 300,
+        limits: null,
+        issuerChain: chain,
+        proofOfPossession: false,
+        issuedBy: chain.at(-1)!.jti,
+      });
+      await expect(attempt).rejects.toThrow(PpnError);
+      await expect(attempt).rejects.toMatchObject({ code: 'unauthenticated', message: 'token has been revoked' });
+      expect(await snapshotState(h)).toEqual(before);
+    });
+  });
 });
