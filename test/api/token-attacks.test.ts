@@ -90,6 +90,30 @@ function vmBody(): string {
   return JSON.stringify({ name: `attack-vm-${++vmNumber}`, disk_gb: 1 });
 }
 
+/** A fresh holder key and a pop root issued to it for tenant A. */
+async function freshHolder(): Promise<{ alice: KeyPair; token: string }> {
+  const alice = generateKeyPair();
+  return { alice, token: (await issueRoot(A, alice)).token };
+}
+
+/**
+ * A VM create signed by hand rather than as `ppn` signs: these `components`, this `keyid`, by
+ * `signer`, with the body's Content-Digest sent whether covered or not.
+ */
+function signCreateByHand(keyid: string, signer: KeyObject, components: readonly string[]): { headers: Record<string, string>; body: string } {
+  const body = vmBody();
+  const headers = { 'content-digest': contentDigest(Buffer.from(body)) };
+  const request = { method: 'POST', path: '/v1/vms', query: '', headers, body: Buffer.from(body) };
+  const params = { created: nowSeconds(), nonce: `by-hand-${vmNumber}`, keyid, alg: 'ed25519' };
+  return { headers: { ...headers, ...signMessage(request, { label: 'sig1', components, params, privateKey: signer }) }, body };
+}
+
+/** Revokes a token or block of tenant A by id, as the platform admin. */
+async function revokeAsAdmin(tokenId: string): Promise<void> {
+  const res = await h.request('DELETE', `/v1/tenants/${A}/tokens/${tokenId}`, { token: h.adminToken });
+  expect(res.statusCode, res.body).toBe(200);
+}
+
 /** POST /v1/vms under `token`, signed as `ppn` signs by `signer` when given. */
 function createVm(token: string, signer?: KeyObject): Promise<LightMyRequestResponse> {
   return h.request('POST', '/v1/vms', { token, payload: vmBody(), headers: { 'content-type': 'application/json' }, ...(signer ? { signWith: signer } : {}) });
@@ -117,8 +141,7 @@ const CHAIN_ATTACKS: Attack[] = [
   {
     name: 'a forged root: the real root claims under the real kid, signed by another key',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const claims = JSON.parse(parseToken(token)[0]!.payload.toString('utf8')) as RawClaims;
       const forged = tokenOf(signRoot(claims, generateKeyPair().privateKey));
       return { control: () => createVm(token, alice.privateKey), attack: () => createVm(forged, alice.privateKey) };
@@ -128,8 +151,7 @@ const CHAIN_ATTACKS: Attack[] = [
   {
     name: 'a forged root under a kid the platform never had',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const stranger = generateKeyPair();
       const claims = JSON.parse(parseToken(token)[0]!.payload.toString('utf8')) as RawClaims;
       const forged = tokenOf(signRoot({ ...claims, kid: keyId(stranger.publicKey) }, stranger.privateKey));
@@ -236,8 +258,7 @@ const CHAIN_ATTACKS: Attack[] = [
       const root = await issueRoot(A, alice);
       const token = tokenOf(...extend(blocksOf(root.token), bob, alice.privateKey));
       expect((await createVm(token, bob.privateKey)).statusCode).toBe(201);
-      const revoked = await h.request('DELETE', `/v1/tenants/${A}/tokens/${root.tokenId}`, { token: h.adminToken });
-      expect(revoked.statusCode, revoked.body).toBe(200);
+      await revokeAsAdmin(root.tokenId);
       return { attack: () => createVm(token, bob.privateKey) };
     },
     refusal: REVOKED,
@@ -247,10 +268,9 @@ const CHAIN_ATTACKS: Attack[] = [
     async prepare() {
       const [alice, bob, carol] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
       const middle = extend(blocksOf((await issueRoot(A, alice)).token), bob, alice.privateKey);
-      const token = tokenOf(...extend(middle, carol, bob.privateKey, { scp: ['tenant:input'] }));
+      const token = tokenOf(...extend(middle, carol, bob.privateKey));
       expect((await createVm(token, carol.privateKey)).statusCode).toBe(201);
-      const revoked = await h.request('DELETE', `/v1/tenants/${A}/tokens/${delegatedBlockId(middle[1]!.signature)}`, { token: h.adminToken });
-      expect(revoked.statusCode, revoked.body).toBe(200);
+      await revokeAsAdmin(delegatedBlockId(middle[1]!.signature));
       return { attack: () => createVm(token, carol.privateKey) };
     },
     refusal: REVOKED,
@@ -270,8 +290,7 @@ const CHAIN_ATTACKS: Attack[] = [
       expect(issued.statusCode, issued.body).toBe(201);
       const carolToken = issued.json<{ token: string }>().token;
       expect((await createVm(carolToken)).statusCode).toBe(201);
-      const revoked = await h.request('DELETE', `/v1/tenants/${A}/tokens/${root.tokenId}`, { token: h.adminToken });
-      expect(revoked.statusCode, revoked.body).toBe(200);
+      await revokeAsAdmin(root.tokenId);
       return { attack: () => createVm(carolToken) };
     },
     refusal: REVOKED,
@@ -318,8 +337,7 @@ const CHAIN_ATTACKS: Attack[] = [
       const kek = loadKeyEncryptionKey(h.dataDir);
       const { kid } = await rotatePlatformKey(deps, kek);
       await h.keyring.refresh();
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       expect(parseToken(token)[0]!.claims.kid).toBe(kid);
       expect((await createVm(token, alice.privateKey)).statusCode).toBe(201);
       await rotatePlatformKey(deps, kek);
@@ -335,8 +353,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'no signature under a pop token',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       return { control: () => createVm(token, alice.privateKey), attack: () => createVm(token) };
     },
     refusal: proofRefusal('signature_missing'),
@@ -344,8 +361,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'a signature created 61 s before the server receives it',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const body = vmBody();
       const fields = fieldsFor('POST', '/v1/vms', body, alice.privateKey);
       return {
@@ -360,8 +376,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'a nonce replayed to the same server (the first use created a VM)',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const body = vmBody();
       const fields = fieldsFor('POST', '/v1/vms', body, alice.privateKey);
       return { control: () => sendRaw('POST', '/v1/vms', token, fields, body), attack: () => sendRaw('POST', '/v1/vms', token, fields, body) };
@@ -371,8 +386,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'another body than the one signed',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const fields = fieldsFor('POST', '/v1/vms', vmBody(), alice.privateKey);
       return { attack: () => sendRaw('POST', '/v1/vms', token, fields, vmBody()) };
     },
@@ -381,8 +395,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'another body with a Content-Digest of its own, under the signature for the first',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const other = vmBody();
       const fields = { ...fieldsFor('POST', '/v1/vms', vmBody(), alice.privateKey), 'content-digest': contentDigest(Buffer.from(other)) };
       return { attack: () => sendRaw('POST', '/v1/vms', token, fields, other) };
@@ -392,8 +405,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'a signature for another path, sent to POST /v1/vms',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const body = vmBody();
       const fields = fieldsFor('POST', `/v1/tenants/${A}/tokens`, body, alice.privateKey);
       return { attack: () => sendRaw('POST', '/v1/vms', token, fields, body) };
@@ -403,8 +415,7 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: 'a signature for another query, sent without it',
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
+      const { alice, token } = await freshHolder();
       const body = vmBody();
       const fields = fieldsFor('POST', `/v1/vms?tenant_id=${A}`, body, alice.privateKey);
       return { control: () => sendRaw('POST', `/v1/vms?tenant_id=${A}`, token, fields, body), attack: () => sendRaw('POST', '/v1/vms', token, { ...fields }, body) };
@@ -424,18 +435,9 @@ const PROOF_ATTACKS: Attack[] = [
   {
     name: "a signature by a stranger's key that claims the final holder's keyid",
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
-      const body = vmBody();
-      const request = { method: 'POST', path: '/v1/vms', query: '', headers: { 'content-digest': contentDigest(Buffer.from(body)) }, body: Buffer.from(body) };
-      const params = { created: nowSeconds(), nonce: 'stranger', keyid: publicKeyText(alice), alg: 'ed25519' };
-      const fields = signMessage(request, {
-        label: 'sig1',
-        components: ['@method', '@path', '@query', 'content-digest'],
-        params,
-        privateKey: generateKeyPair().privateKey,
-      });
-      return { attack: () => sendRaw('POST', '/v1/vms', token, { ...request.headers, ...fields }, body) };
+      const { alice, token } = await freshHolder();
+      const { headers, body } = signCreateByHand(publicKeyText(alice), generateKeyPair().privateKey, ['@method', '@path', '@query', 'content-digest']);
+      return { attack: () => sendRaw('POST', '/v1/vms', token, headers, body) };
     },
     refusal: proofRefusal('signature_invalid'),
   },
@@ -449,13 +451,9 @@ const PROOF_ATTACKS: Attack[] = [
   ).map(([left, components]): Attack => ({
     name: `a Signature-Input that leaves out ${left}`,
     async prepare() {
-      const alice = generateKeyPair();
-      const { token } = await issueRoot(A, alice);
-      const body = vmBody();
-      const request = { method: 'POST', path: '/v1/vms', query: '', headers: { 'content-digest': contentDigest(Buffer.from(body)) }, body: Buffer.from(body) };
-      const params = { created: nowSeconds(), nonce: `without-${left}`, keyid: publicKeyText(alice), alg: 'ed25519' };
-      const fields = signMessage(request, { label: 'sig1', components, params, privateKey: alice.privateKey });
-      return { attack: () => sendRaw('POST', '/v1/vms', token, { ...request.headers, ...fields }, body) };
+      const { alice, token } = await freshHolder();
+      const { headers, body } = signCreateByHand(publicKeyText(alice), alice.privateKey, components);
+      return { attack: () => sendRaw('POST', '/v1/vms', token, headers, body) };
     },
     refusal: proofRefusal('components_missing'),
   })),
