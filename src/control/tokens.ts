@@ -8,7 +8,8 @@ import type { Scope } from '../tokens/scopes.js';
 import { announce, inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
 import { findRevocationTime } from '../store/ledger.js';
-import { findToken, insertToken, listLiveTokenIds, markRevoked, type TokenRow } from '../store/tokens.js';
+import type { Db } from '../store/schema.js';
+import { findToken, insertToken, listLiveTokensIssuedUnder, markRevoked, type TokenRow } from '../store/tokens.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 import { assertLimitsWithin, lineageOf, quotaChainOf, type QuotaBlock } from './token-limits.js';
@@ -43,6 +44,9 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
       if (tenant.require_pop === 1 && !request.proofOfPossession) {
         throw new PpnError('conflict', `tenant ${request.tenantId} requires proof of possession: issue the token with "proof_of_possession": true`);
       }
+      // Under the tenant lock, so a revocation committed on another replica, which this server's
+      // revocation list may not have caught up with, cannot be slipped past by issuing a new root.
+      await assertChainNotRevoked(trx, request.tenantId, request.issuerChain ?? []);
     }
     const issuerQuota = await quotaChainOf(trx, request.issuerChain ?? []);
     assertLimitsWithin(request.limits, issuerQuota);
@@ -77,6 +81,7 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
       issued_by: request.issuedBy,
       revoked_at: null,
       quota_lineage: lineage.length > 0 ? JSON.stringify(lineage) : null,
+      issuer_chain: request.issuerChain && request.issuerChain.length > 0 ? JSON.stringify(request.issuerChain.map((block) => block.jti)) : null,
       name: request.name ?? null,
       description: request.description ?? null,
     };
@@ -118,8 +123,9 @@ export async function revokeToken(deps: ControlDeps, revocations: RevocationList
     const revokedAt = earlier ?? isoTime(deps.clock.now());
     const result: Revoked = token ? { kind: 'issued', row: { ...token, revoked_at: revokedAt } } : { kind: 'block', tokenId, tenantId, revokedAt };
     if (earlier !== undefined && earlier !== null) return { result, revoked: [] };
-    // A token's holder may have issued others through the API; a compromised issuer's tokens go too,
-    // each with its own entry naming the token that caused it.
+    // A token's holder, or the holder of any block delegated below it, may have issued others through
+    // the API; a compromised issuer's tokens go too, each with its own entry naming the token that
+    // caused it. Otherwise a delegate could keep a fresh root of its own after its chain is revoked.
     const queue: { id: string; cause: string | null }[] = [{ id: tokenId, cause: null }];
     const revoked: string[] = [];
     for (let next = queue.shift(); next; next = queue.shift()) {
@@ -132,10 +138,17 @@ export async function revokeToken(deps: ControlDeps, revocations: RevocationList
       });
       revoked.push(next.id);
       await announce(trx, deps.store.dialect, 'ppn_revocations');
-      for (const child of await listLiveTokenIds(trx, { tenantId, issuedBy: next.id })) queue.push({ id: child, cause: next.id });
+      for (const child of await listLiveTokensIssuedUnder(trx, tenantId, next.id)) queue.push({ id: child, cause: next.id });
     }
     return { result, revoked };
   });
   revocations.add(tenantId, revoked);
   return result;
+}
+
+/** Refuses to issue under a chain any block of which the tenant has revoked. */
+async function assertChainNotRevoked(trx: Db, tenantId: string, chain: readonly QuotaBlock[]): Promise<void> {
+  for (const block of chain) {
+    if ((await findRevocationTime(trx, tenantId, block.jti)) !== undefined) throw new PpnError('unauthenticated', 'token has been revoked');
+  }
 }

@@ -194,6 +194,13 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_token_issuer_chain': {
+      async up(db: Kysely<unknown>) {
+        // The block ids of the chain that issued a token through the API (JSON array, root first), so
+        // revoking any block of that chain revokes the token too. Null when a platform admin issued it.
+        await db.schema.alterTable('tokens').addColumn('issuer_chain', 'text').execute();
+      },
+    },
   };
 }
 

@@ -43,6 +43,11 @@ export interface TokensTable {
   revoked_at: string | null;
   /** JSON array of the limited blocks ({jti, lim}) of the issuer's chain and lineage, or null. */
   quota_lineage: string | null;
+  /**
+   * JSON array of the block ids of the issuing token's chain, root first (the last is issued_by);
+   * null when a platform admin issued it, or it was issued before the column existed.
+   */
+  issuer_chain: string | null;
   /** Optional, for people reading token lists: 1–64 and up to 256 characters, no control characters. */
   name: string | null;
   description: string | null;

@@ -317,6 +317,93 @@ describe('delegation', () => {
   });
 });
 
+describe('narrowing decides', () => {
+  /**
+   * SPEC §5's scope table, written out again so that the verifier is not checked against its own
+   * scopesWithin: the tenant tiers tenant-admin > input > user > read, and node:agent apart, granted
+   * only by tenant-admin (platform-admin never reaches a chain).
+   */
+  const GRANTS: Record<Scope, readonly Scope[]> = {
+    'service:platform-admin': SCOPES,
+    'service:tenant-admin': ['service:tenant-admin', 'tenant:input', 'tenant:user', 'tenant:read', 'node:agent'],
+    'tenant:input': ['tenant:input', 'tenant:user', 'tenant:read'],
+    'tenant:user': ['tenant:user', 'tenant:read'],
+    'tenant:read': ['tenant:read'],
+    'node:agent': ['node:agent'],
+  };
+
+  /** The model: a block narrows its parent when it asks no scope, expiry or limit beyond the parent's. */
+  function narrows(child: BlockClaims, parent: BlockClaims): boolean {
+    const scopes = child.scp.every((wanted) => parent.scp.some((held) => GRANTS[held].includes(wanted)));
+    const limits = LIMIT_KEYS.every((key) => {
+      const cap = parent.lim?.[key];
+      const value = child.lim?.[key];
+      return cap === undefined || (value !== undefined && value <= cap);
+    });
+    return scopes && child.exp <= parent.exp && limits;
+  }
+
+  /** A block drawn without regard to its parent: any scopes, an expiry near the parent's, any limits. */
+  const looseArb = fc.record({
+    scp: fc.subarray([...TENANT_SCOPES], { minLength: 1 }),
+    expDelta: fc.integer({ min: -600, max: 3 }),
+    lim: fc.option(limitsArb(fc.nat({ max: 2000 })), { nil: undefined }),
+    pop: fc.option(fc.boolean(), { nil: undefined }),
+  });
+  /** Four in five steps narrow by construction, so long chains that verify are common too. */
+  const anyStepArb = fc.record({ narrow: fc.nat({ max: 4 }).map((n) => n > 0), step: stepArb, loose: looseArb });
+
+  it('(g) over random chains of correctly signed blocks, verification accepts exactly those where every block narrows its parent', () => {
+    const seen = { longAccepted: 0, longRefused: 0 };
+    fc.assert(
+      fc.property(chainRootArb, fc.nat({ max: 4 }), fc.array(anyStepArb, { maxLength: MAX_BLOCKS - 1 }), (rootClaims, rootHolder, steps) => {
+        const root: BlockClaims = { kid: platform.kid, sub: subOf(holders[rootHolder]!), ...rootClaims };
+        const claims: BlockClaims[] = [root];
+        const blocks: SignedBlock[] = [signRoot(root as unknown as Record<string, unknown>, platform.privateKey)];
+        const signers = [holders[rootHolder]!];
+        for (const { narrow, step, loose } of steps) {
+          const parent = claims.at(-1)!;
+          const sub = subOf(holders[step.holder]!);
+          const child: BlockClaims = narrow
+            ? narrowClaims(parent, root.iat, step, sub)
+            : {
+                sub,
+                scp: loose.scp,
+                iat: root.iat,
+                exp: Math.max(root.iat + 1, parent.exp + loose.expDelta),
+                ...(loose.lim ? { lim: loose.lim } : {}),
+                ...(loose.pop !== undefined ? { pop: loose.pop } : {}),
+              };
+          blocks.push(signDelegated(blocks.at(-1)!, child as unknown as Record<string, unknown>, signers.at(-1)!.privateKey));
+          claims.push(child);
+          signers.push(holders[step.holder]!);
+        }
+        const token = tokenOf(...blocks);
+        // Only narrowing is in question: the token must be within the size bound.
+        fc.pre(Buffer.byteLength(token) <= MAX_TOKEN_BYTES);
+        const firstWider = claims.findIndex((child, i) => i > 0 && !narrows(child, claims[i - 1]!));
+        const long = claims.length >= 4;
+        if (firstWider === -1) {
+          const verified = verifyToken(token, optionsAt(root.iat * 1000));
+          expect(verified.chain).toHaveLength(claims.length);
+          expect(verified.subject).toBe(claims.at(-1)!.sub);
+          if (long) seen.longAccepted++;
+        } else {
+          const error = refusalOf(token, root.iat * 1000);
+          expect(error).toBeInstanceOf(TokenError);
+          expect((error as TokenError).code).toBe('widened');
+          expect((error as TokenError).message).toMatch(new RegExp(`^block ${firstWider}:`));
+          if (long) seen.longRefused++;
+        }
+      }),
+      { numRuns: 400 },
+    );
+    // Both answers, on long chains as well, or the property says little (about 80 and 150 of 400 runs).
+    expect(seen.longAccepted).toBeGreaterThan(20);
+    expect(seen.longRefused).toBeGreaterThan(20);
+  });
+});
+
 describe('tampering', () => {
   function flipBit(token: string, position: number, bit: number): string {
     return token.slice(0, position) + String.fromCharCode(token.charCodeAt(position) ^ (1 << bit)) + token.slice(position + 1);
