@@ -114,6 +114,28 @@ describe('proof of possession', () => {
       expect(post.statusCode, post.body).toBe(201);
     });
 
+    it('issues only tokens that demand proof of possession too: by default, and refusing false with nothing changed', async () => {
+      const admin = await issue(A, 'service:tenant-admin', true);
+      const asked = (proof: boolean | undefined) => {
+        const keys = generateKeyPair();
+        const body = {
+          subject_pubkey: publicKeyText(keys),
+          scope: 'tenant:read',
+          expires_in_seconds: 600,
+          ...(proof !== undefined ? { proof_of_possession: proof } : {}),
+        };
+        return h.request('POST', `/v1/tenants/${A}/tokens`, { token: admin.token, body, signWith: admin.keys.privateKey });
+      };
+      const inherited = await asked(undefined);
+      expect(inherited.statusCode, inherited.body).toBe(201);
+      expect(inherited.json()).toMatchObject({ proof_of_possession: true });
+      const before = await snapshotState(h);
+      const problem = expectProblem(await asked(false), 403);
+      expect(problem.code).toBe('forbidden');
+      expect(problem.detail).toMatch(/proof of possession/);
+      expect(await snapshotState(h)).toEqual(before);
+    });
+
     it('shows proof_of_possession in the tenant token list', async () => {
       const res = await h.request('GET', `/v1/tenants/${A}/tokens`, { token: h.adminToken });
       const items = res.json<{ items: { proof_of_possession: boolean }[] }>().items;

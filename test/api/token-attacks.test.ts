@@ -288,10 +288,11 @@ const CHAIN_ATTACKS: Attack[] = [
         body: { subject_pubkey: publicKeyText(carol), scope: 'tenant:input', expires_in_seconds: 300 },
       });
       expect(issued.statusCode, issued.body).toBe(201);
+      // Issued under a pop chain, carol's token demands proof of possession too.
       const carolToken = issued.json<{ token: string }>().token;
-      expect((await createVm(carolToken)).statusCode).toBe(201);
+      expect((await createVm(carolToken, carol.privateKey)).statusCode).toBe(201);
       await revokeAsAdmin(root.tokenId);
-      return { attack: () => createVm(carolToken) };
+      return { attack: () => createVm(carolToken, carol.privateKey) };
     },
     refusal: REVOKED,
   },

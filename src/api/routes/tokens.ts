@@ -118,6 +118,12 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       if (!scopesWithin(scopes, caller.token.scopes)) {
         throw new PpnError('forbidden', `a token may only issue scopes it holds; it has ${caller.token.scopes.join(', ')}`);
       }
+      // A token that must prove possession may not hand out one that need not: that would turn a
+      // stolen-but-useless token's holder into one with a bearer token. Unsaid, the new token inherits it.
+      const callerNeedsPop = !caller.isPlatformAdmin && caller.token.proofOfPossession;
+      if (callerNeedsPop && body.proof_of_possession === false) {
+        throw new PpnError('forbidden', 'a token that demands proof of possession may only issue tokens that demand it too');
+      }
       // `{}` limits nothing, so it is stored and shown as no limits at all.
       const limits = body.limits && Object.keys(body.limits).length > 0 ? body.limits : null;
       const { token, row } = await issueToken(deps, deps.keyring, originOf(request), {
@@ -127,7 +133,7 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
         expiresInSeconds: body.expires_in_seconds,
         limits,
         issuerChain: caller.isPlatformAdmin ? [] : caller.token.chain,
-        proofOfPossession: body.proof_of_possession ?? false,
+        proofOfPossession: body.proof_of_possession ?? callerNeedsPop,
         issuedBy: caller.token.tokenId,
         name: body.name ?? null,
         description: body.description ?? null,
