@@ -133,21 +133,13 @@ const CELLS: Cell[] = [
   ...FURTHER.flatMap((further) => cellsOf(...further)),
 ];
 
-/** The body each route takes; the rest take none. */
-function bodyFor(route: RouteKey, fresh: () => string): unknown {
-  switch (route) {
-    case 'POST /v1/tenants':
-      return { tenant_id: fresh(), display_name: 'Made by the matrix' };
-    case 'PATCH /v1/tenants/:tenant_id':
-      return { display_name: `Renamed ${fresh()}` };
-    case 'POST /v1/tenants/:tenant_id/tokens':
-      return { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 3600 };
-    case 'POST /v1/vms':
-      return { disk_gb: 1 };
-    default:
-      return undefined;
-  }
-}
+/** The body each route takes (`fresh` gives a new name each call); the rest take none. */
+const BODIES: Partial<Record<RouteKey, (fresh: () => string) => unknown>> = {
+  'POST /v1/tenants': (fresh) => ({ tenant_id: fresh(), display_name: 'Made by the matrix' }),
+  'PATCH /v1/tenants/:tenant_id': (fresh) => ({ display_name: `Renamed ${fresh()}` }),
+  'POST /v1/tenants/:tenant_id/tokens': () => ({ subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 3600 }),
+  'POST /v1/vms': () => ({ disk_gb: 1 }),
+};
 
 /** Every `tenant_id` value anywhere in a JSON body, including inside ledger entries' stored lines. */
 function tenantIdsIn(value: unknown): unknown[] {
@@ -294,7 +286,7 @@ describe('tiers: every route × platform admin and each tenant tier × own and o
     const method = cell.route.split(' ')[0]!;
     const { url, tenant } = await resolve(cell.request);
     const { holder, sees } = await callerFor(cell, tenant);
-    const body = bodyFor(cell.route, fresh);
+    const body = BODIES[cell.route]?.(fresh);
     const before = await snapshotState(h);
 
     const res = await h.request(method, url, { token: holder.token, ...(body !== undefined ? { body } : {}), ...(holder.signWith ? { signWith: holder.signWith } : {}) });
