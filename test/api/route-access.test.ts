@@ -3,6 +3,7 @@
  * cannot be added without its row, cannot name a scope its row does not, and the HEAD twin of every
  * GET route asks what the GET asks. test/api/isolation.test.ts runs every row's cells.
  */
+import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTE_ACCESS, servedRoutes, takeScopesFromAccessTable } from '../../src/api/routes/access.js';
@@ -73,5 +74,27 @@ describe('HEAD asks what GET asks', () => {
     const { token } = await h.issueToken('tenant-a', 'service:tenant-admin');
     expect((await h.request('HEAD', url, { token })).statusCode).toBe(403);
     expectProblem(await h.request('GET', url, { token }), 403);
+  });
+});
+
+describe('docs/api.md', () => {
+  it("has the tier table's row for every route, saying what the access table says", () => {
+    const docs = readFileSync('docs/api.md', 'utf8');
+    const section = docs.slice(docs.indexOf('### Tiers: who may call each route'));
+    const documented = section
+      .slice(0, section.indexOf('\n\n', section.indexOf('| route |')))
+      .split('\n')
+      .filter((line) => line.startsWith('| `'));
+    const scopeText: Record<string, string> = { public: 'none', optional: 'none (a token sent is checked)', authenticated: 'any valid token' };
+    const mark = (status: number) => (status < 400 ? 'yes' : '—');
+    const expected = Object.entries(ROUTE_ACCESS).map(([route, access]) => {
+      const own = access.own as readonly number[];
+      const other = access.other as readonly number[];
+      const refused = [...new Set(other.filter((_, i) => own[i]! < 400))];
+      const elsewhere = own.every((s) => s >= 400) ? '—' : other.every((s, i) => s === own[i]) ? 'same' : refused.join('/');
+      const cells = [`\`${route.replace(/:(\w+)/g, '{$1}')}\``, scopeText[access.scope] ?? `\`${access.scope}\``, mark(access.platform), ...own.map(mark), elsewhere];
+      return `| ${cells.join(' | ')} |`;
+    });
+    expect(documented).toEqual(expected);
   });
 });

@@ -19,6 +19,8 @@
  *      403 before the route looks at anything.
  *   3. Give the route its request in test/api/isolation.test.ts (REQUESTS: the type checker asks
  *      for one per row), so the matrix can send it.
+ *   4. Add its line to the tier table in docs/api.md ("Tiers: who may call each route"); a test
+ *      checks that the two agree.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Scope } from '../../tokens/scopes.js';
