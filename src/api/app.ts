@@ -181,6 +181,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
+  // After the last of the API's routes: register any new route above this line.
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
