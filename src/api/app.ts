@@ -28,6 +28,7 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerSessionRoutes } from './routes/sessions.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
+import { takeScopesFromAccessTable } from './routes/access.js';
 import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
 import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
 import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
@@ -123,6 +124,9 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: (error, socket) => answerSocketError(app.log, requestTimeoutMs, error, socket),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // First, so every route meets it: each takes its scope from its row in routes/access.ts, and a route
+  // without a row refuses to build.
+  const closeAccessTable = takeScopesFromAccessTable(app);
   limitConnectionsPerAddress(app.server, options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, (address, requestId) =>
     app.log.warn({ reqId: requestId, remote: address, status: 429, code: 'too_many_connections' }, 'connection refused'),
   );
@@ -177,6 +181,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
   registerLedgerRoutes(app, deps);
+  // After the last of the API's routes: register any new route above this line.
+  closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
 }

@@ -12,6 +12,7 @@ export interface StateSnapshot {
   tenants: unknown[];
   tokens: unknown[];
   vms: unknown[];
+  blockUsage: unknown[];
 }
 
 /** Every row of every mutable table, plus the ledger's size (entries can only be appended). */
@@ -22,6 +23,8 @@ export async function snapshotState(harness: Harness): Promise<StateSnapshot> {
     tenants: await db.selectFrom('tenants').selectAll().orderBy('tenant_id').execute(),
     tokens: await db.selectFrom('tokens').selectAll().orderBy('token_id').execute(),
     vms: await db.selectFrom('vms').selectAll().orderBy('vm_id').execute(),
+    // What each token block has created, counted against its limits (SPEC §5 sub-quotas).
+    blockUsage: await db.selectFrom('token_block_usage').selectAll().orderBy('tenant_id').orderBy('block_id').execute(),
   };
 }
 

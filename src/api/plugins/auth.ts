@@ -1,8 +1,8 @@
 /**
  * Authentication, tenant context, proof of possession, rate limiting and scope checks, in that order,
- * for every route that declares `config.scope`. Token signatures are verified once and cached by the
- * token's SHA-256 until expiry; expiry, revocation, the root's platform key and the tenant's state are
- * checked on every request (SPEC §5).
+ * for every route whose row in src/api/routes/access.ts names a scope (its `config.scope`). Token
+ * signatures are verified once and cached by the token's SHA-256 until expiry; expiry, revocation, the
+ * root's platform key and the tenant's state are checked on every request (SPEC §5).
  *
  * A request that must prove possession (a `pop` token, a `node:agent` token, or a tenant with
  * `require_pop`) is admitted in `preValidation`, once the body has been read, because the signature
@@ -37,7 +37,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * The scope a route requires ('authenticated': any valid token; 'optional': public, but a token
-     * sent is checked and becomes the caller); routes without it are public.
+     * sent is checked and becomes the caller); routes without it are public. Set from the route's
+     * row in src/api/routes/access.ts (a route that says it too must agree).
      */
     scope?: Scope | 'authenticated' | 'optional';
   }
