@@ -1,6 +1,6 @@
 /** The node agent's errors: a closed set of codes, each with a message an operator can act on. */
 export type AgentErrorCode =
-  'bad_vm_id' | 'bad_image_name' | 'image_missing' | 'disk_failed' | 'not_initialised' | 'already_initialised' | 'not_enrolled' | 'server_refused' | 'server_unreachable';
+  'bad_vm_id' | 'bad_image_name' | 'image_missing' | 'disk_failed' | 'not_initialised' | 'not_enrolled' | 'server_refused' | 'server_unreachable' | 'bad_reply';
 
 export class AgentError extends Error {
   constructor(

@@ -157,10 +157,14 @@ export class QemuDriver {
   }
 
   /** The QEMU command line: exactly the VM's vCPUs and memory, named after the VM, paths relative to its directory. */
+  get accel(): 'kvm' | 'tcg' {
+    return this.kvm ? 'kvm' : 'tcg';
+  }
+
   qemuArgs(spec: VmSpec): string[] {
     return [
       '-name', `${spec.vm_id},process=${spec.vm_id}`,
-      '-accel', this.kvm ? 'kvm' : 'tcg',
+      '-accel', this.accel,
       // No default devices (CD-ROM, VGA, NIC, parallel port): only those listed here.
       '-nodefaults',
       '-smp', String(spec.vcpus),

@@ -3,10 +3,9 @@
  * on a qcow2 overlay, its console, QMP, stop, start, delete, a killed QEMU, and re-adoption by a
  * second driver as after an agent restart.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kvmUsable } from '../../src/agent/capacity.js';
 import { AgentError } from '../../src/agent/error.js';
@@ -131,7 +130,6 @@ describe('QEMU driver', () => {
   it('a pid file naming a live process that is not this VM (a reused pid) is not adopted', async () => {
     const driver = driverFor(guestStateDir());
     await driver.create(guestSpec('vm-reused'));
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(join(driver.vmDir('vm-reused'), 'qemu.pid'), `${process.pid}\n`);
     expect(driver.livePid('vm-reused', 'qemu.pid')).toBeUndefined();
     expect((await driver.observe('vm-reused')).state).toBe('stopped');
