@@ -71,7 +71,9 @@ describe('the docs agree with the code', () => {
   it('the design map has a row for every folder of src/, and lists as not built only folders that do not exist', () => {
     const design = readFileSync('docs/design/README.md', 'utf8');
     const rows = [...design.matchAll(/^\| `([a-z/-]+)\/` \|/gm)].map((m) => m[1]!);
-    const folders = readdirSync('src', { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = readdirSync('src', { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.filter((folder) => !rows.includes(folder))).toEqual([]);
     const section = /These are not built yet:\n\n((?:- .*\n)+)/.exec(design);
     const unbuilt = section ? [...section[1]!.matchAll(/`([a-z-]+)\/`/g)].map((m) => m[1]!) : [];
