@@ -305,7 +305,7 @@ export class QemuDriver {
           ? 'QEMU exited with status 0 without a stop request (the guest powered itself off)'
           : `QEMU exited with status ${status}`;
     } catch {
-      summary = 'QEMU is gone and left no exit status (its supervising shell was killed too)';
+      summary = 'QEMU is gone and left no exit status (its shell ended too: killed, or the machine restarted)';
     }
     const stderr = lastLines(readTail(join(dir, 'qemu.log'), 4096), 2);
     return stderr ? `${summary}; QEMU said: ${stderr.slice(-300)}` : summary;
