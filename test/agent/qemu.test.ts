@@ -29,6 +29,16 @@ function consoleText(driver: QemuDriver, vmId: string): string {
   return driver.consoleTail(vmId).toString('latin1');
 }
 
+/** A fresh driver with the guest `vmId` created, started and printing its line; QEMU's pid. */
+async function bootedGuest(vmId: string): Promise<{ driver: QemuDriver; pid: number }> {
+  const driver = driverFor(guestStateDir());
+  await driver.create(guestSpec(vmId));
+  await driver.start(vmId);
+  const pid = await running(driver, vmId);
+  await eventually('the guest line', () => (consoleText(driver, vmId).includes(GUEST_LINE) ? true : undefined));
+  return { driver, pid };
+}
+
 describe('QEMU driver', () => {
   it('boots a guest on an overlay of a base image: QMP says running, the console has its line, the command line names the VM with exactly its vCPUs and memory', async () => {
     const stateDir = guestStateDir();
@@ -55,11 +65,7 @@ describe('QEMU driver', () => {
   });
 
   it('stop ends QEMU (quit after the stop timeout, as this guest ignores ACPI) and the VM is stopped; start boots it again with the console kept', async () => {
-    const driver = driverFor(guestStateDir());
-    await driver.create(guestSpec('vm-stop'));
-    await driver.start('vm-stop');
-    const first = await running(driver, 'vm-stop');
-    await eventually('the guest line', () => (consoleText(driver, 'vm-stop').includes(GUEST_LINE) ? true : undefined));
+    const { driver, pid: first } = await bootedGuest('vm-stop');
 
     await driver.stop('vm-stop');
     expect(processAlive(first)).toBe(false);
@@ -75,10 +81,7 @@ describe('QEMU driver', () => {
   });
 
   it('destroy ends QEMU and removes the VM directory', async () => {
-    const driver = driverFor(guestStateDir());
-    await driver.create(guestSpec('vm-gone'));
-    await driver.start('vm-gone');
-    const pid = await running(driver, 'vm-gone');
+    const { driver, pid } = await bootedGuest('vm-gone');
     await driver.destroy('vm-gone');
     expect(processAlive(pid)).toBe(false);
     expect(existsSync(driver.vmDir('vm-gone'))).toBe(false);
@@ -87,11 +90,7 @@ describe('QEMU driver', () => {
   });
 
   it('a QEMU killed with SIGKILL makes the VM failed, with a reason naming SIGKILL and the last console line', async () => {
-    const driver = driverFor(guestStateDir());
-    await driver.create(guestSpec('vm-killed'));
-    await driver.start('vm-killed');
-    const pid = await running(driver, 'vm-killed');
-    await eventually('the guest line', () => (consoleText(driver, 'vm-killed').includes(GUEST_LINE) ? true : undefined));
+    const { driver, pid } = await bootedGuest('vm-killed');
     process.kill(pid, 'SIGKILL');
     const failed = await eventually('failed', async () => {
       const seen = await driver.observe('vm-killed');
