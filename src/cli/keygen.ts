@@ -7,9 +7,14 @@ import { CliError } from './common.js';
 /** Writes the private key to `out` (0600) and the public key to `out.pub`; prints the public key. */
 export function keygen(out: string, force: boolean): void {
   if (existsSync(out) && !force) throw new CliError(`${out} exists; pass --force to overwrite it`);
+  process.stdout.write(`${writeKeyPair(out)}\n`);
+}
+
+/** A fresh key pair in `out` (0600) and `out.pub`; returns the public key in base64url, as a token's subject names it. */
+export function writeKeyPair(out: string): string {
   const { privateKey, publicKey } = generateKeyPair();
   const pub = encodeBase64url(rawPublicKey(publicKey));
   writeSecretFile(out, privateKeyToPem(privateKey));
   writeFileSync(`${out}.pub`, `${pub}\n`);
-  process.stdout.write(`${pub}\n`);
+  return pub;
 }

@@ -81,6 +81,10 @@ describe('architecture', () => {
     }
   });
 
+  it('only agent/qemu spawns processes: no other file imports node:child_process', () => {
+    expect(importers((s) => s === 'node:child_process' || s === 'child_process')).toEqual(['agent/qemu.ts']);
+  });
+
   it('routes never build SQL: no route imports kysely', () => {
     expect(importers((s) => s === 'kysely').filter((p) => p.startsWith('api/routes/'))).toEqual([]);
   });

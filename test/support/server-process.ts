@@ -17,6 +17,7 @@ export const CLI = {
   server: resolve('dist/src/cli/service-vm-tenant.js'),
   fs: resolve('dist/src/cli/service-fs.js'),
   ppn: resolve('dist/src/cli/ppn.js'),
+  host: resolve('dist/src/cli/service-vm-host.js'),
 };
 
 export interface ServerProcess {
