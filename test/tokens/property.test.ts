@@ -362,8 +362,8 @@ describe('tampering', () => {
       { tid: 'acme-corp', scp: ['service:tenant-admin'], iat: 1_700_000_000, exp: 1_700_003_600, jti: 'root', lim: { max_vms: 3 }, pop: true },
       0,
       [
-        { keep: [false, false, true, true, true, false], expCut: 10, limitCuts: [2, 0, 0, 0], addLimits: false, pop: undefined, holder: 1 },
-        { keep: [false, false, false, false, true, false], expCut: 20, limitCuts: [1, 0, 0, 0], addLimits: false, pop: false, holder: 2 },
+        { keep: [false, false, true, true, true, false], expCut: 10, limitCuts: [2, 0, 0, 0], addLimits: false, pop: undefined, holder: 1, nam: undefined },
+        { keep: [false, false, false, false, true, false], expCut: 20, limitCuts: [1, 0, 0, 0], addLimits: false, pop: false, holder: 2, nam: 'ci runner' },
       ],
     );
     expect(chain.claims).toHaveLength(3);
