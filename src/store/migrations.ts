@@ -194,6 +194,12 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_session_names': {
+      async up(db: Kysely<unknown>) {
+        // A session shows its token's name; a delegated block's is known only from its requests.
+        await db.schema.alterTable('sessions').addColumn('name', 'text').execute();
+      },
+    },
   };
 }
 

@@ -36,17 +36,16 @@ export async function findTokenName(db: Db, tokenId: string): Promise<string | n
   return row?.name ?? null;
 }
 
-/** The tenant's live tokens, or those of them that `issuedBy` issued. */
-export async function listLiveTokenIds(db: Db, by: { tenantId: string; issuedBy?: string }): Promise<string[]> {
-  const rows = await db
+/** The tenant's live tokens, or those of them that `issuedBy` issued: their ids and names. */
+export async function listLiveTokens(db: Db, by: { tenantId: string; issuedBy?: string }): Promise<Pick<TokenRow, 'token_id' | 'name'>[]> {
+  return db
     .selectFrom('tokens')
-    .select('token_id')
+    .select(['token_id', 'name'])
     .where('tenant_id', '=', by.tenantId)
     .$if(by.issuedBy !== undefined, (q) => q.where('issued_by', '=', by.issuedBy!))
     .where('revoked_at', 'is', null)
     .orderBy('token_id')
     .execute();
-  return rows.map((r) => r.token_id);
 }
 
 /** The limited blocks a token was issued under (see TokensTable.quota_lineage); none when unknown. */
