@@ -7,15 +7,7 @@ import { createPublicKey } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
 import { isoTime } from '../clock.js';
 import { TokenError } from '../tokens/error.js';
-import {
-  isPrintableText,
-  LIMIT_KEYS,
-  MAX_DESCRIPTION_CHARS,
-  MAX_NAME_CHARS,
-  type BlockClaims,
-  type LimitKey,
-  type TokenLimits,
-} from '../tokens/format.js';
+import { isPrintableText, LIMIT_KEYS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
 import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';

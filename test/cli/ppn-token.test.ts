@@ -156,7 +156,8 @@ describe('ppn token delegate', () => {
 });
 
 describe('ppn token delegate --name and --description', () => {
-  const delegate = (...args: string[]) => ppn('token', 'delegate', '--token', root, '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600', ...args);
+  const delegate = (...args: string[]) =>
+    ppn('token', 'delegate', '--token', root, '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600', ...args);
 
   it('names the new block: the name is in its signed claims, and inspect shows it in text and JSON', () => {
     const result = delegate('--name', 'bob laptop — CI', '--description', 'Bob’s build machine; revoke when he leaves');
@@ -188,13 +189,46 @@ describe('ppn token delegate --name and --description', () => {
     const long = '😀'.repeat(256);
     let token = root;
     let holder = alice;
-    for (const [next, seconds] of [[bob, '600'], [carol, '300']] as const) {
-      const result = ppn('token', 'delegate', '--token', token, '--key', holder.file, '--subject', next.pub, '--scope', 'tenant:read', '--expires-in', seconds, '--description', long);
+    for (const [next, seconds] of [
+      [bob, '600'],
+      [carol, '300'],
+    ] as const) {
+      const result = ppn(
+        'token',
+        'delegate',
+        '--token',
+        token,
+        '--key',
+        holder.file,
+        '--subject',
+        next.pub,
+        '--scope',
+        'tenant:read',
+        '--expires-in',
+        seconds,
+        '--description',
+        long,
+      );
       expect(result.status, result.stderr).toBe(0);
       token = result.stdout.trim();
       holder = next;
     }
-    const third = ppn('token', 'delegate', '--token', token, '--key', holder.file, '--subject', alice.pub, '--scope', 'tenant:read', '--expires-in', '60', '--description', long);
+    const third = ppn(
+      'token',
+      'delegate',
+      '--token',
+      token,
+      '--key',
+      holder.file,
+      '--subject',
+      alice.pub,
+      '--scope',
+      'tenant:read',
+      '--expires-in',
+      '60',
+      '--description',
+      long,
+    );
     expectRefused(third, /refused: the token would exceed 4096 bytes; a shorter --name or --description would leave room/);
   });
 });

@@ -487,7 +487,7 @@ describe('a delegated block’s name and description', () => {
       { ...child!.claims, nam: undefined },
       { ...child!.claims, dsc: 'added later' },
     ]) {
-      const renamed = { payload: encodeClaims(claims as BlockClaims), signature: child!.signature };
+      const renamed = { payload: encodeClaims(claims), signature: child!.signature };
       expectTokenError(() => verifyToken(serializeToken([root!, renamed]), platform.options), 'bad_signature');
     }
   });

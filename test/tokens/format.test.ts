@@ -468,7 +468,7 @@ describe('claim refusals: pop', () => {
   });
 });
 
-describe('claim refusals: nam and dsc (a delegated block\'s name and description)', () => {
+describe("claim refusals: nam and dsc (a delegated block's name and description)", () => {
   // Text a listing or a terminal would misread: a forged line, an escape sequence, reversed text, half a character.
   const UNPRINTABLE = {
     'a newline': 'ci\nforged line',
@@ -476,7 +476,7 @@ describe('claim refusals: nam and dsc (a delegated block\'s name and description
     'a tab': 'a\tb',
     'a NUL': 'a\u0000',
     'an escape sequence': 'red\u001b[31m',
-    'DEL': 'a\u007f',
+    DEL: 'a\u007f',
     'a C1 control character': 'ci\u0085',
     'a line separator': 'a\u2028b',
     'a paragraph separator': 'a\u2029b',
