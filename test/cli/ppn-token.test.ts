@@ -187,49 +187,16 @@ describe('ppn token delegate --name and --description', () => {
   it('refuses a description that would take the token past 4096 bytes, saying a shorter one would fit', () => {
     // 256 four-byte characters are about 1.4 KB of base64url a block: the third such block does not fit.
     const long = '😀'.repeat(256);
-    let token = root;
-    let holder = alice;
-    for (const [next, seconds] of [
-      [bob, '600'],
-      [carol, '300'],
-    ] as const) {
-      const result = ppn(
-        'token',
-        'delegate',
-        '--token',
-        token,
-        '--key',
-        holder.file,
-        '--subject',
-        next.pub,
-        '--scope',
-        'tenant:read',
-        '--expires-in',
-        seconds,
-        '--description',
-        long,
-      );
-      expect(result.status, result.stderr).toBe(0);
-      token = result.stdout.trim();
-      holder = next;
-    }
-    const third = ppn(
-      'token',
-      'delegate',
-      '--token',
-      token,
-      '--key',
-      holder.file,
-      '--subject',
-      alice.pub,
-      '--scope',
-      'tenant:read',
-      '--expires-in',
-      '60',
-      '--description',
-      long,
+    const describedTo = (token: string, from: { file: string }, to: { pub: string }, seconds: string) =>
+      ppn('token', 'delegate', '--token', token, '--key', from.file, '--subject', to.pub, '--scope', 'tenant:read', '--expires-in', seconds, '--description', long);
+    const first = describedTo(root, alice, bob, '600');
+    expect(first.status, first.stderr).toBe(0);
+    const second = describedTo(first.stdout.trim(), bob, carol, '300');
+    expect(second.status, second.stderr).toBe(0);
+    expectRefused(
+      describedTo(second.stdout.trim(), carol, alice, '60'),
+      /refused: the token would exceed 4096 bytes; a shorter --name or --description would leave room/,
     );
-    expectRefused(third, /refused: the token would exceed 4096 bytes; a shorter --name or --description would leave room/);
   });
 });
 
