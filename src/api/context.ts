@@ -5,8 +5,9 @@ import { PpnError, invalidInput } from '../errors.js';
 import { callerOf } from './plugins/auth.js';
 
 export function originOf(request: FastifyRequest): Origin {
-  const { token } = callerOf(request);
-  return { actor: { token_id: token.tokenId, subject: token.subject, scope: token.scopes }, requestId: request.id };
+  const { token, names } = callerOf(request);
+  const name = names.at(-1) ?? null;
+  return { actor: { token_id: token.tokenId, subject: token.subject, scope: token.scopes, ...(name !== null ? { name } : {}) }, requestId: request.id };
 }
 
 /**

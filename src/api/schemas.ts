@@ -3,6 +3,7 @@
  * feeds /openapi.json. Bounds here are the product's input limits (docs/api.md lists them).
  */
 import { Type } from 'typebox';
+import { MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, PRINTABLE_PATTERN } from '../tokens/format.js';
 import { SCOPES } from '../tokens/scopes.js';
 
 export const TENANT_ID_SOURCE = '^(?!.*--)[a-z][a-z0-9-]{0,61}[a-z0-9]$';
@@ -101,10 +102,19 @@ export const TokenInfo = Type.Object({
   description: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** Printable text: no control characters (C0, DEL or C1), so a name cannot forge a line of a listing. */
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
-export const TokenName = Type.String({ minLength: 1, maxLength: 64, pattern: PRINTABLE });
-export const TokenDescription = Type.String({ maxLength: 256, pattern: PRINTABLE });
+/** The same printable text a delegated block's name claim must be (src/tokens/format.ts). */
+const PRINTABLE_TEXT = 'printable text (no control characters, line separators or bidirectional overrides)';
+export const TokenName = Type.String({
+  minLength: 1,
+  maxLength: MAX_NAME_CHARS,
+  pattern: PRINTABLE_PATTERN,
+  description: `${PRINTABLE_TEXT} of 1 to ${MAX_NAME_CHARS} characters`,
+});
+export const TokenDescription = Type.String({
+  maxLength: MAX_DESCRIPTION_CHARS,
+  pattern: PRINTABLE_PATTERN,
+  description: `${PRINTABLE_TEXT} of at most ${MAX_DESCRIPTION_CHARS} characters`,
+});
 
 /** A revoked block the server issued no token for: one delegated offline, or an id not yet seen. */
 export const RevokedBlock = Type.Object({

@@ -54,7 +54,8 @@ export function parseEventType(value: string): EventType {
 /** One human-readable line: index, time, event, tenant, actor, subjects, data. */
 export function formatEntry(entry: LedgerEntry): string {
   const subjects = Object.entries(entry.subject_ids).map(([k, v]) => `${k.replace('_id', '')}=${v}`);
-  const actor = entry.actor.token_id ?? entry.actor.subject ?? '-';
+  // A name is the token holder's own text: quoted, so it cannot pass for another field.
+  const actor = (entry.actor.token_id ?? entry.actor.subject ?? '-') + (entry.actor.name !== undefined ? `(${JSON.stringify(entry.actor.name)})` : '');
   return [
     `#${entry.index}`,
     entry.ts,

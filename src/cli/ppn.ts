@@ -21,7 +21,7 @@ const token = program.command('token').description('read and delegate capability
 
 token
   .command('inspect')
-  .description('print every block of a token (id, holder, scopes, expiry, limits, pop); signatures are not checked, the server does that')
+  .description('print every block of a token (id, name, holder, scopes, expiry, limits, pop); signatures are not checked, the server does that')
   .argument('<token>', 'the token, or a file holding it')
   .option('--json', 'print JSON', false)
   .action((text: string, opts: { json: boolean }) => runCli(async () => inspectToken(text, opts.json)));
@@ -40,6 +40,8 @@ token
   )
   .option('--limit <key=n>', 'a sub-quota, e.g. max_vms=2 (repeat); limits the token sets carry down unless narrowed here', collectLimit)
   .option('--pop', 'mark the new block as demanding proof of possession (the root of a delegable token already does)', false)
+  .option('--name <name>', 'a name for the new block, shown in whoami, sessions and the ledger (up to 64 characters)')
+  .option('--description <text>', 'a longer description of the new block (up to 256 characters)')
   .action((opts: DelegateOptions) => runCli(async () => delegate(opts)));
 
 program

@@ -7,7 +7,7 @@ import { createPublicKey } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
 import { isoTime } from '../clock.js';
 import { TokenError } from '../tokens/error.js';
-import { LIMIT_KEYS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
+import { isPrintableText, LIMIT_KEYS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
 import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
@@ -23,6 +23,8 @@ export interface DelegateOptions {
   expiresIn: number;
   limit?: TokenLimits | undefined;
   pop: boolean;
+  name?: string | undefined;
+  description?: string | undefined;
 }
 
 /** Commander parser for a repeatable `--scope`, also taking a comma-separated list. */
@@ -43,6 +45,17 @@ export function collectLimit(value: string, previous: TokenLimits = {}): TokenLi
   return { ...previous, [match[1] as LimitKey]: Number(match[2]) };
 }
 
+/**
+ * `--name` and `--description` as the block's claims take them. Checked here rather than by a
+ * Commander parser, whose refusal would echo the value: a newline in it would forge a line.
+ */
+function printableText(option: string, value: string, maxChars: number): string {
+  if (!isPrintableText(value, maxChars)) {
+    throw new CliError(`${option} wants printable text of 1 to ${maxChars} characters (no control characters, line separators or bidirectional overrides)`);
+  }
+  return value;
+}
+
 export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
   const token = readToken(options.token, '--token');
   const blocks = parseTokenText(token);
@@ -50,6 +63,8 @@ export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
   const holderKey = readPrivateKey(options.key);
   const subject = parsePublicKeyText(options.subject);
   if (!subject) throw new CliError('--subject wants an Ed25519 public key (as ppn keygen prints it: 32 bytes in base64url; base64 or hex also work)');
+  const name = options.name === undefined ? undefined : printableText('--name', options.name, MAX_NAME_CHARS);
+  const description = options.description === undefined ? undefined : printableText('--description', options.description, MAX_DESCRIPTION_CHARS);
   const now = Math.floor(nowMs / 1000);
   if (parent.exp <= now) throw new CliError(`the token expired at ${isoTime(parent.exp * 1000)}; it cannot be delegated`);
 
@@ -62,6 +77,8 @@ export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
     exp: now + options.expiresIn,
     ...(Object.keys(limits).length > 0 ? { lim: limits } : {}),
     ...(options.pop ? { pop: true } : {}),
+    ...(name !== undefined ? { nam: name } : {}),
+    ...(description !== undefined ? { dsc: description } : {}),
   };
   let delegated: string;
   try {
@@ -74,6 +91,9 @@ export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
     if (error instanceof TokenError && error.code === 'widened') {
       const held = `the token has scopes ${parent.scp.join(', ')}, expires ${isoTime(parent.exp * 1000)} (in ${parent.exp - now} s)${parent.lim ? `, limits ${formatLimits(parent.lim)}` : ''}`;
       throw new CliError(`refused: ${error.message}; ${held}`);
+    }
+    if (error instanceof TokenError && error.code === 'too_large' && (name !== undefined || description !== undefined)) {
+      throw new CliError(`refused: ${error.message}; a shorter --name or --description would leave room`);
     }
     if (error instanceof TokenError) throw new CliError(`refused: ${error.message}`);
     throw error;

@@ -18,6 +18,9 @@ interface InspectedBlock {
   expires_at: string;
   limits: TokenLimits | null;
   pop: boolean;
+  /** A delegated block's own; an issued token's name is kept by the server, not in the token. */
+  name: string | null;
+  description: string | null;
 }
 
 export function inspectToken(given: string, json: boolean): void {
@@ -40,6 +43,9 @@ export function inspectToken(given: string, json: boolean): void {
       `  limits   ${block.limits ? formatLimits(block.limits) : '(none)'}`,
       `  pop      ${block.pop ? 'yes' : 'no'}`,
     );
+    // The parser admits only printable text here, so a name cannot forge a line of this listing.
+    if (block.name !== null) lines.push(`  name     ${block.name}`);
+    if (block.description !== null) lines.push(`  about    ${block.description}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -55,6 +61,8 @@ function describeBlock({ claims, signature }: TokenBlock, index: number): Inspec
     expires_at: isoTime(claims.exp * 1000),
     limits: claims.lim ?? null,
     pop: claims.pop === true,
+    name: claims.nam ?? null,
+    description: claims.dsc ?? null,
   };
 }
 

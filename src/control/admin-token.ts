@@ -9,7 +9,7 @@ import { countLivePlatformTokens, findPlatformToken, markPlatformTokenRevoked, t
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { encodeBase64url, rawPublicKey } from '../tokens/keys.js';
 import type { KeyObject } from 'node:crypto';
-import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import { nameData, recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 import { issueToken, type IssuedToken } from './tokens.js';
 
@@ -60,7 +60,7 @@ export async function revokePlatformToken(deps: ControlDeps, revocations: Revoca
       throw new PpnError('conflict', 'this is the last live platform-admin token: mint another with "service-vm-tenant admin-token" before revoking it');
     }
     await markPlatformTokenRevoked(trx, tokenId, now);
-    await recordEvent(deps, trx, origin, { event_type: 'TOKEN_REVOKED', tenant_id: null, subject_ids: { token_id: tokenId }, data: {} });
+    await recordEvent(deps, trx, origin, { event_type: 'TOKEN_REVOKED', tenant_id: null, subject_ids: { token_id: tokenId }, data: nameData(token.name) });
     await announce(trx, deps.store.dialect, 'ppn_revocations');
     return { ...token, revoked_at: now, changed: true };
   });

@@ -26,3 +26,8 @@ export interface Origin {
 export function recordEvent(deps: ControlDeps, trx: Db, origin: Origin, event: Pick<EntryDraft, 'event_type' | 'tenant_id' | 'subject_ids' | 'data'>): Promise<number> {
   return appendEntry(trx, deps.store.dialect, { ...event, actor: origin.actor, request_id: origin.requestId }, () => isoTime(deps.clock.now()));
 }
+
+/** A token's name as its ledger entries record it: `{name}` when it has one, nothing otherwise. */
+export function nameData(name: string | null | undefined): { name?: string } {
+  return name !== null && name !== undefined ? { name } : {};
+}

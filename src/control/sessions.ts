@@ -20,8 +20,11 @@ export class SessionRecorder {
   /** Unflushed use, by tenant and block id. */
   private pending = new Map<string, SessionRow>();
 
-  /** Counts one accepted request of a tenant token; platform tokens belong to no tenant's sessions. */
-  record(token: VerifiedToken, address: string, nowMs: number): void {
+  /**
+   * Counts one accepted request of a tenant token; platform tokens belong to no tenant's sessions.
+   * `name` is the final block's (see Caller.names).
+   */
+  record(token: VerifiedToken, name: string | null, address: string, nowMs: number): void {
     if (token.tenantId === null) return;
     const key = `${token.tenantId} ${token.tokenId}`;
     const seen = isoTime(nowMs);
@@ -38,6 +41,7 @@ export class SessionRecorder {
     this.pending.set(key, {
       tenant_id: token.tenantId,
       token_id: token.tokenId,
+      name,
       subject: token.subject,
       scopes: JSON.stringify(token.scopes),
       chain: JSON.stringify(token.chain.map((link) => link.jti)),

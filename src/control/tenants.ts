@@ -5,9 +5,9 @@ import { limitsBelowUsage, type QuotaLimits } from '../quota/quota.js';
 import type { Db, TenantState } from '../store/schema.js';
 import { announce, inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
-import { listLiveTokenIds, markRevoked } from '../store/tokens.js';
+import { listLiveTokens, markRevoked } from '../store/tokens.js';
 import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
-import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import { nameData, recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
 export interface TenantLimits {
@@ -112,16 +112,17 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
       });
     }
     const now = isoTime(deps.clock.now());
-    const tokenIds = await listLiveTokenIds(trx, { tenantId });
-    for (const tokenId of tokenIds) {
+    const tokens = await listLiveTokens(trx, { tenantId });
+    for (const { token_id: tokenId, name } of tokens) {
       await markRevoked(trx, tenantId, tokenId, now);
       await recordEvent(deps, trx, origin, {
         event_type: 'TOKEN_REVOKED',
         tenant_id: tenantId,
         subject_ids: { token_id: tokenId },
-        data: { reason: 'tenant deleted' },
+        data: { reason: 'tenant deleted', ...nameData(name) },
       });
     }
+    const tokenIds = tokens.map((token) => token.token_id);
     if (tokenIds.length > 0) await announce(trx, deps.store.dialect, 'ppn_revocations');
     await updateTenantRow(trx, tenantId, { state: 'deleted', updated_at: now });
     await recordEvent(deps, trx, origin, {

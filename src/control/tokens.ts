@@ -9,8 +9,9 @@ import { announce, inTransaction } from '../store/store.js';
 import { lockTenant } from '../store/tenants.js';
 import { findRevocationTime } from '../store/ledger.js';
 import type { Db } from '../store/schema.js';
+import { findSession } from '../store/sessions.js';
 import { findToken, insertToken, listLiveTokensIssuedUnder, markRevoked, type TokenRow } from '../store/tokens.js';
-import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import { nameData, recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 import { assertLimitsWithin, lineageOf, quotaChainOf, type QuotaBlock } from './token-limits.js';
 
@@ -97,7 +98,7 @@ export async function issueToken(deps: ControlDeps, keyring: PlatformKeyring, or
         limits: request.limits,
         proof_of_possession: request.proofOfPossession,
         kid: keyring.activeKid,
-        ...(row.name !== null ? { name: row.name } : {}),
+        ...nameData(row.name),
         ...(row.description !== null ? { description: row.description } : {}),
       },
     });
@@ -123,22 +124,25 @@ export async function revokeToken(deps: ControlDeps, revocations: RevocationList
     const revokedAt = earlier ?? isoTime(deps.clock.now());
     const result: Revoked = token ? { kind: 'issued', row: { ...token, revoked_at: revokedAt } } : { kind: 'block', tokenId, tenantId, revokedAt };
     if (earlier !== undefined && earlier !== null) return { result, revoked: [] };
+    // A block delegated offline has no row: its name is known once a session of it has been flushed.
+    const name = token ? token.name : ((await findSession(trx, tenantId, tokenId))?.name ?? null);
     // A token's holder, or the holder of any block delegated below it, may have issued others through
     // the API; a compromised issuer's tokens go too, each with its own entry naming the token that
     // caused it. Otherwise a delegate could keep a fresh root of its own after its chain is revoked.
-    const queue: { id: string; cause: string | null }[] = [{ id: tokenId, cause: null }];
+    const queue: { id: string; name: string | null; cause: string | null }[] = [{ id: tokenId, name, cause: null }];
     const revoked: string[] = [];
     for (let next = queue.shift(); next; next = queue.shift()) {
       await markRevoked(trx, tenantId, next.id, revokedAt);
+      const why = next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : token ? {} : { issued: false };
       await recordEvent(deps, trx, origin, {
         event_type: 'TOKEN_REVOKED',
         tenant_id: tenantId,
         subject_ids: { token_id: next.id },
-        data: next.cause ? { reason: 'issuer revoked', issuer_token_id: next.cause } : token ? {} : { issued: false },
+        data: { ...why, ...nameData(next.name) },
       });
       revoked.push(next.id);
       await announce(trx, deps.store.dialect, 'ppn_revocations');
-      for (const child of await listLiveTokensIssuedUnder(trx, tenantId, next.id)) queue.push({ id: child, cause: next.id });
+      for (const child of await listLiveTokensIssuedUnder(trx, tenantId, next.id)) queue.push({ id: child.token_id, name: child.name, cause: next.id });
     }
     return { result, revoked };
   });

@@ -28,6 +28,8 @@ export interface Actor {
   token_id: string | null;
   subject: string | null;
   scope: string[];
+  /** The calling token's name (its final block's), when it has one; absent otherwise. */
+  name?: string;
 }
 
 export interface SubjectIds {
@@ -58,11 +60,17 @@ export function encodeEntry(entry: LedgerEntry): string {
     ts: entry.ts,
     event_type: entry.event_type,
     tenant_id: entry.tenant_id,
-    actor: { token_id: entry.actor.token_id, subject: entry.actor.subject, scope: entry.actor.scope },
+    actor: encodeActor(entry.actor),
     request_id: entry.request_id,
     subject_ids: canonical(entry.subject_ids),
     data: canonical(entry.data),
   });
+}
+
+/** The actor in a fixed order; `name` comes last and only when set, so entries without one keep their bytes. */
+function encodeActor(actor: Actor): Actor {
+  const { token_id, subject, scope, name } = actor;
+  return name === undefined ? { token_id, subject, scope } : { token_id, subject, scope, name };
 }
 
 /** Nested objects with their keys sorted, so equal values always give equal bytes. */

@@ -201,6 +201,12 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('tokens').addColumn('issuer_chain', 'text').execute();
       },
     },
+    '0011_session_names': {
+      async up(db: Kysely<unknown>) {
+        // A session shows its token's name; a delegated block's is known only from its requests.
+        await db.schema.alterTable('sessions').addColumn('name', 'text').execute();
+      },
+    },
   };
 }
 

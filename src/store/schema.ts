@@ -150,6 +150,8 @@ export interface RequestNoncesTable {
 export interface SessionsTable {
   tenant_id: string;
   token_id: string;
+  /** The final block's name: an issued token's from its record, a delegated block's from its claims. */
+  name: string | null;
   subject: string;
   /** JSON array of the block's scopes. */
   scopes: string;

@@ -28,6 +28,8 @@ export async function upsertSessions(trx: Db, rows: readonly SessionRow[]): Prom
               .end(),
             last_seen: eb.case().when(newer).then(eb.ref('excluded.last_seen')).else(eb.ref('sessions.last_seen')).end(),
             last_address: eb.case().when(newer).then(eb.ref('excluded.last_address')).else(eb.ref('sessions.last_address')).end(),
+            // A block's name never changes; this fills the rows flushed before sessions kept names.
+            name: eb.fn.coalesce('sessions.name', 'excluded.name'),
           };
         }),
       )

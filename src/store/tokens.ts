@@ -36,27 +36,28 @@ export async function findTokenName(db: Db, tokenId: string): Promise<string | n
   return row?.name ?? null;
 }
 
-/** The tenant's live tokens. */
-export async function listLiveTokenIds(db: Db, by: { tenantId: string }): Promise<string[]> {
-  const rows = await db.selectFrom('tokens').select('token_id').where('tenant_id', '=', by.tenantId).where('revoked_at', 'is', null).orderBy('token_id').execute();
-  return rows.map((r) => r.token_id);
+/** The tenant's live tokens: their ids and names. */
+export async function listLiveTokens(db: Db, by: { tenantId: string }): Promise<Pick<TokenRow, 'token_id' | 'name'>[]> {
+  return db.selectFrom('tokens').select(['token_id', 'name']).where('tenant_id', '=', by.tenantId).where('revoked_at', 'is', null).orderBy('token_id').execute();
 }
 
 /**
  * The tenant's live tokens issued through the API under block `blockId`: by it, or by any block
- * delegated below it (`issuer_chain` names it). LIKE only narrows the rows (`_` is a wildcard there,
- * and SQLite's LIKE ignores case); the chain itself decides.
+ * delegated below it (`issuer_chain` names it), with their names. LIKE only narrows the rows (`_` is
+ * a wildcard there, and SQLite's LIKE ignores case); the chain itself decides.
  */
-export async function listLiveTokensIssuedUnder(db: Db, tenantId: string, blockId: string): Promise<string[]> {
+export async function listLiveTokensIssuedUnder(db: Db, tenantId: string, blockId: string): Promise<Pick<TokenRow, 'token_id' | 'name'>[]> {
   const rows = await db
     .selectFrom('tokens')
-    .select(['token_id', 'issued_by', 'issuer_chain'])
+    .select(['token_id', 'name', 'issued_by', 'issuer_chain'])
     .where('tenant_id', '=', tenantId)
     .where('revoked_at', 'is', null)
     .where((eb) => eb.or([eb('issued_by', '=', blockId), eb('issuer_chain', 'like', `%"${blockId}"%`)]))
     .orderBy('token_id')
     .execute();
-  return rows.filter((r) => r.issued_by === blockId || (r.issuer_chain !== null && (JSON.parse(r.issuer_chain) as string[]).includes(blockId))).map((r) => r.token_id);
+  return rows
+    .filter((r) => r.issued_by === blockId || (r.issuer_chain !== null && (JSON.parse(r.issuer_chain) as string[]).includes(blockId)))
+    .map((r) => ({ token_id: r.token_id, name: r.name }));
 }
 
 /** The limited blocks a token was issued under (see TokensTable.quota_lineage); none when unknown. */

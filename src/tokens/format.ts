@@ -46,6 +46,12 @@ export interface BlockClaims {
   lim?: TokenLimits;
   /** When set, requests must carry a proof-of-possession signature by the final holder. */
   pop?: boolean;
+  /**
+   * Delegated blocks only: a name and a description for people reading lists, sessions and the
+   * ledger. An issued token's name is kept in the server's record instead, so its token stays short.
+   */
+  nam?: string;
+  dsc?: string;
 }
 
 export interface TokenBlock {
@@ -57,7 +63,24 @@ export interface TokenBlock {
 export const TENANT_ID_PATTERN = /^(?!.*--)[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 const JTI_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const KID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const CLAIM_KEYS = new Set(['kid', 'tid', 'sub', 'scp', 'iat', 'exp', 'jti', 'lim', 'pop']);
+const CLAIM_KEYS = new Set(['kid', 'tid', 'sub', 'scp', 'iat', 'exp', 'jti', 'lim', 'pop', 'nam', 'dsc']);
+
+export const MAX_NAME_CHARS = 64;
+export const MAX_DESCRIPTION_CHARS = 256;
+/**
+ * Printable text, as a pattern for the API's schemas and for the token claims alike: no control
+ * characters (C0, DEL, C1), no line or paragraph separators, no bidirectional overrides and no lone
+ * surrogates. A name is shown in listings and terminals; any of these would let it forge a line or
+ * make it read as something else. Compiled with the `u` flag, so a surrogate pair is one character.
+ */
+export const PRINTABLE_PATTERN = '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff]*$';
+const PRINTABLE = new RegExp(PRINTABLE_PATTERN, 'u');
+
+/** A name or description: printable text of 1 to `maxChars` characters (code points, as JSON Schema counts). */
+export function isPrintableText(value: unknown, maxChars: number): value is string {
+  if (typeof value !== 'string' || value.length === 0 || !PRINTABLE.test(value)) return false;
+  return [...value].length <= maxChars;
+}
 
 export function rootSigningInput(payload: Buffer): Buffer {
   return Buffer.concat([ROOT_DOMAIN, payload]);
@@ -140,6 +163,13 @@ function parseClaims(payload: Buffer, index: number): BlockClaims {
   }
   if (raw.lim !== undefined) claims.lim = parseLimits(raw.lim) ?? fail('lim is not an object of known non-negative limits');
   if (raw.pop !== undefined) claims.pop = typeof raw.pop === 'boolean' ? raw.pop : fail('pop is not a boolean');
+  if (index === 0 && (raw.nam !== undefined || raw.dsc !== undefined)) fail("only delegated blocks carry nam or dsc; an issued token's name is in the server's record");
+  if (raw.nam !== undefined) {
+    claims.nam = isPrintableText(raw.nam, MAX_NAME_CHARS) ? raw.nam : fail(`nam is not printable text of 1 to ${MAX_NAME_CHARS} characters`);
+  }
+  if (raw.dsc !== undefined) {
+    claims.dsc = isPrintableText(raw.dsc, MAX_DESCRIPTION_CHARS) ? raw.dsc : fail(`dsc is not printable text of 1 to ${MAX_DESCRIPTION_CHARS} characters`);
+  }
   if (claims.exp <= claims.iat) fail('exp is not after iat');
   return claims;
 }

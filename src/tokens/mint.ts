@@ -1,13 +1,26 @@
 /** Making tokens: root tokens signed by a platform key, and offline delegation by a holder. */
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { TokenError } from './error.js';
-import { delegateSigningInput, encodeClaims, MAX_BLOCKS, MAX_TOKEN_BYTES, parseToken, rootSigningInput, serializeToken, type BlockClaims } from './format.js';
+import {
+  delegateSigningInput,
+  encodeClaims,
+  isPrintableText,
+  MAX_BLOCKS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+  MAX_TOKEN_BYTES,
+  parseToken,
+  rootSigningInput,
+  serializeToken,
+  type BlockClaims,
+} from './format.js';
 import { encodeBase64url, rawPublicKey } from './keys.js';
 import { scopesWithin } from './scopes.js';
 import { limitsWithin } from './verify.js';
 
 export function mintRootToken(claims: BlockClaims, platformKey: KeyObject): string {
   if (!claims.kid) throw new TypeError('a root block needs kid');
+  if (claims.nam !== undefined || claims.dsc !== undefined) throw new TypeError("a root block carries no nam or dsc: an issued token's name is kept in its record");
   const payload = encodeClaims(claims);
   const signature = sign(null, rootSigningInput(payload), platformKey);
   return serializeToken([{ payload, signature }]);
@@ -28,6 +41,12 @@ export function delegateToken(token: string, holderKey: KeyObject, claims: Omit<
     throw new TokenError('malformed', 'only a token whose root demands proof of possession (pop) can be delegated');
   }
   if (claims.exp <= claims.iat) throw new RangeError('exp must be after iat');
+  if (claims.nam !== undefined && !isPrintableText(claims.nam, MAX_NAME_CHARS)) {
+    throw new RangeError(`nam must be printable text of 1 to ${MAX_NAME_CHARS} characters`);
+  }
+  if (claims.dsc !== undefined && !isPrintableText(claims.dsc, MAX_DESCRIPTION_CHARS)) {
+    throw new RangeError(`dsc must be printable text of 1 to ${MAX_DESCRIPTION_CHARS} characters`);
+  }
   if (encodeBase64url(rawPublicKey(createPublicKey(holderKey))) !== last.claims.sub) {
     throw new TypeError('the key given is not the holder of this token');
   }

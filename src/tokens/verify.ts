@@ -19,6 +19,9 @@ export interface ChainLink {
   scp: Scope[];
   exp: number;
   lim?: TokenLimits;
+  /** A delegated block's name and description, from its claims (an issued token's are in its record). */
+  nam?: string;
+  dsc?: string;
 }
 
 export interface VerifiedToken {
@@ -93,6 +96,8 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
       scp: claims.scp,
       exp: claims.exp,
       ...(claims.lim ? { lim: claims.lim } : {}),
+      ...(claims.nam !== undefined ? { nam: claims.nam } : {}),
+      ...(claims.dsc !== undefined ? { dsc: claims.dsc } : {}),
     })),
   };
   assertTokenCurrent(token, options.now, root.claims.iat);

@@ -1,11 +1,15 @@
 /**
  * Sessions (SPEC §5): every token of a tenant seen in use, counted in memory and written by a flush
  * (at most once a second per server), never by the request itself; DELETE ends a session by revoking
- * its token. The tests set the flusher's interval to an hour and flush explicitly instead.
+ * its token (an issued one, or a block delegated offline). The tests set the flusher's interval to an
+ * hour and flush explicitly instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, flushSessions } from '../../src/api/app.js';
 import { ManualClock } from '../../src/clock.js';
+import { splitTarget } from '../../src/httpsig/base.js';
+import { signRequest } from '../../src/httpsig/sign.js';
+import type { Scope } from '../../src/tokens/scopes.js';
 import { generateKeyPair, type KeyPair } from '../../src/tokens/keys.js';
 import { delegateToken } from '../../src/tokens/mint.js';
 import { publicKeyText, startHarness, type Harness } from '../support/harness.js';
@@ -197,23 +201,108 @@ describe('sessions', () => {
       expect(session).toMatchObject({ subject: publicKeyText(bob), scope: ['tenant:read'], chain: [root.token_id, blockId], request_count: 2 });
     });
 
-    it('DELETE of a delegated session revokes its block: the token below the root is refused, the root still works', async () => {
+    it('a session is shown by its token’s name: an issued token’s from its record, a delegated block’s from its own claims', async () => {
+      const named = await h.request('POST', `/v1/tenants/${A}/tokens`, {
+        token: h.adminToken,
+        body: { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 600, name: 'dashboard' },
+      });
+      const issued = named.json<{ token: string; token_id: string }>();
       const bob = generateKeyPair();
       const now = Math.floor(clock.now() / 1000);
-      const delegated = delegateToken(root.token, holder.privateKey, { sub: publicKeyText(bob), scp: ['tenant:read'], iat: now, exp: now + 600 });
-      const whoami = await h.request('GET', '/v1/whoami', { token: delegated, signWith: bob.privateKey });
-      const blockId = whoami.json<{ token_id: string }>().token_id;
+      const device = delegateToken(root.token, holder.privateKey, { sub: publicKeyText(bob), scp: ['tenant:read'], iat: now, exp: now + 600, nam: 'bob’s phone' });
+      const unnamed = delegateToken(root.token, holder.privateKey, { sub: publicKeyText(bob), scp: ['tenant:user'], iat: now, exp: now + 600 });
+      const deviceId = (await h.request('GET', '/v1/whoami', { token: device, signWith: bob.privateKey })).json<{ token_id: string }>().token_id;
+      const unnamedId = (await h.request('GET', '/v1/whoami', { token: unnamed, signWith: bob.privateKey })).json<{ token_id: string }>().token_id;
+      expect((await h.request('GET', '/v1/vms', { token: issued.token })).statusCode).toBe(200);
       await flushSessions(h.app);
-      const ended = await h.request('DELETE', `/v1/sessions/${blockId}`, { token: aAdmin });
-      expect(ended.statusCode, ended.body).toBe(200);
-      expect(ended.json<Session>()).toMatchObject({ token_id: blockId, chain: [root.token_id, blockId], revoked: true });
-      expect((await h.request('GET', '/v1/whoami', { token: delegated, signWith: bob.privateKey })).statusCode).toBe(401);
-      expect((await h.request('GET', '/v1/whoami', { token: root.token, signWith: holder.privateKey })).statusCode).toBe(200);
-      const entries = (await h.request('GET', `/v1/ledger/entries?token_id=${blockId}&event_type=TOKEN_REVOKED`, { token: h.adminToken })).json<{
-        items: { entry: { data: unknown } }[];
-      }>().items;
-      expect(entries.map((e) => e.entry.data)).toEqual([{ issued: false }]);
+      const names = new Map((await sessionsOf(aAdmin, '?limit=1000')).map((session) => [session.token_id, session.name]));
+      expect(names.get(issued.token_id)).toBe('dashboard');
+      expect(names.get(deviceId)).toBe('bob’s phone');
+      expect(names.get(unnamedId)).toBeNull();
     });
+  });
+});
+
+describe('ending the session of a block delegated offline', () => {
+  let h: Harness;
+  let base: string;
+  let adminOfA: string;
+  let holder: KeyPair;
+  let root: { token: string; token_id: string };
+
+  beforeAll(async () => {
+    h = await startHarness({ app: { sessionFlushMs: 3_600_000 } });
+    await h.createTenant(A);
+    adminOfA = (await h.issueToken(A, 'service:tenant-admin')).token;
+    holder = generateKeyPair();
+    const res = await h.request('POST', `/v1/tenants/${A}/tokens`, {
+      token: h.adminToken,
+      body: { subject_pubkey: publicKeyText(holder), scope: 'tenant:input', expires_in_seconds: 3600, proof_of_possession: true },
+    });
+    root = res.json();
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(h.app.server.address() as { port: number }).port}`;
+  });
+  afterAll(() => h.close());
+
+  /** A request over a real socket, signed by `key` as ppn signs (RFC 9421). */
+  async function overHttp(method: string, path: string, token: string, key: KeyPair): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    Object.assign(headers, signRequest({ method, ...splitTarget(path), headers }, { privateKey: key.privateKey, clock: h.clock }));
+    return fetch(`${base}${path}`, { method, headers });
+  }
+
+  function delegateFrom(token: string, from: KeyPair, to: KeyPair, claims: { scp: Scope[]; nam?: string }): string {
+    const now = Math.floor(h.clock.now() / 1000);
+    return delegateToken(token, from.privateKey, { sub: publicKeyText(to), iat: now, exp: now + 600, ...claims });
+  }
+
+  it('DELETE revokes the block: 200, TOKEN_REVOKED without an issued row, and the device and every token below it get 401', async () => {
+    const device = generateKeyPair();
+    const below = generateKeyPair();
+    const deviceToken = delegateFrom(root.token, holder, device, { scp: ['tenant:input'], nam: 'build box' });
+    const belowToken = delegateFrom(deviceToken, device, below, { scp: ['tenant:read'] });
+    const whoami = await overHttp('GET', '/v1/whoami', deviceToken, device);
+    expect(whoami.status).toBe(200);
+    const blockId = ((await whoami.json()) as { token_id: string }).token_id;
+    expect((await overHttp('GET', '/v1/vms', belowToken, below)).status).toBe(200);
+    await flushSessions(h.app);
+    const tokensBefore = await h.store.db.selectFrom('tokens').selectAll().orderBy('token_id').execute();
+
+    const res = await fetch(`${base}/v1/sessions/${blockId}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminOfA}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ token_id: blockId, name: 'build box', chain: [root.token_id, blockId], revoked: true });
+
+    const revoked = await h.ledgerLines({ limit: 100, eventType: 'TOKEN_REVOKED', tokenId: blockId });
+    expect(revoked.filter((entry) => (entry.subject_ids as { token_id?: string }).token_id === blockId).map((entry) => entry.data)).toEqual([
+      { issued: false, name: 'build box' },
+    ]);
+    // A revocation record, not an issued-token row: the tokens table is as it was.
+    expect(await h.store.db.selectFrom('tokens').selectAll().orderBy('token_id').execute()).toEqual(tokensBefore);
+
+    for (const [token, key] of [
+      [deviceToken, device],
+      [belowToken, below],
+    ] as const) {
+      const refused = await overHttp('GET', '/v1/vms', token, key);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/revoked/);
+    }
+    // Only the block and what is below it: its root still works.
+    expect((await overHttp('GET', '/v1/vms', root.token, holder)).status).toBe(200);
+  });
+
+  it('a second DELETE of the same session changes nothing more', async () => {
+    const device = generateKeyPair();
+    const deviceToken = delegateFrom(root.token, holder, device, { scp: ['tenant:read'] });
+    const blockId = ((await (await overHttp('GET', '/v1/whoami', deviceToken, device)).json()) as { token_id: string }).token_id;
+    await flushSessions(h.app);
+    expect((await h.request('DELETE', `/v1/sessions/${blockId}`, { token: adminOfA })).statusCode).toBe(200);
+    const entries = await h.ledgerCount();
+    const again = await h.request('DELETE', `/v1/sessions/${blockId}`, { token: adminOfA });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ token_id: blockId, revoked: true });
+    expect(await h.ledgerCount()).toBe(entries);
   });
 });
 

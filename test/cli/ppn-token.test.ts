@@ -155,6 +155,51 @@ describe('ppn token delegate', () => {
   });
 });
 
+describe('ppn token delegate --name and --description', () => {
+  const delegate = (...args: string[]) =>
+    ppn('token', 'delegate', '--token', root, '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600', ...args);
+
+  it('names the new block: the name is in its signed claims, and inspect shows it in text and JSON', () => {
+    const result = delegate('--name', 'bob laptop — CI', '--description', 'Bob’s build machine; revoke when he leaves');
+    expect(result.stderr).toBe('');
+    const token = result.stdout.trim();
+    expect(verifyToken(token, verifyOptions()).chain[1]).toMatchObject({ nam: 'bob laptop — CI', dsc: 'Bob’s build machine; revoke when he leaves' });
+    const text = ppn('token', 'inspect', token).stdout;
+    expect(text).toContain('  pop      no\n  name     bob laptop — CI\n  about    Bob’s build machine; revoke when he leaves\n');
+    // The root's name, if it has one, is kept by the server: the root block shows none.
+    expect(text.match(/ {2}name /g)).toHaveLength(1);
+    const json = JSON.parse(ppn('token', 'inspect', token, '--json').stdout);
+    expect(json.blocks.map((b: { name: string | null; description: string | null }) => [b.name, b.description])).toEqual([
+      [null, null],
+      ['bob laptop — CI', 'Bob’s build machine; revoke when he leaves'],
+    ]);
+  });
+
+  it('refuses a name or description that is empty, too long or not printable, saying what it takes without echoing it', () => {
+    for (const name of ['', 'n'.repeat(65), 'bob\nforged line', 'red\u001b[31m', 'invoice\u202egpj']) {
+      expectRefused(delegate('--name', name), /--name wants printable text of 1 to 64 characters/);
+    }
+    for (const description of ['', 'd'.repeat(257), 'a\tb']) {
+      expectRefused(delegate('--description', description), /--description wants printable text of 1 to 256 characters/);
+    }
+  });
+
+  it('refuses a description that would take the token past 4096 bytes, saying a shorter one would fit', () => {
+    // 256 four-byte characters are about 1.4 KB of base64url a block: the third such block does not fit.
+    const long = '😀'.repeat(256);
+    const describedTo = (token: string, from: { file: string }, to: { pub: string }, seconds: string) =>
+      ppn('token', 'delegate', '--token', token, '--key', from.file, '--subject', to.pub, '--scope', 'tenant:read', '--expires-in', seconds, '--description', long);
+    const first = describedTo(root, alice, bob, '600');
+    expect(first.status, first.stderr).toBe(0);
+    const second = describedTo(first.stdout.trim(), bob, carol, '300');
+    expect(second.status, second.stderr).toBe(0);
+    expectRefused(
+      describedTo(second.stdout.trim(), carol, alice, '60'),
+      /refused: the token would exceed 4096 bytes; a shorter --name or --description would leave room/,
+    );
+  });
+});
+
 describe('ppn token inspect', () => {
   it('prints every block: id, holder, scopes, expiry, limits and pop', () => {
     const token = ppn(
@@ -205,6 +250,8 @@ describe('ppn token inspect', () => {
           expires_at: isoTime(claims.exp * 1000),
           limits: { max_vms: 5 },
           pop: true,
+          name: null,
+          description: null,
         },
       ],
     });

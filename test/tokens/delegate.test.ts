@@ -472,3 +472,40 @@ describe('delegateToken never hands back a token that every verifier refuses (bo
     expectTokenError(() => delegateToken(token, holder.privateKey, eighth), 'too_large');
   });
 });
+
+describe('a delegated block’s name and description', () => {
+  it('delegateToken writes nam and dsc into the new block, and verifyToken hands them on', () => {
+    const token = delegateToken(aliceRoot(), alice.privateKey, toBob({ nam: 'bob laptop', dsc: 'Bob’s dev machine, until March' }));
+    expect(parseToken(token)[1]!.claims).toMatchObject({ nam: 'bob laptop', dsc: 'Bob’s dev machine, until March' });
+    expect(verifyToken(token, platform.options).chain[1]).toMatchObject({ nam: 'bob laptop', dsc: 'Bob’s dev machine, until March' });
+  });
+
+  it('the name is covered by the block’s signature: a block whose name is changed afterwards fails verification (bad_signature)', () => {
+    const [root, child] = parseToken(delegateToken(aliceRoot(), alice.privateKey, toBob({ nam: 'bob laptop' })));
+    for (const claims of [
+      { ...child!.claims, nam: 'alice laptop' },
+      { ...child!.claims, nam: undefined },
+      { ...child!.claims, dsc: 'added later' },
+    ]) {
+      const renamed = { payload: encodeClaims(claims), signature: child!.signature };
+      expectTokenError(() => verifyToken(serializeToken([root!, renamed]), platform.options), 'bad_signature');
+    }
+  });
+
+  it('a name is not inherited: a block below a named one has none unless it is given one', () => {
+    const named = delegateToken(aliceRoot(), alice.privateKey, toBob({ nam: 'bob laptop' }));
+    const below = delegateToken(named, bob.privateKey, toBob({ sub: subOf(carol), scp: ['tenant:read'] }));
+    expect(verifyToken(below, platform.options).chain.map((link) => link.nam)).toEqual([undefined, 'bob laptop', undefined]);
+  });
+
+  it('delegateToken throws a RangeError for a name or description that is not printable text of the allowed length', () => {
+    for (const claims of [{ nam: '' }, { nam: 'n'.repeat(65) }, { nam: 'a\nb' }, { dsc: 'd'.repeat(257) }, { dsc: 'a\u202eb' }]) {
+      expect(thrownBy(() => delegateToken(aliceRoot(), alice.privateKey, toBob(claims)))).toBeInstanceOf(RangeError);
+    }
+  });
+
+  it('mintRootToken throws a TypeError for a root with nam or dsc', () => {
+    expect(thrownBy(() => aliceRoot({ nam: 'root' }))).toBeInstanceOf(TypeError);
+    expect(thrownBy(() => aliceRoot({ dsc: 'root' }))).toBeInstanceOf(TypeError);
+  });
+});

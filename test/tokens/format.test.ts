@@ -3,6 +3,8 @@
  * is signed correctly, so the only thing wrong with it is the thing the test names; each must end in
  * a TokenError with a stable code, never an uncaught SyntaxError or TypeError.
  */
+import { sign } from 'node:crypto';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   delegatedBlockId,
@@ -463,6 +465,106 @@ describe('claim refusals: lim', () => {
 describe('claim refusals: pop', () => {
   it('throws a TokenError (malformed) when pop is not a boolean', () => {
     for (const pop of ['true', 1, null, {}]) refuses(rootWith({ pop }), 'malformed');
+  });
+});
+
+describe("claim refusals: nam and dsc (a delegated block's name and description)", () => {
+  // Text a listing or a terminal would misread: a forged line, an escape sequence, reversed text, half a character.
+  const UNPRINTABLE = {
+    'a newline': 'ci\nforged line',
+    'a carriage return': 'ci\rdeploy',
+    'a tab': 'a\tb',
+    'a NUL': 'a\u0000',
+    'an escape sequence': 'red\u001b[31m',
+    DEL: 'a\u007f',
+    'a C1 control character': 'ci\u0085',
+    'a line separator': 'a\u2028b',
+    'a paragraph separator': 'a\u2029b',
+    'a right-to-left mark': 'a\u200f',
+    'a right-to-left override': 'invoice\u202egpj.exe',
+    'a bidirectional isolate': 'a\u2066b\u2069',
+    'a lone high surrogate': 'a\ud83d',
+    'a lone low surrogate': '\ude00b',
+  };
+
+  it('accepts printable names and descriptions, and verifyToken hands them on in the chain', () => {
+    const verified = verifyToken(delegatedWith({ nam: 'bob’s laptop — CI 🚀', dsc: 'nightly deploys; ask #infra before revoking' }), platform.options);
+    expect(verified.chain[1]).toMatchObject({ nam: 'bob’s laptop — CI 🚀', dsc: 'nightly deploys; ask #infra before revoking' });
+    expect(verified.chain[0]).not.toHaveProperty('nam');
+  });
+
+  it('bounds nam at 64 characters and dsc at 256, counting an astral character as one', () => {
+    expect(verifyToken(delegatedWith({ nam: 'n'.repeat(64), dsc: 'd'.repeat(256) }), platform.options).chain[1]).toMatchObject({ nam: 'n'.repeat(64) });
+    expect(verifyToken(delegatedWith({ nam: '😀'.repeat(64) }), platform.options).chain[1]!.nam).toHaveLength(128);
+    refusesMalformedFor(delegatedWith({ nam: 'n'.repeat(65) }), /^block 1: nam is not printable text of 1 to 64 characters$/);
+    refusesMalformedFor(delegatedWith({ nam: '😀'.repeat(65) }), /^block 1: nam /);
+    refusesMalformedFor(delegatedWith({ dsc: 'd'.repeat(257) }), /^block 1: dsc is not printable text of 1 to 256 characters$/);
+  });
+
+  it('throws a TokenError (malformed) when nam or dsc is empty', () => {
+    refusesMalformedFor(delegatedWith({ nam: '' }), /^block 1: nam /);
+    refusesMalformedFor(delegatedWith({ dsc: '' }), /^block 1: dsc /);
+  });
+
+  it('throws a TokenError (malformed) when nam or dsc is not a string', () => {
+    for (const value of [7, null, true, ['bob'], { name: 'bob' }]) {
+      refusesMalformedFor(delegatedWith({ nam: value }), /^block 1: nam /);
+      refusesMalformedFor(delegatedWith({ dsc: value }), /^block 1: dsc /);
+    }
+  });
+
+  for (const [what, text] of Object.entries(UNPRINTABLE)) {
+    it(`throws a TokenError (malformed) when nam or dsc holds ${what}`, () => {
+      refusesMalformedFor(delegatedWith({ nam: text }), /^block 1: nam /);
+      refusesMalformedFor(delegatedWith({ dsc: text }), /^block 1: dsc /);
+    });
+  }
+
+  it('throws a TokenError (malformed) for a lone surrogate written as a JSON escape in the payload', () => {
+    const root = signRoot(tenantRootClaims(platform, holder), platform.privateKey);
+    const payload = Buffer.from(JSON.stringify(delegatedClaims(delegate, { nam: 'PLACEHOLDER' })).replace('PLACEHOLDER', '\\ud800'));
+    expect(payload.toString()).toContain('"nam":"\\ud800"');
+    const child = { payload, signature: sign(null, delegateSigningInput(root.signature, payload), holder.privateKey) };
+    refusesMalformedFor(tokenOf(root, child), /^block 1: nam /);
+  });
+
+  it('accepts exactly the names a character-by-character reference accepts, for any text', () => {
+    // The reference walks code points: a surrogate pair is one character, a lone surrogate is refused.
+    const refused = (cp: number) =>
+      cp <= 0x1f ||
+      (cp >= 0x7f && cp <= 0x9f) ||
+      cp === 0x2028 ||
+      cp === 0x2029 ||
+      cp === 0x200e ||
+      cp === 0x200f ||
+      (cp >= 0x202a && cp <= 0x202e) ||
+      (cp >= 0x2066 && cp <= 0x2069) ||
+      (cp >= 0xd800 && cp <= 0xdfff);
+    const reference = (text: string) => {
+      const points = [...text].map((c) => c.codePointAt(0)!);
+      return points.length >= 1 && points.length <= 64 && !points.some(refused);
+    };
+    const interesting = fc.constantFrom('a', ' ', 'é', '—', '😀', '\u200d', '\n', '\u0085', '\u007f', '\u202e', '\u2067', '\u2028', '\ud83d', '\ude00');
+    const anyCodePoint = fc.integer({ min: 0, max: 0x10ffff }).map((cp) => String.fromCodePoint(cp));
+    const textArb = fc.array(fc.oneof(interesting, anyCodePoint), { maxLength: 70 }).map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(textArb, (nam) => {
+        let accepted = true;
+        try {
+          verifyToken(delegatedWith({ nam }), platform.options);
+        } catch (error) {
+          expect(error).toBeInstanceOf(TokenError);
+          accepted = false;
+        }
+        expect(accepted).toBe(reference(nam));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('throws a TokenError (malformed) when the root block carries nam or dsc: an issued token keeps its name in its record', () => {
+    refusesMalformedFor(rootWith({ nam: 'root' }), /^block 0: only delegated blocks carry nam or dsc/);
+    refusesMalformedFor(rootWith({ dsc: 'root' }), /^block 0: only delegated blocks carry nam or dsc/);
   });
 });
 

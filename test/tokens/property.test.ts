@@ -84,8 +84,12 @@ function rootClaimsArb(sizes: { jti: number; tidMiddle: number; limit: fc.Arbitr
     });
 }
 
+/** A block's name: printable text, astral characters included, short enough that deep chains still fit. */
+const nameArb = fc.string({ unit: fc.constantFrom('a', 'Z', '7', ' ', '-', 'é', '—', '’', '😀'), minLength: 1, maxLength: 12 });
+
 /** One delegation step: random choices that narrowClaims turns into a grant no wider than the parent's. */
 const stepArb = fc.record({
+  nam: fc.option(nameArb, { nil: undefined }),
   keep: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
   expCut: fc.nat(),
   limitCuts: fc.array(fc.nat({ max: 2000 }), { minLength: 4, maxLength: 4 }),
@@ -112,6 +116,7 @@ function narrowClaims(parent: BlockClaims, rootIat: number, step: Step, sub: str
   const claims: DelegatedClaims = { sub, scp, iat: rootIat, exp };
   if (parent.lim || Object.keys(lim).length > 0) claims.lim = lim;
   if (step.pop !== undefined) claims.pop = step.pop;
+  if (step.nam !== undefined) claims.nam = step.nam;
   return claims;
 }
 
@@ -209,6 +214,8 @@ describe('delegation', () => {
         expect(verified.subject).toBe(subOf(chainHolders.at(-1)!));
         const ids = blockIds(token);
         expect(verified.chain.map((link) => link.jti)).toEqual(ids);
+        // Names are the holders' own words: each block keeps its own, none is inherited.
+        expect(verified.chain.map((link) => link.nam)).toEqual(claims.map((c) => c.nam));
         expect(verified.tokenId).toBe(ids.at(-1));
         expect(ids[0]).toBe(root.jti);
         ids.slice(1).forEach((id) => expect(id).toMatch(DERIVED_ID));
@@ -442,8 +449,8 @@ describe('tampering', () => {
       { tid: 'acme-corp', scp: ['service:tenant-admin'], iat: 1_700_000_000, exp: 1_700_003_600, jti: 'root', lim: { max_vms: 3 }, pop: true },
       0,
       [
-        { keep: [false, false, true, true, true, false], expCut: 10, limitCuts: [2, 0, 0, 0], addLimits: false, pop: undefined, holder: 1 },
-        { keep: [false, false, false, false, true, false], expCut: 20, limitCuts: [1, 0, 0, 0], addLimits: false, pop: false, holder: 2 },
+        { keep: [false, false, true, true, true, false], expCut: 10, limitCuts: [2, 0, 0, 0], addLimits: false, pop: undefined, holder: 1, nam: undefined },
+        { keep: [false, false, false, false, true, false], expCut: 20, limitCuts: [1, 0, 0, 0], addLimits: false, pop: false, holder: 2, nam: 'ci runner' },
       ],
     );
     expect(chain.claims).toHaveLength(3);

@@ -22,12 +22,18 @@ import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { Store } from '../../store/store.js';
 import { findTenant, type TenantRow } from '../../store/tenants.js';
+import { findTokenName } from '../../store/tokens.js';
 import type { PlatformKeyring } from '../../tokens/keyring.js';
 import { scopesAllow, type Scope } from '../../tokens/scopes.js';
 import { assertTokenCurrent, verifyToken, type VerifiedToken } from '../../tokens/verify.js';
 
 export interface Caller {
   token: VerifiedToken;
+  /**
+   * Each block's name, root first: block 0's from the record of the token the server issued, a
+   * delegated block's from its own claims; null where a block has none. The last is the caller's.
+   */
+  names: (string | null)[];
   /** The token's tenant (null for platform tokens), as read on this request. */
   tenant: TenantRow | null;
   isPlatformAdmin: boolean;
@@ -47,7 +53,7 @@ declare module 'fastify' {
     /** A JSON body's bytes as received: a request signature's `content-digest` covers them. */
     rawBody: Buffer | null;
     /** Authenticated, and waiting for the body before its signature can be checked. */
-    awaitingProof: { token: VerifiedToken; tenant: TenantRow | null; why: string } | null;
+    awaitingProof: { known: KnownToken; tenant: TenantRow | null; why: string } | null;
   }
 }
 
@@ -59,6 +65,12 @@ export interface AuthOptions {
   limiter: RateLimiter;
   clock: Clock;
   tenantMetrics: TenantMetrics;
+}
+
+/** A verified token and its blocks' names, as cached. */
+interface KnownToken {
+  token: VerifiedToken;
+  names: (string | null)[];
 }
 
 const CACHE_LIMIT = 10_000;
@@ -92,10 +104,20 @@ export function cachedTokenVerifier(keyring: PlatformKeyring): (text: string, no
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const verifyCached = cachedTokenVerifier(options.keyring);
 
-  function authenticate(header: string | undefined): VerifiedToken {
+  // Names never change, so the root's is read once per verified token and kept beside it.
+  const namesOf = new WeakMap<VerifiedToken, (string | null)[]>();
+
+  async function authenticate(header: string | undefined): Promise<KnownToken> {
     const match = header ? /^Bearer +([^\s]+)$/i.exec(header) : null;
     if (!match) throw new PpnError('unauthenticated', 'missing bearer token: send "Authorization: Bearer <token>"');
-    return verifyCached(match[1]!, options.clock.now());
+    const token = verifyCached(match[1]!, options.clock.now());
+    let names = namesOf.get(token);
+    if (!names) {
+      const rootName = await findTokenName(options.store.db, token.chain[0]!.jti);
+      names = token.chain.map((link, index) => (index === 0 ? rootName : (link.nam ?? null)));
+      namesOf.set(token, names);
+    }
+    return { token, names };
   }
 
   app.decorateRequest('caller', null);
@@ -108,7 +130,8 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const required = request.routeOptions.config.scope;
     if (required === undefined) return;
     if (required === 'optional' && request.headers.authorization === undefined) return;
-    const token = authenticate(request.headers.authorization);
+    const known = await authenticate(request.headers.authorization);
+    const { token } = known;
     request.principal = { tenantId: token.tenantId, tokenId: token.tokenId };
     if (
       options.revocations.anyRevoked(
@@ -125,10 +148,10 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     }
     const proofNeeded = whyProofIsNeeded(token, tenant);
     if (proofNeeded) {
-      request.awaitingProof = { token, tenant, why: proofNeeded };
+      request.awaitingProof = { known, tenant, why: proofNeeded };
       return;
     }
-    await admit(request, reply, token, tenant);
+    await admit(request, reply, known, tenant);
   });
 
   // Runs after the body is read (and refused if too large or not JSON), before any validation.
@@ -136,12 +159,12 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const awaiting = request.awaitingProof;
     if (!awaiting) return;
     request.awaitingProof = null;
-    await checkPossession(request, awaiting.token, awaiting.why, options.clock, acceptNonce);
-    await admit(request, reply, awaiting.token, awaiting.tenant);
+    await checkPossession(request, awaiting.known.token, awaiting.why, options.clock, acceptNonce);
+    await admit(request, reply, awaiting.known, awaiting.tenant);
   });
 
   /** Rate limit, tenant state and scope; a request that reaches this has proved whatever it must. */
-  async function admit(request: FastifyRequest, reply: FastifyReply, token: VerifiedToken, tenant: TenantRow | null): Promise<void> {
+  async function admit(request: FastifyRequest, reply: FastifyReply, { token, names }: KnownToken, tenant: TenantRow | null): Promise<void> {
     const required = request.routeOptions.config.scope;
     if (tenant) {
       const decision = await options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
@@ -162,9 +185,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (required !== undefined && required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
-    request.caller = { token, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };
+    request.caller = { token, names, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };
     // Only admitted requests are a session's use: refused ones are not counted (SPEC §5 sessions).
-    options.sessions.record(token, request.ip, options.clock.now());
+    options.sessions.record(token, names.at(-1) ?? null, request.ip, options.clock.now());
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * /v1/sessions (SPEC §5): the tenant's tokens seen in use, and ending one by revoking its token. The
  * tenant comes from the token; platform admins name one with ?tenant_id=. What a list shows was
- * flushed within the last second (src/control/sessions.ts).
+ * flushed within the last second (src/control/sessions.ts). Ending a session revokes its final
+ * block, whether the server issued it or it was delegated offline.
  */
 import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
@@ -16,7 +17,7 @@ import { findTenant } from '../../store/tenants.js';
 const SessionInfo = Type.Object({
   token_id: Type.String(),
   tenant_id: Type.String(),
-  /** The token's name, when it has one; null until tokens carry names. */
+  /** The final block's name: an issued token's from its record, a delegated block's from its claims; null when none. */
   name: Type.Union([Type.String(), Type.Null()]),
   subject: Type.String(),
   scope: Type.Array(Type.String()),
@@ -37,7 +38,7 @@ export function registerSessionRoutes(app: TypedApp, deps: RouteDeps): void {
     return {
       token_id: row.token_id,
       tenant_id: row.tenant_id,
-      name: null,
+      name: row.name,
       subject: row.subject,
       scope: JSON.parse(row.scopes) as string[],
       chain,
@@ -75,8 +76,8 @@ export function registerSessionRoutes(app: TypedApp, deps: RouteDeps): void {
       const tenantId = requireTenantOf(request, request.query.tenant_id);
       const session = await findSession(deps.store.db, tenantId, request.params.token_id);
       if (!session) throw notFound('session');
-      // A delegated session's id is its last block's: revoking it revokes that block (offline blocks
-      // have no token row, so revokeToken records the block itself), and the root stays valid.
+      // An issued token's row is marked revoked; a block delegated offline gets a revocation of its
+      // id alone. Either way every token below it stops working (src/control/tokens.ts#revokeToken).
       await revokeToken(deps, deps.revocations, originOf(request), tenantId, session.token_id);
       return sessionInfo(session);
     },

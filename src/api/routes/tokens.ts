@@ -23,7 +23,7 @@ import { revokePlatformToken } from '../../control/admin-token.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { readBlockUsage } from '../../store/token-blocks.js';
-import { findQuotaLineage, findTokenName, listTokenRows, type TokenRow } from '../../store/tokens.js';
+import { findQuotaLineage, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
@@ -56,7 +56,7 @@ const IssuedToken = Type.Object({
 const WhoAmI = Type.Object({
   tenant_id: Type.Union([Type.String(), Type.Null()]),
   token_id: Type.String(),
-  /** The name given when the token was issued; null for a delegated block or an unnamed token. */
+  /** The final block's name: given when issuing, or by `ppn token delegate --name`; null when it has none. */
   name: Type.Union([Type.String(), Type.Null()]),
   subject: Type.String(),
   scope: Type.Array(Type.String()),
@@ -204,26 +204,23 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
   );
 
   app.get('/v1/whoami', { config: { scope: 'authenticated' }, schema: { response: { 200: WhoAmI } } }, async (request) => {
-    const { token } = callerOf(request);
+    const { token, names } = callerOf(request);
     const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
     // Platform tokens hold no tenant's VMs, so their blocks have no usage.
     const lineage = token.tenantId === null ? [] : await findQuotaLineage(deps.store.db, token.chain[0]!.jti);
     const ids = [...lineage, ...token.chain].map((block) => block.jti);
     const usage = token.tenantId === null ? null : await readBlockUsage(deps.store.db, token.tenantId, ids);
     const usageOf = (jti: string) => usage?.get(jti) ?? null;
-    // Only the root has a row, so only it can have a name; delegated blocks carry none.
-    const rootName = await findTokenName(deps.store.db, token.chain[0]!.jti);
-    const nameOf = (index: number) => (index === 0 ? rootName : null);
     return {
       tenant_id: token.tenantId,
       token_id: token.tokenId,
-      name: nameOf(token.chain.length - 1),
+      name: names.at(-1) ?? null,
       subject: token.subject,
       scope: token.scopes,
       expires_at: iso(token.expiresAt),
       chain: token.chain.map((link, index) => ({
         token_id: link.jti,
-        name: nameOf(index),
+        name: names[index] ?? null,
         subject: link.sub,
         scope: link.scp,
         expires_at: iso(link.exp),
