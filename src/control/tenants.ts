@@ -28,6 +28,8 @@ export interface TenantChanges extends Partial<TenantLimits> {
   state?: Exclude<TenantState, 'deleted'>;
   /** Every request under the tenant's tokens must then carry its holder's signature (SPEC §5). */
   require_pop?: boolean;
+  /** The scheduler may then place the tenant's VMs on shared nodes (SPEC §7). */
+  shared_pool?: boolean;
 }
 
 export interface TenantWithUsage extends TenantRow {
@@ -41,7 +43,7 @@ export async function createTenant(deps: ControlDeps, origin: Origin, input: New
       throw new PpnError('conflict', `tenant ${input.tenant_id} exists or existed; tenant ids are never reused`);
     }
     const now = isoTime(deps.clock.now());
-    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0, require_pop: 0 };
+    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0, require_pop: 0, shared_pool: 0 };
     await insertTenant(trx, row);
     const { tenant_id, ...data } = input;
     await recordEvent(deps, trx, origin, { event_type: 'TENANT_CREATED', tenant_id, subject_ids: {}, data });
@@ -62,12 +64,12 @@ export async function updateTenant(deps: ControlDeps, origin: Origin, tenantId: 
     const usage = await sumUsage(trx, tenantId);
     const diff: Record<string, { from: unknown; to: unknown }> = {};
     const set: Partial<TenantRow> = {};
-    // The store keeps require_pop as 0 or 1; the API and the ledger speak booleans.
-    const current = { ...tenant, require_pop: tenant.require_pop === 1 };
+    // The store keeps the switches as 0 or 1; the API and the ledger speak booleans.
+    const current = { ...tenant, require_pop: tenant.require_pop === 1, shared_pool: tenant.shared_pool === 1 };
     for (const [key, to] of Object.entries(changes) as [keyof TenantChanges, never][]) {
       if (to === undefined || current[key] === to) continue;
       diff[key] = { from: current[key], to };
-      set[key] = key === 'require_pop' ? (Number(to) as never) : to;
+      set[key] = typeof to === 'boolean' ? (Number(to) as never) : to;
     }
     const updated: TenantRow = { ...tenant, ...set };
     const newlyBelow = limitsBelowUsage(updated as QuotaLimits, usage).filter((policy) => policy in diff);
