@@ -27,6 +27,7 @@ import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerSessionRoutes } from './routes/sessions.js';
 import { registerVmRoutes } from './routes/vms.js';
+import { registerNodeRoutes } from './routes/nodes.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
 import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
@@ -176,6 +177,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerTokenRoutes(app, deps);
   registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
+  registerNodeRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;

@@ -12,6 +12,8 @@ export interface StateSnapshot {
   tenants: unknown[];
   tokens: unknown[];
   vms: unknown[];
+  nodes: unknown[];
+  consoles: unknown[];
 }
 
 /** Every row of every mutable table, plus the ledger's size (entries can only be appended). */
@@ -22,6 +24,8 @@ export async function snapshotState(harness: Harness): Promise<StateSnapshot> {
     tenants: await db.selectFrom('tenants').selectAll().orderBy('tenant_id').execute(),
     tokens: await db.selectFrom('tokens').selectAll().orderBy('token_id').execute(),
     vms: await db.selectFrom('vms').selectAll().orderBy('vm_id').execute(),
+    nodes: await db.selectFrom('nodes').selectAll().orderBy('tenant_id').orderBy('node_id').execute(),
+    consoles: await db.selectFrom('vm_consoles').selectAll().orderBy('vm_id').execute(),
   };
 }
 

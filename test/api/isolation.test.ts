@@ -22,6 +22,7 @@ import { expectProblem, problemWithoutRequest, snapshotState } from './expectati
 const A = 'tenant-a';
 const B = 'tenant-b';
 const BIG_LIMITS = { max_vms: 10_000, storage_quota_gb: 1_000_000, api_rate_limit_rpm: 100_000 };
+const CAPACITY = { cpus: 8, memory_mb_total: 16_384, memory_mb_available: 12_000, disk_gb_available: 500, kvm: true, load1: 0.5 };
 
 const ROLES = ['platform-admin', 'a-admin', 'a-input', 'a-user', 'a-read', 'a-agent', 'b-admin', 'b-read'] as const;
 type Role = (typeof ROLES)[number];
@@ -70,7 +71,7 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['DELETE /v1/tenants/{A}/tokens/{tokA}',         [200,  200,  403,  403,  403, 403,  404,  403]],
   // B revoking the id within B (a block it may not have seen yet): A's token is untouched.
   ['DELETE /v1/tenants/{B}/tokens/{tokA}',         [200,  404,  403,  403,  403, 403,  200,  403]],
-  ['GET /v1/whoami',                               [200,  200,  200,  200,  200, 200,  200,  200]],
+  ['GET /v1/whoami',                               [200,  200,  200,  200,  200, 403,  200,  200]],
   ['GET /v1/sessions',                             [400,  200,  403,  403,  403, 403,  200,  403]],
   ['GET /v1/sessions?tenant_id={A}',               [200,  200,  403,  403,  403, 403,  403,  403]],
   ['GET /v1/sessions?tenant_id={B}',               [200,  403,  403,  403,  403, 403,  200,  403]],
@@ -100,6 +101,24 @@ const MATRIX: [route: string, statuses: Statuses][] = [
   ['DELETE /v1/vms/{vmA}?tenant_id={A}',           [204,  204,  204,  403,  403, 403,  403,  403]],
   ['DELETE /v1/vms/{vmA}?tenant_id={B}',           [404,  403,  403,  403,  403, 403,  404,  403]],
   ['DELETE /v1/vms/{vmB}',                         [204,  404,  404,  403,  403, 403,  204,  403]],
+  // The fleet (SPEC §7). {nodeAgt} is the node a-agent's key enrolled; {nodeA}/{nodeB} a node of that
+  // tenant enrolled for the cell with its own key. Only a node token may act as a node, only as its
+  // own node (a-agent's key already enrolled {nodeAgt}, so its enroll is a conflict).
+  ['POST /v1/nodes',                               [403,  403,  403,  403,  403, 409,  403,  403]],
+  ['POST /v1/nodes/{nodeAgt}/heartbeat',           [403,  403,  403,  403,  403, 200,  403,  403]],
+  ['POST /v1/nodes/{nodeA}/heartbeat',             [403,  403,  403,  403,  403, 403,  403,  403]],
+  ['POST /v1/nodes/{nodeB}/heartbeat',             [403,  403,  403,  403,  403, 404,  403,  403]],
+  ['PUT /v1/nodes/{nodeAgt}/vms/{vmA}/console',    [403,  403,  403,  403,  403, 404,  403,  403]],
+  ['GET /v1/nodes',                                [200,  200,  200,  200,  200, 403,  200,  200]],
+  ['GET /v1/nodes?tenant_id={A}',                  [200,  200,  200,  200,  200, 403,  403,  403]],
+  ['GET /v1/nodes/{nodeA}',                        [404,  200,  200,  200,  200, 403,  404,  404]],
+  ['GET /v1/nodes/{nodeA}?tenant_id={A}',          [200,  200,  200,  200,  200, 403,  403,  403]],
+  ['GET /v1/nodes/{nodeB}',                        [404,  404,  404,  404,  404, 403,  200,  200]],
+  ['DELETE /v1/nodes/{nodeA}',                     [404,  204,  403,  403,  403, 403,  404,  403]],
+  ['DELETE /v1/nodes/{nodeA}?tenant_id={A}',       [204,  204,  403,  403,  403, 403,  403,  403]],
+  ['DELETE /v1/nodes/{nodeB}',                     [404,  404,  403,  403,  403, 403,  204,  403]],
+  ['GET /v1/vms/{vmA}/console',                    [200,  200,  200,  200,  200, 403,  404,  404]],
+  ['GET /v1/vms/{vmB}/console',                    [200,  404,  404,  404,  404, 403,  200,  200]],
   ['GET /v1/ledger/key',                           [404,  404,  404,  404,  404, 404,  404,  404]],
   ['GET /v1/ledger/checkpoint',                    [200,  200,  200,  200,  200, 403,  200,  200]],
   ['GET /v1/ledger/entries',                       [200,  200,  200,  200,  200, 403,  200,  200]],
@@ -131,6 +150,9 @@ function bodyFor(method: string, template: string, fresh: () => string): unknown
     return { subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 3600 };
   }
   if (method === 'POST' && path === '/v1/vms') return { disk_gb: 1 };
+  if (method === 'POST' && path === '/v1/nodes') return { node_id: fresh(), capacity: CAPACITY };
+  if (method === 'POST' && path.endsWith('/heartbeat')) return { capacity: CAPACITY, vms: [] };
+  if (method === 'PUT' && path.endsWith('/console')) return { data: Buffer.from('boot\n').toString('base64') };
   return undefined;
 }
 
@@ -151,6 +173,7 @@ describe('authorisation matrix: route × role → status', () => {
   const signers: Partial<Record<Role, KeyObject>> = {};
   let counter = 0;
   const fresh = () => `iso-${++counter}`;
+  const AGENT_NODE = 'agent-node';
 
   async function createVm(tenantId: string, opts: { stopped?: boolean } = {}): Promise<string> {
     const res = await h.request('POST', `/v1/vms?tenant_id=${tenantId}`, { token: h.adminToken, body: { disk_gb: 1 } });
@@ -187,11 +210,27 @@ describe('authorisation matrix: route × role → status', () => {
     return mintAdminToken({ store: h.store, clock: h.clock, ids: makeIdSource(h.clock) }, h.keyring, loadAdminKey(h.dataDir).publicKey, 3600);
   }
 
+  /** Enrolls a node in `tenantId` with a fresh key and node token; returns its id. */
+  async function enrollNode(tenantId: string): Promise<string> {
+    const agent = await h.issueToken(tenantId, 'node:agent');
+    const nodeId = fresh();
+    const res = await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: { node_id: nodeId, capacity: CAPACITY } });
+    expect(res.statusCode, res.body).toBe(201);
+    return nodeId;
+  }
+
   /** Fills in the route's placeholders, making the per-cell resources it names. */
   async function resolve(template: string): Promise<string> {
     let url = template.replaceAll('{A}', A).replaceAll('{B}', B);
     if (url.includes('{vmA}')) url = url.replace('{vmA}', await createVm(A, { stopped: url.includes('/start') }));
     if (url.includes('{vmB}')) url = url.replace('{vmB}', await createVm(B));
+    for (const [placeholder, tenant] of [
+      ['{nodeA}', A],
+      ['{nodeB}', B],
+    ] as const) {
+      if (url.includes(placeholder)) url = url.replace(placeholder, await enrollNode(tenant));
+    }
+    url = url.replace('{nodeAgt}', AGENT_NODE);
     if (url.includes('{tokA}')) url = url.replace('{tokA}', (await h.issueToken(A, 'tenant:read')).tokenId);
     if (url.includes('{sesA}')) url = url.replace('{sesA}', await sessionOf(A));
     if (url.includes('{tokP}')) url = url.replace('{tokP}', (await mintPlatformToken()).row.token_id);
@@ -232,6 +271,8 @@ describe('authorisation matrix: route × role → status', () => {
     tokens['a-agent'] = agent.token;
     // node:agent tokens always prove possession (SPEC §5): its requests are signed by its key.
     signers['a-agent'] = agent.keys.privateKey;
+    const enrolled = await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: { node_id: AGENT_NODE, capacity: CAPACITY } });
+    expect(enrolled.statusCode, enrolled.body).toBe(201);
     tokens['b-admin'] = (await h.issueToken(B, 'service:tenant-admin')).token;
     tokens['b-read'] = (await h.issueToken(B, 'tenant:read')).token;
     expect(await signPendingCheckpoint(h.store, loadLedgerSigner(h.dataDir), h.clock)).not.toBeNull();
@@ -249,7 +290,8 @@ describe('authorisation matrix: route × role → status', () => {
         .split('?')[0]!
         .replace(/\{(A|B|empty|full)\}/g, '{tenant_id}')
         .replace(/\{vm[AB]\}/g, '{vm_id}')
-        .replace(/\{(tokA|tokP|sesA)\}/, '{token_id}'),
+        .replace(/\{(tokA|tokP|sesA)\}/, '{token_id}')
+        .replace(/\{node(A|B|Agt)\}/, '{node_id}'),
     );
     expect(served.length).toBeGreaterThan(10);
     expect([...new Set(inMatrix)].sort()).toEqual([...new Set(served)].sort());
