@@ -35,6 +35,7 @@ import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
 import { backfillTree } from '../store/ledger.js';
+import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -68,6 +69,8 @@ export interface AppOptions {
    * verified (src/config/ledger-state.ts); without it nothing is remembered between starts.
    */
   ledgerStateDir?: string;
+  /** vCPUs the scheduler may place per node CPU (`serve --cpu-overcommit`, default DEFAULT_CPU_OVERCOMMIT). */
+  cpuOvercommit?: number;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -102,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     ledgerProblem: null,
     verifiedHead: EMPTY_HEAD,
     ledgerStateDir: options.ledgerStateDir,
+    cpuOvercommit: options.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT,
   };
   await deps.revocations.refresh(deps.store.db);
 

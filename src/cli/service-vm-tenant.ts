@@ -1,14 +1,22 @@
 #!/usr/bin/env node
 /** service-vm-tenant: the API server and its operator commands. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
+import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { acceptRollback } from './accept-rollback.js';
 import { printAdminToken } from './admin-token.js';
 import { listKeys, retireKey, rotateKey } from './keys.js';
 import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
+
+/** A ratio from 0.1 to 64: below 1 reserves CPU, above 1 shares it (docs/design/fleet.md). */
+function parseOvercommit(text: string): number {
+  const ratio = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(ratio >= 0.1 && ratio <= 64)) throw new InvalidArgumentError('--cpu-overcommit wants a number from 0.1 to 64, e.g. 4 or 1.5');
+  return ratio;
+}
 
 const program = new Command('service-vm-tenant').description('PPN control plane API server');
 
@@ -22,7 +30,8 @@ program
   )
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string }) =>
+  .option('--cpu-overcommit <ratio>', `vCPUs the scheduler may place per node CPU (default ${DEFAULT_CPU_OVERCOMMIT})`, parseOvercommit, DEFAULT_CPU_OVERCOMMIT)
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
@@ -31,6 +40,7 @@ program
         forgetDatabaseUrl: opts.databaseUrl === '',
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
         logLevel: opts.logLevel,
+        cpuOvercommit: opts.cpuOvercommit,
       });
     }),
   );

@@ -194,22 +194,21 @@ export async function setDesiredState(
 }
 
 /**
- * Deletes a VM. One never placed on a node is gone at once, its quota free again. A placed one
+ * Deletes a VM; returns it when it is now `deleting`, null when it is gone. One never placed on a node is gone at once, its quota free again. A placed one
  * becomes `deleting` (desired `deleted`): its node destroys it, and the record goes (VM_DELETED)
  * when the node reports it gone. Until then it still counts against the quota, since it still holds
  * the node's resources and disk. Deleting again changes nothing.
  */
-export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: string | null, vmId: string): Promise<'deleted' | 'deleting'> {
+export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: string | null, vmId: string): Promise<VmRow | null> {
   return inTransaction(deps.store, async (trx) => {
     const vm = await findVm(trx, vmId, tenantId);
     if (!vm) throw notFound('VM');
     if (vm.state === 'pending' || vm.node_id === null) {
       await removeVm(deps, trx, origin, vm, 'deleted by request');
-      return 'deleted';
+      return null;
     }
-    if (vm.desired_state === 'deleted') return 'deleting';
-    await changeVmState(deps, trx, origin, vm, { state: 'deleting', desired_state: 'deleted' }, 'deleted by request');
-    return 'deleting';
+    if (vm.desired_state === 'deleted') return vm;
+    return changeVmState(deps, trx, origin, vm, { state: 'deleting', desired_state: 'deleted', reason: null }, 'deleted by request');
   });
 }
 
