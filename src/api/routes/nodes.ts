@@ -12,7 +12,7 @@ import { callerOf } from '../plugins/auth.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
 import { CONSOLE_BYTES, HEARTBEAT_INTERVAL_S, enrollNode, receiveHeartbeat, removeNode, uploadConsole, type NodeCaller } from '../../control/nodes.js';
-import { notFound } from '../../errors.js';
+import { invalidInput, notFound } from '../../errors.js';
 import { SHARED_POOL, findConsole, findNode, listNodeRows, type NodeRow } from '../../store/nodes.js';
 import { findVm, listVmsOnNode, sumNodeAllocations, type VmRow } from '../../store/vms.js';
 
@@ -172,7 +172,8 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
     const pool = tenantScopeOf(request, request.query.tenant_id);
     const cursor = decodeCursor(request.query.cursor);
     const slash = cursor?.indexOf('/') ?? -1;
-    const after = cursor !== undefined && slash > 0 ? { pool: cursor.slice(0, slash), nodeId: cursor.slice(slash + 1) } : undefined;
+    if (cursor !== undefined && slash < 1) throw invalidInput('cursor', 'cursor is not one this server returned');
+    const after = cursor !== undefined ? { pool: cursor.slice(0, slash), nodeId: cursor.slice(slash + 1) } : undefined;
     const rows = await listNodeRows(deps.store.db, pool, after, limit + 1);
     const page = pageOf(rows, limit, (node) => `${node.tenant_id}/${node.node_id}`);
     const allocations = new Map((await sumNodeAllocations(deps.store.db)).map((a) => [`${a.node_pool}/${a.node_id}`, a]));
