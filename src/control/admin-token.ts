@@ -15,6 +15,28 @@ import { issueToken, type IssuedToken } from './tokens.js';
 
 export const DEFAULT_ADMIN_TOKEN_SECONDS = 30 * 24 * 3600;
 
+/**
+ * A token for a shared fleet node (SPEC §7): node:agent without a tenant, bound to the node key
+ * `service-vm-host init` printed, always used with proof of possession. Minted on the server's
+ * machine like admin tokens, since only the platform operator may add shared capacity.
+ */
+export function mintSharedNodeToken(deps: ControlDeps, keyring: PlatformKeyring, nodePublicKey: string, expiresInSeconds: number): Promise<IssuedToken> {
+  return issueToken(
+    deps,
+    keyring,
+    { actor: LOCAL_OPERATOR, requestId: null },
+    {
+      tenantId: null,
+      subjectPubkey: nodePublicKey,
+      scopes: ['node:agent'],
+      expiresInSeconds,
+      limits: null,
+      proofOfPossession: true,
+      issuedBy: mintedBy(),
+    },
+  );
+}
+
 export function mintAdminToken(deps: ControlDeps, keyring: PlatformKeyring, adminPublicKey: KeyObject, expiresInSeconds: number): Promise<IssuedToken> {
   return issueToken(
     deps,
