@@ -7,6 +7,7 @@ import { announce, inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
 import { listLiveTokenIds, markRevoked } from '../store/tokens.js';
 import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
+import { deleteNodeRow, listNodeRows } from '../store/nodes.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
@@ -104,6 +105,10 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
     if (vms.length > 0 && !cascade) {
       throw new PpnError('conflict', `tenant ${tenantId} still has ${vms.length} VM(s); delete them first or pass ?cascade=true`);
     }
+    const nodes = await listNodeRows(trx, tenantId, undefined, Number.MAX_SAFE_INTEGER);
+    if (nodes.length > 0 && !cascade) {
+      throw new PpnError('conflict', `tenant ${tenantId} still has ${nodes.length} fleet node(s); remove them first or pass ?cascade=true`);
+    }
     for (const vm of vms) {
       await deleteVmRow(trx, vm);
       await recordEvent(deps, trx, origin, {
@@ -111,6 +116,16 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
         tenant_id: tenantId,
         subject_ids: { vm_id: vm.vm_id },
         data: { name: vm.name, state: vm.state, reason: 'tenant deleted' },
+      });
+    }
+    // Its VMs are gone, so its nodes' agents destroy whatever they still run on their next heartbeat.
+    for (const node of nodes) {
+      await deleteNodeRow(trx, node);
+      await recordEvent(deps, trx, origin, {
+        event_type: 'NODE_REMOVED',
+        tenant_id: tenantId,
+        subject_ids: { node_id: node.node_id },
+        data: { vms_failed: 0, public_key: node.public_key, reason: 'tenant deleted' },
       });
     }
     const now = isoTime(deps.clock.now());
@@ -130,7 +145,7 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
       event_type: 'TENANT_DELETED',
       tenant_id: tenantId,
       subject_ids: {},
-      data: { cascade, vms_deleted: vms.length, tokens_revoked: tokenIds.length },
+      data: { cascade, vms_deleted: vms.length, nodes_removed: nodes.length, tokens_revoked: tokenIds.length },
     });
     return tokenIds;
   });

@@ -239,6 +239,15 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     expectProblem(await h.request('GET', `/v1/vms/${vmId}/console`, { token: adminB }), 404);
   });
 
+  it('refuses to delete a tenant that still has nodes unless cascading, which removes them', async () => {
+    await h.createTenant('fleet-gone');
+    await agentFor('fleet-gone', 'orphan-node');
+    expectProblem(await h.request('DELETE', '/v1/tenants/fleet-gone', { token: h.adminToken }), 409);
+    expect((await h.request('DELETE', '/v1/tenants/fleet-gone?cascade=true', { token: h.adminToken })).statusCode).toBe(204);
+    expect(await h.store.db.selectFrom('nodes').selectAll().where('tenant_id', '=', 'fleet-gone').execute()).toEqual([]);
+    expect(await events('NODE_REMOVED', { nodeId: 'orphan-node' })).toHaveLength(1);
+  });
+
   it('fails the VMs of a removed node with a reason, and records NODE_REMOVED', async () => {
     const agent = await agentFor(A, 'doomed-node');
     const running = await createVm(adminA, { node_id: 'doomed-node' });
