@@ -47,7 +47,7 @@ program
 
 program
   .command('admin-token')
-  .description('print a fresh platform-admin token minted from the keys in the data directory (with --scope node:agent: a shared fleet node\'s token)')
+  .description("print a fresh platform-admin token minted from the keys in the data directory (with --scope node:agent: a shared fleet node's token)")
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
   .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
   .option('--expires-in <seconds>', 'lifetime in seconds', parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS), DEFAULT_ADMIN_TOKEN_SECONDS)
@@ -65,7 +65,7 @@ program
 /** The shared node a `--scope node:agent --subject PUB` asks a token for; undefined for an admin token. */
 function sharedNodeOption(scope: string, subject: string | undefined): SharedNodeRequest | undefined {
   if (scope === 'service:platform-admin') {
-    if (subject !== undefined) throw new CliError('--subject goes with --scope node:agent (an admin token is bound to the data directory\'s admin key)', 2);
+    if (subject !== undefined) throw new CliError("--subject goes with --scope node:agent (an admin token is bound to the data directory's admin key)", 2);
     return undefined;
   }
   if (scope !== 'node:agent') throw new CliError('--scope is service:platform-admin or node:agent', 2);

@@ -107,9 +107,7 @@ export function placeVms(vms: readonly PendingVm[], nodes: readonly SchedulableN
 
 function best(candidates: SchedulableNode[]): SchedulableNode | undefined {
   const free = (n: SchedulableNode) => n.memory_mb_total - n.allocated.memory_mb;
-  return candidates.sort(
-    (a, b) => Number(b.kvm) - Number(a.kvm) || free(b) - free(a) || (keyOf(a.pool, a.node_id) < keyOf(b.pool, b.node_id) ? -1 : 1),
-  )[0];
+  return candidates.sort((a, b) => Number(b.kvm) - Number(a.kvm) || free(b) - free(a) || (keyOf(a.pool, a.node_id) < keyOf(b.pool, b.node_id) ? -1 : 1))[0];
 }
 
 function whyNowhere(vm: PendingVm, nodes: readonly SchedulableNode[], options: ScheduleOptions): string {

@@ -88,7 +88,7 @@ describe('placeVms', () => {
     );
   });
 
-  it('uses a shared node only when none of the tenant\'s own nodes fits', () => {
+  it("uses a shared node only when none of the tenant's own nodes fits", () => {
     fc.assert(
       fc.property(arbNodes, arbVm, arbOvercommit, (nodes, v, cpuOvercommit) => {
         const result = placeVms([v], nodes, { cpuOvercommit });

@@ -67,7 +67,10 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
   }
 
   async function events(type: string, filter: Record<string, string> = {}) {
-    return (await h.ledgerLines({ limit: 100_000, eventType: type, ...filter } as never)) as Array<{ data: Record<string, unknown>; subject_ids: Record<string, string> }>;
+    return (await h.ledgerLines({ limit: 100_000, eventType: type, ...filter } as never)) as Array<{
+      data: Record<string, unknown>;
+      subject_ids: Record<string, string>;
+    }>;
   }
 
   beforeAll(async () => {
@@ -229,7 +232,11 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     await scheduleOnce(deps(), { cpuOvercommit: 4 });
     const text = Buffer.alloc(64 * 1024, 'x');
     text.write('login: ', text.length - 7);
-    const up = await h.request('PUT', `/v1/nodes/console-node/vms/${vmId}/console`, { token: agent.token, signWith: agent.keys.privateKey, body: { data: text.toString('base64') } });
+    const up = await h.request('PUT', `/v1/nodes/console-node/vms/${vmId}/console`, {
+      token: agent.token,
+      signWith: agent.keys.privateKey,
+      body: { data: text.toString('base64') },
+    });
     expect(up.statusCode, up.body).toBe(204);
     const read = await h.request('GET', `/v1/vms/${vmId}/console`, { token: adminA });
     expect(read.statusCode).toBe(200);

@@ -29,7 +29,15 @@ interface BadRequest {
 }
 
 const capacityWith = (change: Record<string, unknown>) => ({ ...CAPACITY, ...change });
-const enroll = (name: string, body: unknown, field: string): BadRequest => ({ name: `enroll: ${name}`, method: 'POST', url: '/v1/nodes', as: 'agent', body, status: 400, field });
+const enroll = (name: string, body: unknown, field: string): BadRequest => ({
+  name: `enroll: ${name}`,
+  method: 'POST',
+  url: '/v1/nodes',
+  as: 'agent',
+  body,
+  status: 400,
+  field,
+});
 const beat = (name: string, body: unknown, field: string, status = 400): BadRequest => ({
   name: `heartbeat: ${name}`,
   method: 'POST',
@@ -73,9 +81,27 @@ const CASES: BadRequest[] = [
   beat('state unknown', { capacity: CAPACITY, vms: [{ vm_id: '{vm}', state: 'exploded' }] }, 'vms.0.state'),
   beat('reason over 1 KiB', { capacity: CAPACITY, vms: [{ vm_id: '{vm}', state: 'failed', reason: 'x'.repeat(1025) }] }, 'vms.0.reason'),
   beat('vm unknown field', { capacity: CAPACITY, vms: [{ vm_id: '{vm}', state: 'running', node_id: NODE }] }, 'vms.0.node_id'),
-  beat('a VM reported twice', { capacity: CAPACITY, vms: [{ vm_id: '{vm}', state: 'running' }, { vm_id: '{vm}', state: 'stopped' }] }, 'vms'),
+  beat(
+    'a VM reported twice',
+    {
+      capacity: CAPACITY,
+      vms: [
+        { vm_id: '{vm}', state: 'running' },
+        { vm_id: '{vm}', state: 'stopped' },
+      ],
+    },
+    'vms',
+  ),
   beat('capacity.cpus missing', { capacity: { ...CAPACITY, cpus: undefined }, vms: [] }, 'capacity.cpus'),
-  { name: 'heartbeat: node id uppercase in the path', method: 'POST', url: '/v1/nodes/NODE-1/heartbeat', as: 'agent', body: { capacity: CAPACITY, vms: [] }, status: 400, field: 'node_id' },
+  {
+    name: 'heartbeat: node id uppercase in the path',
+    method: 'POST',
+    url: '/v1/nodes/NODE-1/heartbeat',
+    as: 'agent',
+    body: { capacity: CAPACITY, vms: [] },
+    status: 400,
+    field: 'node_id',
+  },
   upload('data not base64', { data: 'not base64!' }, 'data'),
   upload('data over 64 KiB', { data: Buffer.alloc(64 * 1024 + 3).toString('base64') }, 'data'),
   upload('data missing', {}, 'data'),
@@ -116,7 +142,9 @@ describe('bad fleet requests get problem+json and change nothing', () => {
     const names = CASES.map((c) => c.name);
     expect(names.filter((name, i) => names.indexOf(name) !== i)).toEqual([]);
     const signed = { token: agent.token, signWith: agent.keys.privateKey };
-    expect((await h.request('POST', `/v1/nodes/${NODE}/heartbeat`, { ...signed, body: { capacity: CAPACITY, vms: [{ vm_id: vmId, state: 'running' }] } })).statusCode).toBe(200);
+    expect(
+      (await h.request('POST', `/v1/nodes/${NODE}/heartbeat`, { ...signed, body: { capacity: CAPACITY, vms: [{ vm_id: vmId, state: 'running' }] } })).statusCode,
+    ).toBe(200);
     const full = Buffer.alloc(64 * 1024).toString('base64');
     expect((await h.request('PUT', `/v1/nodes/${NODE}/vms/${vmId}/console`, { ...signed, body: { data: full } })).statusCode).toBe(204);
     expect((await h.request('GET', `/v1/nodes?limit=1`, { token: tenantAdmin })).statusCode).toBe(200);
@@ -133,4 +161,3 @@ describe('bad fleet requests get problem+json and change nothing', () => {
     expect(await snapshotState(h)).toEqual(before);
   });
 });
-

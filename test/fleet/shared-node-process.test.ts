@@ -52,7 +52,11 @@ describe('a shared node against a real server', () => {
     const vm = await api(server.url, 'POST', '/v1/vms?tenant_id=borrower', { token: server.adminToken, body: { disk_gb: 1, memory_mb: 512 } });
     expect(vm.status).toBe(201);
 
-    const placed = await within(5000, async () => (await api(server.url, 'GET', `/v1/vms/${vm.body.vm_id}`, { token: server.adminToken })).body.state === 'scheduled', 100);
+    const placed = await within(
+      5000,
+      async () => (await api(server.url, 'GET', `/v1/vms/${vm.body.vm_id}`, { token: server.adminToken })).body.state === 'scheduled',
+      100,
+    );
     expect(placed, 'the scheduler placed the VM within 5 s').not.toBeNull();
     const beat = await nodeApi('POST', '/v1/nodes/shared-west/heartbeat', { capacity: CAPACITY, vms: [] });
     expect(beat.status).toBe(200);

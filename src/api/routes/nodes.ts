@@ -199,14 +199,10 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
     },
   );
 
-  app.delete(
-    '/v1/nodes/:node_id',
-    { config: { scope: 'service:tenant-admin' }, schema: { params: NodeParams, querystring: TenantQuery } },
-    async (request, reply) => {
-      await removeNode(deps, originOf(request), poolOf(request, request.query.tenant_id), request.params.node_id);
-      return reply.code(204).send();
-    },
-  );
+  app.delete('/v1/nodes/:node_id', { config: { scope: 'service:tenant-admin' }, schema: { params: NodeParams, querystring: TenantQuery } }, async (request, reply) => {
+    await removeNode(deps, originOf(request), poolOf(request, request.query.tenant_id), request.params.node_id);
+    return reply.code(204).send();
+  });
 
   app.get(
     '/v1/vms/:vm_id/console',
