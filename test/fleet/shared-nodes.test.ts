@@ -70,6 +70,8 @@ describe('shared fleet nodes', () => {
     expectProblem(await h.request('GET', '/v1/tenants', signed()), 403);
     expectProblem(await h.request('GET', '/v1/vms', signed()), 403);
     expectProblem(await h.request('GET', '/v1/whoami', signed()), 403);
+    // Even the public route that reads a token when one is sent.
+    expectProblem(await h.request('GET', '/metrics', signed()), 403);
   });
 
   it('is removed by a platform admin, who addresses the shared pool without ?tenant_id=', async () => {
