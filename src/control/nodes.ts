@@ -123,7 +123,7 @@ export async function receiveHeartbeat(
 ): Promise<HeartbeatReply> {
   return inTransaction(deps.store, async (trx) => {
     const node = await callerNode(trx, caller, nodeId);
-    const placed = await listVmsOnNode(trx, node.tenant_id, node.node_id);
+    const placed = await listVmsOnNode(trx, node.tenant_id, node.node_id, deps.store.dialect === 'postgres');
     const byId = new Map(placed.filter((vm) => vm.state !== 'pending').map((vm) => [vm.vm_id, vm]));
     const reports = new Map<string, ObservedVm>();
     for (const report of observed) {

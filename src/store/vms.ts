@@ -98,9 +98,19 @@ export async function deleteVmRow(trx: Db, vm: VmRow): Promise<void> {
   await bumpVmGeneration(trx, vm.tenant_id);
 }
 
-/** The VMs placed on (or pinned to) one node, in id order. */
-export async function listVmsOnNode(db: Db, pool: string, nodeId: string): Promise<VmRow[]> {
-  return db.selectFrom('vms').selectAll().where('node_pool', '=', pool).where('node_id', '=', nodeId).orderBy('vm_id').execute();
+/**
+ * The VMs placed on (or pinned to) one node, in id order. `lock` (PostgreSQL) holds their rows until
+ * the transaction ends, so a heartbeat never writes a state over a delete committed meanwhile.
+ */
+export async function listVmsOnNode(db: Db, pool: string, nodeId: string, lock = false): Promise<VmRow[]> {
+  return db
+    .selectFrom('vms')
+    .selectAll()
+    .where('node_pool', '=', pool)
+    .where('node_id', '=', nodeId)
+    .orderBy('vm_id')
+    .$if(lock, (q) => q.forUpdate())
+    .execute();
 }
 
 /** VMs waiting for a node, oldest first. */
