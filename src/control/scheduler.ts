@@ -7,7 +7,7 @@
 import { isoTime } from '../clock.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import { CONTROL_PLANE } from '../ledger/entry.js';
-import { SHARED_POOL, findNode, listNodesInState } from '../store/nodes.js';
+import { SHARED_POOL, listNodesInState, lockNode, type NodeRow } from '../store/nodes.js';
 import type { Db } from '../store/schema.js';
 import { inTransaction } from '../store/store.js';
 import { findTenant } from '../store/tenants.js';
@@ -149,7 +149,7 @@ export async function scheduleOnce(deps: ControlDeps, options: ScheduleOptions):
   );
   let placed = 0;
   for (const placement of result.placements) {
-    placed += (await applyPlacement(deps, placement)) ? 1 : 0;
+    placed += (await applyPlacement(deps, placement, options)) ? 1 : 0;
   }
   for (const vm of pending) {
     const reason = result.unplaced.get(vm.vm_id);
@@ -162,12 +162,19 @@ export async function scheduleOnce(deps: ControlDeps, options: ScheduleOptions):
   return placed;
 }
 
-/** Writes one placement if the VM is still pending and the node still ready (either may have changed since the read). */
-async function applyPlacement(deps: ControlDeps, placement: Placement): Promise<boolean> {
+/**
+ * Writes one placement if the VM is still pending, and the node still ready with room for it (any of
+ * which may have changed since the read). The node's row is locked first, so even two schedulers
+ * running at once during a leader hand-over cannot both fill the same room.
+ */
+async function applyPlacement(deps: ControlDeps, placement: Placement, options: ScheduleOptions): Promise<boolean> {
   return inTransaction(deps.store, async (trx) => {
+    const node = await lockNode(trx, deps.store.dialect, placement.pool, placement.node_id);
     const vm = await findVm(trx, placement.vm_id, null);
-    const node = await findNode(trx, placement.pool, placement.node_id);
     if (vm?.state !== 'pending' || node?.state !== 'ready') return false;
+    const [held] = await sumNodeAllocations(trx, { pool: node.tenant_id, nodeId: node.node_id });
+    const allocated = { vcpus: held?.vcpus ?? 0, memory_mb: held?.memory_mb ?? 0, disk_gb: held?.disk_gb ?? 0 };
+    if (!fits({ ...schedulable(node), allocated }, vm, options)) return false;
     await updateVmRow(trx, vm, { state: 'scheduled', node_id: node.node_id, node_pool: node.tenant_id, reason: null, updated_at: isoTime(deps.clock.now()) });
     await recordEvent(deps, trx, SCHEDULER, {
       event_type: 'VM_STATE_CHANGED',
@@ -184,14 +191,17 @@ export async function listReadyNodes(db: Db): Promise<SchedulableNode[]> {
   const allocations = new Map((await sumNodeAllocations(db)).map((a) => [keyOf(a.node_pool, a.node_id), a]));
   return (await listNodesInState(db, 'ready')).map((node) => {
     const a = allocations.get(keyOf(node.tenant_id, node.node_id));
-    return {
-      pool: node.tenant_id,
-      node_id: node.node_id,
-      cpus: node.cpus,
-      memory_mb_total: node.memory_mb_total,
-      disk_gb_available: node.disk_gb_available,
-      kvm: node.kvm === 1,
-      allocated: { vcpus: a?.vcpus ?? 0, memory_mb: a?.memory_mb ?? 0, disk_gb: a?.disk_gb ?? 0 },
-    };
+    return { ...schedulable(node), allocated: { vcpus: a?.vcpus ?? 0, memory_mb: a?.memory_mb ?? 0, disk_gb: a?.disk_gb ?? 0 } };
   });
+}
+
+function schedulable(node: NodeRow): Omit<SchedulableNode, 'allocated'> {
+  return {
+    pool: node.tenant_id,
+    node_id: node.node_id,
+    cpus: node.cpus,
+    memory_mb_total: node.memory_mb_total,
+    disk_gb_available: node.disk_gb_available,
+    kvm: node.kvm === 1,
+  };
 }

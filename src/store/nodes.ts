@@ -1,4 +1,5 @@
 /** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
+import type { Dialect } from './dialect.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
 
 export type NodeRow = NodesTable;
@@ -13,6 +14,17 @@ export async function insertNode(trx: Db, row: NodeRow): Promise<void> {
 
 export async function findNode(db: Db, pool: string, nodeId: string): Promise<NodeRow | undefined> {
   return db.selectFrom('nodes').selectAll().where('tenant_id', '=', pool).where('node_id', '=', nodeId).executeTakeFirst();
+}
+
+/** Reads a node and, on PostgreSQL, locks its row until the transaction ends (placements on it are serialised). */
+export async function lockNode(trx: Db, dialect: Dialect, pool: string, nodeId: string): Promise<NodeRow | undefined> {
+  return trx
+    .selectFrom('nodes')
+    .selectAll()
+    .where('tenant_id', '=', pool)
+    .where('node_id', '=', nodeId)
+    .$if(dialect === 'postgres', (q) => q.forUpdate())
+    .executeTakeFirst();
 }
 
 export async function findNodeByKey(db: Db, publicKey: string): Promise<NodeRow | undefined> {

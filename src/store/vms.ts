@@ -127,8 +127,8 @@ export interface NodeAllocation {
   vms: number;
 }
 
-/** What the VMs placed on each node hold (pinned VMs still pending hold nothing yet). */
-export async function sumNodeAllocations(db: Db): Promise<NodeAllocation[]> {
+/** What the VMs placed on each node (or one node) hold (pinned VMs still pending hold nothing yet). */
+export async function sumNodeAllocations(db: Db, only?: { pool: string; nodeId: string }): Promise<NodeAllocation[]> {
   const rows = await db
     .selectFrom('vms')
     .select((eb) => [
@@ -141,6 +141,7 @@ export async function sumNodeAllocations(db: Db): Promise<NodeAllocation[]> {
     ])
     .where('node_id', 'is not', null)
     .where('state', '!=', 'pending')
+    .$if(only !== undefined, (q) => q.where('node_pool', '=', only!.pool).where('node_id', '=', only!.nodeId))
     .groupBy(['node_pool', 'node_id'])
     .execute();
   return rows.map((r) => ({
