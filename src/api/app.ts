@@ -27,6 +27,7 @@ import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerSessionRoutes } from './routes/sessions.js';
 import { registerVmRoutes } from './routes/vms.js';
+import { registerNodeRoutes } from './routes/nodes.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import { takeScopesFromAccessTable } from './routes/access.js';
 import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
@@ -35,6 +36,7 @@ import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
 import { backfillTree } from '../store/ledger.js';
+import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -68,6 +70,8 @@ export interface AppOptions {
    * verified (src/config/ledger-state.ts); without it nothing is remembered between starts.
    */
   ledgerStateDir?: string;
+  /** vCPUs the scheduler may place per node CPU (`serve --cpu-overcommit`, default DEFAULT_CPU_OVERCOMMIT). */
+  cpuOvercommit?: number;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -102,6 +106,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     ledgerProblem: null,
     verifiedHead: EMPTY_HEAD,
     ledgerStateDir: options.ledgerStateDir,
+    cpuOvercommit: options.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT,
   };
   await deps.revocations.refresh(deps.store.db);
 
@@ -180,6 +185,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerTokenRoutes(app, deps);
   registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
+  registerNodeRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   // After the last of the API's routes: register any new route above this line.
   closeAccessTable();

@@ -1,7 +1,7 @@
 /**
  * Runs the background jobs on the one server the store elects (SPEC §1), and reports the role in
- * /readyz and /metrics. Jobs: the ledger checkpoint signer, and on PostgreSQL the rate-log and nonce-record sweeps;
- * the node scheduler and the stale-node sweep join this list as they are built.
+ * /readyz and /metrics. Jobs: the ledger checkpoint signer, the scheduler, the silent-node sweep, and
+ * on PostgreSQL the rate-log and nonce-record sweeps.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -9,6 +9,8 @@ import { BackgroundWork, type BackgroundJob } from '../control/background.js';
 import { LedgerProblemError, signPendingCheckpoint } from '../control/checkpoints.js';
 import { ledgerRefusal } from '../control/ledger-check.js';
 import { writeLedgerState } from '../config/ledger-state.js';
+import { sweepSilentNodes } from '../control/nodes.js';
+import { scheduleOnce } from '../control/scheduler.js';
 import { sweepRateEvents } from '../store/rate-events.js';
 import { sweepRequestNonces } from '../store/request-nonces.js';
 import type { BackgroundRole, RouteDeps } from './deps.js';
@@ -20,6 +22,8 @@ export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): Backgro
     // Within a second of new entries (SPEC §8), and only over entries checked since the last head.
     jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: () => signAndRemember(deps, signer, log) });
   }
+  jobs.push({ name: 'scheduler', everyMs: 1000, run: async () => void (await scheduleOnce(deps, { cpuOvercommit: deps.cpuOvercommit })) });
+  jobs.push({ name: 'silent-node-sweep', everyMs: 2000, run: async () => void (await sweepSilentNodes(deps)) });
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
     jobs.push({ name: 'request-nonces-sweep', everyMs: 5000, run: async () => void (await sweepRequestNonces(deps.store.db, deps.clock.now())) });

@@ -41,6 +41,8 @@ export interface RouteDeps {
   /** The latest tree head this server checked: the signer checks only what was added since. */
   verifiedHead: TreeHead;
   ledgerStateDir: string | undefined;
+  /** vCPUs the scheduler may place per node CPU. */
+  cpuOvercommit: number;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

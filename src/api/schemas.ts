@@ -53,6 +53,7 @@ export const Tenant = Type.Object({
   max_memory_mb: Type.Union([Type.Integer(), Type.Null()]),
   state: Type.String(),
   require_pop: Type.Boolean(),
+  shared_pool: Type.Boolean(),
   created_at: Type.String(),
   updated_at: Type.String(),
   usage: Type.Optional(Usage),

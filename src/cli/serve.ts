@@ -28,6 +28,8 @@ export interface ServeOptions {
   forgetDatabaseUrl?: boolean;
   listen: string;
   logLevel: string;
+  /** vCPUs the scheduler may place per node CPU. */
+  cpuOvercommit?: number;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -74,6 +76,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(dataDir),
     ledgerStateDir: dataDir,
+    cpuOvercommit: options.cpuOvercommit,
   });
 
   // The admin token's TOKEN_ISSUED entry is written only to a ledger that passed the start-up check.

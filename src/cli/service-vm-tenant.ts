@@ -1,14 +1,22 @@
 #!/usr/bin/env node
 /** service-vm-tenant: the API server and its operator commands. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
+import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { acceptRollback } from './accept-rollback.js';
-import { printAdminToken } from './admin-token.js';
+import { printAdminToken, type SharedNodeRequest } from './admin-token.js';
 import { listKeys, retireKey, rotateKey } from './keys.js';
-import { parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
+import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { DEFAULT_LISTEN, serve } from './serve.js';
+
+/** A ratio from 0.1 to 64: below 1 reserves CPU, above 1 shares it (docs/design/fleet.md). */
+function parseOvercommit(text: string): number {
+  const ratio = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(ratio >= 0.1 && ratio <= 64)) throw new InvalidArgumentError('--cpu-overcommit wants a number from 0.1 to 64, e.g. 4 or 1.5');
+  return ratio;
+}
 
 const program = new Command('service-vm-tenant').description('PPN control plane API server');
 
@@ -22,7 +30,8 @@ program
   )
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string }) =>
+  .option('--cpu-overcommit <ratio>', `vCPUs the scheduler may place per node CPU (default ${DEFAULT_CPU_OVERCOMMIT})`, parseOvercommit, DEFAULT_CPU_OVERCOMMIT)
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
@@ -31,23 +40,38 @@ program
         forgetDatabaseUrl: opts.databaseUrl === '',
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
         logLevel: opts.logLevel,
+        cpuOvercommit: opts.cpuOvercommit,
       });
     }),
   );
 
 program
   .command('admin-token')
-  .description('print a fresh platform-admin token minted from the keys in the data directory')
+  .description("print a fresh platform-admin token minted from the keys in the data directory (with --scope node:agent: a shared fleet node's token)")
   .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
   .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
   .option('--expires-in <seconds>', 'lifetime in seconds', parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS), DEFAULT_ADMIN_TOKEN_SECONDS)
-  .action((opts: { dataDir?: string; databaseUrl?: string; expiresIn: number }) =>
+  .option('--scope <scope>', 'service:platform-admin (default), or node:agent for a shared fleet node', 'service:platform-admin')
+  .option('--subject <pubkey>', 'with --scope node:agent: the node key "service-vm-host init" printed')
+  .action((opts: { dataDir?: string; databaseUrl?: string; expiresIn: number; scope: string; subject?: string }) =>
     runCli(() => {
+      const sharedNode = sharedNodeOption(opts.scope, opts.subject);
       const dataDir = resolveDataDir(opts.dataDir);
       const database = resolveDatabaseUrl(dataDir, opts.databaseUrl);
-      return withDatabaseSource(database, () => printAdminToken(dataDir, database?.url, opts.expiresIn));
+      return withDatabaseSource(database, () => printAdminToken(dataDir, database?.url, opts.expiresIn, sharedNode));
     }),
   );
+
+/** The shared node a `--scope node:agent --subject PUB` asks a token for; undefined for an admin token. */
+function sharedNodeOption(scope: string, subject: string | undefined): SharedNodeRequest | undefined {
+  if (scope === 'service:platform-admin') {
+    if (subject !== undefined) throw new CliError("--subject goes with --scope node:agent (an admin token is bound to the data directory's admin key)", 2);
+    return undefined;
+  }
+  if (scope !== 'node:agent') throw new CliError('--scope is service:platform-admin or node:agent', 2);
+  if (subject === undefined) throw new CliError('--scope node:agent needs --subject, the node key "service-vm-host init" printed', 2);
+  return { subject };
+}
 
 const keys = program.command('keys').description('the platform token-signing keys, shared by every replica through the store');
 const storeOptions = (command: Command) =>

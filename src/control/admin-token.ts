@@ -15,18 +15,38 @@ import { issueToken, type IssuedToken } from './tokens.js';
 
 export const DEFAULT_ADMIN_TOKEN_SECONDS = 30 * 24 * 3600;
 
+/**
+ * A token for a shared fleet node (SPEC §7): node:agent without a tenant, bound to the node key
+ * `service-vm-host init` printed, always used with proof of possession. Minted on the server's
+ * machine like admin tokens, since only the platform operator may add shared capacity.
+ */
+export function mintSharedNodeToken(deps: ControlDeps, keyring: PlatformKeyring, nodePublicKey: string, expiresInSeconds: number): Promise<IssuedToken> {
+  return mintTenantlessToken(deps, keyring, nodePublicKey, 'node:agent', expiresInSeconds);
+}
+
 export function mintAdminToken(deps: ControlDeps, keyring: PlatformKeyring, adminPublicKey: KeyObject, expiresInSeconds: number): Promise<IssuedToken> {
+  return mintTenantlessToken(deps, keyring, encodeBase64url(rawPublicKey(adminPublicKey)), 'service:platform-admin', expiresInSeconds);
+}
+
+/** A root token without a tenant, issued by the local operator; node tokens demand proof of possession. */
+function mintTenantlessToken(
+  deps: ControlDeps,
+  keyring: PlatformKeyring,
+  subjectPubkey: string,
+  scope: 'service:platform-admin' | 'node:agent',
+  expiresInSeconds: number,
+): Promise<IssuedToken> {
   return issueToken(
     deps,
     keyring,
     { actor: LOCAL_OPERATOR, requestId: null },
     {
       tenantId: null,
-      subjectPubkey: encodeBase64url(rawPublicKey(adminPublicKey)),
-      scopes: ['service:platform-admin'],
+      subjectPubkey,
+      scopes: [scope],
       expiresInSeconds,
       limits: null,
-      proofOfPossession: false,
+      proofOfPossession: scope === 'node:agent',
       issuedBy: mintedBy(),
     },
   );

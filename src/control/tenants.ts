@@ -7,6 +7,7 @@ import { announce, inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
 import { listLiveTokens, markRevoked } from '../store/tokens.js';
 import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
+import { deleteNodeRow, listNodeRows } from '../store/nodes.js';
 import { nameData, recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
 
@@ -28,6 +29,8 @@ export interface TenantChanges extends Partial<TenantLimits> {
   state?: Exclude<TenantState, 'deleted'>;
   /** Every request under the tenant's tokens must then carry its holder's signature (SPEC §5). */
   require_pop?: boolean;
+  /** The scheduler may then place the tenant's VMs on shared nodes (SPEC §7). */
+  shared_pool?: boolean;
 }
 
 export interface TenantWithUsage extends TenantRow {
@@ -41,7 +44,7 @@ export async function createTenant(deps: ControlDeps, origin: Origin, input: New
       throw new PpnError('conflict', `tenant ${input.tenant_id} exists or existed; tenant ids are never reused`);
     }
     const now = isoTime(deps.clock.now());
-    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0, require_pop: 0 };
+    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0, require_pop: 0, shared_pool: 0 };
     await insertTenant(trx, row);
     const { tenant_id, ...data } = input;
     await recordEvent(deps, trx, origin, { event_type: 'TENANT_CREATED', tenant_id, subject_ids: {}, data });
@@ -62,12 +65,12 @@ export async function updateTenant(deps: ControlDeps, origin: Origin, tenantId: 
     const usage = await sumUsage(trx, tenantId);
     const diff: Record<string, { from: unknown; to: unknown }> = {};
     const set: Partial<TenantRow> = {};
-    // The store keeps require_pop as 0 or 1; the API and the ledger speak booleans.
-    const current = { ...tenant, require_pop: tenant.require_pop === 1 };
+    // The store keeps the switches as 0 or 1; the API and the ledger speak booleans.
+    const current = { ...tenant, require_pop: tenant.require_pop === 1, shared_pool: tenant.shared_pool === 1 };
     for (const [key, to] of Object.entries(changes) as [keyof TenantChanges, never][]) {
       if (to === undefined || current[key] === to) continue;
       diff[key] = { from: current[key], to };
-      set[key] = key === 'require_pop' ? (Number(to) as never) : to;
+      set[key] = typeof to === 'boolean' ? (Number(to) as never) : to;
     }
     const updated: TenantRow = { ...tenant, ...set };
     const newlyBelow = limitsBelowUsage(updated as QuotaLimits, usage).filter((policy) => policy in diff);
@@ -102,6 +105,10 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
     if (vms.length > 0 && !cascade) {
       throw new PpnError('conflict', `tenant ${tenantId} still has ${vms.length} VM(s); delete them first or pass ?cascade=true`);
     }
+    const nodes = await listNodeRows(trx, tenantId, undefined, Number.MAX_SAFE_INTEGER);
+    if (nodes.length > 0 && !cascade) {
+      throw new PpnError('conflict', `tenant ${tenantId} still has ${nodes.length} fleet node(s); remove them first or pass ?cascade=true`);
+    }
     for (const vm of vms) {
       await deleteVmRow(trx, vm);
       await recordEvent(deps, trx, origin, {
@@ -109,6 +116,16 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
         tenant_id: tenantId,
         subject_ids: { vm_id: vm.vm_id },
         data: { name: vm.name, state: vm.state, reason: 'tenant deleted' },
+      });
+    }
+    // Its VMs are gone, so its nodes' agents destroy whatever they still run on their next heartbeat.
+    for (const node of nodes) {
+      await deleteNodeRow(trx, node);
+      await recordEvent(deps, trx, origin, {
+        event_type: 'NODE_REMOVED',
+        tenant_id: tenantId,
+        subject_ids: { node_id: node.node_id },
+        data: { vms_failed: 0, public_key: node.public_key, reason: 'tenant deleted' },
       });
     }
     const now = isoTime(deps.clock.now());
@@ -129,7 +146,7 @@ export async function deleteTenant(deps: ControlDeps, revocations: RevocationLis
       event_type: 'TENANT_DELETED',
       tenant_id: tenantId,
       subject_ids: {},
-      data: { cascade, vms_deleted: vms.length, tokens_revoked: tokenIds.length },
+      data: { cascade, vms_deleted: vms.length, nodes_removed: nodes.length, tokens_revoked: tokenIds.length },
     });
     return tokenIds;
   });

@@ -2,7 +2,8 @@
 import { isoTime } from '../clock.js';
 import { PpnError, notFound } from '../errors.js';
 import { findQuotaViolations, type QuotaViolation, type VmRequest } from '../quota/quota.js';
-import type { Db, DesiredState } from '../store/schema.js';
+import type { Db, DesiredState, VmState } from '../store/schema.js';
+import { SHARED_POOL, findNode, type NodeRow } from '../store/nodes.js';
 import { inTransaction } from '../store/store.js';
 import { lockTenant, type TenantRow } from '../store/tenants.js';
 import { readBlockUsage } from '../store/token-blocks.js';
@@ -32,7 +33,15 @@ interface Denial {
   violations: QuotaViolation[];
 }
 
-const NO_NODES_REASON = 'no fleet node can take it: none is enrolled in this tenant or the shared pool';
+const WAITING_REASON = 'waiting for the scheduler';
+
+async function findRequestedNode(trx: Db, tenant: TenantRow, nodeId: string): Promise<NodeRow> {
+  const own = await findNode(trx, tenant.tenant_id, nodeId);
+  if (own) return own;
+  const shared = tenant.shared_pool === 1 ? await findNode(trx, SHARED_POOL, nodeId) : undefined;
+  if (shared) return shared;
+  throw notFound('node');
+}
 
 /**
  * Creates a VM if the tenant's quota and the limits of every block of the creator's token chain
@@ -44,10 +53,9 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
   const outcome = await inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');
-    if (input.node_id !== null) {
-      // No node exists yet in any tenant, so any requested node is unknown (and never another tenant's).
-      throw notFound('node');
-    }
+    // A requested node must be the tenant's own, or a shared node when the tenant uses the shared
+    // pool; another tenant's node is answered as missing, so its existence is not revealed.
+    const pinned = input.node_id === null ? null : await findRequestedNode(trx, tenant, input.node_id);
     const vmId = deps.ids('vm');
     const name = input.name ?? vmId;
     if (await findVmByName(trx, tenantId, name)) {
@@ -81,8 +89,9 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
       image: input.image,
       state: 'pending',
       desired_state: 'running',
-      node_id: null,
-      reason: NO_NODES_REASON,
+      node_id: pinned?.node_id ?? null,
+      node_pool: pinned?.tenant_id ?? null,
+      reason: WAITING_REASON,
       created_at: now,
       updated_at: now,
       created_by: creator?.tokenId ?? null,
@@ -93,7 +102,15 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
       event_type: 'VM_CREATED',
       tenant_id: tenantId,
       subject_ids: { vm_id: vm.vm_id },
-      data: { name: vm.name, vcpus: vm.vcpus, memory_mb: vm.memory_mb, disk_gb: vm.disk_gb, image: vm.image, desired_state: vm.desired_state },
+      data: {
+        name: vm.name,
+        vcpus: vm.vcpus,
+        memory_mb: vm.memory_mb,
+        disk_gb: vm.disk_gb,
+        image: vm.image,
+        desired_state: vm.desired_state,
+        ...(vm.node_id !== null ? { node_id: vm.node_id } : {}),
+      },
     });
     return { denied: null, created: vm };
   });
@@ -149,8 +166,8 @@ function quotaExceeded(denial: Denial, ledgerIndex: number): PpnError {
 }
 
 /**
- * Sets what the VM should be doing. Until nodes exist nothing runs, so only desired_state changes;
- * the node agent reconciles towards it once it can.
+ * Sets what the VM should be doing; its node reconciles towards it through the heartbeat reply
+ * (docs/design/fleet.md). A VM being deleted can no longer be started or stopped.
  */
 export async function setDesiredState(
   deps: ControlDeps,
@@ -162,6 +179,7 @@ export async function setDesiredState(
   return inTransaction(deps.store, async (trx) => {
     const vm = await findVm(trx, vmId, tenantId);
     if (!vm) throw notFound('VM');
+    if (vm.desired_state === 'deleted') throw new PpnError('conflict', `VM ${vmId} is being deleted`);
     if (vm.desired_state === desired) return vm;
     const updated_at = isoTime(deps.clock.now());
     await updateVmRow(trx, vm, { desired_state: desired, updated_at });
@@ -175,17 +193,63 @@ export async function setDesiredState(
   });
 }
 
-/** Deletes a VM. One never placed on a node is gone at once; its quota is free again. */
-export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: string | null, vmId: string): Promise<void> {
-  await inTransaction(deps.store, async (trx) => {
+/**
+ * Deletes a VM; returns it when it is now `deleting`, null when it is gone. One never placed on a node is gone at once, its quota free again. A placed one
+ * becomes `deleting` (desired `deleted`): its node destroys it, and the record goes (VM_DELETED)
+ * when the node reports it gone. Until then it still counts against the quota, since it still holds
+ * the node's resources and disk. Deleting again changes nothing.
+ */
+export async function deleteVm(deps: ControlDeps, origin: Origin, tenantId: string | null, vmId: string): Promise<VmRow | null> {
+  return inTransaction(deps.store, async (trx) => {
     const vm = await findVm(trx, vmId, tenantId);
     if (!vm) throw notFound('VM');
-    await deleteVmRow(trx, vm);
-    await recordEvent(deps, trx, origin, {
-      event_type: 'VM_DELETED',
-      tenant_id: vm.tenant_id,
-      subject_ids: { vm_id: vmId },
-      data: { name: vm.name, state: vm.state, reason: 'deleted by request' },
-    });
+    if (vm.state === 'pending' || vm.node_id === null) {
+      await removeVm(deps, trx, origin, vm, 'deleted by request');
+      return null;
+    }
+    if (vm.desired_state === 'deleted') return vm;
+    return changeVmState(deps, trx, origin, vm, { state: 'deleting', desired_state: 'deleted', reason: null }, 'deleted by request');
   });
+}
+
+/** Removes a VM's record with its VM_DELETED entry. */
+export async function removeVm(deps: ControlDeps, trx: Db, origin: Origin, vm: VmRow, reason: string): Promise<void> {
+  await deleteVmRow(trx, vm);
+  await recordEvent(deps, trx, origin, {
+    event_type: 'VM_DELETED',
+    tenant_id: vm.tenant_id,
+    subject_ids: { vm_id: vm.vm_id, ...(vm.node_id !== null ? { node_id: vm.node_id } : {}) },
+    data: { name: vm.name, state: vm.state, reason },
+  });
+}
+
+/**
+ * Changes a VM's state (and what else `changes` says) with its VM_STATE_CHANGED entry, from/to and
+ * the reason. Nothing is written when nothing changes.
+ */
+export async function changeVmState(
+  deps: ControlDeps,
+  trx: Db,
+  origin: Origin,
+  vm: VmRow,
+  changes: { state: VmState; desired_state?: DesiredState; reason?: string | null; node_id?: string | null; node_pool?: string | null },
+  why: string,
+): Promise<VmRow> {
+  const next = { ...vm, ...changes };
+  if (next.state === vm.state && next.desired_state === vm.desired_state && next.reason === vm.reason && next.node_id === vm.node_id) return vm;
+  next.updated_at = isoTime(deps.clock.now());
+  await updateVmRow(trx, vm, { ...changes, updated_at: next.updated_at });
+  if (next.state !== vm.state || next.desired_state !== vm.desired_state) {
+    await recordEvent(deps, trx, origin, {
+      event_type: 'VM_STATE_CHANGED',
+      tenant_id: vm.tenant_id,
+      subject_ids: { vm_id: vm.vm_id, ...(vm.node_id !== null ? { node_id: vm.node_id } : {}) },
+      data: {
+        state: { from: vm.state, to: next.state },
+        ...(next.desired_state !== vm.desired_state ? { desired_state: { from: vm.desired_state, to: next.desired_state } } : {}),
+        reason: next.reason ?? why,
+      },
+    });
+  }
+  return next;
 }

@@ -101,3 +101,6 @@ export function isEventType(value: string): value is EventType {
 
 /** The actor recorded for changes made by the operator on the server's own machine (no token). */
 export const LOCAL_OPERATOR: Actor = { token_id: null, subject: 'local-operator', scope: ['service:platform-admin'] };
+
+/** The actor recorded for changes the control plane makes on its own: placements, unreachable nodes. */
+export const CONTROL_PLANE: Actor = { token_id: null, subject: 'control-plane', scope: [] };

@@ -207,6 +207,46 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('sessions').addColumn('name', 'text').execute();
       },
     },
+    // The fleet (SPEC §7, docs/design/fleet.md): enrolled nodes, the pool a VM is placed in, the
+    // tenant switch for shared nodes, and the last console output of each VM.
+    '0012_nodes': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('nodes')
+          // The owning tenant, or SHARED_POOL ('*', never a tenant id) for a platform's shared node.
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull().unique())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('cpus', 'integer', (c) => c.notNull())
+          .addColumn('memory_mb_total', 'integer', (c) => c.notNull())
+          .addColumn('memory_mb_available', 'integer', (c) => c.notNull())
+          .addColumn('disk_gb_available', 'integer', (c) => c.notNull())
+          .addColumn('kvm', 'integer', (c) => c.notNull())
+          .addColumn('last_heartbeat_at', 'text', (c) => c.notNull())
+          .addColumn('enrolled_at', 'text', (c) => c.notNull())
+          .addColumn('enrolled_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('nodes_pk', ['tenant_id', 'node_id'])
+          .execute();
+        await db.schema.createIndex('nodes_by_state').on('nodes').columns(['state', 'last_heartbeat_at']).execute();
+        // With node_id, names the node a VM is placed on (or pinned to): its tenant or SHARED_POOL.
+        await db.schema.alterTable('vms').addColumn('node_pool', 'text').execute();
+        await db.schema.createIndex('vms_by_node').on('vms').columns(['node_pool', 'node_id']).execute();
+        await db.schema.createIndex('vms_by_state').on('vms').columns(['state', 'created_at']).execute();
+        await db.schema
+          .alterTable('tenants')
+          .addColumn('shared_pool', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('vm_consoles')
+          .addColumn('vm_id', 'text', (c) => c.primaryKey())
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          // base64 of at most the last 64 KiB of the VM's serial console.
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -26,6 +26,8 @@ export interface TenantsTable {
   vm_generation: Generated<number>;
   /** 1: every request under the tenant's tokens must carry its holder's signature (SPEC §5), pop or not. */
   require_pop: number;
+  /** 1: the scheduler may place the tenant's VMs on the platform's shared nodes (SPEC §7). */
+  shared_pool: Generated<number>;
 }
 
 export interface TokensTable {
@@ -70,6 +72,39 @@ export interface VmsTable {
   created_by: string | null;
   /** JSON array of the token block ids the VM was created under, root first; null when none. */
   token_chain: string | null;
+  /** With node_id, the node's pool: the VM's tenant, or SHARED_POOL for a shared node; null when no node. */
+  node_pool: string | null;
+}
+
+export type NodeState = 'ready' | 'unreachable';
+
+/** An enrolled fleet node (SPEC §7), keyed by its pool (tenant id or SHARED_POOL) and node id. */
+export interface NodesTable {
+  tenant_id: string;
+  node_id: string;
+  /** The node key (base64url): every request for this node must be signed by it. */
+  public_key: string;
+  state: NodeState;
+  cpus: number;
+  memory_mb_total: number;
+  memory_mb_available: number;
+  disk_gb_available: number;
+  /** 1 when /dev/kvm is usable on the node. */
+  kvm: number;
+  /** Written at most every STORED_HEARTBEAT_MS (src/control/nodes.ts), not on every heartbeat. */
+  last_heartbeat_at: string;
+  enrolled_at: string;
+  /** The token id that enrolled the node. */
+  enrolled_by: string;
+}
+
+/** The last ≤ 64 KiB of a VM's serial console, as its node last uploaded it. */
+export interface VmConsolesTable {
+  vm_id: string;
+  tenant_id: string;
+  /** base64 */
+  data: string;
+  updated_at: string;
 }
 
 /**
@@ -175,6 +210,8 @@ export interface Database {
   request_nonces: RequestNoncesTable;
   token_block_usage: TokenBlockUsageTable;
   sessions: SessionsTable;
+  nodes: NodesTable;
+  vm_consoles: VmConsolesTable;
 }
 
 /** A connection or a transaction: query modules accept either. */

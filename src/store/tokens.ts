@@ -76,6 +76,8 @@ export async function countLivePlatformTokens(db: Db, now: string): Promise<numb
     .selectFrom('tokens')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('tenant_id', 'is', null)
+    // Shared nodes' tokens are tenantless too, but administer nothing.
+    .where('scopes', 'like', '%"service:platform-admin"%')
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now)
     .executeTakeFirstOrThrow();

@@ -84,7 +84,7 @@ export async function listVmRows(db: Db, tenantId: string | null, afterId: strin
 export async function updateVmRow(
   trx: Db,
   vm: Pick<VmRow, 'vm_id' | 'tenant_id'>,
-  changes: { state?: VmState; desired_state?: DesiredState; reason?: string | null; updated_at: string },
+  changes: { state?: VmState; desired_state?: DesiredState; reason?: string | null; node_id?: string | null; node_pool?: string | null; updated_at: string },
 ): Promise<void> {
   await trx.updateTable('vms').set(changes).where('vm_id', '=', vm.vm_id).execute();
   await bumpVmGeneration(trx, vm.tenant_id);
@@ -93,6 +93,63 @@ export async function updateVmRow(
 /** Removes a VM and frees what it held in every block of its token chain. */
 export async function deleteVmRow(trx: Db, vm: VmRow): Promise<void> {
   await trx.deleteFrom('vms').where('vm_id', '=', vm.vm_id).execute();
+  await trx.deleteFrom('vm_consoles').where('vm_id', '=', vm.vm_id).execute();
   await addBlockUsage(trx, vm.tenant_id, tokenChainOf(vm), resourcesOf(vm, -1));
   await bumpVmGeneration(trx, vm.tenant_id);
+}
+
+/**
+ * The VMs placed on (or pinned to) one node, in id order. `lock` (PostgreSQL) holds their rows until
+ * the transaction ends, so a heartbeat never writes a state over a delete committed meanwhile.
+ */
+export async function listVmsOnNode(db: Db, pool: string, nodeId: string, lock = false): Promise<VmRow[]> {
+  return db
+    .selectFrom('vms')
+    .selectAll()
+    .where('node_pool', '=', pool)
+    .where('node_id', '=', nodeId)
+    .orderBy('vm_id')
+    .$if(lock, (q) => q.forUpdate())
+    .execute();
+}
+
+/** VMs waiting for a node, oldest first. */
+export async function listPendingVms(db: Db, limit: number): Promise<VmRow[]> {
+  return db.selectFrom('vms').selectAll().where('state', '=', 'pending').orderBy('created_at').orderBy('vm_id').limit(limit).execute();
+}
+
+export interface NodeAllocation {
+  node_pool: string;
+  node_id: string;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+  vms: number;
+}
+
+/** What the VMs placed on each node (or one node) hold (pinned VMs still pending hold nothing yet). */
+export async function sumNodeAllocations(db: Db, only?: { pool: string; nodeId: string }): Promise<NodeAllocation[]> {
+  const rows = await db
+    .selectFrom('vms')
+    .select((eb) => [
+      'node_pool',
+      'node_id',
+      eb.fn.countAll<number>().as('vms'),
+      eb.fn.sum<number>('vcpus').as('vcpus'),
+      eb.fn.sum<number>('memory_mb').as('memory_mb'),
+      eb.fn.sum<number>('disk_gb').as('disk_gb'),
+    ])
+    .where('node_id', 'is not', null)
+    .where('state', '!=', 'pending')
+    .$if(only !== undefined, (q) => q.where('node_pool', '=', only!.pool).where('node_id', '=', only!.nodeId))
+    .groupBy(['node_pool', 'node_id'])
+    .execute();
+  return rows.map((r) => ({
+    node_pool: r.node_pool!,
+    node_id: r.node_id!,
+    vms: Number(r.vms),
+    vcpus: Number(r.vcpus),
+    memory_mb: Number(r.memory_mb),
+    disk_gb: Number(r.disk_gb),
+  }));
 }

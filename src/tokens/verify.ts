@@ -57,10 +57,13 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
     throw new TokenError('bad_signature', 'block 0: signature does not verify');
   }
   const isPlatform = root.claims.scp.includes('service:platform-admin');
-  if (isPlatform === (root.claims.tid !== undefined)) {
-    throw new TokenError('malformed', 'platform-admin scope requires a root block without a tenant, and only it');
+  const tenantless = root.claims.tid === undefined;
+  // Without a tenant: a platform admin, or a shared fleet node (node:agent alone, SPEC §7).
+  const isSharedNode = tenantless && root.claims.scp.length === 1 && root.claims.scp[0] === 'node:agent';
+  if ((isPlatform && !tenantless) || (tenantless && !isPlatform && !isSharedNode)) {
+    throw new TokenError('malformed', 'platform-admin scope requires a root block without a tenant, and only it (or node:agent alone, for a shared node)');
   }
-  if (blocks.length > 1 && isPlatform) {
+  if (blocks.length > 1 && tenantless) {
     // A tenantless chain narrowed to tenant scopes would act in no tenant, or in all of them.
     throw new TokenError('malformed', 'platform tokens cannot be delegated');
   }

@@ -13,6 +13,8 @@ export interface StateSnapshot {
   tokens: unknown[];
   vms: unknown[];
   blockUsage: unknown[];
+  nodes: unknown[];
+  consoles: unknown[];
 }
 
 /** Every row of every mutable table, plus the ledger's size (entries can only be appended). */
@@ -25,6 +27,8 @@ export async function snapshotState(harness: Harness): Promise<StateSnapshot> {
     vms: await db.selectFrom('vms').selectAll().orderBy('vm_id').execute(),
     // What each token block has created, counted against its limits (SPEC §5 sub-quotas).
     blockUsage: await db.selectFrom('token_block_usage').selectAll().orderBy('tenant_id').orderBy('block_id').execute(),
+    nodes: await db.selectFrom('nodes').selectAll().orderBy('tenant_id').orderBy('node_id').execute(),
+    consoles: await db.selectFrom('vm_consoles').selectAll().orderBy('vm_id').execute(),
   };
 }
 

@@ -35,6 +35,9 @@ import { expectProblem, problemWithoutRequest, snapshotState } from './expectati
 const A = 'tenant-a';
 const B = 'tenant-b';
 const BIG_LIMITS = { max_vms: 10_000, storage_quota_gb: 1_000_000, api_rate_limit_rpm: 100_000 };
+const CAPACITY = { cpus: 8, memory_mb_total: 16_384, memory_mb_available: 12_000, disk_gb_available: 500, kvm: true, load1: 0.5 };
+/** The node each tenant's node:agent holder enrolled before the cells run, by tenant. */
+const AGENT_NODES = { A: 'agent-node-a', B: 'agent-node-b' } as const;
 
 /**
  * The request that exercises each row. Requests act on tenant A: its own tokens are A's, the other
@@ -44,7 +47,9 @@ const BIG_LIMITS = { max_vms: 10_000, storage_quota_gb: 1_000_000, api_rate_limi
  * A (a tenant:read token used once and flushed); {entA}/{entB}/{entP} the index of a ledger entry of
  * A, of B, of the platform (no tenant), made for the cell, and {size} the ledger's size once the
  * cell's resources exist. {empty} and {full} are a tenant made for the cell, empty or holding a VM
- * and a token: then the "own" tokens are that tenant's, issued for the cell.
+ * and a token: then the "own" tokens are that tenant's, issued for the cell. {nodeAgt} is the node
+ * A's node:agent holder enrolled (B's holder enrolled one of another id in B); {nodeA} a node of A
+ * enrolled for the cell with a key of its own.
  */
 const REQUESTS: Record<RouteKey, string> = {
   'GET /healthz': '/healthz',
@@ -70,6 +75,13 @@ const REQUESTS: Record<RouteKey, string> = {
   'DELETE /v1/vms/:vm_id': '/v1/vms/{vmA}',
   'POST /v1/vms/:vm_id/start': '/v1/vms/{vmA}/start',
   'POST /v1/vms/:vm_id/stop': '/v1/vms/{vmA}/stop',
+  'GET /v1/vms/:vm_id/console': '/v1/vms/{vmA}/console',
+  'POST /v1/nodes': '/v1/nodes',
+  'POST /v1/nodes/:node_id/heartbeat': '/v1/nodes/{nodeAgt}/heartbeat',
+  'PUT /v1/nodes/:node_id/vms/:vm_id/console': '/v1/nodes/{nodeAgt}/vms/{vmA}/console',
+  'GET /v1/nodes': '/v1/nodes?tenant_id={A}',
+  'GET /v1/nodes/:node_id': '/v1/nodes/{nodeA}?tenant_id={A}',
+  'DELETE /v1/nodes/:node_id': '/v1/nodes/{nodeA}?tenant_id={A}',
   'GET /v1/ledger/key': '/v1/ledger/key',
   'GET /v1/ledger/checkpoint': '/v1/ledger/checkpoint',
   'GET /v1/ledger/entries': '/v1/ledger/entries?tenant_id={A}',
@@ -111,6 +123,13 @@ const FURTHER: [route: RouteKey, request: string, platform: number, own: TierSta
   // A tenant holding a VM is deleted only with ?cascade=true.
   ['DELETE /v1/tenants/:tenant_id', '/v1/tenants/{full}',                                         409, NONE,       NONE],
   ['DELETE /v1/tenants/:tenant_id', '/v1/tenants/{full}?cascade=true',                            204, NONE,       NONE],
+  // Nodes by the token's tenant; a node id is unique only within its tenant, so a platform admin
+  // must name the tenant (else 404), and B's tokens find no such node in B.
+  ['GET /v1/nodes',                 '/v1/nodes',                                                  200, READERS,    READERS],
+  ['GET /v1/nodes/:node_id',        '/v1/nodes/{nodeA}',                                          404, READERS,    HIDDEN],
+  ['DELETE /v1/nodes/:node_id',     '/v1/nodes/{nodeA}',                                          404, [204, 403, 403, 403, 403], [404, 403, 403, 403, 403]],
+  // A node token acts only as its own node: another node of its tenant is refused.
+  ['POST /v1/nodes/:node_id/heartbeat', '/v1/nodes/{nodeA}/heartbeat',                            403, NONE,       [403, 403, 403, 403, 404]],
 ];
 
 type Column = { side: 'platform'; tier: 'service:platform-admin' } | { side: 'own' | 'other'; tier: (typeof TENANT_TIERS)[number] };
@@ -139,6 +158,9 @@ const BODIES: Partial<Record<RouteKey, (fresh: () => string) => unknown>> = {
   'PATCH /v1/tenants/:tenant_id': (fresh) => ({ display_name: `Renamed ${fresh()}` }),
   'POST /v1/tenants/:tenant_id/tokens': () => ({ subject_pubkey: publicKeyText(generateKeyPair()), scope: 'tenant:read', expires_in_seconds: 3600 }),
   'POST /v1/vms': () => ({ disk_gb: 1 }),
+  'POST /v1/nodes': (fresh) => ({ node_id: fresh(), capacity: CAPACITY }),
+  'POST /v1/nodes/:node_id/heartbeat': () => ({ capacity: CAPACITY, vms: [] }),
+  'PUT /v1/nodes/:node_id/vms/:vm_id/console': () => ({ data: Buffer.from('boot\n').toString('base64') }),
 };
 
 /** Every `tenant_id` value anywhere in a JSON body, including inside ledger entries' stored lines. */
@@ -193,6 +215,15 @@ describe('tiers: every route × platform admin and each tenant tier × own and o
     return index;
   }
 
+  /** Enrolls a node in `tenantId` with a fresh key and node token; returns its id. */
+  async function enrollNode(tenantId: string): Promise<string> {
+    const agent = await h.issueToken(tenantId, 'node:agent');
+    const nodeId = fresh();
+    const res = await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: { node_id: nodeId, capacity: CAPACITY } });
+    expect(res.statusCode, res.body).toBe(201);
+    return nodeId;
+  }
+
   /** Makes a session of `tenantId`: a token of it used once, and flushed. */
   async function sessionOf(tenantId: string): Promise<string> {
     const { token, tokenId } = await h.issueToken(tenantId, 'tenant:read');
@@ -211,6 +242,8 @@ describe('tiers: every route × platform admin and each tenant tier × own and o
     let tenant = A;
     if (url.includes('{vmA}')) url = url.replace('{vmA}', await createVm(A, { stopped: url.includes('/start') }));
     if (url.includes('{vmB}')) url = url.replace('{vmB}', await createVm(B));
+    url = url.replace('{nodeAgt}', AGENT_NODES.A);
+    if (url.includes('{nodeA}')) url = url.replace('{nodeA}', await enrollNode(A));
     if (url.includes('{tokA}')) url = url.replace('{tokA}', (await h.issueToken(A, 'tenant:read')).tokenId);
     if (url.includes('{sesA}')) url = url.replace('{sesA}', await sessionOf(A));
     if (url.includes('{tokP}')) url = url.replace('{tokP}', (await mintPlatformToken()).row.token_id);
@@ -254,6 +287,10 @@ describe('tiers: every route × platform admin and each tenant tier × own and o
     ] as const) {
       holders[name] = {} as Record<Scope, Holder>;
       for (const tier of TENANT_TIERS) holders[name][tier] = await holderOf(tenantId, tier);
+      // Each tenant's node:agent holder is an enrolled node, so its node routes reach a node.
+      const agent = holders[name]['node:agent'];
+      const enrolled = await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.signWith, body: { node_id: AGENT_NODES[name], capacity: CAPACITY } });
+      expect(enrolled.statusCode, enrolled.body).toBe(201);
     }
     // So /v1/ledger/checkpoint has one to show: it holds only a tree size and a root hash.
     expect(await signPendingCheckpoint(h.store, ledgerSigner, h.clock)).not.toBeNull();

@@ -267,9 +267,11 @@ describe('proof of possession', () => {
     it('without a signature → 401; signed → the route answers', async () => {
       const agent = await issue(A, 'node:agent', undefined);
       expect(agent.body.proof_of_possession).toBe(false);
-      const detail = await expectRefused('signature_missing', () => send('GET', '/v1/whoami', agent.token, {}));
+      // Its own route: enrolling its node (a node token is refused on every other route).
+      const enroll = { node_id: 'pop-node', capacity: { cpus: 1, memory_mb_total: 1024, memory_mb_available: 512, disk_gb_available: 10, kvm: false, load1: 0 } };
+      const detail = await expectRefused('signature_missing', () => send('POST', '/v1/nodes', agent.token, {}, JSON.stringify(enroll)));
       expect(detail).toMatch(/node:agent/);
-      expect((await h.request('GET', '/v1/whoami', { token: agent.token, signWith: agent.keys.privateKey })).statusCode).toBe(200);
+      expect((await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: enroll })).statusCode).toBe(201);
     });
   });
 

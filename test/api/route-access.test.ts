@@ -86,12 +86,13 @@ describe('docs/api.md', () => {
       .split('\n')
       .filter((line) => line.startsWith('| `'));
     const scopeText: Record<string, string> = { public: 'none', optional: 'none (a token sent is checked)', authenticated: 'any valid token' };
-    const mark = (status: number) => (status < 400 ? 'yes' : '—');
+    // 403 is the refusal of the tier; any other answer (a 404 or 409 included) comes from the route itself.
+    const mark = (status: number) => (status === 403 ? '—' : 'yes');
     const expected = Object.entries(ROUTE_ACCESS).map(([route, access]) => {
       const own = access.own as readonly number[];
       const other = access.other as readonly number[];
-      const refused = [...new Set(other.filter((_, i) => own[i]! < 400))];
-      const elsewhere = own.every((s) => s >= 400) ? '—' : other.every((s, i) => s === own[i]) ? 'same' : refused.join('/');
+      const refused = [...new Set(other.filter((_, i) => own[i]! !== 403))];
+      const elsewhere = own.every((s) => s === 403) ? '—' : other.every((s, i) => s === own[i]) ? 'same' : refused.join('/');
       const cells = [`\`${route.replace(/:(\w+)/g, '{$1}')}\``, scopeText[access.scope] ?? `\`${access.scope}\``, mark(access.platform), ...own.map(mark), elsewhere];
       return `| ${cells.join(' | ')} |`;
     });

@@ -75,6 +75,23 @@ describe('a verified root token', () => {
     expect(verified.scopes).toEqual(['service:platform-admin']);
   });
 
+  it("has a null tenant for a shared fleet node's token: node:agent alone, without a tenant", () => {
+    const verified = verifyToken(aliceRoot({ tid: undefined, scp: ['node:agent'], pop: true }), platform.options);
+    expect(verified.tenantId).toBeNull();
+    expect(verified.scopes).toEqual(['node:agent']);
+  });
+
+  it('throws a TokenError (malformed) for a tenantless root with any other scope beside or instead of node:agent', () => {
+    for (const scp of [['tenant:read'], ['service:tenant-admin'], ['node:agent', 'tenant:read']] as const) {
+      expectTokenError(() => verifyToken(aliceRoot({ tid: undefined, scp: [...scp] }), platform.options), 'malformed');
+    }
+  });
+
+  it("refuses to delegate a shared node's token (malformed), as any tenantless token", () => {
+    const shared = aliceRoot({ tid: undefined, scp: ['node:agent'], pop: true });
+    expectTokenError(() => delegateToken(shared, alice.privateKey, { sub: subOf(bob), scp: ['node:agent'], iat: NOW_SECONDS, exp: NOW_SECONDS + 60 }), 'malformed');
+  });
+
   it('leaves lim out of a chain link whose block sets none', () => {
     expect(verifyToken(aliceRoot(), platform.options).chain[0]).not.toHaveProperty('lim');
   });

@@ -182,6 +182,15 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         throw new PpnError('tenant_suspended', `tenant ${tenant.tenant_id} is suspended: its tokens may only read`);
       }
     }
+    // SPEC §5/§7: a node's token acts only as that node, and only node tokens act as nodes (a
+    // tenant admin implies node:agent so that it may issue node tokens, not to heartbeat).
+    const agentToken = token.scopes.includes('node:agent');
+    if (agentToken !== (required === 'node:agent')) {
+      throw new PpnError(
+        'forbidden',
+        agentToken ? 'a node:agent token may only enroll its node, heartbeat and upload consoles' : 'this route is for fleet nodes: it needs a node:agent token',
+      );
+    }
     if (required !== undefined && required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }

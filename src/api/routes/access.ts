@@ -53,6 +53,8 @@ const ALL_200: TierStatuses = [200, 200, 200, 200, 200];
 const NONE: TierStatuses = [403, 403, 403, 403, 403];
 /** tenant:read and above; node:agent implies no user scope. */
 const READERS: TierStatuses = [200, 200, 200, 200, 403];
+/** Any token but a node's. */
+const NOT_AGENT: TierStatuses = [200, 200, 200, 200, 403];
 
 // prettier-ignore
 export const ROUTE_ACCESS = {
@@ -61,7 +63,8 @@ export const ROUTE_ACCESS = {
   'GET /healthz':                                row('public',                 200, ALL_200,                   ALL_200),
   'GET /readyz':                                 row('public',                 200, ALL_200,                   ALL_200),
   'GET /openapi.json':                           row('public',                 200, ALL_200,                   ALL_200),
-  'GET /metrics':                                row('optional',               200, ALL_200,                   ALL_200),
+  // A node:agent token may call nothing but its node's own routes (below), so not /metrics either.
+  'GET /metrics':                                row('optional',               200, NOT_AGENT,                 NOT_AGENT),
 
   'POST /v1/tenants':                            row('service:platform-admin', 201, NONE,                      NONE),
   'GET /v1/tenants':                             row('service:platform-admin', 200, NONE,                      NONE),
@@ -74,7 +77,7 @@ export const ROUTE_ACCESS = {
   'DELETE /v1/tenants/:tenant_id/tokens/:token_id': row('service:tenant-admin', 200, [200, 403, 403, 403, 403], [404, 403, 403, 403, 403]),
   'GET /v1/admin/tokens':                        row('service:platform-admin', 200, NONE,                      NONE),
   'DELETE /v1/admin/tokens/:token_id':           row('service:platform-admin', 200, NONE,                      NONE),
-  'GET /v1/whoami':                              row('authenticated',          200, ALL_200,                   ALL_200),
+  'GET /v1/whoami':                              row('authenticated',          200, NOT_AGENT,                 NOT_AGENT),
 
   'GET /v1/sessions':                            row('service:tenant-admin',   200, [200, 403, 403, 403, 403], NONE),
   'DELETE /v1/sessions/:token_id':               row('service:tenant-admin',   200, [200, 403, 403, 403, 403], NONE),
@@ -85,6 +88,18 @@ export const ROUTE_ACCESS = {
   'DELETE /v1/vms/:vm_id':                       row('tenant:input',           204, [204, 204, 403, 403, 403], [404, 404, 403, 403, 403]),
   'POST /v1/vms/:vm_id/start':                   row('tenant:user',            200, [200, 200, 200, 403, 403], [404, 404, 404, 403, 403]),
   'POST /v1/vms/:vm_id/stop':                    row('tenant:user',            200, [200, 200, 200, 403, 403], [404, 404, 404, 403, 403]),
+  'GET /v1/vms/:vm_id/console':                  row('tenant:read',            200, READERS,                   [404, 404, 404, 404, 403]),
+
+  // A node's own routes take node:agent tokens only, each acting as its own node: the tenant admin's
+  // implied node:agent is for issuing node tokens, not for acting as one. Enrolling again with a key
+  // that has enrolled is a conflict; another tenant's node id names no node of the caller's tenant.
+  'POST /v1/nodes':                              row('node:agent',             403, [403, 403, 403, 403, 409], [403, 403, 403, 403, 409]),
+  'POST /v1/nodes/:node_id/heartbeat':           row('node:agent',             403, [403, 403, 403, 403, 200], [403, 403, 403, 403, 404]),
+  // The VM is not placed on the node: a node reports and uploads only for its own VMs.
+  'PUT /v1/nodes/:node_id/vms/:vm_id/console':   row('node:agent',             403, [403, 403, 403, 403, 404], [403, 403, 403, 403, 404]),
+  'GET /v1/nodes':                               row('tenant:read',            200, READERS,                   NONE),
+  'GET /v1/nodes/:node_id':                      row('tenant:read',            200, READERS,                   NONE),
+  'DELETE /v1/nodes/:node_id':                   row('service:tenant-admin',   204, [204, 403, 403, 403, 403], NONE),
 
   'GET /v1/ledger/key':                          row('public',                 200, ALL_200,                   ALL_200),
   // A checkpoint and a consistency proof hold only tree sizes and hashes: any reader of any tenant.

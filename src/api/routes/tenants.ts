@@ -31,6 +31,7 @@ const PatchTenant = Type.Object(
     max_memory_mb: Type.Optional(Limit.max_memory_mb),
     state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
     require_pop: Type.Optional(Type.Boolean()),
+    shared_pool: Type.Optional(Type.Boolean()),
     force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -88,7 +89,7 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
   );
 }
 
-/** The store keeps require_pop as 0 or 1; the API shows a boolean. */
-function tenantView<T extends TenantRow>(tenant: T): Omit<T, 'require_pop'> & { require_pop: boolean } {
-  return { ...tenant, require_pop: tenant.require_pop === 1 };
+/** The store keeps require_pop and shared_pool as 0 or 1; the API shows booleans. */
+function tenantView<T extends TenantRow>(tenant: T): Omit<T, 'require_pop' | 'shared_pool'> & { require_pop: boolean; shared_pool: boolean } {
+  return { ...tenant, require_pop: tenant.require_pop === 1, shared_pool: tenant.shared_pool === 1 };
 }

@@ -117,10 +117,15 @@ export function registerVmRoutes(app: TypedApp, deps: RouteDeps): void {
     return vm;
   });
 
-  app.delete('/v1/vms/:vm_id', { config: { scope: 'tenant:input' }, schema: { params: VmParams, querystring: TenantQuery } }, async (request, reply) => {
-    await deleteVm(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/v1/vms/:vm_id',
+    { config: { scope: 'tenant:input' }, schema: { params: VmParams, querystring: TenantQuery, response: { 202: Vm, 204: Type.Null() } } },
+    async (request, reply) => {
+      // A VM on a node is gone only once its node has destroyed it: 202 with the VM, now `deleting`.
+      const deleting = await deleteVm(deps, originOf(request), tenantScopeOf(request, request.query.tenant_id), request.params.vm_id);
+      return deleting ? reply.code(202).send(deleting) : reply.code(204).send(null);
+    },
+  );
 
   for (const [action, desired] of [
     ['start', 'running'],

@@ -1,0 +1,77 @@
+/** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
+import type { Dialect } from './dialect.js';
+import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
+
+export type NodeRow = NodesTable;
+export type ConsoleRow = VmConsolesTable;
+
+/** The pool of the platform's shared nodes: '*' can never be a tenant id. */
+export const SHARED_POOL = '*';
+
+export async function insertNode(trx: Db, row: NodeRow): Promise<void> {
+  await trx.insertInto('nodes').values(row).execute();
+}
+
+export async function findNode(db: Db, pool: string, nodeId: string): Promise<NodeRow | undefined> {
+  return db.selectFrom('nodes').selectAll().where('tenant_id', '=', pool).where('node_id', '=', nodeId).executeTakeFirst();
+}
+
+/** Reads a node and, on PostgreSQL, locks its row until the transaction ends (placements on it are serialised). */
+export async function lockNode(trx: Db, dialect: Dialect, pool: string, nodeId: string): Promise<NodeRow | undefined> {
+  return trx
+    .selectFrom('nodes')
+    .selectAll()
+    .where('tenant_id', '=', pool)
+    .where('node_id', '=', nodeId)
+    .$if(dialect === 'postgres', (q) => q.forUpdate())
+    .executeTakeFirst();
+}
+
+export async function findNodeByKey(db: Db, publicKey: string): Promise<NodeRow | undefined> {
+  return db.selectFrom('nodes').selectAll().where('public_key', '=', publicKey).executeTakeFirst();
+}
+
+/** One pool's nodes (null: every pool's) in (pool, node id) order, after the cursor's node. */
+export async function listNodeRows(db: Db, pool: string | null, after: { pool: string; nodeId: string } | undefined, limit: number): Promise<NodeRow[]> {
+  return db
+    .selectFrom('nodes')
+    .selectAll()
+    .$if(pool !== null, (q) => q.where('tenant_id', '=', pool!))
+    .$if(after !== undefined, (q) =>
+      q.where((eb) => eb.or([eb('tenant_id', '>', after!.pool), eb.and([eb('tenant_id', '=', after!.pool), eb('node_id', '>', after!.nodeId)])])),
+    )
+    .orderBy('tenant_id')
+    .orderBy('node_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function listNodesInState(db: Db, state: NodeState): Promise<NodeRow[]> {
+  return db.selectFrom('nodes').selectAll().where('state', '=', state).execute();
+}
+
+/** Ready nodes whose stored heartbeat is older than `before` (RFC 3339): the sweep's candidates. */
+export async function listSilentNodes(db: Db, before: string): Promise<NodeRow[]> {
+  return db.selectFrom('nodes').selectAll().where('state', '=', 'ready').where('last_heartbeat_at', '<', before).execute();
+}
+
+export async function updateNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>, changes: Partial<NodeRow>): Promise<void> {
+  await trx.updateTable('nodes').set(changes).where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
+}
+
+export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {
+  await trx.deleteFrom('nodes').where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
+}
+
+/** Stores a VM's console tail, replacing the previous one. */
+export async function saveConsole(trx: Db, row: ConsoleRow): Promise<void> {
+  await trx
+    .insertInto('vm_consoles')
+    .values(row)
+    .onConflict((oc) => oc.column('vm_id').doUpdateSet({ data: row.data, updated_at: row.updated_at }))
+    .execute();
+}
+
+export async function findConsole(db: Db, vmId: string): Promise<ConsoleRow | undefined> {
+  return db.selectFrom('vm_consoles').selectAll().where('vm_id', '=', vmId).executeTakeFirst();
+}
