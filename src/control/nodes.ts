@@ -131,7 +131,8 @@ export async function receiveHeartbeat(
     const byId = new Map(placed.filter((vm) => vm.state !== 'pending').map((vm) => [vm.vm_id, vm]));
     const reports = new Map<string, ObservedVm>();
     for (const report of observed) {
-      if (!byId.has(report.vm_id)) throw new PpnError('not_found', `VM ${report.vm_id} is not placed on node ${nodeId}`);
+      // vm_id tells the agent which VM the server does not place here: it ends that VM (docs/design/agent.md).
+      if (!byId.has(report.vm_id)) throw new PpnError('not_found', `VM ${report.vm_id} is not placed on node ${nodeId}`, { extensions: { vm_id: report.vm_id } });
       if (reports.has(report.vm_id)) throw new PpnError('invalid_input', `VM ${report.vm_id} is reported twice`, { extensions: { field: 'vms' } });
       reports.set(report.vm_id, report);
     }

@@ -26,6 +26,8 @@ export interface FleetNode {
   run(): AgentProcess;
   /** QEMU's pid of a VM, from its pid file. */
   qemuPid(vmId: string): number;
+  /** `enroll` with a new node:agent token for the node's key, as for a node enrolled again. */
+  enroll(): Promise<void>;
 }
 
 const agents: ChildProcess[] = [];
@@ -36,19 +38,24 @@ export async function enrolledNode(server: ServerProcess, tenantId: string, node
   const host = (...args: string[]) => runCliAsync(CLI.host, [...args, '--state-dir', stateDir]);
   const init = await host('init');
   if (init.status !== 0) throw new Error(`init: ${init.stderr}`);
-  const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
-    token: adminToken,
-    body: { subject_pubkey: init.stdout.trim(), scope: 'node:agent', expires_in_seconds: 3600 },
-  });
-  if (issued.status !== 201) throw new Error(`issuing the node token: ${issued.status} ${JSON.stringify(issued.body)}`);
-  const enroll = await host('enroll', '--server', server.url, '--token', issued.body.token, '--node-id', nodeId);
-  if (enroll.status !== 0) throw new Error(`enroll: ${enroll.stderr}`);
-  return {
+  const publicKey = init.stdout.trim();
+  const node: FleetNode = {
     stateDir,
     nodeId,
     run: () => startAgent(stateDir),
     qemuPid: (vmId) => Number(readFileSync(join(stateDir, 'vms', vmId, 'qemu.pid'), 'utf8').trim()),
+    async enroll() {
+      const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+        token: adminToken,
+        body: { subject_pubkey: publicKey, scope: 'node:agent', expires_in_seconds: 3600 },
+      });
+      if (issued.status !== 201) throw new Error(`issuing the node token: ${issued.status} ${JSON.stringify(issued.body)}`);
+      const enroll = await host('enroll', '--server', server.url, '--token', issued.body.token, '--node-id', nodeId);
+      if (enroll.status !== 0) throw new Error(`enroll: ${enroll.stderr}`);
+    },
   };
+  await node.enroll();
+  return node;
 }
 
 function startAgent(stateDir: string): AgentProcess {
