@@ -78,7 +78,7 @@ function onRefusal(options: HeartbeatLoopOptions, error: unknown): void {
       `the server has no node ${nodeId} for this token (removed with DELETE /v1/nodes/${nodeId}?); the VMs stay as they are; enroll again with "service-vm-host enroll" to rejoin`,
     );
   } else if (status === 401) {
-    log.error({ node_id: nodeId, err }, 'the server refuses this node\'s token (expired or revoked?); the VMs stay as they are; enroll again with a new node:agent token');
+    log.error({ node_id: nodeId, err }, "the server refuses this node's token (expired or revoked?); the VMs stay as they are; enroll again with a new node:agent token");
   } else {
     log.warn({ node_id: nodeId, err }, 'heartbeat failed; the VMs stay as they are');
   }

@@ -137,15 +137,17 @@ describe(`VMs on a real node agent survive its crash, report a killed QEMU, and 
     expect(await agent.exited()).toBe(0);
     await node.enroll();
     agent = node.run();
-    await eventually('the old VMs ended on the node', () => (vmIds.every((id) => qemuProcessesOf(id).length === 0 && !existsSync(join(node.stateDir, 'vms', id))) ? true : undefined)).catch(
-      (error: Error) => {
-        throw new Error(`${error.message}\nagent:\n${agent.output()}`);
-      },
-    );
+    await eventually('the old VMs ended on the node', () =>
+      vmIds.every((id) => qemuProcessesOf(id).length === 0 && !existsSync(join(node.stateDir, 'vms', id))) ? true : undefined,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\nagent:\n${agent.output()}`);
+    });
     for (const pid of pids) expect(processAlive(pid)).toBe(false);
     expect(agent.output()).toContain(`the server does not place VM ${running[0]} on this node; ending it here`);
     // Its heartbeats are answered again.
     const answered = new Date().toISOString();
-    await eventually('a heartbeat stored', async () => ((await asAdmin('GET', `/v1/nodes/compute-01?tenant_id=${TENANT}`)).body.last_heartbeat_at > answered ? true : undefined));
+    await eventually('a heartbeat stored', async () =>
+      (await asAdmin('GET', `/v1/nodes/compute-01?tenant_id=${TENANT}`)).body.last_heartbeat_at > answered ? true : undefined,
+    );
   });
 });

@@ -44,7 +44,7 @@ describe(`a VM runs on a real node agent under QEMU (${TEST_STORE})`, () => {
     expect(tenant.status).toBe(201);
     const admin = await api(server.url, 'POST', `/v1/tenants/${TENANT}/tokens`, {
       token: server.adminToken,
-      body: { subject_pubkey: encodeBase64url(rawPublicKey(generateKeyPair().publicKey)), scope: 'service:tenant-admin', expires_in_seconds: 3600 },
+      body: { subject_pubkey: encodeBase64url(rawPublicKey(generateKeyPair().publicKey)), scope: 'service:tenant-admin', expires_in_seconds: 86400 },
     });
     expect(admin.status).toBe(201);
     adminToken = admin.body.token;
