@@ -202,7 +202,10 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     await desiredOf(otherA, [{ vm_id: vmOnOther, state: 'running' }]);
     const before = await snapshotState(h);
     for (const vmId of [vmOnOther, vmOfB, 'vm-00000000000000000000000000']) {
-      expectProblem(await heartbeat(agentA, [{ vm_id: vmId, state: 'failed', reason: 'forged' }]), 404);
+      const refused = await heartbeat(agentA, [{ vm_id: vmId, state: 'failed', reason: 'forged' }]);
+      expectProblem(refused, 404);
+      // The agent ends the VM the problem names (docs/design/agent.md).
+      expect(refused.json()).toMatchObject({ vm_id: vmId });
       const upload = await h.request('PUT', `/v1/nodes/honest-a/vms/${vmId}/console`, {
         token: agentA.token,
         signWith: agentA.keys.privateKey,
