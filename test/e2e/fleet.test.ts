@@ -13,6 +13,9 @@ import { enrolledNode, GUEST_IMAGE, qemuProcessesOf, stopAgents, type AgentProce
 import { commandLine, eventually, processAlive } from '../support/qemu-guests.js';
 import { api, readLedgerJson, startServer, type ServerProcess } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
+import { readCapacity } from '../../src/agent/capacity.js';
+import { nodeKeyFile, readEnrollment } from '../../src/agent/state-dir.js';
+import { readPrivateKey } from '../../src/cli/holder.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
 
 const TENANT = 'acme-fleet';
@@ -58,6 +61,14 @@ describe(`a VM runs on a real node agent under QEMU (${TEST_STORE})`, () => {
     node = await enrolledNode(server, TENANT, 'compute-01', adminToken);
     const list = await asAdmin('GET', '/v1/nodes');
     expect(list.body.items).toEqual([expect.objectContaining({ node_id: 'compute-01', tenant_id: TENANT, state: 'ready' })]);
+    // The reply asks for the server's interval (serve --heartbeat-interval 2): a heartbeat as the node sends it.
+    const enrollment = readEnrollment(node.stateDir);
+    const beat = await api(server.url, 'POST', '/v1/nodes/compute-01/heartbeat', {
+      token: enrollment.token,
+      signWith: readPrivateKey(nodeKeyFile(node.stateDir)),
+      body: { capacity: readCapacity(node.stateDir), vms: [] },
+    });
+    expect(beat.body).toMatchObject({ heartbeat_interval_s: 2, vms: [] });
     agent = node.run();
   });
 
