@@ -150,4 +150,14 @@ describe(`VMs on a real node agent survive its crash, report a killed QEMU, and 
       (await asAdmin('GET', `/v1/nodes/compute-01?tenant_id=${TENANT}`)).body.last_heartbeat_at > answered ? true : undefined,
     );
   });
+
+  it("with its token revoked, the agent says the server refuses the node's token and goes on trying", async () => {
+    expect((await asAdmin('DELETE', `/v1/tenants/${TENANT}/tokens/${node.tokenId}`)).status).toBe(200);
+    await eventually('the agent saying its token is refused', () => (agent.output().includes("the server refuses this node's token") ? true : undefined)).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\nagent:\n${agent.output()}`);
+      },
+    );
+    expect(agent.child.exitCode).toBeNull();
+  });
 });

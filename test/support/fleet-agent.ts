@@ -28,6 +28,8 @@ export interface FleetNode {
   qemuPid(vmId: string): number;
   /** `enroll` with a new node:agent token for the node's key, as for a node enrolled again. */
   enroll(): Promise<void>;
+  /** The id of the node:agent token the last `enroll` used. */
+  tokenId: string;
 }
 
 const agents: ChildProcess[] = [];
@@ -52,7 +54,9 @@ export async function enrolledNode(server: ServerProcess, tenantId: string, node
       if (issued.status !== 201) throw new Error(`issuing the node token: ${issued.status} ${JSON.stringify(issued.body)}`);
       const enroll = await host('enroll', '--server', server.url, '--token', issued.body.token, '--node-id', nodeId);
       if (enroll.status !== 0) throw new Error(`enroll: ${enroll.stderr}`);
+      node.tokenId = issued.body.token_id;
     },
+    tokenId: '',
   };
   await node.enroll();
   return node;
