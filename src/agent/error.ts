@@ -6,11 +6,14 @@ export class AgentError extends Error {
   constructor(
     readonly code: AgentErrorCode,
     message: string,
-    options?: ErrorOptions & { status?: number },
+    options?: ErrorOptions & { status?: number; problem?: Record<string, unknown> },
   ) {
     super(message, options);
     this.status = options?.status;
+    this.problem = options?.problem ?? {};
   }
   /** For server_refused: the HTTP status the server answered. */
   readonly status: number | undefined;
+  /** For server_refused: the server's problem+json body (RFC 9457), or {} when it sent none. */
+  readonly problem: Record<string, unknown>;
 }

@@ -72,9 +72,9 @@ export class FleetClient {
       parsed = undefined;
     }
     if (!response.ok) {
-      const problem = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { title?: string; detail?: string };
-      const why = problem.detail ?? problem.title ?? (text.trim().slice(0, 300) || response.statusText);
-      throw new AgentError('server_refused', `${method} ${url.pathname}: ${response.status} ${why}`, { status: response.status });
+      const problem = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+      const why = [problem.detail, problem.title].find((text) => typeof text === 'string') ?? (text.trim().slice(0, 300) || response.statusText);
+      throw new AgentError('server_refused', `${method} ${url.pathname}: ${response.status} ${String(why)}`, { status: response.status, problem });
     }
     return parsed;
   }

@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCapacity } from './capacity.js';
+import { AgentError } from './error.js';
 import type { FleetClient } from './fleet-client.js';
 import type { QemuDriver } from './qemu.js';
 import type { ReconcileLog, Reconciler } from './reconcile.js';
@@ -43,11 +44,44 @@ export async function runHeartbeatLoop(options: HeartbeatLoopOptions): Promise<v
       for (const vmId of driver.vmIds().filter((id) => kept.has(id))) await uploadConsoleIfChanged(options, vmId, uploaded);
       for (const vmId of uploaded.keys()) if (!kept.has(vmId)) uploaded.delete(vmId);
     } catch (error) {
-      log.warn({ node_id: nodeId, err: (error as Error).message }, 'heartbeat failed; the VMs stay as they are');
+      onRefusal(options, error);
     }
     await pause(interval * 1000, signal);
   }
   await reconciler.settled();
+}
+
+/**
+ * What a failed heartbeat means for the node. Three refusals have a cause the operator can act on,
+ * and say so; one of them the agent acts on itself. Whatever the cause, it heartbeats again next
+ * interval: a removed node may be enrolled again, a server restored, a network mended.
+ *
+ * - 404 naming a `vm_id`: the server knows this node but does not place that VM on it (the node was
+ *   removed and enrolled again, say). Its heartbeats would be refused for as long as it reports the
+ *   VM, so the VM is ended, as one the desired list leaves out.
+ * - 404 otherwise: the server has no such node in the token's tenant (removed with DELETE
+ *   /v1/nodes/{id}). The VMs stay as they are: the agent cannot tell a removed node from a server
+ *   whose state was lost, and a disk is not removed on a guess.
+ * - 401: the token is refused (expired, revoked, or the node key is not its holder).
+ */
+function onRefusal(options: HeartbeatLoopOptions, error: unknown): void {
+  const { log, nodeId } = options;
+  const err = (error as Error).message;
+  const status = error instanceof AgentError && error.code === 'server_refused' ? error.status : undefined;
+  const vmId = status === 404 ? (error as AgentError).problem.vm_id : undefined;
+  if (typeof vmId === 'string') {
+    const begun = options.reconciler.disown(vmId);
+    log.warn({ node_id: nodeId, vm_id: vmId, err, ending: begun.length > 0 }, `the server does not place VM ${vmId} on this node; ending it here`);
+  } else if (status === 404) {
+    log.error(
+      { node_id: nodeId, err },
+      `the server has no node ${nodeId} for this token (removed with DELETE /v1/nodes/${nodeId}?); the VMs stay as they are; enroll again with "service-vm-host enroll" to rejoin`,
+    );
+  } else if (status === 401) {
+    log.error({ node_id: nodeId, err }, "the server refuses this node's token (expired or revoked?); the VMs stay as they are; enroll again with a new node:agent token");
+  } else {
+    log.warn({ node_id: nodeId, err }, 'heartbeat failed; the VMs stay as they are');
+  }
 }
 
 /** At most one upload per VM per heartbeat, and only when the console file changed (size or mtime). */

@@ -92,6 +92,18 @@ export class Reconciler {
     this.busy.set(vmId, running);
   }
 
+  /**
+   * Ends a local VM the server says is not placed on this node (it refused a heartbeat reporting
+   * it): QEMU quit, directory removed, as for a VM the desired list leaves out. Only a VM this node
+   * holds: the id comes from the server, and names nothing else here.
+   */
+  disown(vmId: string): BegunAction[] {
+    const begun: BegunAction[] = [];
+    this.createFailures.delete(vmId);
+    if (this.driver.vmIds().includes(vmId)) this.begin(vmId, 'destroy', () => this.driver.destroy(vmId), begun);
+    return begun;
+  }
+
   /** Resolves when every action begun so far has ended. */
   async settled(): Promise<void> {
     while (this.busy.size > 0) await Promise.all(this.busy.values());

@@ -36,6 +36,7 @@ import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
 import { backfillTree } from '../store/ledger.js';
+import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -72,6 +73,8 @@ export interface AppOptions {
   ledgerStateDir?: string;
   /** vCPUs the scheduler may place per node CPU (`serve --cpu-overcommit`, default DEFAULT_CPU_OVERCOMMIT). */
   cpuOvercommit?: number;
+  /** Seconds between a node's heartbeats (`serve --heartbeat-interval`, default HEARTBEAT_INTERVAL_S). */
+  heartbeatIntervalS?: number;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -107,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     verifiedHead: EMPTY_HEAD,
     ledgerStateDir: options.ledgerStateDir,
     cpuOvercommit: options.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT,
+    heartbeatIntervalS: options.heartbeatIntervalS ?? HEARTBEAT_INTERVAL_S,
   };
   await deps.revocations.refresh(deps.store.db);
 

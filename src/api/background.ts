@@ -23,7 +23,7 @@ export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): Backgro
     jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: () => signAndRemember(deps, signer, log) });
   }
   jobs.push({ name: 'scheduler', everyMs: 1000, run: async () => void (await scheduleOnce(deps, { cpuOvercommit: deps.cpuOvercommit })) });
-  jobs.push({ name: 'silent-node-sweep', everyMs: 2000, run: async () => void (await sweepSilentNodes(deps)) });
+  jobs.push({ name: 'silent-node-sweep', everyMs: 2000, run: async () => void (await sweepSilentNodes(deps, deps.heartbeatIntervalS)) });
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
     jobs.push({ name: 'request-nonces-sweep', everyMs: 5000, run: async () => void (await sweepRequestNonces(deps.store.db, deps.clock.now())) });

@@ -43,6 +43,8 @@ export interface RouteDeps {
   ledgerStateDir: string | undefined;
   /** vCPUs the scheduler may place per node CPU. */
   cpuOvercommit: number;
+  /** The interval nodes are asked to heartbeat at; 3 silent intervals make a node unreachable. */
+  heartbeatIntervalS: number;
 }
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

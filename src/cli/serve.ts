@@ -30,6 +30,8 @@ export interface ServeOptions {
   logLevel: string;
   /** vCPUs the scheduler may place per node CPU. */
   cpuOvercommit?: number;
+  /** Seconds between a node's heartbeats, as the server asks them. */
+  heartbeatIntervalS?: number;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -77,6 +79,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ledgerSigner: loadLedgerSigner(dataDir),
     ledgerStateDir: dataDir,
     cpuOvercommit: options.cpuOvercommit,
+    heartbeatIntervalS: options.heartbeatIntervalS,
   });
 
   // The admin token's TOKEN_ISSUED entry is written only to a ledger that passed the start-up check.

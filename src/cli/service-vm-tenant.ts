@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
+import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { acceptRollback } from './accept-rollback.js';
@@ -31,7 +32,13 @@ program
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
   .option('--cpu-overcommit <ratio>', `vCPUs the scheduler may place per node CPU (default ${DEFAULT_CPU_OVERCOMMIT})`, parseOvercommit, DEFAULT_CPU_OVERCOMMIT)
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number }) =>
+  .option(
+    '--heartbeat-interval <seconds>',
+    `seconds between a fleet node's heartbeats, sent to the nodes in every reply; a node silent 3 intervals is unreachable (default ${HEARTBEAT_INTERVAL_S})`,
+    parsePositiveInt('--heartbeat-interval', 3600),
+    HEARTBEAT_INTERVAL_S,
+  )
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
@@ -41,6 +48,7 @@ program
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
         logLevel: opts.logLevel,
         cpuOvercommit: opts.cpuOvercommit,
+        heartbeatIntervalS: opts.heartbeatInterval,
       });
     }),
   );

@@ -14,15 +14,18 @@ import { listVmsOnNode, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import { changeVmState, removeVm } from './vms.js';
 
+/** The heartbeat interval the server asks of its nodes, unless `serve --heartbeat-interval` says otherwise. */
 export const HEARTBEAT_INTERVAL_S = 10;
 /** A node silent this many intervals is unreachable (SPEC §7). */
 export const SILENT_INTERVALS = 3;
 /**
  * A heartbeat rewrites last_heartbeat_at only when the stored one is older than this, so a node
- * beating every 10 s costs a write every other beat, and the stored time lags by at most 20 s:
- * well inside the 30 s after which the sweep (on any replica) calls the node unreachable.
+ * beating every interval (10 s) costs a write every other beat, and the stored time lags by at most
+ * 2 intervals (20 s): inside the 3 after which the sweep (on any replica) calls the node unreachable.
  */
-export const STORED_HEARTBEAT_MS = 1.5 * HEARTBEAT_INTERVAL_S * 1000;
+export function storedHeartbeatMs(intervalS: number): number {
+  return 1.5 * intervalS * 1000;
+}
 /** memory_mb_available moves every beat; it is rewritten only when it moved this much. */
 const MEMORY_CHANGE_MB = 256;
 /** The console tail kept per VM (SPEC §7): its last 64 KiB. */
@@ -120,6 +123,7 @@ export async function receiveHeartbeat(
   nodeId: string,
   capacity: Capacity,
   observed: readonly ObservedVm[],
+  intervalS = HEARTBEAT_INTERVAL_S,
 ): Promise<HeartbeatReply> {
   return inTransaction(deps.store, async (trx) => {
     const node = await callerNode(trx, caller, nodeId);
@@ -127,13 +131,14 @@ export async function receiveHeartbeat(
     const byId = new Map(placed.filter((vm) => vm.state !== 'pending').map((vm) => [vm.vm_id, vm]));
     const reports = new Map<string, ObservedVm>();
     for (const report of observed) {
-      if (!byId.has(report.vm_id)) throw new PpnError('not_found', `VM ${report.vm_id} is not placed on node ${nodeId}`);
+      // vm_id tells the agent which VM the server does not place here: it ends that VM (docs/design/agent.md).
+      if (!byId.has(report.vm_id)) throw new PpnError('not_found', `VM ${report.vm_id} is not placed on node ${nodeId}`, { extensions: { vm_id: report.vm_id } });
       if (reports.has(report.vm_id)) throw new PpnError('invalid_input', `VM ${report.vm_id} is reported twice`, { extensions: { field: 'vms' } });
       reports.set(report.vm_id, report);
     }
     const now = deps.clock.now();
     const changes: Partial<NodeRow> = capacityChanges(node, capacity);
-    if (node.state !== 'ready' || Date.parse(node.last_heartbeat_at) + STORED_HEARTBEAT_MS <= now) changes.last_heartbeat_at = isoTime(now);
+    if (node.state !== 'ready' || Date.parse(node.last_heartbeat_at) + storedHeartbeatMs(intervalS) <= now) changes.last_heartbeat_at = isoTime(now);
     if (node.state !== 'ready') {
       changes.state = 'ready';
       await recordNodeState(deps, trx, origin, node, 'ready', 'heartbeat received');

@@ -132,4 +132,21 @@ describe('reconciler', () => {
     await second.reconciler.reconcile([]);
     await second.reconciler.settled();
   });
+
+  it('disown ends a VM the server does not place on this node, and names nothing that is not a local VM', async () => {
+    const { reconciler, driver, stateDir } = node();
+    await reconciler.reconcile([desired('vm-d', 'running')]);
+    await reconciler.settled();
+    await untilObserved(reconciler, 'vm-d', 'running');
+    const pid = driver.livePid('vm-d', 'qemu.pid')!;
+
+    expect(reconciler.disown('../images')).toEqual([]);
+    expect(reconciler.disown('vm-unknown')).toEqual([]);
+    expect(reconciler.disown('vm-d')).toEqual([{ vm_id: 'vm-d', action: 'destroy' }]);
+    await reconciler.settled();
+    expect(processAlive(pid)).toBe(false);
+    expect(existsSync(`${stateDir}/vms/vm-d`)).toBe(false);
+    expect(existsSync(`${stateDir}/images/guest.qcow2`)).toBe(true);
+    expect(await reconciler.observe()).toEqual([]);
+  });
 });

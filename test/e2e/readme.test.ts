@@ -1,14 +1,16 @@
 /**
  * The README's shell blocks, run as written: the walk-through, then "Hand out tokens to a team",
- * which goes on from the walk-through's state, each the block between its markers, with bash, curl
- * and jq, against one real server. Only the base URL is changed (the server listens on a free port),
- * and `npx` runs the built commands.
+ * which goes on from the walk-through's state, then "Add a fleet node" (a real agent and QEMU beside
+ * the server), each the block between its markers, with bash, curl and jq, against one real server.
+ * Only the base URL is changed (the server listens on a free port), and `npx` runs the built commands.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qemuProcessesOf } from '../support/fleet-agent.js';
+import { eventually, killVmProcesses, processAlive } from '../support/qemu-guests.js';
 import { CLI, startServer, type ServerProcess } from '../support/server-process.js';
 
 /** The shell block between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
@@ -26,6 +28,7 @@ function shimBin(): string {
     npx: 'exec "$@"',
     ppn: `exec "${process.execPath}" "${CLI.ppn}" "$@"`,
     'service-fs': `exec "${process.execPath}" "${CLI.fs}" "$@"`,
+    'service-vm-host': `exec "${process.execPath}" "${CLI.host}" "$@"`,
   };
   for (const [name, body] of Object.entries(shims)) {
     writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
@@ -49,6 +52,7 @@ describe('README', () => {
   let server: ServerProcess;
   let walkthrough: SpawnSyncReturns<string>;
   let team: SpawnSyncReturns<string>;
+  let fleet: SpawnSyncReturns<string>;
   beforeAll(async () => {
     server = await startServer();
     const env = {
@@ -58,8 +62,15 @@ describe('README', () => {
     };
     walkthrough = runBlock(withLine(readmeBlock('walkthrough'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
     team = runBlock(withLine(readmeBlock('team'), 'export PPN_SERVER=http://127.0.0.1:9221', `export PPN_SERVER=${server.url}`), server, env);
-  });
+    fleet = runBlock(withLine(readmeBlock('fleet'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
+  }, 300_000);
   afterAll(async () => {
+    // The fleet block stops its agent and deletes its VM; this is for a block that failed halfway.
+    const dir = dirname(server.dataDir);
+    const pidFile = join(dir, 'globex-node.pid');
+    const agentPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+    if (agentPid > 1 && processAlive(agentPid) && readFileSync(`/proc/${agentPid}/cmdline`, 'utf8').includes('service-vm-host')) process.kill(agentPid, 'SIGKILL');
+    killVmProcesses(join(dir, 'globex-node'));
     await server.stop();
   });
 
@@ -141,6 +152,42 @@ describe('README', () => {
       expect(out).toContain('"detail": "token has been revoked"');
       expect(out.match(/^exit code 1$/gm)).toHaveLength(2);
       expect(out).toContain('{"name":"acme admin","scope":["service:tenant-admin"]}\n');
+    });
+  });
+
+  describe('add a fleet node', () => {
+    const vmId = () => /^(vm-\S+): running$/m.exec(fleet.stdout)?.[1];
+
+    it('runs as written; the agent is stopped at the end and no QEMU process is left', async () => {
+      expect(fleet.status, `${fleet.stderr}\n${readFileSync(join(dirname(server.dataDir), 'globex-node.log'), 'utf8')}`).toBe(0);
+      expect(fleet.stderr).toBe('enrolled as compute-01; start the agent with "service-vm-host run"\n');
+      const agentPid = Number(readFileSync(join(dirname(server.dataDir), 'globex-node.pid'), 'utf8').trim());
+      expect(agentPid).toBeGreaterThan(1);
+      await eventually('the agent ended by SIGTERM', () => (processAlive(agentPid) ? undefined : true));
+      expect(vmId()).toBeDefined();
+      expect(qemuProcessesOf(vmId()!)).toEqual([]);
+    });
+
+    it('enrolls the node ready with the capacity it found', () => {
+      expect(fleet.stdout).toMatch(/^\{"node_id":"compute-01","state":"ready","capacity":\{"cpus":\d+,"kvm":(true|false)\}\}$/m);
+    });
+
+    it('the VM becomes running on compute-01 under one QEMU process named after it, and its console is readable', () => {
+      const vm = vmId()!;
+      const out = fleet.stdout;
+      expect(out).toContain(
+        `${vm}: running\n{"node_id":"compute-01","state":"ready","allocated":{"vms":1,"vcpus":1,"memory_mb":128,"disk_gb":1},"vms":[{"name":"hello","state":"running"}]}\n1\n{"vm_id":"${vm}","bytes":`,
+      );
+    });
+
+    it('stop makes it stopped; delete answers 202, then the record and the VM directory are gone; the ledger counts each step', () => {
+      const vm = vmId()!;
+      const out = fleet.stdout;
+      expect(out).toContain(`${vm}: stopped\nDELETE: 202\nGET after delete: 404\n`);
+      expect(existsSync(join(dirname(server.dataDir), 'globex-node', 'vms', vm))).toBe(false);
+      const counts = Object.fromEntries([...out.matchAll(/^ +(\d+) ((?:NODE|VM)_\w+)$/gm)].map((m) => [m[2], Number(m[1])]));
+      expect(counts).toMatchObject({ NODE_ENROLLED: 1, VM_CREATED: 1, VM_DELETED: 1 });
+      expect(counts.VM_STATE_CHANGED).toBeGreaterThanOrEqual(5);
     });
   });
 });

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { STORED_HEARTBEAT_MS, sweepSilentNodes } from '../../src/control/nodes.js';
+import { HEARTBEAT_INTERVAL_S, storedHeartbeatMs, sweepSilentNodes } from '../../src/control/nodes.js';
 import { scheduleOnce } from '../../src/control/scheduler.js';
 import type { KeyPair } from '../../src/tokens/keys.js';
 import { generateKeyPair } from '../../src/tokens/keys.js';
@@ -133,7 +133,7 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     const agent = await agentFor(A, 'quiet-node');
     await desiredOf(agent);
     const before = await snapshotState(h);
-    clock.advance(STORED_HEARTBEAT_MS - 1000);
+    clock.advance(storedHeartbeatMs(HEARTBEAT_INTERVAL_S) - 1000);
     await desiredOf(agent, []);
     expect((await heartbeat(agent, [], { ...CAPACITY, memory_mb_available: CAPACITY.memory_mb_available - 100, load1: 3 })).statusCode).toBe(200);
     expect(await snapshotState(h)).toEqual(before);
@@ -202,7 +202,10 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     await desiredOf(otherA, [{ vm_id: vmOnOther, state: 'running' }]);
     const before = await snapshotState(h);
     for (const vmId of [vmOnOther, vmOfB, 'vm-00000000000000000000000000']) {
-      expectProblem(await heartbeat(agentA, [{ vm_id: vmId, state: 'failed', reason: 'forged' }]), 404);
+      const refused = await heartbeat(agentA, [{ vm_id: vmId, state: 'failed', reason: 'forged' }]);
+      expectProblem(refused, 404);
+      // The agent ends the VM the problem names (docs/design/agent.md).
+      expect(refused.json()).toMatchObject({ vm_id: vmId });
       const upload = await h.request('PUT', `/v1/nodes/honest-a/vms/${vmId}/console`, {
         token: agentA.token,
         signWith: agentA.keys.privateKey,

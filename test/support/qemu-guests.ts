@@ -58,29 +58,34 @@ export function commandLine(pid: number): string[] {
  */
 export function killGuests(): void {
   for (const dir of stateDirs.splice(0)) {
-    let vms: string[] = [];
-    try {
-      vms = readdirSync(join(dir, 'vms'));
-    } catch {
-      // no VM was made
-    }
-    for (const vm of vms) {
-      for (const file of ['supervisor.pid', 'qemu.pid']) {
-        let pid: number;
-        try {
-          pid = Number(readFileSync(join(dir, 'vms', vm, file), 'utf8').trim());
-        } catch {
-          continue;
-        }
-        // Only a process whose command line names this VM: never a stranger that reused the pid.
-        if (!(pid > 1) || !processAlive(pid) || !commandLine(pid).some((arg) => arg.startsWith(vm))) continue;
-        try {
-          process.kill(file === 'supervisor.pid' ? -pid : pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+    killVmProcesses(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** SIGKILL to every live QEMU process (and its supervising shell's group) of the VMs in a state directory. */
+export function killVmProcesses(dir: string): void {
+  let vms: string[] = [];
+  try {
+    vms = readdirSync(join(dir, 'vms'));
+  } catch {
+    // no VM was made
+  }
+  for (const vm of vms) {
+    for (const file of ['supervisor.pid', 'qemu.pid']) {
+      let pid: number;
+      try {
+        pid = Number(readFileSync(join(dir, 'vms', vm, file), 'utf8').trim());
+      } catch {
+        continue;
+      }
+      // Only a process whose command line names this VM: never a stranger that reused the pid.
+      if (!(pid > 1) || !processAlive(pid) || !commandLine(pid).some((arg) => arg.startsWith(vm))) continue;
+      try {
+        process.kill(file === 'supervisor.pid' ? -pid : pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
     }
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -11,7 +11,7 @@ import { originOf, tenantScopeOf } from '../context.js';
 import { callerOf } from '../plugins/auth.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
-import { CONSOLE_BYTES, HEARTBEAT_INTERVAL_S, enrollNode, receiveHeartbeat, removeNode, uploadConsole, type NodeCaller } from '../../control/nodes.js';
+import { CONSOLE_BYTES, enrollNode, receiveHeartbeat, removeNode, uploadConsole, type NodeCaller } from '../../control/nodes.js';
 import { invalidInput, notFound } from '../../errors.js';
 import { SHARED_POOL, findConsole, findNode, listNodeRows, type NodeRow } from '../../store/nodes.js';
 import { findVm, listVmsOnNode, sumNodeAllocations, type VmRow } from '../../store/vms.js';
@@ -153,8 +153,8 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
     { config: { scope: 'node:agent' }, schema: { params: NodeParams, body: Heartbeat, response: { 200: HeartbeatReply } } },
     async (request) => {
       const { capacity, vms } = request.body;
-      const beat = await receiveHeartbeat(deps, originOf(request), nodeCallerOf(request), request.params.node_id, capacity, vms);
-      return { node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: HEARTBEAT_INTERVAL_S, vms: beat.vms };
+      const beat = await receiveHeartbeat(deps, originOf(request), nodeCallerOf(request), request.params.node_id, capacity, vms, deps.heartbeatIntervalS);
+      return { node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: deps.heartbeatIntervalS, vms: beat.vms };
     },
   );
 
