@@ -21,8 +21,7 @@ import { encodeBase64url, rawPublicKey } from '../src/tokens/keys.js';
 import { expectJson, keepAliveAgent, sendJson } from './fleet-http.js';
 
 export type AgentCommand =
-  | { cmd: 'enroll'; url: string; tenantId: string; tenantAdminToken: string; count: number; intervalS: number }
-  | { cmd: 'start' | 'pause' | 'resume' | 'stats' | 'exit' };
+  { cmd: 'enroll'; url: string; tenantId: string; tenantAdminToken: string; count: number; intervalS: number } | { cmd: 'start' | 'pause' | 'resume' | 'stats' | 'exit' };
 
 export interface AgentStats {
   event: 'stats';
@@ -66,7 +65,9 @@ function capacityOf(node: SimNode) {
 
 /** Average µs of one signRequest for a heartbeat-sized body: what each beat costs the generator in signing alone. */
 function signingCost(key: KeyObject): number {
-  const body = Buffer.from(JSON.stringify({ capacity: { cpus: CPUS, memory_mb_total: MEMORY_MB, memory_mb_available: 1, disk_gb_available: 900, kvm: true, load1: 0.5 }, vms: [] }));
+  const body = Buffer.from(
+    JSON.stringify({ capacity: { cpus: CPUS, memory_mb_total: MEMORY_MB, memory_mb_available: 1, disk_gb_available: 900, kvm: true, load1: 0.5 }, vms: [] }),
+  );
   const n = 2000;
   const started = process.hrtime.bigint();
   for (let i = 0; i < n; i++) signRequest({ method: 'POST', path: '/v1/nodes/node-0001/heartbeat', query: '', body }, { privateKey: key, clock: systemClock });
@@ -111,7 +112,12 @@ async function enroll(command: Extract<AgentCommand, { cmd: 'enroll' }>): Promis
       201,
     );
     const node: SimNode = { nodeId, key: privateKey, token: issued.token, vms: [] };
-    await expectJson(base, agent, { method: 'POST', path: '/v1/nodes', token: node.token, signer: node.key, payload: { node_id: nodeId, capacity: capacityOf(node) } }, 201);
+    await expectJson(
+      base,
+      agent,
+      { method: 'POST', path: '/v1/nodes', token: node.token, signer: node.key, payload: { node_id: nodeId, capacity: capacityOf(node) } },
+      201,
+    );
     if (++done % 100 === 0) process.stderr.write(`fleet: ${done}/${command.count} nodes enrolled (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     return node;
   };

@@ -18,7 +18,7 @@
  *
  * Options: BENCH_FLEET_NODES (1000), BENCH_FLEET_INTERVAL (10 s), BENCH_FLEET_VMS placed on the
  * nodes (50), BENCH_FLEET_READ_RATE GET /v1/vms per second (200), BENCH_FLEET_WINDOW seconds per
- * window (5), BENCH_FLEET_ROUNDS (8). With PPN_TEST_DATABASE_URL and BENCH_FLEET_POSTGRES=1 the
+ * window (5), BENCH_FLEET_ROUNDS (8); BENCH_FLEET_PROFILE=DIR profiles the server. With PPN_TEST_DATABASE_URL and BENCH_FLEET_POSTGRES=1 the
  * same again on PostgreSQL.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
@@ -60,7 +60,9 @@ interface Server {
 async function startServer(databaseUrl: string | undefined): Promise<Server> {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'ppn-bench-fleet-')), '.ppn');
   const args = [SERVER_CLI, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(databaseUrl ? ['--database-url', databaseUrl] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_FLEET_PROFILE=DIR: the server writes a CPU profile (.cpuprofile) into DIR when it stops.
+  const profile = process.env.BENCH_FLEET_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_FLEET_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((done) => child.on('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
     let output = '';
@@ -256,10 +258,14 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
       201,
     );
     log(`${store}: enrolling ${NODES} nodes through the API (a node:agent token issued for each node key, then the signed enroll)`);
-    const enrolled = (await generator.ask({ cmd: 'enroll', url: base.toString(), tenantId: TENANT, tenantAdminToken: tenantAdmin, count: NODES, intervalS: INTERVAL_S })) as Extract<
-      AgentEvent,
-      { event: 'enrolled' }
-    >;
+    const enrolled = (await generator.ask({
+      cmd: 'enroll',
+      url: base.toString(),
+      tenantId: TENANT,
+      tenantAdminToken: tenantAdmin,
+      count: NODES,
+      intervalS: INTERVAL_S,
+    })) as Extract<AgentEvent, { event: 'enrolled' }>;
     log(`${NODES} nodes enrolled in ${enrolled.seconds.toFixed(1)} s; signing one heartbeat costs the generator ${enrolled.signUs.toFixed(0)} µs`);
     for (let i = 0; i < VMS; i++) {
       await expectJson(base, agent, { method: 'POST', path: '/v1/vms', token: tenantAdmin, payload: { name: `vm-${i}`, vcpus: 2, memory_mb: 4096, disk_gb: 20 } }, 201);
@@ -328,13 +334,19 @@ function report(
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const sum = (ws: Window[], pick: (w: Window) => number): number => ws.reduce((total, w) => total + pick(w), 0);
   const roundPairs = on.map((w, i) => ({ on: w, off: off[i]! }));
-  const p = (w: Window, q: number): number => percentile([...w.latenciesUs].sort((a, b) => a - b), q);
+  const p = (w: Window, q: number): number =>
+    percentile(
+      [...w.latenciesUs].sort((a, b) => a - b),
+      q,
+    );
   const p50Ratios = roundPairs.map((r) => p(r.on, 0.5) / p(r.off, 0.5));
   const p99Ratios = roundPairs.map((r) => p(r.on, 0.99) / p(r.off, 0.99));
   const beatRate = sum(on, (w) => w.beatsOk) / sum(on, (w) => w.seconds);
   // Server CPU a heartbeat: the with-window's CPU a second above its round's without-window, per heartbeat.
   const cpuPerBeat = roundPairs.map((r) => ((r.on.serverCpuUs / r.on.seconds - r.off.serverCpuUs / r.off.seconds) * r.on.seconds) / Math.max(1, r.on.beatsOk));
-  const generatorPerBeat = roundPairs.map((r) => ((r.on.generatorCpuUs / r.on.seconds - r.off.generatorCpuUs / r.off.seconds) * r.on.seconds) / Math.max(1, r.on.beatsOk));
+  const generatorPerBeat = roundPairs.map(
+    (r) => ((r.on.generatorCpuUs / r.on.seconds - r.off.generatorCpuUs / r.off.seconds) * r.on.seconds) / Math.max(1, r.on.beatsOk),
+  );
   const beatLatencies = on.flatMap((w) => w.beatLatenciesMs).sort((a, b) => a - b);
   const pooledP50 = percentile(allOn, 0.5) / percentile(allOff, 0.5);
   const pooledP99 = percentile(allOn, 0.99) / percentile(allOff, 0.99);
@@ -353,10 +365,13 @@ function report(
     `| GET /v1/vms p50 ms | ${ms(percentile(allOn, 0.5))} | ${ms(percentile(allOff, 0.5))} | ${pooledP50.toFixed(2)} | ${median(p50Ratios).toFixed(2)} | ${list(p50Ratios)} |`,
     `| GET /v1/vms p99 ms | ${ms(percentile(allOn, 0.99))} | ${ms(percentile(allOff, 0.99))} | ${pooledP99.toFixed(2)} | ${median(p99Ratios).toFixed(2)} | ${list(p99Ratios)} |`,
     `| GET /v1/vms answered / errors | ${allOn.length} / ${sum(on, (w) => w.readErrors)} | ${allOff.length} / ${sum(off, (w) => w.readErrors)} | | | |`,
-    `| server CPU, ms a second | ${((sum(on, (w) => w.serverCpuUs) / sum(on, (w) => w.seconds)) / 1000).toFixed(0)} | ${((sum(off, (w) => w.serverCpuUs) / sum(off, (w) => w.seconds)) / 1000).toFixed(0)} | | | |`,
-    `| generator CPU, ms a second | ${((sum(on, (w) => w.generatorCpuUs) / sum(on, (w) => w.seconds)) / 1000).toFixed(0)} | ${((sum(off, (w) => w.generatorCpuUs) / sum(off, (w) => w.seconds)) / 1000).toFixed(0)} | | | |`,
+    `| server CPU, ms a second | ${(sum(on, (w) => w.serverCpuUs) / sum(on, (w) => w.seconds) / 1000).toFixed(0)} | ${(sum(off, (w) => w.serverCpuUs) / sum(off, (w) => w.seconds) / 1000).toFixed(0)} | | | |`,
+    `| generator CPU, ms a second | ${(sum(on, (w) => w.generatorCpuUs) / sum(on, (w) => w.seconds) / 1000).toFixed(0)} | ${(sum(off, (w) => w.generatorCpuUs) / sum(off, (w) => w.seconds) / 1000).toFixed(0)} | | | |`,
     '',
-    `heartbeats answered 200 a second during the with-windows: ${beatRate.toFixed(1)} (rounds ${list(on.map((w) => w.beatsOk / w.seconds), 1)}); errors in them: ${sum(on, (w) => w.beatErrors)}`,
+    `heartbeats answered 200 a second during the with-windows: ${beatRate.toFixed(1)} (rounds ${list(
+      on.map((w) => w.beatsOk / w.seconds),
+      1,
+    )}); errors in them: ${sum(on, (w) => w.beatErrors)}`,
     `heartbeats over the whole run: ${final.sent} sent, ${final.ok} answered 200, errors ${JSON.stringify(final.errors)}, ${final.inFlight} unanswered at the end`,
     `heartbeat round trip (generator's view): p50 ${percentile(beatLatencies, 0.5).toFixed(2)} ms, p99 ${percentile(beatLatencies, 0.99).toFixed(2)} ms`,
     `server CPU per heartbeat: ${median(cpuPerBeat).toFixed(0)} µs, median of rounds (${list(cpuPerBeat, 0)}); clock-tick resolution ${(1e6 / TICKS_PER_SECOND / 1000).toFixed(0)} ms per window`,
