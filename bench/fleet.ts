@@ -18,8 +18,8 @@
  *
  * Options: BENCH_FLEET_NODES (1000), BENCH_FLEET_INTERVAL (10 s), BENCH_FLEET_VMS placed on the
  * nodes (50), BENCH_FLEET_READ_RATE GET /v1/vms per second (200), BENCH_FLEET_WINDOW seconds per
- * window (5), BENCH_FLEET_ROUNDS (8); BENCH_FLEET_PROFILE=DIR profiles the server. With PPN_TEST_DATABASE_URL and BENCH_FLEET_POSTGRES=1 the
- * same again on PostgreSQL.
+ * window (5), BENCH_FLEET_ROUNDS (8); BENCH_FLEET_PROFILE=DIR profiles the server. BENCH_FLEET_STORES=sqlite,postgres (default sqlite): also
+ * on PostgreSQL, when PPN_TEST_DATABASE_URL names a server (`npm run bench` starts one).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +33,7 @@ import { encodeBase64url, rawPublicKey } from '../src/tokens/keys.js';
 import type { AgentCommand, AgentEvent, AgentStats } from './fleet-agents.js';
 import { expectJson, keepAliveAgent } from './fleet-http.js';
 import { freshDatabase } from './ledger.js';
+import { median } from './tokens.js';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 1000);
 const INTERVAL_S = Number(process.env.BENCH_FLEET_INTERVAL ?? 10);
@@ -154,12 +155,6 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 interface Window {
   heartbeats: boolean;
   seconds: number;
@@ -219,6 +214,12 @@ async function allPages<T>(base: URL, agent: Agent, token: string, path: string)
     cursor = page.next_cursor;
   } while (cursor);
   return items;
+}
+
+function ledgerByType(entries: { entry: { event_type: string } }[]): string {
+  const counts = new Map<string, number>();
+  for (const { entry } of entries) counts.set(entry.event_type, (counts.get(entry.event_type) ?? 0) + 1);
+  return entries.length === 0 ? '0' : `${entries.length} (${[...counts].map(([type, n]) => `${n} ${type}`).join(', ')})`;
 }
 
 export interface FleetFigures {
@@ -306,9 +307,9 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
       for (const measure of round % 2 === 1 ? [withoutBeats, withBeats] : [withBeats, withoutBeats]) await measure();
     }
     const final = (await generator.ask({ cmd: 'stats' })) as AgentStats;
-    const ledger = await allPages<unknown>(base, agent, admin, `/v1/ledger/entries?since=${encodeURIComponent(measureStart)}`);
+    const ledger = await allPages<{ entry: { event_type: string } }>(base, agent, admin, `/v1/ledger/entries?since=${encodeURIComponent(measureStart)}`);
     const nodesAfter = await allPages<NodeItem>(base, agent, tenantAdmin, '/v1/nodes');
-    return { store, report: report(store, windows, final, enrolled, ledger.length, nodesAfter, loadBefore) };
+    return { store, report: report(store, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore) };
   } finally {
     await generator.ask({ cmd: 'exit' }).catch(() => undefined);
     generator.child.kill();
@@ -322,7 +323,7 @@ function report(
   windows: Window[],
   final: AgentStats,
   enrolled: { seconds: number; signUs: number },
-  ledgerEntries: number,
+  ledgerEntries: string,
   nodesAfter: NodeItem[],
   loadBefore: number,
 ): string {
@@ -383,9 +384,14 @@ function report(
 }
 
 export async function runFleetBench(): Promise<void> {
-  const runs = [await runOn('SQLite', undefined)];
+  const stores = (process.env.BENCH_FLEET_STORES ?? 'sqlite').split(',');
+  const runs: FleetFigures[] = [];
+  if (stores.includes('sqlite')) runs.push(await runOn('SQLite', undefined));
   const adminUrl = process.env.PPN_TEST_DATABASE_URL;
-  if (adminUrl && process.env.BENCH_FLEET_POSTGRES === '1') runs.push(await runOn('PostgreSQL', await freshDatabase(adminUrl, 'fleet')));
+  if (stores.includes('postgres')) {
+    if (adminUrl) runs.push(await runOn('PostgreSQL', await freshDatabase(adminUrl, 'fleet')));
+    else log('no PostgreSQL (PPN_TEST_DATABASE_URL): skipping the PostgreSQL run');
+  }
   for (const run of runs) process.stdout.write(`\n${run.report}\n`);
 }
 
