@@ -17,9 +17,11 @@
  * /proc/PID/stat (user + system), the generator's from its own process.cpuUsage().
  *
  * Options: BENCH_FLEET_NODES (1000), BENCH_FLEET_INTERVAL (10 s), BENCH_FLEET_VMS placed on the
- * nodes (50), BENCH_FLEET_READ_RATE GET /v1/vms per second (200), BENCH_FLEET_WINDOW seconds per
- * window (5), BENCH_FLEET_ROUNDS (8); BENCH_FLEET_PROFILE=DIR profiles the server. BENCH_FLEET_STORES=sqlite,postgres (default sqlite): also
- * on PostgreSQL, when PPN_TEST_DATABASE_URL names a server (`npm run bench` starts one).
+ * nodes (50), BENCH_FLEET_READ_RATE GET /v1/vms per second (200 on SQLite),
+ * BENCH_FLEET_PG_READ_RATE (50 on PostgreSQL, whose reads alone reach about 170 a second on the
+ * project's 2-core machine), BENCH_FLEET_WINDOW seconds per window (5), BENCH_FLEET_ROUNDS (8),
+ * BENCH_FLEET_PROFILE=DIR (the server writes a CPU profile there), BENCH_FLEET_STORES (default:
+ * sqlite, and postgres too when PPN_TEST_DATABASE_URL names a server, as under `npm run bench`).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +41,7 @@ const NODES = Number(process.env.BENCH_FLEET_NODES ?? 1000);
 const INTERVAL_S = Number(process.env.BENCH_FLEET_INTERVAL ?? 10);
 const VMS = Number(process.env.BENCH_FLEET_VMS ?? 50);
 const READ_RATE = Number(process.env.BENCH_FLEET_READ_RATE ?? 200);
+const PG_READ_RATE = Number(process.env.BENCH_FLEET_PG_READ_RATE ?? 50);
 const WINDOW_S = Number(process.env.BENCH_FLEET_WINDOW ?? 5);
 const ROUNDS = Number(process.env.BENCH_FLEET_ROUNDS ?? 8);
 const TENANT = 'bench-fleet';
@@ -170,12 +173,19 @@ interface Window {
 
 const errorCount = (stats: AgentStats): number => Object.values(stats.errors).reduce((a, b) => a + b, 0);
 
-async function measureWindow(server: Server, generator: ReturnType<typeof startGenerator>, readToken: string, agent: Agent, heartbeats: boolean): Promise<Window> {
+async function measureWindow(
+  server: Server,
+  generator: ReturnType<typeof startGenerator>,
+  readToken: string,
+  readRate: number,
+  agent: Agent,
+  heartbeats: boolean,
+): Promise<Window> {
   log(`window ${heartbeats ? 'with' : 'without'} heartbeats, ${WINDOW_S} s`);
   const before = (await generator.ask({ cmd: 'stats' })) as AgentStats;
   const serverBefore = processCpuUs(server.pid);
   const started = performance.now();
-  const reads = await steadyReads(server.url, agent, readToken, READ_RATE, WINDOW_S);
+  const reads = await steadyReads(server.url, agent, readToken, readRate, WINDOW_S);
   const seconds = (performance.now() - started) / 1000;
   const serverAfter = processCpuUs(server.pid);
   const after = (await generator.ask({ cmd: 'stats' })) as AgentStats;
@@ -228,6 +238,7 @@ export interface FleetFigures {
 }
 
 async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undefined): Promise<FleetFigures> {
+  const readRate = store === 'PostgreSQL' ? PG_READ_RATE : READ_RATE;
   const loadBefore = loadavg()[0]!;
   const server = await startServer(databaseUrl);
   const agent = keepAliveAgent(16);
@@ -291,7 +302,7 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
     let lastQuietEnd = performance.now() - INTERVAL_S * 1000;
     const withBeats = async (): Promise<void> => {
       await sleep(1000);
-      windows.push(await measureWindow(server, generator, tenantAdmin, agent, true));
+      windows.push(await measureWindow(server, generator, tenantAdmin, readRate, agent, true));
     };
     const withoutBeats = async (): Promise<void> => {
       // A full interval of heartbeats since the last pause, so no node's silence ever adds up to the sweep's 30 s.
@@ -299,7 +310,7 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
       if (owed > 0) await sleep(owed);
       await generator.ask({ cmd: 'pause' });
       await sleep(500); // beats already sent are answered before the window opens
-      windows.push(await measureWindow(server, generator, tenantAdmin, agent, false));
+      windows.push(await measureWindow(server, generator, tenantAdmin, readRate, agent, false));
       await generator.ask({ cmd: 'resume' });
       lastQuietEnd = performance.now();
     };
@@ -309,7 +320,7 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
     const final = (await generator.ask({ cmd: 'stats' })) as AgentStats;
     const ledger = await allPages<{ entry: { event_type: string } }>(base, agent, admin, `/v1/ledger/entries?since=${encodeURIComponent(measureStart)}`);
     const nodesAfter = await allPages<NodeItem>(base, agent, tenantAdmin, '/v1/nodes');
-    return { store, report: report(store, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore) };
+    return { store, report: report(store, readRate, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore) };
   } finally {
     await generator.ask({ cmd: 'exit' }).catch(() => undefined);
     generator.child.kill();
@@ -320,6 +331,7 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
 
 function report(
   store: string,
+  readRate: number,
   windows: Window[],
   final: AgentStats,
   enrolled: { seconds: number; signUs: number },
@@ -358,8 +370,8 @@ function report(
     `${new Date().toISOString()} — fleet, ${store} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
     `load average (1 min) ${loadBefore.toFixed(2)} before the server started, ${loadavg()[0]!.toFixed(2)} at the end`,
     `${NODES} nodes (one process, each its own key and node:agent token, every request signed) beating every ${INTERVAL_S} s; ${VMS} VMs placed on them and reported running; enrolment took ${enrolled.seconds.toFixed(1)} s`,
-    `GET /v1/vms (${VMS} VMs, tenant-admin bearer token) at a steady ${READ_RATE}/s, open loop; ${ROUNDS} rounds of ${WINDOW_S} s with and ${WINDOW_S} s without heartbeats, alternating`,
-    `tenant api_rate_limit_rpm ${RATE_LIMIT_RPM} (heartbeats take ${(NODES * 60) / INTERVAL_S}/min of it, the reads ${READ_RATE * 60}/min)`,
+    `GET /v1/vms (${VMS} VMs, tenant-admin bearer token) at a steady ${readRate}/s, open loop; ${ROUNDS} rounds of ${WINDOW_S} s with and ${WINDOW_S} s without heartbeats, alternating`,
+    `tenant api_rate_limit_rpm ${RATE_LIMIT_RPM} (heartbeats take ${(NODES * 60) / INTERVAL_S}/min of it, the reads ${readRate * 60}/min)`,
     '',
     '| measurement | with heartbeats | without | ratio (pooled) | ratio, median of rounds | rounds |',
     '|---|---:|---:|---:|---:|---|',
@@ -384,7 +396,7 @@ function report(
 }
 
 export async function runFleetBench(): Promise<void> {
-  const stores = (process.env.BENCH_FLEET_STORES ?? 'sqlite').split(',');
+  const stores = (process.env.BENCH_FLEET_STORES ?? (process.env.PPN_TEST_DATABASE_URL ? 'sqlite,postgres' : 'sqlite')).split(',');
   const runs: FleetFigures[] = [];
   if (stores.includes('sqlite')) runs.push(await runOn('SQLite', undefined));
   const adminUrl = process.env.PPN_TEST_DATABASE_URL;
