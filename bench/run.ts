@@ -12,7 +12,9 @@
  *   4. With PostgreSQL at hand (PPN_TEST_DATABASE_URL; `npm run bench` starts a throwaway server
  *      with fsync on): the bearer and pop reads again in alternating rounds, then POST /v1/vms with
  *      one replica, and with two replicas sharing the load.
- *   5. Last, the ledger at scale (bench/ledger.ts, also `npm run bench:ledger` alone).
+ *   5. The fleet (bench/fleet.ts, also `npm run bench:fleet` alone): 1,000 simulated node agents
+ *      heartbeating every 10 s against a real server process, GET /v1/vms latency with and without.
+ *   6. Last, the ledger at scale (bench/ledger.ts, also `npm run bench:ledger` alone).
  *
  * The server runs in a child process; autocannon runs here. The read kinds alternate round by round
  * (odd rounds bare, bearer, pop; even rounds the reverse) so that drift in the machine's speed hits
@@ -30,6 +32,7 @@ import { systemClock } from '../src/clock.js';
 import { signRequest } from '../src/httpsig/sign.js';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
 import { privateKeyFromPem } from '../src/tokens/keys.js';
+import { runFleetBench } from './fleet.js';
 import { freshDatabase, runLedgerBench } from './ledger.js';
 import { runTokenBench } from './tokens.js';
 
@@ -308,4 +311,5 @@ process.stdout.write(`${table(rows)}\n\n`);
 for (const line of [...sqliteReads.findings, ...postgres.findings]) process.stdout.write(`${line}\n`);
 process.stdout.write(`VM creates / raw insert+commit: ${((create.rate / raw.rate) * 100).toFixed(1)}%\n`);
 
+await runFleetBench();
 await runLedgerBench();
