@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import Fastify, { LogController } from 'fastify';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
+import { HeartbeatRecorder } from '../control/heartbeats.js';
 import { FLUSH_MS, SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
@@ -54,7 +55,7 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
   /** Take part in the leader election and run background work when elected (the server does). */
   runBackgroundWork?: boolean;
-  /** How often to write session use (default and least FLUSH_MS: tests set it longer and flush by hand). */
+  /** How often to write session use and quiet heartbeats (default and least FLUSH_MS: tests set it longer and flush by hand). */
   sessionFlushMs?: number;
   /** How often to re-read revocations made elsewhere (default REFRESH_MS). */
   revocationPollMs?: number;
@@ -101,6 +102,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     ids: options.ids ?? makeIdSource(clock),
     revocations: new RevocationList(),
     sessions: new SessionRecorder(),
+    heartbeats: new HeartbeatRecorder(),
     limiter: rateLimiterFor(options.store),
     metrics: publicRegistry(),
     tenantMetrics: new TenantMetrics(options.maxTenantMetricLabels ?? DEFAULT_MAX_TENANT_LABELS),
@@ -174,7 +176,9 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     await stopListening();
   });
   followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
-  flushSessionsPeriodically(app, deps, Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS));
+  const flushMs = Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS);
+  flushPeriodically(app, 'sessions', () => deps.sessions.flush(deps.store), flushMs);
+  flushPeriodically(app, 'heartbeats', () => deps.heartbeats.flush(deps.store), flushMs);
 
   // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
   if (options.runBackgroundWork && !deps.ledgerProblem) {
@@ -197,24 +201,32 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   return app;
 }
 
-const sessionFlushes = new WeakMap<TypedApp, () => Promise<void>>();
+type FlushKind = 'sessions' | 'heartbeats';
+const flushers = new WeakMap<TypedApp, Map<FlushKind, () => Promise<void>>>();
 
 /** Writes the sessions `app` has aggregated now, as its flusher would within a second (for tests). */
 export async function flushSessions(app: TypedApp): Promise<void> {
-  await sessionFlushes.get(app)?.();
+  await flushers.get(app)?.get('sessions')?.();
+}
+
+/** Writes the quiet heartbeats' times `app` holds now, as its flusher would within a second (for tests). */
+export async function flushHeartbeats(app: TypedApp): Promise<void> {
+  await flushers.get(app)?.get('heartbeats')?.();
 }
 
 /**
- * Session use reaches the store once a second, not once a request, and once more on close, so a
- * server stopped cleanly loses none of it.
+ * Session use and quiet heartbeats reach the store once a second, not once a request, and once
+ * more on close, so a server stopped cleanly loses none of them.
  */
-function flushSessionsPeriodically(app: TypedApp, deps: RouteDeps, everyMs: number): void {
+function flushPeriodically(app: TypedApp, kind: FlushKind, write: () => Promise<void>, everyMs: number): void {
   // One flush at a time: the one on close waits for one the timer started.
   let last: Promise<void> = Promise.resolve();
-  const flush = () => (last = last.catch(() => undefined).then(() => deps.sessions.flush(deps.store)));
-  sessionFlushes.set(app, flush);
+  const flush = () => (last = last.catch(() => undefined).then(write));
+  const mine = flushers.get(app) ?? new Map<FlushKind, () => Promise<void>>();
+  mine.set(kind, flush);
+  flushers.set(app, mine);
   const flusher = setInterval(() => {
-    flush().catch((error: unknown) => app.log.warn({ err: error }, 'session flush failed'));
+    flush().catch((error: unknown) => app.log.warn({ err: error }, `${kind} flush failed`));
   }, everyMs);
   flusher.unref();
   app.addHook('onClose', async () => {

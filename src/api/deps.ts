@@ -9,6 +9,7 @@ import type { Clock, IdSource } from '../clock.js';
 import type { LedgerSigner } from '../control/checkpoints.js';
 import type { LedgerProblem } from '../control/ledger-check.js';
 import type { RevocationList } from '../control/revocations.js';
+import type { HeartbeatRecorder } from '../control/heartbeats.js';
 import type { SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { TreeHead } from '../ledger/checkpoint.js';
@@ -28,6 +29,8 @@ export interface RouteDeps {
   revocations: RevocationList;
   /** Tokens in use, aggregated in memory until the next flush (src/control/sessions.ts). */
   sessions: SessionRecorder;
+  /** Quiet heartbeats' liveness times, kept in memory until the next flush (src/control/heartbeats.ts). */
+  heartbeats: HeartbeatRecorder;
   limiter: RateLimiter;
   /** Metrics anyone may read: no tenant identifiers. */
   metrics: Registry;

@@ -12,6 +12,8 @@ import type { Db, NodeState } from '../store/schema.js';
 import { inTransaction } from '../store/store.js';
 import { listVmsOnNode, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
+import type { HeartbeatRecorder } from './heartbeats.js';
+import { FLUSH_MS } from './sessions.js';
 import { changeVmState, removeVm } from './vms.js';
 
 /** The heartbeat interval the server asks of its nodes, unless `serve --heartbeat-interval` says otherwise. */
@@ -19,9 +21,11 @@ export const HEARTBEAT_INTERVAL_S = 10;
 /** A node silent this many intervals is unreachable (SPEC §7). */
 export const SILENT_INTERVALS = 3;
 /**
- * A heartbeat rewrites last_heartbeat_at only when the stored one is older than this, so a node
- * beating every interval (10 s) costs a write every other beat, and the stored time lags by at most
- * 2 intervals (20 s): inside the 3 after which the sweep (on any replica) calls the node unreachable.
+ * A heartbeat updates last_heartbeat_at only when the stored one is older than this, so a node
+ * beating every interval (10 s) costs a row update every other beat. A quiet heartbeat's time is
+ * written by the next flush (src/control/heartbeats.ts, within FLUSH_MS), so the stored time lags by
+ * at most 2 intervals plus the flush period: inside the 3 intervals plus the flush period after which
+ * the sweep (on the leader) calls the node unreachable.
  */
 export function storedHeartbeatMs(intervalS: number): number {
   return 1.5 * intervalS * 1000;
@@ -117,7 +121,7 @@ async function callerNode(trx: Db, caller: NodeCaller, nodeId: string): Promise<
  * of a VM not placed on this node refuses the whole heartbeat and changes nothing.
  */
 export async function receiveHeartbeat(
-  deps: ControlDeps,
+  deps: ControlDeps & { heartbeats: HeartbeatRecorder },
   origin: Origin,
   caller: NodeCaller,
   nodeId: string,
@@ -138,12 +142,18 @@ export async function receiveHeartbeat(
     }
     const now = deps.clock.now();
     const changes: Partial<NodeRow> = capacityChanges(node, capacity);
-    if (node.state !== 'ready' || Date.parse(node.last_heartbeat_at) + storedHeartbeatMs(intervalS) <= now) changes.last_heartbeat_at = isoTime(now);
     if (node.state !== 'ready') {
       changes.state = 'ready';
       await recordNodeState(deps, trx, origin, node, 'ready', 'heartbeat received');
     }
-    if (Object.keys(changes).length > 0) await updateNodeRow(trx, node, changes);
+    const stale = Date.parse(node.last_heartbeat_at) + storedHeartbeatMs(intervalS) <= now;
+    // The liveness time rides along when the row is written anyway; alone, it waits for the flush.
+    if (Object.keys(changes).length > 0) {
+      changes.last_heartbeat_at = isoTime(now);
+      await updateNodeRow(trx, node, changes);
+    } else if (stale) {
+      deps.heartbeats.record(node.tenant_id, node.node_id, isoTime(now));
+    }
 
     const desired: VmRow[] = [];
     for (const vm of byId.values()) {
@@ -154,7 +164,7 @@ export async function receiveHeartbeat(
       }
       desired.push(await applyReport(deps, trx, origin, vm, report));
     }
-    return { node: { ...node, ...changes }, vms: desired };
+    return { node: { ...node, ...(stale ? { last_heartbeat_at: isoTime(now) } : {}), ...changes }, vms: desired };
   });
 }
 
@@ -228,11 +238,12 @@ const SWEEP: Origin = { actor: CONTROL_PLANE, requestId: null };
 
 /**
  * The leader's sweep: a ready node whose stored heartbeat is older than SILENT_INTERVALS intervals
- * becomes `unreachable`, and its VMs `unknown`. Rechecked per node inside its transaction, so a
- * heartbeat stored meanwhile (by any replica) wins.
+ * plus the flush period (a quiet heartbeat reaches the store only with the next flush) becomes
+ * `unreachable`, and its VMs `unknown`. Rechecked per node inside its transaction, so a heartbeat
+ * stored meanwhile (by any replica) wins.
  */
 export async function sweepSilentNodes(deps: ControlDeps, intervalS = HEARTBEAT_INTERVAL_S): Promise<number> {
-  const cutoff = isoTime(deps.clock.now() - SILENT_INTERVALS * intervalS * 1000);
+  const cutoff = isoTime(deps.clock.now() - SILENT_INTERVALS * intervalS * 1000 - FLUSH_MS);
   let marked = 0;
   for (const candidate of await listSilentNodes(deps.store.db, cutoff)) {
     marked += await inTransaction(deps.store, async (trx) => {

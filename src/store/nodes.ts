@@ -59,6 +59,26 @@ export async function updateNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | '
   await trx.updateTable('nodes').set(changes).where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
 }
 
+/** A node's liveness time as a quiet heartbeat left it (src/control/heartbeats.ts). */
+export interface HeartbeatTime {
+  tenant_id: string;
+  node_id: string;
+  at: string;
+}
+
+/** Moves each node's last_heartbeat_at forward to its time; a newer stored time, or a node gone, is left as it is. */
+export async function storeHeartbeatTimes(trx: Db, times: readonly HeartbeatTime[]): Promise<void> {
+  for (const t of times) {
+    await trx
+      .updateTable('nodes')
+      .set({ last_heartbeat_at: t.at })
+      .where('tenant_id', '=', t.tenant_id)
+      .where('node_id', '=', t.node_id)
+      .where('last_heartbeat_at', '<', t.at)
+      .execute();
+  }
+}
+
 export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {
   await trx.deleteFrom('nodes').where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
 }

@@ -91,7 +91,7 @@ export interface NodesTable {
   disk_gb_available: number;
   /** 1 when /dev/kvm is usable on the node. */
   kvm: number;
-  /** Written at most every storedHeartbeatMs(interval) (src/control/nodes.ts), not on every heartbeat. */
+  /** Moved at most every storedHeartbeatMs(interval) (src/control/nodes.ts), by the heartbeat flush unless the row is written anyway. */
   last_heartbeat_at: string;
   enrolled_at: string;
   /** The token id that enrolled the node. */

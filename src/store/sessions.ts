@@ -7,12 +7,19 @@ import type { Db, SessionsTable } from './schema.js';
 
 export type SessionRow = SessionsTable;
 
-/** Adds each row's count to the stored one and widens its first and last seen times. */
+/** Rows per upsert statement: 100 rows of 10 columns stay far below either store's bound on parameters. */
+const ROWS_PER_STATEMENT = 100;
+
+/**
+ * Adds each row's count to the stored one and widens its first and last seen times, in multi-row
+ * statements of ROWS_PER_STATEMENT. The rows must have distinct keys (PostgreSQL refuses one
+ * statement touching a row twice); a flush's rows do, being keyed by (tenant, block id).
+ */
 export async function upsertSessions(trx: Db, rows: readonly SessionRow[]): Promise<void> {
-  for (const row of rows) {
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     await trx
       .insertInto('sessions')
-      .values(row)
+      .values(rows.slice(start, start + ROWS_PER_STATEMENT))
       .onConflict((oc) =>
         oc.columns(['tenant_id', 'token_id']).doUpdateSet((eb) => {
           // RFC 3339 UTC times of one fixed form compare as text; CASE works on both stores, unlike

@@ -150,10 +150,11 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
     await scheduleOnce(deps(), { cpuOvercommit: 4 });
     await desiredOf(agent, [{ vm_id: vmId, state: 'running' }]);
     const nodeState = async () => (await h.request('GET', '/v1/nodes/sleepy-node', { token: adminA })).json<{ state: string }>().state;
-    clock.advance(29_000);
+    // 3 intervals plus the flush period (a quiet heartbeat's time is written by the next flush).
+    clock.advance(31_000);
     await sweepSilentNodes(deps());
     expect(await nodeState()).toBe('ready');
-    clock.advance(2_000);
+    clock.advance(1_000);
     await sweepSilentNodes(deps());
     expect(await nodeState()).toBe('unreachable');
     expect((await vm(adminA, vmId)).state).toBe('unknown');
@@ -171,7 +172,7 @@ describe('fleet nodes, heartbeats and the scheduler', () => {
 
   it('places a pending VM once a heartbeat makes its node ready again', async () => {
     const agent = await agentFor(A, 'late-node');
-    clock.advance(31_000);
+    clock.advance(32_000);
     await sweepSilentNodes(deps());
     const vmId = await createVm(adminA, { node_id: 'late-node' });
     await scheduleOnce(deps(), { cpuOvercommit: 4 });
