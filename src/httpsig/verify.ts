@@ -16,7 +16,7 @@
  */
 import { verify, type KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { decodeBase64url, publicKeyFromRaw } from '../tokens/keys.js';
+import { decodeBase64url, holderPublicKey } from '../tokens/keys.js';
 import { signatureBase, type RequestParts } from './base.js';
 import { checkContentDigest } from './digest.js';
 import { SignatureError } from './error.js';
@@ -91,7 +91,7 @@ export async function verifyRequestSignature(request: RequestParts, options: Pro
   if (body.length > 0 || fields.components.includes('content-digest')) {
     checkContentDigest(fieldValue(request.headers, 'content-digest'), body);
   }
-  checkSignature(request, fields, publicKeyFromRaw(holder));
+  checkSignature(request, fields, holderPublicKey(options.holderKey));
   const expiresAt = (params.created + SIGNATURE_WINDOW_SECONDS) * 1000;
   if (!(await options.acceptNonce(params.keyid, params.nonce, expiresAt))) {
     throw new SignatureError('nonce_reused', 'this nonce was already used: sign every request with a fresh nonce');

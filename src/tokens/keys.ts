@@ -55,6 +55,27 @@ export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
 }
 
+const HOLDER_KEY_CACHE_LIMIT = 10_000;
+const holderKeys = new Map<string, KeyObject>();
+
+/**
+ * A holder's public key from its base64url text (already checked to be 32 bytes), imported once and
+ * then kept: the same holders sign request after request and delegate token after token, and an
+ * import is the one step of checking their signatures that is not the verify itself. Bounded: the
+ * oldest entry goes first.
+ */
+export function holderPublicKey(text: string): KeyObject {
+  let key = holderKeys.get(text);
+  if (!key) {
+    const raw = decodeBase64url(text);
+    if (!raw) throw new RangeError('a holder key is base64url');
+    key = publicKeyFromRaw(raw);
+    if (holderKeys.size >= HOLDER_KEY_CACHE_LIMIT) holderKeys.delete(holderKeys.keys().next().value!);
+    holderKeys.set(text, key);
+  }
+  return key;
+}
+
 export function rawPublicKey(key: KeyObject): Buffer {
   const der = key.export({ format: 'der', type: 'spki' });
   return der.subarray(der.length - 32);

@@ -6,7 +6,7 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { TokenError } from './error.js';
 import { delegatedBlockId, delegateSigningInput, LIMIT_KEYS, parseToken, rootSigningInput, type TokenLimits } from './format.js';
-import { decodeBase64url, publicKeyFromRaw } from './keys.js';
+import { holderPublicKey } from './keys.js';
 import { scopesWithin, type Scope } from './scopes.js';
 
 /** Issued-at may lie this far in the future, for clock skew between machines. */
@@ -75,7 +75,7 @@ export function verifyToken(text: string, options: VerifyOptions): VerifiedToken
   for (let i = 1; i < blocks.length; i++) {
     const parent = blocks[i - 1]!;
     const block = blocks[i]!;
-    const parentKey = publicKeyFromRaw(decodeBase64url(parent.claims.sub)!);
+    const parentKey = holderPublicKey(parent.claims.sub);
     if (!verify(null, delegateSigningInput(parent.signature, block.payload), parentKey, block.signature)) {
       throw new TokenError('bad_signature', `block ${i}: signature does not verify`);
     }
