@@ -123,8 +123,7 @@ async function measure(store: Store, label: string): Promise<string[]> {
   const full = slices['bench-full'];
   const ratios = full.map((s, round) => rate(s) / rate(empty[round]!));
   const ratio = median(ratios);
-  const row = (name: string, s: Slice[]) =>
-    `| ${label} | ${name} | ${Math.round(median(s.map(rate))).toLocaleString('en-US')} | ${median(s.map(cpuPer)).toFixed(0)} |`;
+  const row = (name: string, s: Slice[]) => `| ${label} | ${name} | ${Math.round(median(s.map(rate))).toLocaleString('en-US')} | ${median(s.map(cpuPer)).toFixed(0)} |`;
   return [
     `| store | tenant | creates/s | CPU µs per create |`,
     `|---|---|---|---|`,

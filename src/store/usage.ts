@@ -33,8 +33,7 @@ interface RawRecord {
  * block with no VM counts zero on both sides. A VM counts once in each distinct block of its chain.
  */
 export async function readStoredAndCountedUsage(db: Db, dialect: Dialect): Promise<UsageRecord[]> {
-  const chainBlocks =
-    dialect === 'postgres' ? sql`jsonb_array_elements_text(v.token_chain::jsonb) AS c(value)` : sql`json_each(v.token_chain) AS c`;
+  const chainBlocks = dialect === 'postgres' ? sql`jsonb_array_elements_text(v.token_chain::jsonb) AS c(value)` : sql`json_each(v.token_chain) AS c`;
   const result = await sql<RawRecord>`
     SELECT 'counted' AS source, tenant_id, NULL AS block_id,
            COUNT(*) AS vms, SUM(disk_gb) AS storage_gb, SUM(vcpus) AS vcpus, SUM(memory_mb) AS memory_mb

@@ -52,10 +52,14 @@ describe('usage audit', () => {
     try {
       const metrics = async (token?: string) =>
         (await leader.inject({ method: 'GET', url: '/metrics', headers: token ? { authorization: `Bearer ${token}` } : {} })).body;
-      const adminText = await eventually('the drift on /metrics', async () => {
-        const text = await metrics(h.adminToken);
-        return text.includes('ppn_usage_drift{tenant="drifty"} 2') ? text : undefined;
-      }, 10_000);
+      const adminText = await eventually(
+        'the drift on /metrics',
+        async () => {
+          const text = await metrics(h.adminToken);
+          return text.includes('ppn_usage_drift{tenant="drifty"} 2') ? text : undefined;
+        },
+        10_000,
+      );
       expect(adminText).not.toContain('ppn_usage_drift{tenant="steady"}');
       const publicText = await metrics();
       expect(publicText).toMatch(/^ppn_usage_drift_rows 2$/m);

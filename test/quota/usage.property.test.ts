@@ -55,7 +55,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     memory_mb: fc.integer({ min: 64, max: 3000 }),
     disk_gb: fc.integer({ min: 1, max: 8 }),
   }),
-  fc.record({ kind: fc.constant('burst' as const), tenant: fc.integer({ min: 0, max: 1 }), chain: fc.integer({ min: 0, max: 3 }), count: fc.integer({ min: 2, max: 6 }) }),
+  fc.record({
+    kind: fc.constant('burst' as const),
+    tenant: fc.integer({ min: 0, max: 1 }),
+    chain: fc.integer({ min: 0, max: 3 }),
+    count: fc.integer({ min: 2, max: 6 }),
+  }),
   fc.record({ kind: fc.constant('delete' as const), pick }),
   fc.record({ kind: fc.constant('place' as const), pick }),
   fc.record({ kind: fc.constant('gone' as const), pick }),

@@ -28,7 +28,7 @@ describe('migration 0013_usage', () => {
     store = url ? openPostgresStore(url) : openSqliteStore(join(dir, 'ppn.sqlite'));
     const migrator = new Migrator({ db: store.db, provider: { getMigrations: async () => buildMigrations(store.dialect) } });
     const { error } = await migrator.migrateTo('0012_nodes');
-    if (error) throw error;
+    if (error) throw error instanceof Error ? error : new Error('migrating to 0012_nodes failed', { cause: error });
   });
   afterAll(async () => {
     await store.close();
