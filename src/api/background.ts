@@ -1,7 +1,7 @@
 /**
  * Runs the background jobs on the one server the store elects (SPEC §1), and reports the role in
- * /readyz and /metrics. Jobs: the ledger checkpoint signer, the scheduler, the silent-node sweep, and
- * on PostgreSQL the rate-log and nonce-record sweeps.
+ * /readyz and /metrics. Jobs: the ledger checkpoint signer, the scheduler, the silent-node sweep, the
+ * usage audit, and on PostgreSQL the rate-log and nonce-record sweeps.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -13,7 +13,12 @@ import { sweepSilentNodes } from '../control/nodes.js';
 import { scheduleOnce } from '../control/scheduler.js';
 import { sweepRateEvents } from '../store/rate-events.js';
 import { sweepRequestNonces } from '../store/request-nonces.js';
+import { auditUsage, type UsageAlarms } from '../control/usage-audit.js';
 import type { BackgroundRole, RouteDeps } from './deps.js';
+import { usageDriftGauge } from './metrics.js';
+
+/** How often the leader audits the stored usage against the VM rows (and once when it starts leading). */
+export const USAGE_AUDIT_MS = 60_000;
 
 export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];
@@ -24,11 +29,25 @@ export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): Backgro
   }
   jobs.push({ name: 'scheduler', everyMs: 1000, run: async () => void (await scheduleOnce(deps, { cpuOvercommit: deps.cpuOvercommit })) });
   jobs.push({ name: 'silent-node-sweep', everyMs: 2000, run: async () => void (await sweepSilentNodes(deps, deps.heartbeatIntervalS)) });
+  const alarms = usageAlarms(deps, log);
+  jobs.push({ name: 'usage-audit', everyMs: USAGE_AUDIT_MS, atStart: true, run: async () => void (await auditUsage(deps.store, alarms)) });
   if (deps.store.dialect === 'postgres') {
     jobs.push({ name: 'rate-events-sweep', everyMs: 1000, run: async () => void (await sweepRateEvents(deps.store.db, deps.clock.now())) });
     jobs.push({ name: 'request-nonces-sweep', everyMs: 5000, run: async () => void (await sweepRequestNonces(deps.store.db, deps.clock.now())) });
   }
   return jobs;
+}
+
+/** The usage audit's findings: error lines, the public drift gauge and the per-tenant one. */
+function usageAlarms(deps: RouteDeps, log: FastifyBaseLogger): UsageAlarms {
+  const rows = usageDriftGauge(deps.metrics);
+  return {
+    error: (details, message) => log.error(details, message),
+    drift: (rowsByTenant) => {
+      rows.set([...rowsByTenant.values()].reduce((sum, n) => sum + n, 0));
+      deps.tenantMetrics.usageDrifted(rowsByTenant);
+    },
+  };
 }
 
 /**

@@ -7,7 +7,7 @@
  * here happen after its row was read), at most `maxTenantLabels` of them, and every tenant past the
  * cap shares the label "other". A deleted tenant's series are dropped and its label freed.
  */
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 
 export const DEFAULT_MAX_TENANT_LABELS = 1000;
@@ -18,6 +18,8 @@ export class TenantMetrics {
   private readonly labels = new Set<string>();
   private readonly quotaRefusals: Counter<'tenant'>;
   private readonly rateLimitRefusals: Counter<'tenant'>;
+  private readonly usageDrift: Gauge<'tenant'>;
+  private driftLabels = new Set<string>();
 
   constructor(private readonly maxTenantLabels: number) {
     const registers = [this.registry];
@@ -25,6 +27,12 @@ export class TenantMetrics {
     this.rateLimitRefusals = new Counter({
       name: 'ppn_rate_limit_refusals_total',
       help: 'Requests refused by the tenant rate limit, by tenant',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.usageDrift = new Gauge({
+      name: 'ppn_usage_drift',
+      help: "Usage rows (the tenant's, its token blocks') the last usage audit found differing from the VM rows, by tenant",
       labelNames: ['tenant'],
       registers,
     });
@@ -38,11 +46,25 @@ export class TenantMetrics {
     this.rateLimitRefusals.inc({ tenant: this.labelOf(tenantId) });
   }
 
+  /** What the last usage audit found: a series per drifting tenant; those no longer drifting go. */
+  usageDrifted(rowsByTenant: ReadonlyMap<string, number>): void {
+    const byLabel = new Map<string, number>();
+    for (const [tenantId, rows] of rowsByTenant) {
+      const label = this.labelOf(tenantId);
+      byLabel.set(label, (byLabel.get(label) ?? 0) + rows);
+    }
+    for (const label of this.driftLabels) if (!byLabel.has(label)) this.usageDrift.remove({ tenant: label });
+    for (const [label, rows] of byLabel) this.usageDrift.set({ tenant: label }, rows);
+    this.driftLabels = new Set(byLabel.keys());
+  }
+
   /** A deleted tenant: its series go, and its label slot is free for another tenant. */
   forget(tenantId: string): void {
     if (!this.labels.delete(tenantId)) return;
     this.quotaRefusals.remove({ tenant: tenantId });
     this.rateLimitRefusals.remove({ tenant: tenantId });
+    this.usageDrift.remove({ tenant: tenantId });
+    this.driftLabels.delete(tenantId);
   }
 
   private labelOf(tenantId: string): string {
@@ -51,6 +73,13 @@ export class TenantMetrics {
     this.labels.add(tenantId);
     return tenantId;
   }
+}
+
+/** Usage rows the last audit found differing, all tenants together: public, so alerting needs no admin token. */
+export function usageDriftGauge(registry: Registry): Gauge {
+  const existing = registry.getSingleMetric('ppn_usage_drift_rows');
+  if (existing) return existing as Gauge;
+  return new Gauge({ name: 'ppn_usage_drift_rows', help: 'Usage rows the last usage audit found differing from the VM rows', registers: [registry] });
 }
 
 /** The public registry, with the process's default metrics (CPU, memory, event loop, GC). */

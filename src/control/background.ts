@@ -6,6 +6,8 @@
 export interface BackgroundJob {
   name: string;
   everyMs: number;
+  /** Also run once as soon as the work starts, not only after the first interval. */
+  atStart?: boolean;
   run(): Promise<void>;
 }
 
@@ -30,7 +32,7 @@ export class BackgroundWork {
     if (this.running) return;
     this.timers = this.jobs.map((job) => {
       let busy = false;
-      const timer = setInterval(() => {
+      const turn = () => {
         if (busy) return;
         busy = true;
         job
@@ -38,8 +40,10 @@ export class BackgroundWork {
           .then(() => this.events.ran(job.name))
           .catch((error: unknown) => this.events.failed(job.name, error))
           .finally(() => (busy = false));
-      }, job.everyMs);
+      };
+      const timer = setInterval(turn, job.everyMs);
       timer.unref();
+      if (job.atStart) turn();
       return timer;
     });
   }

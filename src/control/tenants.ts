@@ -6,7 +6,7 @@ import type { Db, TenantState } from '../store/schema.js';
 import { announce, inTransaction } from '../store/store.js';
 import { findTenant, insertTenant, lockTenant, updateTenantRow, type TenantRow } from '../store/tenants.js';
 import { listLiveTokens, markRevoked } from '../store/tokens.js';
-import { deleteVmRow, listVmRows, sumUsage, type Usage } from '../store/vms.js';
+import { deleteVmRow, listVmRows, usageOf, type Usage } from '../store/vms.js';
 import { deleteNodeRow, listNodeRows } from '../store/nodes.js';
 import { nameData, recordEvent, type ControlDeps, type Origin } from './context.js';
 import type { RevocationList } from './revocations.js';
@@ -33,6 +33,8 @@ export interface TenantChanges extends Partial<TenantLimits> {
   shared_pool?: boolean;
 }
 
+const NO_USAGE = { usage_vms: 0, usage_storage_gb: 0, usage_vcpus: 0, usage_memory_mb: 0 };
+
 export interface TenantWithUsage extends TenantRow {
   usage: Usage;
 }
@@ -44,7 +46,16 @@ export async function createTenant(deps: ControlDeps, origin: Origin, input: New
       throw new PpnError('conflict', `tenant ${input.tenant_id} exists or existed; tenant ids are never reused`);
     }
     const now = isoTime(deps.clock.now());
-    const row: TenantRow = { ...input, state: 'active', created_at: now, updated_at: now, vm_generation: 0, require_pop: 0, shared_pool: 0 };
+    const row: TenantRow = {
+      ...input,
+      state: 'active',
+      created_at: now,
+      updated_at: now,
+      vm_generation: 0,
+      require_pop: 0,
+      shared_pool: 0,
+      ...NO_USAGE,
+    };
     await insertTenant(trx, row);
     const { tenant_id, ...data } = input;
     await recordEvent(deps, trx, origin, { event_type: 'TENANT_CREATED', tenant_id, subject_ids: {}, data });
@@ -55,14 +66,14 @@ export async function createTenant(deps: ControlDeps, origin: Origin, input: New
 export async function getTenantWithUsage(db: Db, tenantId: string): Promise<TenantWithUsage> {
   const tenant = await findTenant(db, tenantId);
   if (!tenant || tenant.state === 'deleted') throw notFound('tenant');
-  return { ...tenant, usage: await sumUsage(db, tenantId) };
+  return { ...tenant, usage: usageOf(tenant) };
 }
 
 export async function updateTenant(deps: ControlDeps, origin: Origin, tenantId: string, changes: TenantChanges, force: boolean): Promise<TenantWithUsage> {
   return inTransaction(deps.store, async (trx) => {
     const tenant = await lockTenant(trx, deps.store.dialect, tenantId);
     if (!tenant) throw notFound('tenant');
-    const usage = await sumUsage(trx, tenantId);
+    const usage = usageOf(tenant);
     const diff: Record<string, { from: unknown; to: unknown }> = {};
     const set: Partial<TenantRow> = {};
     // The store keeps the switches as 0 or 1; the API and the ledger speak booleans.

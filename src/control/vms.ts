@@ -7,7 +7,7 @@ import { SHARED_POOL, findNode, type NodeRow } from '../store/nodes.js';
 import { inTransaction } from '../store/store.js';
 import { lockTenant, type TenantRow } from '../store/tenants.js';
 import { readBlockUsage } from '../store/token-blocks.js';
-import { deleteVmRow, findVm, findVmByName, insertVm, sumUsage, updateVmRow, type Usage, type VmRow } from '../store/vms.js';
+import { deleteVmRow, findVm, findVmByName, insertVm, updateVmRow, usageOf, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
 import { quotaChainOf, type QuotaBlock } from './token-limits.js';
 
@@ -45,7 +45,7 @@ async function findRequestedNode(trx: Db, tenant: TenantRow, nodeId: string): Pr
 
 /**
  * Creates a VM if the tenant's quota and the limits of every block of the creator's token chain
- * allow it. The tenant lock, the usage reads, the decision and the insert (or the denial's ledger
+ * allow it. The tenant lock (whose row carries the tenant's usage), the block usage reads, the decision and the insert (or the denial's ledger
  * entry) are one transaction, so concurrent creates can never exceed either, and every decision is
  * in the ledger. `creator` is null for VMs made outside any request (benchmarks).
  */
@@ -62,7 +62,7 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
       throw new PpnError('conflict', `a VM named ${name} already exists in this tenant`);
     }
     const chain = await quotaChainOf(trx, creator?.chain ?? []);
-    const denial = findTenantDenial(tenant, await sumUsage(trx, tenantId), input) ?? (await findBlockDenial(trx, tenantId, chain, input));
+    const denial = findTenantDenial(tenant, input) ?? (await findBlockDenial(trx, tenantId, chain, input));
     if (denial) {
       const index = await recordEvent(deps, trx, origin, {
         event_type: 'VM_CREATE_DENIED',
@@ -118,8 +118,9 @@ export async function createVm(deps: ControlDeps, origin: Origin, tenantId: stri
   return outcome.created;
 }
 
-function findTenantDenial(tenant: TenantRow, usage: Usage, input: VmRequest): Denial | null {
-  const violations = findQuotaViolations(tenant, usage, input);
+/** The tenant's usage is read with its locked row: constant time, and current under the lock. */
+function findTenantDenial(tenant: TenantRow, input: VmRequest): Denial | null {
+  const violations = findQuotaViolations(tenant, usageOf(tenant), input);
   return violations.length > 0 ? { blockId: null, violations } : null;
 }
 

@@ -247,8 +247,30 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Usage kept, not summed (docs/design/quotas-and-rate-limits.md): the tenant's row carries what
+    // its VM rows hold, changed in the same transaction as every VM insert and delete, so a quota
+    // decision reads it with the tenant lock instead of summing every VM. Backfilled here from the
+    // VM rows; the covering index that served the sum goes, so inserts no longer maintain it.
+    '0013_usage': {
+      async up(db: Kysely<unknown>) {
+        for (const column of USAGE_COLUMNS) {
+          await db.schema
+            .alterTable('tenants')
+            .addColumn(column, 'bigint', (c) => c.notNull().defaultTo(0))
+            .execute();
+        }
+        await sql`UPDATE tenants SET
+          usage_vms = (SELECT COUNT(*) FROM vms WHERE vms.tenant_id = tenants.tenant_id),
+          usage_storage_gb = (SELECT COALESCE(SUM(disk_gb), 0) FROM vms WHERE vms.tenant_id = tenants.tenant_id),
+          usage_vcpus = (SELECT COALESCE(SUM(vcpus), 0) FROM vms WHERE vms.tenant_id = tenants.tenant_id),
+          usage_memory_mb = (SELECT COALESCE(SUM(memory_mb), 0) FROM vms WHERE vms.tenant_id = tenants.tenant_id)`.execute(db);
+        await db.schema.dropIndex('vms_usage').execute();
+      },
+    },
   };
 }
+
+const USAGE_COLUMNS = ['usage_vms', 'usage_storage_gb', 'usage_vcpus', 'usage_memory_mb'] as const;
 
 /**
  * WORM (SPEC §8): the store itself refuses to change or remove ledger rows (entries, and the tree

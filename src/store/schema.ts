@@ -20,10 +20,18 @@ export interface TenantsTable {
   updated_at: string;
   /**
    * Bumped in the same transaction as every change to the tenant's VM rows, so a cached VM list is
-   * known fresh by comparing one number read with the tenant. Not a usage counter: quota decisions
-   * always sum the rows.
+   * known fresh by comparing one number read with the tenant.
    */
   vm_generation: Generated<number>;
+  /**
+   * What the tenant's VM rows hold (SPEC §6 usage): their count and the sums of their disk, vCPUs and
+   * memory. Changed in the same transaction as every VM insert and delete (src/store/vms.ts), and
+   * checked against the rows by the leader's usage audit (src/control/usage-audit.ts).
+   */
+  usage_vms: Generated<number>;
+  usage_storage_gb: Generated<number>;
+  usage_vcpus: Generated<number>;
+  usage_memory_mb: Generated<number>;
   /** 1: every request under the tenant's tokens must carry its holder's signature (SPEC §5), pop or not. */
   require_pop: number;
   /** 1: the scheduler may place the tenant's VMs on the platform's shared nodes (SPEC §7). */

@@ -1,40 +1,41 @@
 /** VM rows and the usage derived from them. */
 import type { Usage } from '../quota/quota.js';
 import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
+import type { TenantRow } from './tenants.js';
 import { addBlockUsage } from './token-blocks.js';
 
 export type VmRow = VmsTable;
 
 export type { Usage };
 
-/**
- * A tenant's usage, summed from its VM rows in the caller's transaction. There is no counter to
- * drift: every VM not yet gone counts (a VM row is removed when the VM is gone).
- */
-export async function sumUsage(db: Db, tenantId: string): Promise<Usage> {
-  const row = await db
-    .selectFrom('vms')
-    .select((eb) => [
-      eb.fn.countAll<number>().as('vms'),
-      eb.fn.coalesce(eb.fn.sum<number>('disk_gb'), eb.lit(0)).as('storage_gb'),
-      eb.fn.coalesce(eb.fn.sum<number>('vcpus'), eb.lit(0)).as('vcpus'),
-      eb.fn.coalesce(eb.fn.sum<number>('memory_mb'), eb.lit(0)).as('memory_mb'),
-    ])
-    .where('tenant_id', '=', tenantId)
-    .executeTakeFirstOrThrow();
+/** A tenant's usage as its row carries it (read with the tenant, under its lock for a decision). */
+export function usageOf(tenant: Pick<TenantRow, 'usage_vms' | 'usage_storage_gb' | 'usage_vcpus' | 'usage_memory_mb'>): Usage {
   return {
-    vms: Number(row.vms),
-    storage_gb: Number(row.storage_gb),
-    vcpus: Number(row.vcpus),
-    memory_mb: Number(row.memory_mb),
+    vms: Number(tenant.usage_vms),
+    storage_gb: Number(tenant.usage_storage_gb),
+    vcpus: Number(tenant.usage_vcpus),
+    memory_mb: Number(tenant.usage_memory_mb),
   };
 }
 
-/** Marks the tenant's VM set as changed; every write below calls it in the same transaction. */
-async function bumpVmGeneration(trx: Db, tenantId: string): Promise<void> {
+/**
+ * Marks the tenant's VM set as changed and adds `delta` to its usage; every write below calls it in
+ * the same transaction as the VM row, so the usage cannot drift from the rows.
+ */
+async function recordVmChange(trx: Db, tenantId: string, delta: Usage | null): Promise<void> {
   await trx
     .updateTable('tenants')
-    .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
+    .set((eb) => ({
+      vm_generation: eb('vm_generation', '+', 1),
+      ...(delta === null
+        ? {}
+        : {
+            usage_vms: eb('usage_vms', '+', delta.vms),
+            usage_storage_gb: eb('usage_storage_gb', '+', delta.storage_gb),
+            usage_vcpus: eb('usage_vcpus', '+', delta.vcpus),
+            usage_memory_mb: eb('usage_memory_mb', '+', delta.memory_mb),
+          }),
+    }))
     .where('tenant_id', '=', tenantId)
     .execute();
 }
@@ -48,11 +49,11 @@ function resourcesOf(vm: VmRow, sign: 1 | -1): Usage {
   return { vms: sign, storage_gb: sign * vm.disk_gb, vcpus: sign * vm.vcpus, memory_mb: sign * vm.memory_mb };
 }
 
-/** Inserts a VM and counts it in every block of its token chain. */
+/** Inserts a VM and counts it in its tenant and in every block of its token chain. */
 export async function insertVm(trx: Db, row: VmRow): Promise<void> {
   await trx.insertInto('vms').values(row).execute();
   await addBlockUsage(trx, row.tenant_id, tokenChainOf(row), resourcesOf(row, 1));
-  await bumpVmGeneration(trx, row.tenant_id);
+  await recordVmChange(trx, row.tenant_id, resourcesOf(row, 1));
 }
 
 export async function findVm(db: Db, vmId: string, tenantId: string | null): Promise<VmRow | undefined> {
@@ -87,15 +88,16 @@ export async function updateVmRow(
   changes: { state?: VmState; desired_state?: DesiredState; reason?: string | null; node_id?: string | null; node_pool?: string | null; updated_at: string },
 ): Promise<void> {
   await trx.updateTable('vms').set(changes).where('vm_id', '=', vm.vm_id).execute();
-  await bumpVmGeneration(trx, vm.tenant_id);
+  // None of these changes what the VM counts for: every VM row counts, whatever its state or node.
+  await recordVmChange(trx, vm.tenant_id, null);
 }
 
-/** Removes a VM and frees what it held in every block of its token chain. */
+/** Removes a VM and frees what it held in its tenant and in every block of its token chain. */
 export async function deleteVmRow(trx: Db, vm: VmRow): Promise<void> {
   await trx.deleteFrom('vms').where('vm_id', '=', vm.vm_id).execute();
   await trx.deleteFrom('vm_consoles').where('vm_id', '=', vm.vm_id).execute();
   await addBlockUsage(trx, vm.tenant_id, tokenChainOf(vm), resourcesOf(vm, -1));
-  await bumpVmGeneration(trx, vm.tenant_id);
+  await recordVmChange(trx, vm.tenant_id, resourcesOf(vm, -1));
 }
 
 /**

@@ -6,7 +6,7 @@ import { decodeCursor, pageOf } from '../pagination.js';
 import { Limit, Page, Tenant, TenantId, listOf, strictQuery } from '../schemas.js';
 import { createTenant, deleteTenant, getTenantWithUsage, updateTenant } from '../../control/tenants.js';
 import { listTenantRows, type TenantRow } from '../../store/tenants.js';
-import { sumUsage } from '../../store/vms.js';
+import { usageOf } from '../../store/vms.js';
 
 const CreateTenant = Type.Object(
   {
@@ -55,7 +55,7 @@ export function registerTenantRoutes(app: TypedApp, deps: RouteDeps): void {
       const limit = request.query.limit ?? 100;
       const rows = await listTenantRows(deps.store.db, decodeCursor(request.query.cursor), limit + 1);
       const page = pageOf(rows, limit, (t) => t.tenant_id);
-      const items = await Promise.all(page.items.map(async (t) => tenantView({ ...t, usage: await sumUsage(deps.store.db, t.tenant_id) })));
+      const items = page.items.map((t) => tenantView({ ...t, usage: usageOf(t) }));
       return { items, next_cursor: page.next_cursor };
     },
   );
