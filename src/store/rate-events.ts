@@ -85,7 +85,10 @@ export async function forgetRateLog(db: Db, tenantId: string): Promise<void> {
 /** Removes every tenant's seconds that have left the window: background work for the leader. */
 export async function sweepRateEvents(db: Db, now: number): Promise<number> {
   const slots = await db.deleteFrom('rate_slots').where('second', '<', windowStart(now)).executeTakeFirst();
-  const events = await db.deleteFrom('rate_events').where('at_ms', '<=', now - WINDOW_MS).executeTakeFirst();
+  const events = await db
+    .deleteFrom('rate_events')
+    .where('at_ms', '<=', now - WINDOW_MS)
+    .executeTakeFirst();
   return Number(slots.numDeletedRows) + Number(events.numDeletedRows);
 }
 

@@ -85,7 +85,7 @@ describe('SlidingWindowLimiter', () => {
     expect(limiter.size).toBe(0);
   });
 
-  it("keeps at most one count per second of the window, however many requests and whatever the limit", () => {
+  it('keeps at most one count per second of the window, however many requests and whatever the limit', () => {
     const limiter = new SlidingWindowLimiter();
     let admitted = 0;
     for (let ms = 0; ms < 120_000; ms += 5) if (limiter.take('acme', 100_000, T0 + ms).allowed) admitted++;

@@ -99,15 +99,16 @@ describe('rate limit leases across two replicas on one PostgreSQL', () => {
   });
 
   it('gives unused slots back, so a tenant moving to the other replica keeps its whole limit', async () => {
-    const [a, b] = [new LeasedLimiter(rateSlotBank(h.store.db)), new LeasedLimiter(rateSlotBank(h.store.db))];
+    const a = new LeasedLimiter(rateSlotBank(h.store.db));
+    const b = new LeasedLimiter(rateSlotBank(h.store.db));
     const limit = 80;
     const start = T0 + 30 * WINDOW_MS;
     // Replica a leases ahead (its leases grow while they run out), then the tenant's traffic moves to b.
     let onA = 0;
-    for (let i = 0; i < 30; i++) if ((await a!.take('mover', limit, start)).allowed) onA++;
-    await a!.settle(start + 1000);
+    for (let i = 0; i < 30; i++) if ((await a.take('mover', limit, start)).allowed) onA++;
+    await a.settle(start + 1000);
     let onB = 0;
-    for (let i = 0; i < 100; i++) if ((await b!.take('mover', limit, start + 1000)).allowed) onB++;
+    for (let i = 0; i < 100; i++) if ((await b.take('mover', limit, start + 1000)).allowed) onB++;
     expect(onA + onB).toBe(limit);
   });
 });
