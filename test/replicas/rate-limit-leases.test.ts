@@ -6,6 +6,7 @@
  * once per request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
 import { LeasedLimiter } from '../../src/ratelimit/leases.js';
 import { WINDOW_MS } from '../../src/ratelimit/sliding-window.js';
 import { rateSlotBank, sweepRateEvents } from '../../src/store/rate-events.js';
@@ -65,6 +66,25 @@ describe('rate limit leases across two replicas on one PostgreSQL', () => {
     const grants = replicas[0]!.grants + replicas[1]!.grants;
     console.log(`leases: ${requests} requests, ${admitted.length} admitted, ${grants} grants, fullest minute ${fullestWindow(admitted)} of ${limit}`);
     expect(grants).toBeLessThan(requests / 10);
+  });
+
+  it('authenticated requests on PostgreSQL write no row per request: 200 in one second leave one rate_slots row and no rate_events', async () => {
+    const clock = new ManualClock(T0 + 40 * WINDOW_MS);
+    const app = await startHarness({ clock });
+    try {
+      await app.createTenant('reader', { api_rate_limit_rpm: 1000 });
+      const { token } = await app.issueToken('reader', 'tenant:read');
+      for (let i = 0; i < 200; i++) expect((await app.request('GET', '/v1/vms', { token })).statusCode).toBe(200);
+      const slots = await app.store.db.selectFrom('rate_slots').selectAll().where('tenant_id', '=', 'reader').execute();
+      expect(slots).toHaveLength(1);
+      // Leases run ahead of the requests by less than one lease (at most limit / 8).
+      expect(slots[0]!.taken).toBeGreaterThanOrEqual(200);
+      expect(slots[0]!.taken).toBeLessThan(200 + 125);
+      const events = await app.store.db.selectFrom('rate_events').selectAll().execute();
+      expect(events).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('a refused flood asks the database at most once per 250 ms per replica', async () => {
