@@ -12,8 +12,6 @@ import type { Store } from '../store/store.js';
 export interface RateLimiter {
   take(tenantId: string, limit: number, now: number): Promise<RateDecision>;
   forget(tenantId: string): Promise<void>;
-  /** Tenants the limiter keeps state for in this process. */
-  readonly size: number;
 }
 
 export function rateLimiterFor(store: Store): RateLimiter {
@@ -22,8 +20,5 @@ export function rateLimiterFor(store: Store): RateLimiter {
   return {
     take: async (tenantId, limit, now) => memory.take(tenantId, limit, now),
     forget: async (tenantId) => memory.forget(tenantId),
-    get size() {
-      return memory.size;
-    },
   };
 }
