@@ -1,11 +1,12 @@
 /**
  * Where a tenant's rate-limit window lives. One SQLite server is the only process serving its
- * tenants, so the exact sliding log stays in its memory. PostgreSQL may have several replicas
- * serving the same tenant, so the log lives in the database and every replica decides against it
- * (docs/decisions/0004-rate-limit-across-replicas.md).
+ * tenants, so the window stays in its memory. PostgreSQL may have several replicas serving the same
+ * tenant, so they share the window in the database, leasing a few slots at a time so that a request
+ * rarely waits for it (docs/decisions/0004-rate-limit-across-replicas.md).
  */
+import { LeasedLimiter } from '../ratelimit/leases.js';
 import { SlidingWindowLimiter, type RateDecision } from '../ratelimit/sliding-window.js';
-import { forgetRateLog, takeRateSlot } from '../store/rate-events.js';
+import { rateSlotBank } from '../store/rate-events.js';
 import type { Store } from '../store/store.js';
 
 export interface RateLimiter {
@@ -14,12 +15,7 @@ export interface RateLimiter {
 }
 
 export function rateLimiterFor(store: Store): RateLimiter {
-  if (store.dialect === 'postgres') {
-    return {
-      take: (tenantId, limit, now) => takeRateSlot(store.db, tenantId, limit, now),
-      forget: (tenantId) => forgetRateLog(store.db, tenantId),
-    };
-  }
+  if (store.dialect === 'postgres') return new LeasedLimiter(rateSlotBank(store.db));
   const memory = new SlidingWindowLimiter();
   return {
     take: async (tenantId, limit, now) => memory.take(tenantId, limit, now),

@@ -267,6 +267,19 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropIndex('vms_usage').execute();
       },
     },
+    // The rate limit across replicas without a write per request (docs/design/quotas-and-rate-limits.md):
+    // slots leased per tenant and second. rate_events stays for servers of the previous version.
+    '0014_rate_slots': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('rate_slots')
+          .addColumn('tenant_id', 'text', (c) => c.notNull())
+          .addColumn('second', 'bigint', (c) => c.notNull())
+          .addColumn('taken', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('rate_slots_pk', ['tenant_id', 'second'])
+          .execute();
+      },
+    },
   };
 }
 

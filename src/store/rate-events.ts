@@ -1,57 +1,106 @@
 /**
- * The per-tenant rate limit held in the database, for replicas that share one (PostgreSQL): the same
- * exact sliding log as src/ratelimit/sliding-window.ts, one row per admitted request. Each decision
- * is one short transaction under a per-tenant advisory lock, so two replicas never both admit the
- * last slot; tenants never wait on each other. Times come from the deciding replica's clock.
+ * The rate-limit window shared by replicas (PostgreSQL): `rate_slots` holds, per tenant and second,
+ * the slots leased to replicas in that second (src/ratelimit/leases.ts). A grant is one short
+ * transaction under a per-tenant advisory lock, so two replicas never both lease the last slot and
+ * tenants never wait on each other; giving slots back only lowers counts, so it needs no lock and
+ * goes in one batched statement. Seconds come from the deciding replica's clock.
+ *
+ * `rate_events` (one row per admitted request) is no longer written; a server of the previous
+ * version may still write it during a rolling upgrade, so the sweep keeps emptying it.
  */
 import { sql } from 'kysely';
-import { WINDOW_MS, type RateDecision } from '../ratelimit/sliding-window.js';
+import type { Grant, GrantRequest, SlotBank, SlotReturn } from '../ratelimit/leases.js';
+import { secondOf, windowStart, WINDOW_MS } from '../ratelimit/sliding-window.js';
 import type { Db } from './schema.js';
 
-/** First key of the two-key advisory locks that guard each tenant's rate log ("ppnr"). */
+/** First key of the two-key advisory locks that guard each tenant's window ("ppnr"). */
 const RATE_LOCK_SPACE = 0x70706e72;
 
-export async function takeRateSlot(db: Db, tenantId: string, limit: number, now: number): Promise<RateDecision> {
+export function rateSlotBank(db: Db): SlotBank {
+  return {
+    grant: (request) => grantRateSlots(db, request),
+    giveBack: (returns) => giveBackRateSlots(db, returns),
+    forget: (tenantId) => forgetRateLog(db, tenantId),
+  };
+}
+
+export async function grantRateSlots(db: Db, { tenantId, limit, now, want, giveBack }: GrantRequest): Promise<Grant> {
   return db.transaction().execute(async (trx) => {
-    // The log guards against floods, not against crashes: after a database crash it may forget the
-    // last instants of traffic, so its commits need not wait for the disk.
-    await sql`set local synchronous_commit = off`.execute(trx);
-    await sql`select pg_advisory_xact_lock(${RATE_LOCK_SPACE}, hashtext(${tenantId}))`.execute(trx);
-    const since = now - WINDOW_MS;
-    await trx.deleteFrom('rate_events').where('tenant_id', '=', tenantId).where('at_ms', '<=', since).execute();
-    const { n } = await trx
-      .selectFrom('rate_events')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+    // The window guards against floods, not against crashes: after a database crash it may forget
+    // the last instants of traffic, so its commits need not wait for the disk.
+    await sql`select set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(${RATE_LOCK_SPACE}, hashtext(${tenantId}))`.execute(trx);
+    if (giveBack) {
+      await trx
+        .updateTable('rate_slots')
+        .set((eb) => ({ taken: eb('taken', '-', giveBack.count) }))
+        .where('tenant_id', '=', tenantId)
+        .where('second', '=', giveBack.second)
+        .execute();
+    }
+    const rows = await trx
+      .selectFrom('rate_slots')
+      .select(['second', 'taken'])
       .where('tenant_id', '=', tenantId)
-      .executeTakeFirstOrThrow();
-    const inWindow = Number(n);
-    const allowed = inWindow < limit;
-    if (allowed) await trx.insertInto('rate_events').values({ tenant_id: tenantId, at_ms: now }).execute();
-    const used = inWindow + (allowed ? 1 : 0);
-    if (used < limit) return { allowed, limit, remaining: limit - used, resetSeconds: 0 };
-    // Full: a slot frees when the request that is `limit`-th newest leaves the window.
-    const pivot = await trx
-      .selectFrom('rate_events')
-      .select('at_ms')
-      .where('tenant_id', '=', tenantId)
-      .orderBy('at_ms', 'desc')
-      .offset(limit - 1)
-      .limit(1)
-      .executeTakeFirst();
-    const frees = pivot ? Number(pivot.at_ms) + WINDOW_MS : now;
-    return { allowed, limit, remaining: 0, resetSeconds: Math.max(0, Math.ceil((frees - now) / 1000)) };
+      .where('second', '>=', windowStart(now))
+      .where('taken', '>', 0)
+      .orderBy('second')
+      .execute();
+    const window = { seconds: rows.map((r) => Number(r.second)), counts: rows.map((r) => Number(r.taken)) };
+    const used = window.counts.reduce((sum, n) => sum + n, 0);
+    const granted = Math.max(0, Math.min(want, limit - used));
+    if (granted === 0) return { granted, window };
+    const second = secondOf(now);
+    await trx
+      .insertInto('rate_slots')
+      .values({ tenant_id: tenantId, second, taken: granted })
+      .onConflict((oc) => oc.columns(['tenant_id', 'second']).doUpdateSet((eb) => ({ taken: eb('rate_slots.taken', '+', eb.ref('excluded.taken')) })))
+      .execute();
+    addToWindow(window, second, granted);
+    return { granted, window };
   });
 }
 
+/** Unused slots of ended leases, in one statement for every tenant. */
+export async function giveBackRateSlots(db: Db, returns: SlotReturn[]): Promise<void> {
+  // One row per (tenant, second): an UPDATE … FROM applies only one match per row.
+  const merged = new Map<string, SlotReturn>();
+  for (const r of returns) {
+    const key = `${r.second} ${r.tenantId}`;
+    const seen = merged.get(key);
+    if (seen) seen.count += r.count;
+    else merged.set(key, { ...r });
+  }
+  const all = [...merged.values()];
+  await sql`
+    update rate_slots as r set taken = r.taken - v.n
+    from unnest(${all.map((r) => r.tenantId)}::text[], ${all.map((r) => r.second)}::bigint[], ${all.map((r) => r.count)}::int[]) as v(t, s, n)
+    where r.tenant_id = v.t and r.second = v.s`.execute(db);
+}
+
 export async function forgetRateLog(db: Db, tenantId: string): Promise<void> {
+  await db.deleteFrom('rate_slots').where('tenant_id', '=', tenantId).execute();
   await db.deleteFrom('rate_events').where('tenant_id', '=', tenantId).execute();
 }
 
-/** Removes every tenant's requests that have left the window: background work for the leader. */
+/** Removes every tenant's seconds that have left the window: background work for the leader. */
 export async function sweepRateEvents(db: Db, now: number): Promise<number> {
-  const result = await db
+  const slots = await db.deleteFrom('rate_slots').where('second', '<', windowStart(now)).executeTakeFirst();
+  const events = await db
     .deleteFrom('rate_events')
     .where('at_ms', '<=', now - WINDOW_MS)
     .executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return Number(slots.numDeletedRows) + Number(events.numDeletedRows);
+}
+
+function addToWindow(window: { seconds: number[]; counts: number[] }, second: number, count: number): void {
+  const at = window.seconds.findIndex((s) => s >= second);
+  if (at === -1) {
+    window.seconds.push(second);
+    window.counts.push(count);
+  } else if (window.seconds[at] === second) {
+    window.counts[at]! += count;
+  } else {
+    window.seconds.splice(at, 0, second);
+    window.counts.splice(at, 0, count);
+  }
 }

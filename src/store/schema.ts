@@ -142,10 +142,17 @@ export interface LedgerEntriesTable {
   entry: string;
 }
 
-/** One row per admitted request in the last minute, when the rate limit lives in the store. */
+/** One row per admitted request in the last minute: written by servers before rate_slots, only swept now. */
 export interface RateEventsTable {
   tenant_id: string;
   at_ms: number;
+}
+
+/** Rate-limit slots leased to replicas, per tenant and second of the window (src/ratelimit/leases.ts). */
+export interface RateSlotsTable {
+  tenant_id: string;
+  second: number;
+  taken: number;
 }
 
 /** The ledger's Merkle tree: one row per perfect subtree (level, index), its hash in hex. */
@@ -212,6 +219,7 @@ export interface Database {
   vms: VmsTable;
   ledger_entries: LedgerEntriesTable;
   rate_events: RateEventsTable;
+  rate_slots: RateSlotsTable;
   ledger_nodes: LedgerNodesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
   platform_keys: PlatformKeysTable;

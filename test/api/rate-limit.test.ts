@@ -2,7 +2,9 @@
  * The per-tenant API rate limit over HTTP (SPEC §6): at most api_rate_limit_rpm authenticated
  * requests per tenant in any 60 s, 429 problem+json with Retry-After beyond it, RateLimit-Policy and
  * RateLimit headers (draft-ietf-httpapi-ratelimit-headers) on every authenticated response, and no
- * effect on other tenants. The clock is a ManualClock: the minute passes by advancing it.
+ * effect on other tenants. The window is counted in whole seconds (the current one and the 60 before
+ * it), so a request's slot frees when the 61st second after its own begins. The clock is a
+ * ManualClock: the minute passes by advancing it.
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,9 +53,9 @@ describe('per-tenant API rate limit', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.json()).toMatchObject({ type: 'urn:ppn:problem:rate-limited', title: 'Rate limit exceeded', status: 429, instance: '/v1/vms' });
     expect(res.json().detail).toContain('60 requests per minute');
-    // The first request (t=0) leaves the window at t=60 s: 30 s from now.
-    expect(res.headers['retry-after']).toBe('30');
-    expect(rateLimitOf(res)).toEqual({ remaining: 0, reset: 30 });
+    // The first second (t=0) leaves the window at t=61 s: 31 s from now.
+    expect(res.headers['retry-after']).toBe('31');
+    expect(rateLimitOf(res)).toEqual({ remaining: 0, reset: 31 });
   });
 
   it('sends RateLimit-Policy and a counting-down RateLimit on every authenticated response', async () => {
@@ -76,9 +78,9 @@ describe('per-tenant API rate limit', () => {
     expect(responses.map((r) => rateLimitOf(r).remaining)).toEqual([...Array.from({ length: 60 }, (_, i) => 59 - i), 0]);
     // While requests remain none has to wait; once none remain the wait is the time until a slot frees.
     for (const res of responses.slice(0, 59)) expect(rateLimitOf(res).reset).toBe(0);
-    expect(rateLimitOf(responses[59]!).reset).toBe(60);
-    expect(rateLimitOf(responses[60]!).reset).toBe(60);
-    expect(responses[60]!.headers['retry-after']).toBe('60');
+    expect(rateLimitOf(responses[59]!).reset).toBe(61);
+    expect(rateLimitOf(responses[60]!).reset).toBe(61);
+    expect(responses[60]!.headers['retry-after']).toBe('61');
   });
 
   it('counts every token of the tenant against one limit', async () => {
@@ -108,9 +110,9 @@ describe('per-tenant API rate limit', () => {
     for (let i = 0; i < 60; i++) await listVms(acme);
     const refused = await listVms(acme);
     expect(refused.statusCode).toBe(429);
-    expect(Number(refused.headers['retry-after'])).toBe(60);
+    expect(Number(refused.headers['retry-after'])).toBe(61);
 
-    clock.advance(59_999);
+    clock.advance(60_999);
     expect((await listVms(acme)).statusCode).toBe(429);
     clock.advance(1);
     const statuses = [];
@@ -123,9 +125,9 @@ describe('per-tenant API rate limit', () => {
     for (let i = 0; i < 60; i++) await listVms(acme);
     clock.advance(10_000);
     const first = await listVms(acme);
-    expect(first.headers['retry-after']).toBe('50');
+    expect(first.headers['retry-after']).toBe('51');
     for (let i = 0; i < 100; i++) expect((await listVms(acme)).statusCode).toBe(429);
-    clock.advance(50_000);
+    clock.advance(51_000);
     expect((await listVms(acme)).statusCode).toBe(200);
   });
 
@@ -140,14 +142,15 @@ describe('per-tenant API rate limit', () => {
     expect(await burst(30)).toEqual(Array(30).fill(200));
     clock.advance(31_000);
     expect(await burst(31)).toEqual([...Array(30).fill(200), 429]);
-    // The requests of t=30 s stay in the window until t=90 s; a fixed-minute counter would have reset.
+    // The requests of t=30 s stay in the window until t=91 s; a fixed-minute counter would have reset.
     const refused = await listVms(acme);
     expect(refused.statusCode).toBe(429);
-    expect(refused.headers['retry-after']).toBe('29');
+    expect(refused.headers['retry-after']).toBe('30');
   });
 
   it('honours a Retry-After that is shorter than a minute by admitting exactly the freed slots', async () => {
-    // 60 requests spread over 29.5 s; after the 429 at 30 s, Retry-After frees only the first one.
+    // 60 requests spread over 29.5 s, two in each second; after the 429 at 30 s, Retry-After frees
+    // only the first second's two.
     for (let i = 0; i < 60; i++) {
       await listVms(acme);
       clock.advance(500);
@@ -155,7 +158,9 @@ describe('per-tenant API rate limit', () => {
     const refused = await listVms(acme);
     const wait = Number(refused.headers['retry-after']);
     expect(Number.isInteger(wait) && wait >= 1).toBe(true);
+    expect(wait).toBe(31);
     clock.advance(wait * 1000);
+    expect((await listVms(acme)).statusCode).toBe(200);
     expect((await listVms(acme)).statusCode).toBe(200);
     expect((await listVms(acme)).statusCode).toBe(429);
   });
