@@ -117,13 +117,7 @@ async function readCheckpoints(
   note: (p: LedgerProblem) => void,
   sizes: { from: number; to: number } = { from: 0, to: Number.MAX_SAFE_INTEGER },
 ): Promise<{ count: number; valid: SignedTreeHead[] }> {
-  const rows = await db
-    .selectFrom('ledger_checkpoints')
-    .select(['size', 'note'])
-    .where('size', '>=', sizes.from)
-    .where('size', '<=', sizes.to)
-    .orderBy('size')
-    .execute();
+  const rows = await db.selectFrom('ledger_checkpoints').select(['size', 'note']).where('size', '>=', sizes.from).where('size', '<=', sizes.to).orderBy('size').execute();
   const valid: SignedTreeHead[] = [];
   for (const row of rows) {
     const size = Number(row.size);
@@ -213,6 +207,9 @@ async function readEntriesInto(pass: Pass, end: number, reached: (size: number) 
     }
     pacing.progress?.(pass.size);
     await pacing.pace?.(rows.length);
+    // SQLite answers synchronously, so without this a pass would hold the event loop to its end:
+    // a server checking in the background could neither listen nor answer meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

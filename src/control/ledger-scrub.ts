@@ -67,7 +67,10 @@ export async function scrubOnce(
     });
     if (result.problem || stop.signal.aborted) return result.problem;
     if (!result.root.equals(head.root)) {
-      return { index: Math.max(0, head.size - 1), what: `the entries recompute to a root at size ${head.size} other than the one this server verified (${head.root.toString('hex')})` };
+      return {
+        index: Math.max(0, head.size - 1),
+        what: `the entries recompute to a root at size ${head.size} other than the one this server verified (${head.root.toString('hex')})`,
+      };
     }
     return null;
   } finally {
