@@ -40,7 +40,7 @@ export async function fillBigLedger(dataDir: string, options: { entries: number;
     const edge: { level: number; index: number; hash: Buffer }[] = [];
     const signAt = new Set(options.checkpointAt);
     let entries: LedgerEntriesTable[] = [];
-    let nodes: LedgerNodesTable[] = [];
+    const nodes: LedgerNodesTable[] = [];
     const flush = async (all: boolean) => {
       if (entries.length >= ENTRY_ROWS || (all && entries.length > 0)) {
         await store.db.insertInto('ledger_entries').values(entries).execute();
