@@ -4,13 +4,13 @@
  * runs, and turns ready once the entries added since the checkpoint it remembers (ledger.state) are
  * checked. A change planted before that checkpoint is the background scrub's to find, and turns
  * /readyz to 503 `ledger_unverified`; one planted after it fails the start-up check itself. The
- * ledgers are written straight into the tables (test/support/big-ledger.ts); the 1,000,000-entry
+ * ledgers are written straight into the tables (bench/big-ledger.ts); the 1,000,000-entry
  * figures, and the time from spawn, are bench/startup.ts's.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fillBigLedger } from '../support/big-ledger.js';
+import { fillBigLedger } from '../../bench/big-ledger.js';
 import { dbShell, dropWorm } from '../support/db-shell.js';
 import { api, serversStoppedAfterEach, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
 import { freshDatabaseUrl, TEST_STORE } from '../support/stores.js';

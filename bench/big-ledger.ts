@@ -2,17 +2,17 @@
  * A data directory whose ledger holds many entries, written straight into the tables (entries, every
  * perfect subtree of the tree, checkpoints signed with the directory's ledger key) in large
  * multi-row inserts instead of one request each: what a server that had appended them would have
- * stored, in seconds rather than hours. For the start-up and scrub tests and `bench/startup.ts`.
+ * stored, in seconds rather than hours. For bench/startup.ts and the start-up and scrub tests.
  */
 import { randomUUID } from 'node:crypto';
-import { initDataDir, loadLedgerSigner, rememberDatabaseUrl, writeLedgerPublicKey } from '../../src/config/data-dir.js';
-import { writeLedgerState } from '../../src/config/ledger-state.js';
-import { openWritableStore } from '../../src/cli/common.js';
-import { formatCheckpoint, type SignedTreeHead } from '../../src/ledger/checkpoint.js';
-import { encodeEntry } from '../../src/ledger/entry.js';
-import { hashChildren, hashLeaf } from '../../src/ledger/merkle.js';
-import { signNote } from '../../src/ledger/note.js';
-import type { LedgerEntriesTable, LedgerNodesTable } from '../../src/store/schema.js';
+import { initDataDir, loadLedgerSigner, rememberDatabaseUrl, writeLedgerPublicKey } from '../src/config/data-dir.js';
+import { writeLedgerState } from '../src/config/ledger-state.js';
+import { openWritableStore } from '../src/cli/common.js';
+import { formatCheckpoint, type SignedTreeHead } from '../src/ledger/checkpoint.js';
+import { encodeEntry } from '../src/ledger/entry.js';
+import { hashChildren, hashLeaf } from '../src/ledger/merkle.js';
+import { signNote } from '../src/ledger/note.js';
+import type { LedgerEntriesTable, LedgerNodesTable } from '../src/store/schema.js';
 
 /** Rows per insert statement: well under both stores' limits on bound parameters. */
 const ENTRY_ROWS = 500;
