@@ -347,6 +347,7 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps, signal: AbortS
       app.log.info({ checked, total }, 'checking the ledger');
     }
   };
+  progress(0, end);
   const result =
     key && remembered
       ? await checkLedgerSince(deps.store, key, remembered, { end, progress, signal })
