@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'store_unavailable',
   'ledger_unverified',
+  'ledger_verifying',
   'internal',
 ] as const;
 

@@ -31,7 +31,8 @@ import { registerVmRoutes } from './routes/vms.js';
 import { registerNodeRoutes } from './routes/nodes.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import { takeScopesFromAccessTable } from './routes/access.js';
-import { checkLedger, ledgerRefusal, type LedgerProblem } from '../control/ledger-check.js';
+import { checkLedger, checkLedgerSince, ledgerRefusal, storedEntryCount, type LedgerProblem } from '../control/ledger-check.js';
+import { DEFAULT_SCRUB_PAUSE_MS, DEFAULT_SCRUB_RATE, startScrub } from '../control/ledger-scrub.js';
 import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
 import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
@@ -76,6 +77,17 @@ export interface AppOptions {
   cpuOvercommit?: number;
   /** Seconds between a node's heartbeats (`serve --heartbeat-interval`, default HEARTBEAT_INTERVAL_S). */
   heartbeatIntervalS?: number;
+  /**
+   * Return before the start-up check of the ledger ends, so the server can listen at once (serve
+   * does); /readyz says `ledger_verifying` until it ends. Default: buildApp waits for it.
+   */
+  checkLedgerInBackground?: boolean;
+  /** Run once the start-up check has passed, before /readyz turns ready and the background work starts (serve mints the admin token here). */
+  whenLedgerVerified?: () => Promise<void>;
+  /** Entries per second the background scrub checks (`serve --scrub-rate`, default DEFAULT_SCRUB_RATE). */
+  scrubRatePerSecond?: number;
+  /** Pause between two scrub passes (default DEFAULT_SCRUB_PAUSE_MS). */
+  scrubPauseMs?: number;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -85,12 +97,19 @@ export interface AppOptions {
 const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
 const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
 
-/** What each built app's start-up check (or, later, its signer) found wrong with the ledger. */
+/** What each built app's start-up check (or, later, its signer or scrub) found wrong with the ledger. */
 const ledgerProblems = new WeakMap<TypedApp, () => LedgerProblem | null>();
+/** Each built app's start-up check, settled when it has ended (passed or not). */
+const ledgerChecks = new WeakMap<TypedApp, Promise<void>>();
 
 /** The problem that makes `app` refuse /v1, or null while its ledger holds. */
 export function ledgerProblemOf(app: TypedApp): LedgerProblem | null {
   return ledgerProblems.get(app)?.() ?? null;
+}
+
+/** Settles when `app`'s start-up check of the ledger has ended, whether or not it passed. */
+export function ledgerChecked(app: TypedApp): Promise<void> {
+  return ledgerChecks.get(app) ?? Promise.resolve();
 }
 
 export async function buildApp(options: AppOptions): Promise<TypedApp> {
@@ -109,6 +128,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     backgroundRole: () => 'off',
     ledgerSigner: options.ledgerSigner,
     ledgerProblem: null,
+    ledgerVerifying: null,
     verifiedHead: EMPTY_HEAD,
     ledgerStateDir: options.ledgerStateDir,
     cpuOvercommit: options.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT,
@@ -160,7 +180,9 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     reply.header('X-Request-Id', request.id);
   });
   registerProblemHandling(app);
-  await checkLedgerAtStart(app, deps);
+  const checked = startLedgerCheck(app, deps, options);
+  ledgerChecks.set(app, checked);
+  if (!options.checkLedgerInBackground) await checked;
   registerAuth(app, deps);
 
   // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),
@@ -179,13 +201,6 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const flushMs = Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS);
   flushPeriodically(app, 'sessions', () => deps.sessions.flush(deps.store), flushMs);
   flushPeriodically(app, 'heartbeats', () => deps.heartbeats.flush(deps.store), flushMs);
-
-  // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
-  if (options.runBackgroundWork && !deps.ledgerProblem) {
-    const background = startBackground(deps, app.log, deps.metrics);
-    deps.backgroundRole = background.role;
-    app.addHook('onClose', background.stop);
-  }
 
   requireStrictQueries(app);
   registerHealthRoutes(app, deps);
@@ -264,18 +279,49 @@ function requireStrictQueries(app: TypedApp): void {
 }
 
 /**
- * The start-up check (SPEC §8), on what is stored, before anything repairs or extends it: the stored
- * tree against the entries and every signed checkpoint, and the ledger against the checkpoint this
- * server remembers in ledger.state (src/control/ledger-check.ts). On disagreement the server stays
- * up to say so, refusing /v1; the signer refuses the same way later if it finds one.
+ * The start-up check (SPEC §8), on what is stored, before anything repairs or extends it, while the
+ * server already answers: /healthz at once, /readyz `ledger_verifying` with its progress until it
+ * ends. It checks the entries added since the checkpoint this server remembers in ledger.state
+ * (all of them when it remembers none) and the checkpoints signed since (src/control/ledger-check.ts).
+ * /v1 is served meanwhile: the check is of what was stored before it began, and nothing signs a
+ * checkpoint until it passes, as the checkpoint signer starts only then. On disagreement the server
+ * stays up to say so, refusing /v1; the signer and the scrub refuse the same way later if they find one.
  */
-async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void> {
+function startLedgerCheck(app: TypedApp, deps: RouteDeps, options: AppOptions): Promise<void> {
   app.addHook('onRequest', async (request) => {
     if (deps.ledgerProblem && request.url.startsWith('/v1/')) throw ledgerRefusal(deps.ledgerProblem);
   });
+  deps.ledgerVerifying = { checked: 0, total: 0 };
+  const closing = new AbortController();
+  const stops: (() => Promise<void>)[] = [];
+  const checked = checkLedgerAtStart(app, deps, closing.signal)
+    .then(async (passed) => {
+      if (!passed || closing.signal.aborted) return;
+      await options.whenLedgerVerified?.();
+      // A ledger that failed its check gets no new checkpoints: signing one would vouch for it.
+      if (options.runBackgroundWork) {
+        const background = startBackground(deps, app.log, deps.metrics);
+        deps.backgroundRole = background.role;
+        stops.push(background.stop, startLedgerScrub(app, deps, options));
+      }
+    })
+    .finally(() => {
+      deps.ledgerVerifying = null;
+    });
+  app.addHook('onClose', async () => {
+    closing.abort();
+    await checked.catch(() => undefined);
+    for (const stop of stops) await stop();
+  });
+  return checked;
+}
+
+/** The check itself; true when it passed (the verified head is then set and remembered). */
+async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps, signal: AbortSignal): Promise<boolean> {
   const refuse = (problem: LedgerProblem, ms: number) => {
     deps.ledgerProblem = problem;
     app.log.error({ bad_index: problem.index, ms }, ledgerRefusal(problem).message);
+    return false;
   };
   const started = Date.now();
   const key = deps.ledgerSigner ? parseVerifierKey(deps.ledgerSigner.verifierKey) : undefined;
@@ -291,20 +337,26 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void>
     const built = await backfillTree(deps.store);
     if (built > 0) app.log.warn({ entries: built }, 'built the Merkle tree of a ledger that had none (trusted on first use)');
   }
+  // What is stored now; entries appended while the check runs are the signer's to check.
+  const end = await storedEntryCount(deps.store.db);
   let reported = 0;
-  const result = await checkLedger(deps.store, key, {
-    remembered,
-    progress: (checked) => {
-      if (checked - reported >= 100_000) {
-        reported = checked;
-        app.log.info({ checked }, 'checking the ledger');
-      }
-    },
-  });
+  const progress = (checked: number, total: number) => {
+    deps.ledgerVerifying = { checked, total };
+    if (checked - reported >= 100_000) {
+      reported = checked;
+      app.log.info({ checked, total }, 'checking the ledger');
+    }
+  };
+  progress(0, end);
+  const result =
+    key && remembered
+      ? await checkLedgerSince(deps.store, key, remembered, { end, progress, signal })
+      : { ...(await checkLedger(deps.store, key, { end, progress: (size) => progress(size, end), signal })), from: 0 };
+  if (signal.aborted) return false;
   const ms = Date.now() - started;
   if (result.problem) return refuse(result.problem, ms);
   deps.verifiedHead = { size: result.size, root: result.root };
-  app.log.info({ entries: result.size, checkpoints: result.checkpoints, ms }, 'ledger verified');
+  app.log.info({ entries: result.size, from: result.from, checkpoints: result.checkpoints, ms }, 'ledger verified');
   if (result.acceptedRollback !== null) {
     app.log.warn({ index: result.acceptedRollback, from_size: remembered!.size }, 'accepted a rollback recorded by a signed LEDGER_ROLLED_BACK entry');
   }
@@ -312,4 +364,24 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void>
     if (!remembered) app.log.warn({ size: result.latest.size }, 'no ledger.state: trusting the stored ledger on first use and remembering its latest checkpoint');
     writeLedgerState(stateDir, result.latest);
   }
+  return true;
+}
+
+/** The leader's background scrub of the history up to the verified head (src/control/ledger-scrub.ts). */
+function startLedgerScrub(app: TypedApp, deps: RouteDeps, options: AppOptions): () => Promise<void> {
+  if (!deps.ledgerSigner) return async () => {};
+  return startScrub({
+    store: deps.store,
+    key: parseVerifierKey(deps.ledgerSigner.verifierKey),
+    ratePerSecond: options.scrubRatePerSecond ?? DEFAULT_SCRUB_RATE,
+    pauseMs: options.scrubPauseMs ?? DEFAULT_SCRUB_PAUSE_MS,
+    active: () => deps.backgroundRole() === 'leader' && !deps.ledgerProblem,
+    verifiedHead: () => deps.verifiedHead,
+    found: (problem) => {
+      deps.ledgerProblem = problem;
+      app.log.error({ bad_index: problem.index }, `the background scrub found a difference: ${ledgerRefusal(problem).message}`);
+    },
+    passed: (head, ms) => app.log.info({ entries: head.size, ms }, 'the background scrub checked the ledger'),
+    failed: (error) => app.log.warn({ err: error }, 'a background scrub pass failed'),
+  });
 }

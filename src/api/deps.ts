@@ -41,6 +41,8 @@ export interface RouteDeps {
   ledgerSigner: (LedgerSigner & { verifierKey: string }) | undefined;
   /** What the start-up check or the signer found wrong with the ledger; while set, /readyz and every /v1 route refuse. */
   ledgerProblem: LedgerProblem | null;
+  /** While the start-up check runs: entries it has checked of those it has to (/readyz says ledger_verifying). */
+  ledgerVerifying: { checked: number; total: number } | null;
   /** The latest tree head this server checked: the signer checks only what was added since. */
   verifiedHead: TreeHead;
   ledgerStateDir: string | undefined;

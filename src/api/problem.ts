@@ -49,6 +49,7 @@ const PROBLEM_KINDS: Record<ErrorCode, ProblemKind> = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type', type: 'urn:ppn:problem:unsupported-media-type' },
   store_unavailable: { status: 503, title: 'Store unavailable', type: 'urn:ppn:problem:store-unavailable' },
   ledger_unverified: { status: 503, title: 'Ledger failed verification', type: 'urn:ppn:problem:ledger-unverified' },
+  ledger_verifying: { status: 503, title: 'Ledger being verified', type: 'urn:ppn:problem:ledger-verifying' },
   internal: { status: 500, title: 'Internal error', type: 'urn:ppn:problem:internal' },
 };
 

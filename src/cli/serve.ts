@@ -1,7 +1,7 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { buildApp, ledgerProblemOf } from '../api/app.js';
+import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import {
   adminTokenFile,
@@ -32,6 +32,8 @@ export interface ServeOptions {
   cpuOvercommit?: number;
   /** Seconds between a node's heartbeats, as the server asks them. */
   heartbeatIntervalS?: number;
+  /** Entries per second the leader's background scrub of the ledger checks. */
+  scrubRate?: number;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -68,6 +70,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   const deps = controlDeps(store);
 
   writeLedgerPublicKey(dataDir);
+  // The admin token's TOKEN_ISSUED entry is written only to a ledger that passed the start-up check.
+  const tokenFile = adminTokenFile(dataDir);
+  const needsToken = newPlatformKey || !existsSync(tokenFile);
+  const writeAdminToken = async () => {
+    if (!needsToken) return;
+    const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
+    writeSecretFile(tokenFile, `${token}\n`);
+    say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
+  };
   const app = await buildApp({
     store,
     keyring,
@@ -80,20 +91,12 @@ export async function serve(options: ServeOptions): Promise<void> {
     ledgerStateDir: dataDir,
     cpuOvercommit: options.cpuOvercommit,
     heartbeatIntervalS: options.heartbeatIntervalS,
+    // Listen at once: /readyz says ledger_verifying until the start-up check ends.
+    checkLedgerInBackground: true,
+    whenLedgerVerified: writeAdminToken,
+    scrubRatePerSecond: options.scrubRate,
   });
 
-  // The admin token's TOKEN_ISSUED entry is written only to a ledger that passed the start-up check.
-  const tokenFile = adminTokenFile(dataDir);
-  if (newPlatformKey || !existsSync(tokenFile)) {
-    const problem = ledgerProblemOf(app);
-    if (problem) {
-      say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);
-    } else {
-      const { token, row } = await mintAdminToken(deps, keyring, loadAdminKey(dataDir).publicKey, DEFAULT_ADMIN_TOKEN_SECONDS);
-      writeSecretFile(tokenFile, `${token}\n`);
-      say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
-    }
-  }
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
@@ -109,6 +112,9 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
+  await ledgerChecked(app);
+  const problem = ledgerProblemOf(app);
+  if (problem && needsToken) say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);
 }
 
 /**

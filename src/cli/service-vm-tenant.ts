@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
+import { DEFAULT_SCRUB_RATE } from '../control/ledger-scrub.js';
 import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
@@ -38,7 +39,13 @@ program
     parsePositiveInt('--heartbeat-interval', 3600),
     HEARTBEAT_INTERVAL_S,
   )
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number }) =>
+  .option(
+    '--scrub-rate <entries>',
+    `entries per second the background scrub of the whole ledger checks on the leader (default ${DEFAULT_SCRUB_RATE}, about a tenth of a core)`,
+    parsePositiveInt('--scrub-rate', 10_000_000),
+    DEFAULT_SCRUB_RATE,
+  )
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number; scrubRate: number }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
@@ -49,6 +56,7 @@ program
         logLevel: opts.logLevel,
         cpuOvercommit: opts.cpuOvercommit,
         heartbeatIntervalS: opts.heartbeatInterval,
+        scrubRate: opts.scrubRate,
       });
     }),
   );

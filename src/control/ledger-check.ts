@@ -111,8 +111,13 @@ function rootOf(edges: readonly Edge[]): Buffer {
  * Reads every checkpoint and checks its signature. Read before the entries, so that every checkpoint
  * seen was signed over entries that the pass will read.
  */
-async function readCheckpoints(db: Db, key: VerifierKey, note: (p: LedgerProblem) => void): Promise<{ count: number; valid: SignedTreeHead[] }> {
-  const rows = await db.selectFrom('ledger_checkpoints').select(['size', 'note']).orderBy('size').execute();
+async function readCheckpoints(
+  db: Db,
+  key: VerifierKey,
+  note: (p: LedgerProblem) => void,
+  sizes: { from: number; to: number } = { from: 0, to: Number.MAX_SAFE_INTEGER },
+): Promise<{ count: number; valid: SignedTreeHead[] }> {
+  const rows = await db.selectFrom('ledger_checkpoints').select(['size', 'note']).where('size', '>=', sizes.from).where('size', '<=', sizes.to).orderBy('size').execute();
   const valid: SignedTreeHead[] = [];
   for (const row of rows) {
     const size = Number(row.size);
@@ -135,6 +140,20 @@ interface Pass {
   /** Entries read so far (indexes 0 to size-1). */
   size: number;
   note: (p: LedgerProblem) => void;
+  /** Set once a problem is noted. */
+  failed?: () => boolean;
+}
+
+/** How a pass reads its pages: what it reports, how fast it goes, when it stops early. */
+export interface Pacing {
+  /** Told the size reached after each page. */
+  progress?: (size: number) => void;
+  /** Awaited after each page: the background scrub sleeps here to keep to its rate. */
+  pace?: (entries: number) => Promise<void>;
+  /** Stops the pass after the current page (the server is closing). */
+  signal?: AbortSignal;
+  /** Stops after the page where the first problem was noted (the scrub raises it at once). */
+  stopAtFirstProblem?: boolean;
 }
 
 /**
@@ -142,9 +161,10 @@ interface Pass {
  * order, recomputing each leaf and every perfect subtree it completes and comparing them with the
  * stored tree. `reached` is called with the size after each entry. Stops at the first missing entry.
  */
-async function readEntriesInto(pass: Pass, end: number, reached: (size: number) => void, progress?: (checked: number) => void): Promise<void> {
+async function readEntriesInto(pass: Pass, end: number, reached: (size: number) => void, pacing: Pacing = {}): Promise<void> {
   const { db, edges, note } = pass;
   while (pass.size < end) {
+    if (pacing.signal?.aborted || (pacing.stopAtFirstProblem && pass.failed?.())) return;
     const rows = await db
       .selectFrom('ledger_entries')
       .select(['idx', 'entry'])
@@ -185,47 +205,99 @@ async function readEntriesInto(pass: Pass, end: number, reached: (size: number) 
       pass.size = index + 1;
       reached(pass.size);
     }
-    progress?.(pass.size);
+    pacing.progress?.(pass.size);
+    await pacing.pace?.(rows.length);
+    // SQLite answers synchronously, so without this a pass would hold the event loop to its end:
+    // a server checking in the background could neither listen nor answer meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
-export interface CheckOptions {
+export interface CheckOptions extends Pacing {
   /** The checkpoint this server remembers (its ledger.state): the ledger must extend it. */
   remembered?: SignedTreeHead | null;
-  /** Told the number of entries checked after each page. */
-  progress?: (checked: number) => void;
+  /**
+   * Check entries [0, end) and the checkpoints up to `end` only (the server's checks: entries
+   * appended meanwhile are the signer's to check). Default: every stored entry.
+   */
+  end?: number;
+}
+
+/** Entries stored: one past the highest index (the server's checks read up to it). */
+export async function storedEntryCount(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.max('idx').as('last'))
+    .executeTakeFirst();
+  return row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1;
+}
+
+/** Where a pass starts: the empty tree, or a verified head with its stored right edge. */
+interface Start {
+  size: number;
+  edges: Edge[];
 }
 
 /**
  * Runs the check. `key` is the ledger's verifier key; without one, checkpoints are not checked.
  */
-export async function checkLedger(store: Store, key: VerifierKey | undefined, options: CheckOptions = {}): Promise<LedgerCheck> {
+export function checkLedger(store: Store, key: VerifierKey | undefined, options: CheckOptions = {}): Promise<LedgerCheck> {
+  return checkFrom(store, key, { size: 0, edges: [] }, options);
+}
+
+/**
+ * The server's start-up check (docs/design/ledger.md): when the stored tree at the size of the
+ * checkpoint this server remembers still folds to that checkpoint's root (O(log n) nodes read), and
+ * that checkpoint is still stored as remembered, only the entries added since are checked, as the
+ * full check checks them, with the checkpoints signed since; the history before it is the background
+ * scrub's. Otherwise (a rollback, a rewritten or deleted tree or checkpoint), the whole ledger is
+ * checked, so the problem is named exactly as `service-fs verify` names it. `from` says which.
+ */
+export async function checkLedgerSince(
+  store: Store,
+  key: VerifierKey,
+  remembered: SignedTreeHead,
+  options: Omit<Pacing, 'progress'> & { end: number; progress?: (checked: number, total: number) => void },
+): Promise<LedgerCheck & { from: number }> {
+  const db = store.db;
+  const stored = await db.selectFrom('ledger_checkpoints').select('note').where('size', '=', remembered.size).executeTakeFirst();
+  const edges = remembered.size <= options.end && stored?.note === remembered.note ? await storedEdges(db, remembered, () => {}) : null;
+  const from = edges ? remembered.size : 0;
+  const progress = (size: number) => options.progress?.(size - from, Math.max(0, options.end - from));
+  progress(from);
+  const check = { ...options, remembered, progress };
+  const result = edges ? await checkFrom(store, key, { size: from, edges }, check) : await checkLedger(store, key, check);
+  return { ...result, from };
+}
+
+async function checkFrom(store: Store, key: VerifierKey | undefined, start: Start, options: CheckOptions): Promise<LedgerCheck> {
   const db = store.db;
   const found: { problem: LedgerProblem | null } = { problem: null };
   const note = (p: LedgerProblem): void => {
     if (!found.problem || p.index < found.problem.index) found.problem = p;
   };
   const remembered = options.remembered ?? null;
-  const checkpoints = key ? await readCheckpoints(db, key, note) : { count: 0, valid: [] };
+  const end = options.end ?? Infinity;
+  const sizes = { from: start.size, to: Math.min(end, Number.MAX_SAFE_INTEGER) };
+  const checkpoints = key ? await readCheckpoints(db, key, note, sizes) : { count: 0, valid: [] };
   const pending = [...checkpoints.valid];
   const matched: SignedTreeHead[] = [];
   let rememberedRoot: Buffer | null = null;
 
-  const pass: Pass = { db, edges: [], size: 0, note };
-  await readEntriesInto(
-    pass,
-    Infinity,
-    (size) => {
-      if (remembered?.size === size) rememberedRoot = rootOf(pass.edges);
-      while (pending[0]?.size === size) {
-        const checkpoint = pending.shift()!;
-        if (rootOf(pass.edges).equals(checkpoint.root)) matched.push(checkpoint);
-        else note({ index: size - 1, what: `checkpoint at size ${size} does not match the root of the entries` });
-      }
-    },
-    options.progress,
-  );
+  const pass: Pass = { db, edges: start.edges, size: start.size, note, failed: () => found.problem !== null };
+  const reach = (size: number): void => {
+    if (remembered?.size === size) rememberedRoot = rootOf(pass.edges);
+    while (pending[0]?.size === size) {
+      const checkpoint = pending.shift()!;
+      if (rootOf(pass.edges).equals(checkpoint.root)) matched.push(checkpoint);
+      else note({ index: size - 1, what: `checkpoint at size ${size} does not match the root of the entries` });
+    }
+  };
+  reach(start.size);
+  await readEntriesInto(pass, end, reach, options);
   const size = pass.size;
+  if (options.signal?.aborted) return { ...emptyResult(size, rootOf(pass.edges)), problem: found.problem };
+  if (end !== Infinity && size < end && !found.problem) note({ index: size, what: `entry ${size} is missing, though the tree has ${end} leaves` });
 
   for (const checkpoint of pending) {
     note({ index: size, what: `checkpoint at size ${checkpoint.size} covers entries that are not stored (only ${size} are)` });
@@ -298,6 +370,11 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, op
     acceptedRollback,
     problem: found.problem,
   };
+}
+
+/** What a check stopped before its end reports: how far it got, nothing about checkpoints. */
+function emptyResult(size: number, root: Buffer): LedgerCheck {
+  return { size, root, checkpoints: 0, latestCheckpoint: null, latest: null, rollback: null, acceptedRollback: null, problem: null };
 }
 
 const ACCEPT_HINT = 'if an older copy of the database was restored on purpose, accept it with "service-vm-tenant ledger accept-rollback"';

@@ -67,7 +67,9 @@ async function startUnderNpm(command: string, args: string[]): Promise<UnderNpm>
   let output = '';
   npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await within(120_000, async () => output.includes('listening on') || npm.exitCode !== null, 50);
+  // The server listens before its start-up check of the ledger ends; a new directory's admin token
+  // is written once it passes.
+  await within(120_000, async () => (output.includes('listening on') && output.includes('platform-admin token')) || npm.exitCode !== null, 50);
   const startup = output
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -109,7 +111,7 @@ describe('the start-up lines on a terminal', () => {
     const terminal = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     terminal.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    expect(await within(30_000, async () => /listening on http:\/\/\S+ \(data: /.test(output))).not.toBeNull();
+    expect(await within(30_000, async () => /listening on http:\/\/\S+ \(data: /.test(output) && output.includes('platform-admin token'))).not.toBeNull();
     // The server named itself in its lock: stop it by that pid.
     const lock = new BetterSqlite3(join(dataDir, 'server.lock'), { readonly: true });
     const { pid } = lock.prepare('SELECT pid FROM holder').get() as { pid: number };

@@ -110,7 +110,10 @@ describe(`a tampered data directory (${TEST_STORE})`, () => {
     const stateBefore = existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : null;
 
     const server = await start(dataDir);
-    const ready = await api(server.url, 'GET', '/readyz');
+    // A change before the checkpoint the server remembers is the background scrub's to find, at once
+    // on a ledger this small; anything else fails the start-up check.
+    let ready = await api(server.url, 'GET', '/readyz');
+    await within(5000, async () => (ready = await api(server.url, 'GET', '/readyz')).status === 503, 20);
     expect(ready.status).toBe(503);
     expect(ready.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(ready.body).toMatchObject({ status: 503, code: 'ledger_unverified', bad_index: index });

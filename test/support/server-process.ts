@@ -51,8 +51,15 @@ export function replicaDataDir(source: string): string {
 /**
  * Starts a server on the data directory. On the PostgreSQL half of the suite a new directory gets a
  * fresh database, which the directory then remembers, so a restart on it finds the same state.
+ * The server listens before its start-up check of the ledger ends; unless `waitForLedgerCheck` is
+ * false, this waits (60 s at most) until /readyz no longer says `ledger_verifying`, by when a new
+ * directory's admin token is written.
  */
-export async function startServer(dataDir = tempDataDir(), env: Record<string, string> = {}, options: { umask?: string; args?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(
+  dataDir = tempDataDir(),
+  env: Record<string, string> = {},
+  options: { umask?: string; args?: string[]; waitForLedgerCheck?: boolean } = {},
+): Promise<ServerProcess> {
   const databaseUrl = existsSync(join(dataDir, 'database.url')) || options.args?.includes('--database-url') ? undefined : await freshDatabaseUrl();
   const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
   if (databaseUrl) args.push('--database-url', databaseUrl);
@@ -79,10 +86,15 @@ export async function startServer(dataDir = tempDataDir(), env: Record<string, s
     child.stdout.on('data', check);
     void exited.then(() => fail(new Error(`server exited:\n${output}`)));
   });
+  if (options.waitForLedgerCheck !== false) {
+    const checked = await within(60_000, async () => (await api(url, 'GET', '/readyz')).body?.code !== 'ledger_verifying', 20);
+    if (checked === null) throw new Error(`the server's start-up check of the ledger did not end within 60 s:\n${output}`);
+  }
+  const tokenFile = join(dataDir, 'admin.token');
   return {
     url,
     dataDir,
-    adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    adminToken: options.waitForLedgerCheck === false && !existsSync(tokenFile) ? '' : readFileSync(tokenFile, 'utf8').trim(),
     process: child,
     output: () => output,
     async stop() {

@@ -10,6 +10,12 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
     if (deps.ledgerProblem) throw ledgerRefusal(deps.ledgerProblem);
+    const verifying = deps.ledgerVerifying;
+    if (verifying) {
+      throw new PpnError('ledger_verifying', `the start-up check of the ledger is running: ${verifying.checked} of ${verifying.total} entries checked`, {
+        extensions: { checked: verifying.checked, total: verifying.total },
+      });
+    }
     if (!(await pingStore(deps.store))) throw new PpnError('store_unavailable', 'the store does not answer');
     return { status: 'ready', background: deps.backgroundRole() };
   });
