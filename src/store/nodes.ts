@@ -1,6 +1,7 @@
 /** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
 import type { Dialect } from './dialect.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
+import { bumpVmGeneration } from './vms.js';
 
 export type NodeRow = NodesTable;
 export type ConsoleRow = VmConsolesTable;
@@ -8,8 +9,19 @@ export type ConsoleRow = VmConsolesTable;
 /** The pool of the platform's shared nodes: '*' can never be a tenant id. */
 export const SHARED_POOL = '*';
 
+/**
+ * Every write of a tenant's node row but its liveness time moves the tenant's vm_generation, as VM
+ * writes do: a server answers a quiet heartbeat from memory while the generation is unchanged
+ * (src/control/heartbeats.ts), so whatever another replica or the sweep changes about the node or
+ * its VMs must move it. The shared pool has no tenant row and no such answers.
+ */
+async function markNodeChanged(trx: Db, pool: string): Promise<void> {
+  if (pool !== SHARED_POOL) await bumpVmGeneration(trx, pool);
+}
+
 export async function insertNode(trx: Db, row: NodeRow): Promise<void> {
   await trx.insertInto('nodes').values(row).execute();
+  await markNodeChanged(trx, row.tenant_id);
 }
 
 export async function findNode(db: Db, pool: string, nodeId: string): Promise<NodeRow | undefined> {
@@ -57,6 +69,7 @@ export async function listSilentNodes(db: Db, before: string): Promise<NodeRow[]
 
 export async function updateNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>, changes: Partial<NodeRow>): Promise<void> {
   await trx.updateTable('nodes').set(changes).where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
+  await markNodeChanged(trx, node.tenant_id);
 }
 
 /** A node's liveness time as a quiet heartbeat left it (src/control/heartbeats.ts). */
@@ -81,6 +94,7 @@ export async function storeHeartbeatTimes(trx: Db, times: readonly HeartbeatTime
 
 export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {
   await trx.deleteFrom('nodes').where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
+  await markNodeChanged(trx, node.tenant_id);
 }
 
 /** Stores a VM's console tail, replacing the previous one. */

@@ -130,8 +130,8 @@ function allocatedBy(vms: readonly VmRow[]): Allocated {
 }
 
 function nodeCallerOf(request: FastifyRequest): NodeCaller {
-  const { token } = callerOf(request);
-  return { tenantId: token.tenantId, publicKey: token.subject, tokenId: token.tokenId };
+  const { token, tenant } = callerOf(request);
+  return { tenantId: token.tenantId, publicKey: token.subject, tokenId: token.tokenId, vmGeneration: tenant?.vm_generation ?? null };
 }
 
 /**
