@@ -1,4 +1,5 @@
 /** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
+import { CompiledQuery } from 'kysely';
 import type { Dialect } from './dialect.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
 import { bumpVmGeneration } from './vms.js';
@@ -79,17 +80,23 @@ export interface HeartbeatTime {
   at: string;
 }
 
-/** Moves each node's last_heartbeat_at forward to its time; a newer stored time, or a node gone, is left as it is. */
+/**
+ * Moves each node's last_heartbeat_at forward to its time; a newer stored time, or a node gone, is
+ * left as it is. One statement per node, built and compiled once per flush (about 50 rows a second
+ * from 1,000 nodes), not once per row.
+ */
 export async function storeHeartbeatTimes(trx: Db, times: readonly HeartbeatTime[]): Promise<void> {
-  for (const t of times) {
-    await trx
-      .updateTable('nodes')
-      .set({ last_heartbeat_at: t.at })
-      .where('tenant_id', '=', t.tenant_id)
-      .where('node_id', '=', t.node_id)
-      .where('last_heartbeat_at', '<', t.at)
-      .execute();
+  if (times.length === 0) return;
+  const { sql, parameters } = moveHeartbeatTime(trx, times[0]!).compile();
+  const order = [times[0]!.at, times[0]!.tenant_id, times[0]!.node_id, times[0]!.at];
+  if (parameters.length !== order.length || parameters.some((value, i) => value !== order[i])) {
+    throw new TypeError(`unexpected parameter order in ${sql}`);
   }
+  for (const t of times) await trx.executeQuery(CompiledQuery.raw(sql, [t.at, t.tenant_id, t.node_id, t.at]));
+}
+
+function moveHeartbeatTime(trx: Db, t: HeartbeatTime) {
+  return trx.updateTable('nodes').set({ last_heartbeat_at: t.at }).where('tenant_id', '=', t.tenant_id).where('node_id', '=', t.node_id).where('last_heartbeat_at', '<', t.at);
 }
 
 export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {
