@@ -11,8 +11,8 @@ export type ConsoleRow = VmConsolesTable;
 export const SHARED_POOL = '*';
 
 /**
- * Every write of a tenant's node row but its liveness time moves the tenant's vm_generation, as VM
- * writes do: a server answers a quiet heartbeat from memory while the generation is unchanged
+ * Every write of a tenant's node row but its liveness time (and its return to ready, see
+ * updateNodeRow) moves the tenant's vm_generation, as VM writes do: a server answers a quiet heartbeat from memory while the generation is unchanged
  * (src/control/heartbeats.ts), so whatever another replica or the sweep changes about the node or
  * its VMs must move it. The shared pool has no tenant row and no such answers.
  */
@@ -70,7 +70,11 @@ export async function listSilentNodes(db: Db, before: string): Promise<NodeRow[]
 
 export async function updateNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>, changes: Partial<NodeRow>): Promise<void> {
   await trx.updateTable('nodes').set(changes).where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
-  await markNodeChanged(trx, node.tenant_id);
+  // A return to ready (with its time) invalidates no kept answer: every answer kept from before the
+  // node went unreachable was invalidated then. Not moving the generation here spares the tenant's
+  // other nodes a read each time one node comes back.
+  const returnOnly = Object.keys(changes).every((key) => key === 'last_heartbeat_at' || (key === 'state' && changes.state === 'ready'));
+  if (!returnOnly) await markNodeChanged(trx, node.tenant_id);
 }
 
 /** A node's liveness time as a quiet heartbeat left it (src/control/heartbeats.ts). */
