@@ -66,6 +66,8 @@ export interface HeartbeatReply {
   vms: VmRow[];
 }
 
+type HeartbeatDeps = ControlDeps & { heartbeats: HeartbeatRecorder };
+
 function poolOf(caller: NodeCaller): string {
   return caller.tenantId ?? SHARED_POOL;
 }
@@ -123,7 +125,7 @@ async function callerNode(trx: Db, caller: NodeCaller, nodeId: string): Promise<
  * of a VM not placed on this node refuses the whole heartbeat and changes nothing.
  */
 export async function receiveHeartbeat(
-  deps: ControlDeps & { heartbeats: HeartbeatRecorder },
+  deps: HeartbeatDeps,
   origin: Origin,
   caller: NodeCaller,
   nodeId: string,
@@ -136,7 +138,7 @@ export async function receiveHeartbeat(
   if (known?.generation === caller.vmGeneration && known.node.public_key === caller.publicKey && changesNothing(known, capacity, observed)) {
     return answerFromMemory(deps, known, intervalS);
   }
-  const reply = await heartbeatInStore(deps, origin, caller, nodeId, capacity, observed, intervalS);
+  const reply = await heartbeatInStore(deps, origin, caller, { nodeId, capacity, observed, intervalS });
   // Tagged with the generation auth read before the transaction: a change committed after that read
   // moved it, so this answer is never reused over a change it may not include.
   if (caller.vmGeneration !== null) deps.heartbeats.rememberAnswer(pool, nodeId, caller.vmGeneration, reply.node, reply.vms);
@@ -165,7 +167,7 @@ function changesNothing(known: KnownAnswer, capacity: Capacity, observed: readon
 }
 
 /** A quiet heartbeat answered from memory: no statement; the liveness time is held for the flush as usual. */
-function answerFromMemory(deps: ControlDeps & { heartbeats: HeartbeatRecorder }, known: KnownAnswer, intervalS: number): HeartbeatReply {
+function answerFromMemory(deps: HeartbeatDeps, known: KnownAnswer, intervalS: number): HeartbeatReply {
   const now = deps.clock.now();
   if (Date.parse(known.node.last_heartbeat_at) + storedHeartbeatMs(intervalS) <= now) {
     const at = isoTime(now);
@@ -175,15 +177,15 @@ function answerFromMemory(deps: ControlDeps & { heartbeats: HeartbeatRecorder },
   return { node: known.node, vms: known.vms };
 }
 
-async function heartbeatInStore(
-  deps: ControlDeps & { heartbeats: HeartbeatRecorder },
-  origin: Origin,
-  caller: NodeCaller,
-  nodeId: string,
-  capacity: Capacity,
-  observed: readonly ObservedVm[],
-  intervalS: number,
-): Promise<HeartbeatReply> {
+/** A heartbeat as the store path takes it. */
+interface Beat {
+  nodeId: string;
+  capacity: Capacity;
+  observed: readonly ObservedVm[];
+  intervalS: number;
+}
+
+async function heartbeatInStore(deps: HeartbeatDeps, origin: Origin, caller: NodeCaller, { nodeId, capacity, observed, intervalS }: Beat): Promise<HeartbeatReply> {
   return inTransaction(deps.store, async (trx) => {
     const node = await callerNode(trx, caller, nodeId);
     const placed = await listVmsOnNode(trx, node.tenant_id, node.node_id, deps.store.dialect === 'postgres');
