@@ -2,7 +2,6 @@
 import { CompiledQuery } from 'kysely';
 import type { Dialect } from './dialect.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
-import { bumpVmGeneration } from './vms.js';
 
 export type NodeRow = NodesTable;
 export type ConsoleRow = VmConsolesTable;
@@ -12,12 +11,17 @@ export const SHARED_POOL = '*';
 
 /**
  * Every write of a tenant's node row but its liveness time (and its return to ready, see
- * updateNodeRow) moves the tenant's vm_generation, as VM writes do: a server answers a quiet heartbeat from memory while the generation is unchanged
+ * updateNodeRow) moves the tenant's vm_generation, as VM writes do (src/store/vms.ts): a server answers a quiet heartbeat from memory while the generation is unchanged
  * (src/control/heartbeats.ts), so whatever another replica or the sweep changes about the node or
  * its VMs must move it. The shared pool has no tenant row and no such answers.
  */
 async function markNodeChanged(trx: Db, pool: string): Promise<void> {
-  if (pool !== SHARED_POOL) await bumpVmGeneration(trx, pool);
+  if (pool === SHARED_POOL) return;
+  await trx
+    .updateTable('tenants')
+    .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
+    .where('tenant_id', '=', pool)
+    .execute();
 }
 
 export async function insertNode(trx: Db, row: NodeRow): Promise<void> {

@@ -30,11 +30,8 @@ export async function sumUsage(db: Db, tenantId: string): Promise<Usage> {
   };
 }
 
-/**
- * Marks the tenant's VM set as changed; every write below calls it in the same transaction, and so
- * does every write of one of the tenant's nodes except its liveness time (src/store/nodes.ts).
- */
-export async function bumpVmGeneration(trx: Db, tenantId: string): Promise<void> {
+/** Marks the tenant's VM set as changed; every write below calls it in the same transaction. */
+async function bumpVmGeneration(trx: Db, tenantId: string): Promise<void> {
   await trx
     .updateTable('tenants')
     .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
