@@ -57,7 +57,10 @@ export class FleetClient {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       authorization: `Bearer ${this.options.token}`,
-      ...signRequest({ method, path: url.pathname, query: url.search.slice(1), body }, { privateKey: this.options.privateKey, keyid: this.keyid, clock: this.options.clock }),
+      ...signRequest(
+        { method, path: url.pathname, query: url.search.slice(1), body },
+        { privateKey: this.options.privateKey, keyid: this.keyid, clock: this.options.clock },
+      ),
     };
     let response: Response;
     try {

@@ -104,7 +104,12 @@ export async function storeHeartbeatTimes(trx: Db, times: readonly HeartbeatTime
 }
 
 function moveHeartbeatTime(trx: Db, t: HeartbeatTime) {
-  return trx.updateTable('nodes').set({ last_heartbeat_at: t.at }).where('tenant_id', '=', t.tenant_id).where('node_id', '=', t.node_id).where('last_heartbeat_at', '<', t.at);
+  return trx
+    .updateTable('nodes')
+    .set({ last_heartbeat_at: t.at })
+    .where('tenant_id', '=', t.tenant_id)
+    .where('node_id', '=', t.node_id)
+    .where('last_heartbeat_at', '<', t.at);
 }
 
 export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {

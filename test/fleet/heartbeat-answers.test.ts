@@ -50,7 +50,9 @@ describe('heartbeats answered from memory', () => {
     const agent = await h.issueToken(TENANT, 'node:agent');
     const beat = (vms: unknown[]) =>
       h.request('POST', `/v1/nodes/${nodeId}/heartbeat`, { token: agent.token, signWith: agent.keys.privateKey, body: { capacity: CAPACITY, vms } });
-    expect((await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: { node_id: nodeId, capacity: CAPACITY } })).statusCode).toBe(201);
+    expect(
+      (await h.request('POST', '/v1/nodes', { token: agent.token, signWith: agent.keys.privateKey, body: { node_id: nodeId, capacity: CAPACITY } })).statusCode,
+    ).toBe(201);
     const created = await h.request('POST', '/v1/vms', { token: admin, body: { disk_gb: 1, memory_mb: 512, node_id: nodeId } });
     expect(created.statusCode, created.body).toBe(201);
     const vmId = created.json<{ vm_id: string }>().vm_id;
@@ -62,7 +64,13 @@ describe('heartbeats answered from memory', () => {
   }
 
   /** One heartbeat as the route makes it, with the generation auth would read on its request; returns it and the statements it ran. */
-  async function heartbeatCounted(recorder: HeartbeatRecorder, nodeId: string, node: { publicKey: string; tokenId: string }, observed: ObservedVm[], capacity = CAPACITY) {
+  async function heartbeatCounted(
+    recorder: HeartbeatRecorder,
+    nodeId: string,
+    node: { publicKey: string; tokenId: string },
+    observed: ObservedVm[],
+    capacity = CAPACITY,
+  ) {
     const vmGeneration = (await findTenant(h.store.db, TENANT))!.vm_generation;
     statements = 0;
     const reply = await receiveHeartbeat(
@@ -104,13 +112,23 @@ describe('heartbeats answered from memory', () => {
     expect(stopped.statements).toBeGreaterThan(0);
     expect((await h.request('GET', `/v1/vms/${node.vmId}`, { token: admin })).json()).toMatchObject({ state: 'stopped' });
     // Another VM's id, the same VM twice, or no report at all: each goes to the store, which decides.
-    for (const observed of [[], [{ vm_id: 'vm-elsewhere', state: 'running' }], [{ vm_id: node.vmId, state: 'stopped' }, { vm_id: node.vmId, state: 'stopped' }]] as ObservedVm[][]) {
+    for (const observed of [
+      [],
+      [{ vm_id: 'vm-elsewhere', state: 'running' }],
+      [
+        { vm_id: node.vmId, state: 'stopped' },
+        { vm_id: node.vmId, state: 'stopped' },
+      ],
+    ] as ObservedVm[][]) {
       await heartbeatCounted(recorder, 'changed-report', node, [{ vm_id: node.vmId, state: 'stopped' }]);
       await heartbeatCounted(recorder, 'changed-report', node, observed).catch(() => undefined); // the last two are refused
       expect(statements, JSON.stringify(observed)).toBeGreaterThan(0);
     }
     await heartbeatCounted(recorder, 'changed-report', node, [{ vm_id: node.vmId, state: 'stopped' }]);
-    for (const capacity of [{ ...CAPACITY, cpus: 8 }, { ...CAPACITY, memory_mb_available: 1000 }]) {
+    for (const capacity of [
+      { ...CAPACITY, cpus: 8 },
+      { ...CAPACITY, memory_mb_available: 1000 },
+    ]) {
       statements = 0;
       await heartbeatCounted(recorder, 'changed-report', node, [{ vm_id: node.vmId, state: 'stopped' }], capacity);
       expect(statements, JSON.stringify(capacity)).toBeGreaterThan(0);
