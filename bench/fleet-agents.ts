@@ -16,7 +16,7 @@
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { systemClock } from '../src/clock.js';
-import { signRequest } from '../src/httpsig/sign.js';
+import { keyIdOf, signRequest } from '../src/httpsig/sign.js';
 import { encodeBase64url, rawPublicKey } from '../src/tokens/keys.js';
 import { expectJson, keepAliveAgent, sendJson } from './fleet-http.js';
 
@@ -41,7 +41,7 @@ export type AgentEvent = { event: 'enrolled'; seconds: number; signUs: number } 
 
 interface SimNode {
   nodeId: string;
-  key: KeyObject;
+  key: { privateKey: KeyObject; keyid: string };
   token: string;
   /** The VMs the last reply placed here, as this node will report them. */
   vms: { vm_id: string; state: 'running' | 'stopped'; memory_mb: number }[];
@@ -64,13 +64,13 @@ function capacityOf(node: SimNode) {
 }
 
 /** Average µs of one signRequest for a heartbeat-sized body: what each beat costs the generator in signing alone. */
-function signingCost(key: KeyObject): number {
+function signingCost(key: { privateKey: KeyObject; keyid: string }): number {
   const body = Buffer.from(
     JSON.stringify({ capacity: { cpus: CPUS, memory_mb_total: MEMORY_MB, memory_mb_available: 1, disk_gb_available: 900, kvm: true, load1: 0.5 }, vms: [] }),
   );
   const n = 2000;
   const started = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) signRequest({ method: 'POST', path: '/v1/nodes/node-0001/heartbeat', query: '', body }, { privateKey: key, clock: systemClock });
+  for (let i = 0; i < n; i++) signRequest({ method: 'POST', path: '/v1/nodes/node-0001/heartbeat', query: '', body }, { ...key, clock: systemClock });
   return Number(process.hrtime.bigint() - started) / 1000 / n;
 }
 
@@ -111,7 +111,7 @@ async function enroll(command: Extract<AgentCommand, { cmd: 'enroll' }>): Promis
       },
       201,
     );
-    const node: SimNode = { nodeId, key: privateKey, token: issued.token, vms: [] };
+    const node: SimNode = { nodeId, key: { privateKey, keyid: keyIdOf(privateKey) }, token: issued.token, vms: [] };
     await expectJson(
       base,
       agent,

@@ -19,8 +19,8 @@ export interface JsonRequest {
   path: string;
   token: string;
   payload?: unknown;
-  /** The holder key that signs the request (a node key under a node:agent token). */
-  signer?: KeyObject;
+  /** The holder key that signs the request (a node key under a node:agent token), with its keyid derived once. */
+  signer?: { privateKey: KeyObject; keyid: string };
 }
 
 export function keepAliveAgent(sockets: number): Agent {
@@ -33,7 +33,7 @@ export function sendJson(base: URL, agent: Agent, req: JsonRequest): Promise<Jso
   const headers: Record<string, string> = {
     authorization: `Bearer ${req.token}`,
     ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}),
-    ...(req.signer ? signRequest({ method: req.method, path, query, ...(body ? { body } : {}) }, { privateKey: req.signer, clock: systemClock }) : {}),
+    ...(req.signer ? signRequest({ method: req.method, path, query, ...(body ? { body } : {}) }, { ...req.signer, clock: systemClock }) : {}),
   };
   return new Promise((done, fail) => {
     const outgoing = request({ host: base.hostname, port: base.port, method: req.method, path: req.path, headers, agent }, (response) => {

@@ -8,7 +8,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { signRequest } from '../httpsig/sign.js';
+import { keyIdOf, signRequest } from '../httpsig/sign.js';
 import type { Capacity } from './capacity.js';
 import { AgentError } from './error.js';
 import type { VmObservation } from './qemu.js';
@@ -29,9 +29,11 @@ export interface HeartbeatReply {
 
 export class FleetClient {
   private readonly base: URL;
+  private readonly keyid: string;
 
   constructor(private readonly options: FleetClientOptions) {
     this.base = parseServerUrl(options.server);
+    this.keyid = keyIdOf(options.privateKey);
   }
 
   /** POST /v1/nodes: the node record the server made. */
@@ -55,7 +57,10 @@ export class FleetClient {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       authorization: `Bearer ${this.options.token}`,
-      ...signRequest({ method, path: url.pathname, query: url.search.slice(1), body }, { privateKey: this.options.privateKey, clock: this.options.clock }),
+      ...signRequest(
+        { method, path: url.pathname, query: url.search.slice(1), body },
+        { privateKey: this.options.privateKey, keyid: this.keyid, clock: this.options.clock },
+      ),
     };
     let response: Response;
     try {

@@ -12,7 +12,7 @@ import type { Db, NodeState } from '../store/schema.js';
 import { inTransaction } from '../store/store.js';
 import { listVmsOnNode, type VmRow } from '../store/vms.js';
 import { recordEvent, type ControlDeps, type Origin } from './context.js';
-import type { HeartbeatRecorder } from './heartbeats.js';
+import type { HeartbeatRecorder, KnownAnswer } from './heartbeats.js';
 import { FLUSH_MS } from './sessions.js';
 import { changeVmState, removeVm } from './vms.js';
 
@@ -57,12 +57,16 @@ export interface NodeCaller {
   tenantId: string | null;
   publicKey: string;
   tokenId: string;
+  /** The tenant's vm_generation as read on this request (null: a shared node, never answered from memory). */
+  vmGeneration: number | null;
 }
 
 export interface HeartbeatReply {
   node: NodeRow;
   vms: VmRow[];
 }
+
+type HeartbeatDeps = ControlDeps & { heartbeats: HeartbeatRecorder };
 
 function poolOf(caller: NodeCaller): string {
   return caller.tenantId ?? SHARED_POOL;
@@ -121,7 +125,7 @@ async function callerNode(trx: Db, caller: NodeCaller, nodeId: string): Promise<
  * of a VM not placed on this node refuses the whole heartbeat and changes nothing.
  */
 export async function receiveHeartbeat(
-  deps: ControlDeps & { heartbeats: HeartbeatRecorder },
+  deps: HeartbeatDeps,
   origin: Origin,
   caller: NodeCaller,
   nodeId: string,
@@ -129,6 +133,59 @@ export async function receiveHeartbeat(
   observed: readonly ObservedVm[],
   intervalS = HEARTBEAT_INTERVAL_S,
 ): Promise<HeartbeatReply> {
+  const pool = poolOf(caller);
+  const known = caller.vmGeneration === null ? undefined : deps.heartbeats.lastAnswer(pool, nodeId);
+  if (known?.generation === caller.vmGeneration && known.node.public_key === caller.publicKey && changesNothing(known, capacity, observed)) {
+    return answerFromMemory(deps, known, intervalS);
+  }
+  const reply = await heartbeatInStore(deps, origin, caller, { nodeId, capacity, observed, intervalS });
+  // Tagged with the generation auth read before the transaction: a change committed after that read
+  // moved it, so this answer is never reused over a change it may not include.
+  if (caller.vmGeneration !== null) deps.heartbeats.rememberAnswer(pool, nodeId, caller.vmGeneration, reply.node, reply.vms);
+  return reply;
+}
+
+/**
+ * True when the store would change nothing for this heartbeat but the liveness time: the node is
+ * ready, its capacity has not moved, and its report matches the VMs it was told to run, each one
+ * that is placed and not scheduled reported (once) in the state and with the reason on record.
+ */
+function changesNothing(known: KnownAnswer, capacity: Capacity, observed: readonly ObservedVm[]): boolean {
+  if (known.node.state !== 'ready' || Object.keys(capacityChanges(known.node, capacity)).length > 0) return false;
+  // A scheduled VM is quiet only unreported; any other unreported VM changes (or, being deleted, goes).
+  let mustReport = 0;
+  for (const vm of known.vms) if (vm.state !== 'scheduled' || vm.desired_state === 'deleted') mustReport += 1;
+  if (observed.length !== mustReport) return false;
+  const seen = new Set<string>();
+  for (const report of observed) {
+    const vm = known.byId.get(report.vm_id);
+    if (!vm || seen.has(report.vm_id)) return false;
+    seen.add(report.vm_id);
+    if (vm.desired_state !== 'deleted' && (report.state !== vm.state || reportedReason(report) !== vm.reason)) return false;
+  }
+  return true;
+}
+
+/** A quiet heartbeat answered from memory: no statement; the liveness time is held for the flush as usual. */
+function answerFromMemory(deps: HeartbeatDeps, known: KnownAnswer, intervalS: number): HeartbeatReply {
+  const now = deps.clock.now();
+  if (Date.parse(known.node.last_heartbeat_at) + storedHeartbeatMs(intervalS) <= now) {
+    const at = isoTime(now);
+    deps.heartbeats.record(known.node.tenant_id, known.node.node_id, at);
+    known.node = { ...known.node, last_heartbeat_at: at };
+  }
+  return { node: known.node, vms: known.vms };
+}
+
+/** A heartbeat as the store path takes it. */
+interface Beat {
+  nodeId: string;
+  capacity: Capacity;
+  observed: readonly ObservedVm[];
+  intervalS: number;
+}
+
+async function heartbeatInStore(deps: HeartbeatDeps, origin: Origin, caller: NodeCaller, { nodeId, capacity, observed, intervalS }: Beat): Promise<HeartbeatReply> {
   return inTransaction(deps.store, async (trx) => {
     const node = await callerNode(trx, caller, nodeId);
     const placed = await listVmsOnNode(trx, node.tenant_id, node.node_id, deps.store.dialect === 'postgres');
@@ -176,8 +233,12 @@ async function applyReport(deps: ControlDeps, trx: Db, origin: Origin, vm: VmRow
     if (vm.state === 'scheduled') return vm;
     return changeVmState(deps, trx, origin, vm, { state: 'scheduled', reason: null }, 'the node does not hold it; it will create it');
   }
-  const reason = report.state === 'failed' ? (report.reason ?? 'failed on its node') : null;
-  return changeVmState(deps, trx, origin, vm, { state: report.state, reason }, 'reported by its node');
+  return changeVmState(deps, trx, origin, vm, { state: report.state, reason: reportedReason(report) }, 'reported by its node');
+}
+
+/** The reason a report leaves on its VM: a failed VM's (the node's, or a default), otherwise none. */
+function reportedReason(report: ObservedVm): string | null {
+  return report.state === 'failed' ? (report.reason ?? 'failed on its node') : null;
 }
 
 function capacityChanges(node: NodeRow, c: Capacity): Partial<NodeRow> {

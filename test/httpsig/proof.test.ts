@@ -10,7 +10,7 @@ import { type RequestParts } from '../../src/httpsig/base.js';
 import { contentDigest } from '../../src/httpsig/digest.js';
 import type { SignatureErrorCode } from '../../src/httpsig/error.js';
 import { MAX_SIGNATURE_FIELD_BYTES } from '../../src/httpsig/fields.js';
-import { signMessage, signRequest } from '../../src/httpsig/sign.js';
+import { keyIdOf, signMessage, signRequest } from '../../src/httpsig/sign.js';
 import { verifyRequestSignature, type AcceptNonce } from '../../src/httpsig/verify.js';
 import { encodeBase64url, rawPublicKey } from '../../src/tokens/keys.js';
 
@@ -84,6 +84,16 @@ describe('a request signed by the final holder', () => {
     const get: RequestParts = { method: 'GET', path: '/v1/whoami', query: '', headers: { host: 'x' } };
     const signed = { ...get, headers: { ...get.headers, ...signRequest(get, { privateKey: holder.privateKey, clock }) } };
     await expect(check(signed)).resolves.toMatchObject({ components: ['@method', '@path', '@query'] });
+  });
+
+  it('signs the same with a keyid derived once (keyIdOf) as with the keyid derived per request', async () => {
+    const request = post();
+    const once = keyIdOf(holder.privateKey);
+    expect(once).toBe(holderKey);
+    const perRequest = signRequest(request, { privateKey: holder.privateKey, clock, nonce: () => 'nonce-k' });
+    const derivedOnce = signRequest(request, { privateKey: holder.privateKey, keyid: once, clock, nonce: () => 'nonce-k' });
+    expect(derivedOnce).toEqual(perRequest);
+    await expect(check({ ...request, headers: { ...request.headers, ...derivedOnce } })).resolves.toMatchObject({ keyid: holderKey });
   });
 
   it('verifies with any label, covering more than required (@authority, content-type) and with tag and expires', async () => {

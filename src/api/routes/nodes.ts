@@ -5,7 +5,7 @@
  * ?tenant_id= and the shared pool without it.
  */
 import { Type } from 'typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, tenantScopeOf } from '../context.js';
 import { callerOf } from '../plugins/auth.js';
@@ -130,8 +130,8 @@ function allocatedBy(vms: readonly VmRow[]): Allocated {
 }
 
 function nodeCallerOf(request: FastifyRequest): NodeCaller {
-  const { token } = callerOf(request);
-  return { tenantId: token.tenantId, publicKey: token.subject, tokenId: token.tokenId };
+  const { token, tenant } = callerOf(request);
+  return { tenantId: token.tenantId, publicKey: token.subject, tokenId: token.tokenId, vmGeneration: tenant?.vm_generation ?? null };
 }
 
 /**
@@ -143,6 +143,8 @@ function poolOf(request: FastifyRequest, named: string | undefined): string {
 }
 
 export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
+  /** Serialised heartbeat replies by the node row they were made from; they go with their rows. */
+  const replyBodies = new WeakMap<NodeRow, string>();
   app.post('/v1/nodes', { config: { scope: 'node:agent' }, schema: { body: Enroll, response: { 201: NodeView } } }, async (request, reply) => {
     const node = await enrollNode(deps, originOf(request), nodeCallerOf(request), request.body.node_id, request.body.capacity);
     return reply.code(201).send(nodeView(node, allocatedBy([])));
@@ -151,10 +153,18 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
   app.post(
     '/v1/nodes/:node_id/heartbeat',
     { config: { scope: 'node:agent' }, schema: { params: NodeParams, body: Heartbeat, response: { 200: HeartbeatReply } } },
-    async (request) => {
+    async (request, reply) => {
       const { capacity, vms } = request.body;
       const beat = await receiveHeartbeat(deps, originOf(request), nodeCallerOf(request), request.params.node_id, capacity, vms, deps.heartbeatIntervalS);
-      return { node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: deps.heartbeatIntervalS, vms: beat.vms };
+      // A heartbeat answered from memory returns the very node row it was last answered with (a new
+      // one whenever anything in the answer changes), so that answer's bytes serve it again.
+      let body = replyBodies.get(beat.node);
+      if (body === undefined) {
+        body = reply.serialize({ node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: deps.heartbeatIntervalS, vms: beat.vms }) as string;
+        replyBodies.set(beat.node, body);
+      }
+      // Pre-serialised bytes bypass the typed reply; the route's response schema made them.
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(body);
     },
   );
 
