@@ -5,13 +5,20 @@
  * alone and gets its own error, the others go on. Nobody is answered before the COMMIT returns,
  * and a failed COMMIT fails everyone in the batch, so an answered write is always a durable one.
  */
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Dialect } from './dialect.js';
 import { lockLedger } from './ledger.js';
 import type { Database, Db } from './schema.js';
 
 /** More than this many waiting writes are split over several batches, bounding a batch's latency. */
 export const MAX_BATCH = 256;
+
+/**
+ * A batch that has run this long commits with the writes it has run, and the rest go first into the
+ * next one. It bounds how long a batch holds its locks: on PostgreSQL the ledger lock, which the other
+ * replicas' batches wait for under lock_timeout. Well past the cost of the one COMMIT it amortises.
+ */
+export const BATCH_BUDGET_MS = 50;
 
 interface Pending {
   work: (trx: Db) => Promise<unknown>;
@@ -22,13 +29,37 @@ interface Batcher {
   queue: Pending[];
   running: boolean;
   commits: number;
+  budgetMs: number;
 }
 
+/** The batch's own statements, compiled once: they run for every write. */
+const BEGIN = CompiledQuery.raw('begin');
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
+const SAVEPOINT = CompiledQuery.raw('savepoint ppn_write');
+const RELEASE = CompiledQuery.raw('release savepoint ppn_write');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to savepoint ppn_write');
+
 const batchers = new WeakMap<Kysely<Database>, Batcher>();
+
+function batcherOf(db: Kysely<Database>): Batcher {
+  let batcher = batchers.get(db);
+  if (!batcher) {
+    batcher = { queue: [], running: false, commits: 0, budgetMs: BATCH_BUDGET_MS };
+    batchers.set(db, batcher);
+  }
+  return batcher;
+}
 
 /** What a store's batcher has done, for tests and metrics. */
 export function groupCommitStats(db: Kysely<Database>): { commits: number } {
   return { commits: batchers.get(db)?.commits ?? 0 };
+}
+
+/** Changes the time budget of a store's batches (tests that need a batch not to be cut on a slow machine). */
+export function setBatchBudget(db: Kysely<Database>, budgetMs: number): void {
+  batcherOf(db).budgetMs = budgetMs;
 }
 
 /**
@@ -37,11 +68,7 @@ export function groupCommitStats(db: Kysely<Database>): { commits: number } {
  * soon as the running one ends. `work` must not itself call this (it would wait for its own batch).
  */
 export function runInBatch<T>(db: Kysely<Database>, dialect: Dialect, work: (trx: Db) => Promise<T>): Promise<T> {
-  let batcher = batchers.get(db);
-  if (!batcher) {
-    batcher = { queue: [], running: false, commits: 0 };
-    batchers.set(db, batcher);
-  }
+  const batcher = batcherOf(db);
   return new Promise<T>((resolve, reject) => {
     batcher.queue.push({ work, settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) });
     if (!batcher.running) void drain(db, dialect, batcher);
@@ -70,12 +97,17 @@ async function runBatch(db: Kysely<Database>, dialect: Dialect, batcher: Batcher
       await openTransaction(connection, dialect);
       batch = batcher.queue.splice(0, MAX_BATCH);
       try {
-        for (const pending of batch) outcomes.push(await runInSavepoint(connection, pending.work));
-        await sql`commit`.execute(connection);
+        const started = performance.now();
+        for (const pending of batch) {
+          if (outcomes.length > 0 && performance.now() - started > batcher.budgetMs) break;
+          outcomes.push(await runInSavepoint(connection, pending.work));
+        }
+        batcher.queue.unshift(...batch.splice(outcomes.length));
+        await connection.executeQuery(COMMIT);
       } catch (error) {
         // The transaction is lost (a savepoint could not be rolled back, or COMMIT failed): if the
         // failure ended it already, rollback fails too, and the first error is the one to report.
-        await sql`rollback`.execute(connection).catch(() => undefined);
+        await connection.executeQuery(ROLLBACK).catch(() => undefined);
         throw error;
       }
     });
@@ -103,14 +135,14 @@ async function runBatch(db: Kysely<Database>, dialect: Dialect, batcher: Batcher
  */
 async function openTransaction(connection: Db, dialect: Dialect): Promise<void> {
   if (dialect === 'sqlite') {
-    await sql`begin immediate`.execute(connection);
+    await connection.executeQuery(BEGIN_IMMEDIATE);
     return;
   }
-  await sql`begin`.execute(connection);
+  await connection.executeQuery(BEGIN);
   try {
     await lockLedger(connection, dialect);
   } catch (error) {
-    await sql`rollback`.execute(connection).catch(() => undefined);
+    await connection.executeQuery(ROLLBACK).catch(() => undefined);
     throw error;
   }
 }
@@ -120,14 +152,14 @@ async function openTransaction(connection: Db, dialect: Dialect): Promise<void> 
  * a failure to roll back means the transaction itself is gone, which fails the whole batch.
  */
 async function runInSavepoint(connection: Db, work: Pending['work']): Promise<Parameters<Pending['settle']>[0]> {
-  await sql`savepoint ppn_write`.execute(connection);
+  await connection.executeQuery(SAVEPOINT);
   try {
     const value = await work(connection);
-    await sql`release savepoint ppn_write`.execute(connection);
+    await connection.executeQuery(RELEASE);
     return { ok: true, value };
   } catch (error) {
-    await sql`rollback to savepoint ppn_write`.execute(connection);
-    await sql`release savepoint ppn_write`.execute(connection);
+    await connection.executeQuery(ROLLBACK_TO);
+    await connection.executeQuery(RELEASE);
     return { ok: false, error };
   }
 }

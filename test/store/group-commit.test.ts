@@ -12,7 +12,7 @@ import type { ControlDeps, Origin } from '../../src/control/context.js';
 import { createVm, type NewVm } from '../../src/control/vms.js';
 import { PpnError } from '../../src/errors.js';
 import { LOCAL_OPERATOR } from '../../src/ledger/entry.js';
-import { groupCommitStats } from '../../src/store/group-commit.js';
+import { groupCommitStats, setBatchBudget } from '../../src/store/group-commit.js';
 import { inTransaction } from '../../src/store/store.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
@@ -30,6 +30,8 @@ describe('group commit', () => {
   beforeAll(async () => {
     h = await startHarness();
     deps = { store: h.store, clock: h.clock, ids: makeIdSource(h.clock) };
+    // The writes a test queues together must form one batch however slow the machine is.
+    setBatchBudget(h.store.db, Number.POSITIVE_INFINITY);
     // A deferred constraint is checked at COMMIT: a write that breaks it makes the whole COMMIT fail.
     await sql`create table commit_probe (id integer primary key, parent integer references commit_probe (id) deferrable initially deferred)`.execute(h.store.db);
   });
@@ -122,6 +124,24 @@ describe('group commit', () => {
     expect(await h.ledgerCount()).toBe(ledgerBefore);
     // The batcher goes on: the next write commits.
     await expect(createVm(deps, origin, tenantId, vm('z'), null)).resolves.toMatchObject({ name: 'z' });
+    await ledgerIsGapless();
+  });
+
+  it('a batch that runs past its time budget commits what it ran and leaves the rest, in order, to the next batch', async () => {
+    const tenantId = await newTenant({ max_vms: 2 });
+    setBatchBudget(h.store.db, 0);
+    try {
+      const before = commits();
+      const held = await holdBatch();
+      const outcomes = Promise.allSettled(['p', 'q', 'r'].map((name) => createVm(deps, origin, tenantId, vm(name), null)));
+      held.release();
+      await held.done;
+      // With no budget, each batch runs one write: still in arrival order, so the third is refused.
+      expect((await outcomes).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(commits() - before).toBe(4);
+    } finally {
+      setBatchBudget(h.store.db, Number.POSITIVE_INFINITY);
+    }
     await ledgerIsGapless();
   });
 
