@@ -6,6 +6,7 @@
 import { Migrator, sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
 import type { Dialect } from './dialect.js';
+import { runInBatch } from './group-commit.js';
 import { buildMigrations } from './migrations.js';
 import type { Database, Db } from './schema.js';
 
@@ -52,35 +53,16 @@ export async function migrateStore(store: Store): Promise<void> {
 
 /**
  * Runs `work` in one transaction. State changes and their ledger entries go through here together,
- * so either both commit or neither does (SPEC §8).
+ * so either both commit or neither does (SPEC §8). Writes that arrive together share one transaction
+ * and one durable commit, each in a savepoint of its own (group-commit.ts); the promise settles only
+ * after that commit, with `work`'s own result or error.
  */
 export async function inTransaction<T>(store: Store, work: (trx: Db) => Promise<T>): Promise<T> {
   try {
-    if (store.dialect === 'sqlite') return await inImmediateTransaction(store.db, work);
-    return await store.db.transaction().execute(work);
+    return await runInBatch(store.db, store.dialect, work);
   } catch (error) {
     throw translateStoreError(error);
   }
-}
-
-/**
- * SQLite: BEGIN IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
- * writes can fail at once with SQLITE_BUSY_SNAPSHOT when another process (e.g. `admin-token`)
- * wrote in between; an immediate one waits its turn under busy_timeout instead.
- */
-async function inImmediateTransaction<T>(db: Kysely<Database>, work: (trx: Db) => Promise<T>): Promise<T> {
-  return db.connection().execute(async (connection) => {
-    await sql`begin immediate`.execute(connection);
-    try {
-      const result = await work(connection);
-      await sql`commit`.execute(connection);
-      return result;
-    } catch (error) {
-      // If the failure ended the transaction already, rollback fails too; the first error is the one to report.
-      await sql`rollback`.execute(connection).catch(() => undefined);
-      throw error;
-    }
-  });
 }
 
 /** Driver errors that mean "the store cannot be used now" become 503; everything else passes on. */

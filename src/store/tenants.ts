@@ -1,40 +1,31 @@
 /** Tenant rows. A deleted tenant is kept as a tombstone (state 'deleted') so its id is never reused. */
 import type { Dialect } from './store.js';
-import type { CompiledQuery, Insertable, Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
+import { prepareQuery } from './prepared.js';
 import type { Db, TenantsTable } from './schema.js';
 
 export type TenantRow = Selectable<TenantsTable>;
 export type NewTenantRow = Insertable<TenantsTable>;
 
-const lookupTemplates = new WeakMap<Db, CompiledQuery<TenantRow>>();
+const selectTenant = prepareQuery((db: Db, tenantId: string) => db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId));
 
-/**
- * Runs on every authenticated request, so the query is built and compiled once per connection and
- * only its parameter changes (building and compiling cost more than SQLite's own lookup).
- */
+/** Runs on every authenticated request, so the query is compiled once (prepared.ts). */
 export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | undefined> {
-  let template = lookupTemplates.get(db);
-  if (!template) {
-    template = db.selectFrom('tenants').selectAll().where('tenant_id', '=', '').compile();
-    lookupTemplates.set(db, template);
-  }
-  const result = await db.executeQuery<TenantRow>({ ...template, parameters: [tenantId] });
-  return result.rows[0];
+  return (await selectTenant(db, tenantId)).rows[0];
 }
+
+const selectLiveTenant = (db: Db, tenantId: string) => db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).where('state', '!=', 'deleted');
+const readLiveTenant = prepareQuery(selectLiveTenant);
+const lockLiveTenant = prepareQuery((db: Db, tenantId: string) => selectLiveTenant(db, tenantId).forUpdate());
 
 /**
  * Reads a live tenant and, on PostgreSQL, locks its row until the transaction ends. Every quota
  * decision for a tenant takes this lock first, so decisions for one tenant are serialised while other
- * tenants proceed. SQLite has a single writer, which already serialises them.
+ * tenants proceed. SQLite has a single writer, which already serialises them. Compiled once: every
+ * create runs it.
  */
 export async function lockTenant(trx: Db, dialect: Dialect, tenantId: string): Promise<TenantRow | undefined> {
-  return trx
-    .selectFrom('tenants')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('state', '!=', 'deleted')
-    .$if(dialect === 'postgres', (q) => q.forUpdate())
-    .executeTakeFirst();
+  return (await (dialect === 'postgres' ? lockLiveTenant : readLiveTenant)(trx, tenantId)).rows[0];
 }
 
 export async function insertTenant(trx: Db, row: NewTenantRow): Promise<void> {
