@@ -70,6 +70,7 @@ export function setBatchBudget(db: Kysely<Database>, budgetMs: number): void {
 export function runInBatch<T>(db: Kysely<Database>, dialect: Dialect, work: (trx: Db) => Promise<T>): Promise<T> {
   const batcher = batcherOf(db);
   return new Promise<T>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the write's own error, passed on exactly as it was thrown
     batcher.queue.push({ work, settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) });
     if (!batcher.running) void drain(db, dialect, batcher);
   });

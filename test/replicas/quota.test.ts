@@ -110,7 +110,10 @@ describe('two replicas, one database', () => {
     expect(cited.filter((c) => denials.get(c.index) !== c.tenantId).slice(0, 5)).toEqual([]);
     expect(new Set(cited.map((c) => c.index)).size).toBe(cited.length);
     const logged = new Map<string, number>();
-    for (const line of dbShell(a.dataDir, "select tenant_id, event_type, count(*) from ledger_entries where tenant_id like 'many-%' group by tenant_id, event_type").split('\n')) {
+    for (const line of dbShell(
+      a.dataDir,
+      "select tenant_id, event_type, count(*) from ledger_entries where tenant_id like 'many-%' group by tenant_id, event_type",
+    ).split('\n')) {
       const [tenantId, eventType, n] = line.split('|');
       if (tenantId) logged.set(`${tenantId} ${eventType}`, Number(n));
     }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeIdSource } from '../../src/clock.js';
 import type { ControlDeps, Origin } from '../../src/control/context.js';
 import { createVm, type NewVm } from '../../src/control/vms.js';
-import { PpnError } from '../../src/errors.js';
+import { type PpnError } from '../../src/errors.js';
 import { LOCAL_OPERATOR } from '../../src/ledger/entry.js';
 import { groupCommitStats, setBatchBudget } from '../../src/store/group-commit.js';
 import { inTransaction } from '../../src/store/store.js';
@@ -98,7 +98,7 @@ describe('group commit', () => {
     // Three VM_CREATED and one VM_CREATE_DENIED: the conflict and the failed write left nothing.
     expect(await h.ledgerCount()).toBe(ledgerBefore + 4);
     const denied = (refused as PromiseRejectedResult).reason as PpnError;
-    const entry = (await h.ledgerLines({ afterIndex: denied.extensions.ledger_index as number - 1, limit: 1 }))[0];
+    const entry = (await h.ledgerLines({ afterIndex: (denied.extensions.ledger_index as number) - 1, limit: 1 }))[0];
     expect(entry).toMatchObject({ event_type: 'VM_CREATE_DENIED', tenant_id: tenantId });
     await ledgerIsGapless();
   });
