@@ -14,7 +14,7 @@ import { FLUSH_MS, SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { LiveKeyring } from '../control/platform-keys.js';
-import { startBackground } from './background.js';
+import { LEDGER_JOB, startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor } from './rate-limiter.js';
@@ -36,7 +36,6 @@ import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
 import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
-import { backfillTree } from '../store/ledger.js';
 import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 
@@ -185,6 +184,11 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     const background = startBackground(deps, app.log, deps.metrics);
     deps.backgroundRole = background.role;
     app.addHook('onClose', background.stop);
+    // A write's ledger entry is committed by the time it is answered: integrate it now, not at the next poll.
+    app.addHook('onResponse', (request, _reply, done) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') background.wake(LEDGER_JOB);
+      done();
+    });
   }
 
   requireStrictQueries(app);
@@ -285,11 +289,6 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps): Promise<void>
     remembered = stateDir ? readLedgerState(stateDir, key!) : null;
   } catch (error) {
     return refuse({ index: 0, what: (error as Error).message }, Date.now() - started);
-  }
-  if (!remembered) {
-    // A ledger from before the tree existed: no tree, no checkpoint, nothing remembered to check it by.
-    const built = await backfillTree(deps.store);
-    if (built > 0) app.log.warn({ entries: built }, 'built the Merkle tree of a ledger that had none (trusted on first use)');
   }
   let reported = 0;
   const result = await checkLedger(deps.store, key, {

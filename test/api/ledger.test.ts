@@ -17,7 +17,7 @@ import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
 import { consistencyProof, hashLeaf, inclusionProof, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { openNote, parseVerifierKey } from '../../src/ledger/note.js';
 import { readEntries, type StoredEntry } from '../../src/store/ledger.js';
-import { storeLeaf } from '../../src/store/ledger-tree.js';
+import { integrateEntries } from '../../src/store/ledger-tree.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { expectProblem, problemWithoutRequest, snapshotState, type ProblemBody } from './expectations.js';
 
@@ -625,7 +625,7 @@ describe('entries stored in an encoding the server would not write', () => {
         entry: line,
       })
       .execute();
-    await storeLeaf(h.store.db, index, line);
+    await integrateEntries(h.store);
 
     const page = (await h.request('GET', `/v1/ledger/entries?event_type=VM_CREATED`, { token: aRead })).json<EntriesPage>();
     expect(page.items).toEqual([{ index, leaf_input: line, entry: JSON.parse(line) }]);
