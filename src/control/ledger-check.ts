@@ -214,11 +214,9 @@ export async function checkLedger(store: Store, key: VerifierKey | undefined, op
   };
   const remembered = options.remembered ?? null;
   const checkpoints = key ? await readCheckpoints(db, key, note) : { count: 0, valid: [] };
-  // Read after the checkpoints: a checkpoint is signed only over integrated entries.
-  const integrated = (await ledgerEnds(db)).lastLeaf + 1;
-  for (const checkpoint of checkpoints.valid.filter((c) => c.size > integrated)) {
-    note({ index: integrated, what: `checkpoint at size ${checkpoint.size} covers entries the tree has no leaves for (it has ${integrated})` });
-  }
+  // Entries past the stored tree may be sequenced but not integrated yet, unless a checkpoint covers
+  // them: one is signed only over integrated entries. The tree is read after the checkpoints.
+  const integrated = Math.max((await ledgerEnds(db)).lastLeaf + 1, checkpoints.valid.at(-1)?.size ?? 0, options.remembered?.size ?? 0);
   const pending = [...checkpoints.valid];
   const matched: SignedTreeHead[] = [];
   let rememberedRoot: Buffer | null = null;

@@ -20,6 +20,7 @@ import { preparePlatformKeys } from '../../src/cli/keys.js';
 import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
+import { integrateEntries } from '../../src/store/ledger-tree.js';
 import type { Store } from '../../src/store/store.js';
 import type { LiveKeyring } from '../../src/control/platform-keys.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
@@ -65,7 +66,7 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
   const app = await buildApp({ ...options.app, store, keyring, clock, ids });
 
-  const request: Harness['request'] = (method, url, opts = {}) => {
+  const request: Harness['request'] = async (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
     let payload = opts.payload;
@@ -77,7 +78,11 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
       const body = payload === undefined ? undefined : Buffer.from(payload);
       Object.assign(headers, signRequest({ method, ...splitTarget(url), headers, body }, { privateKey: opts.signWith, clock }));
     }
-    return app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    const response = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    // The harness's app runs no background work: stand in for the leader's integrator, which a
+    // write wakes, so proofs cover what the request sequenced as they would a moment later.
+    if (method !== 'GET' && method !== 'HEAD') await integrateEntries(store);
+    return response;
   };
 
   const harness: Harness = {
