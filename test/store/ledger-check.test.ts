@@ -101,6 +101,33 @@ describe('the whole-ledger check', () => {
     expect(result).toMatchObject({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
   });
 
+  it('entries past the tree and every checkpoint are sequenced, not yet integrated: not a problem', async () => {
+    const result = await checkTampered(h.store, key, async (trx) => {
+      for (let n = 0; n < 3; n++) {
+        await appendEntry(
+          trx,
+          h.store.dialect,
+          { event_type: 'VM_CREATED', tenant_id: 'check-co', actor: { token_id: null, subject: 'test', scope: [] }, request_id: null, subject_ids: {}, data: { late: n } },
+          () => '2026-11-28T00:00:01.000Z',
+        );
+      }
+    });
+    expect(result).toMatchObject({ size: SIZE + 3, latestCheckpoint: SIZE, problem: null });
+  });
+
+  it('names a leaf missing under a checkpoint by its entry, though entries past the tree are fine', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
+        // The tree cut back below the latest checkpoint: the entries it no longer covers look sequenced.
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.deleteFrom('ledger_nodes').where('level', '=', 0).where('idx', '>=', index).execute();
+        });
+        expect(result.problem).toEqual({ index, what: `the tree has no leaf for entry ${index}` });
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it('names a changed entry by its own index', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
