@@ -68,6 +68,8 @@ function ledgerJob(deps: RouteDeps, log: FastifyBaseLogger, wake: () => void): B
   return {
     name: LEDGER_JOB,
     everyMs: INTEGRATE_POLL_MS,
+    // A new leader integrates what the last one left sequenced at once.
+    atStart: true,
     run: async () => {
       if (deps.ledgerProblem) return;
       try {

@@ -2,11 +2,14 @@
  * Background work: jobs that must run on exactly one server at a time (SPEC §1). The store elects
  * the leader (store.electLeader); this runs the jobs on an interval while this server leads and
  * stops them when it does not. A run that is still going when its next turn comes is not doubled;
- * a job can also be woken early (`wake`), and a wake during a run makes it run once more after.
+ * a job can also be woken early (`wake`), and a wake during a run makes it run once more after;
+ * `atStart` runs it once as soon as the work starts.
  */
 export interface BackgroundJob {
   name: string;
   everyMs: number;
+  /** Also run once as soon as the work starts, not only after the first interval. */
+  atStart?: boolean;
   run(): Promise<void>;
 }
 
@@ -22,7 +25,7 @@ interface Running {
 }
 
 export class BackgroundWork {
-  private active = new Map<string, Running>();
+  private readonly active = new Map<string, Running>();
 
   constructor(
     private readonly jobs: readonly BackgroundJob[],
@@ -59,6 +62,7 @@ export class BackgroundWork {
       }, job.everyMs);
       timer.unref();
       this.active.set(job.name, { timer, kick });
+      if (job.atStart) kick();
     }
   }
 

@@ -653,7 +653,13 @@ describe('entries sequenced but not yet in the tree', () => {
     const integrated = await h.ledgerCount();
     // Straight to the app: the harness's request() would stand in for the leader and integrate.
     for (let i = 0; i < 3; i++) {
-      const res = await h.app.inject({ method: 'POST', url: '/v1/vms', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { name: 'refused' }, query: { tenant_id: A } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/vms',
+        headers: { authorization: `Bearer ${h.adminToken}` },
+        payload: { name: 'refused' },
+        query: { tenant_id: A },
+      });
       expect(res.statusCode, res.body).toBe(429);
       expect(res.json<{ ledger_index: number }>().ledger_index).toBe(integrated + i);
     }

@@ -63,7 +63,7 @@ async function storedCheckpoints(server: ServerProcess): Promise<number> {
 describe('the leader integrates entries and signs checkpoints off the request path', () => {
   const start = serversStoppedAfterEach();
 
-  it("an entry is in a signed checkpoint within 1 s of the answer that names its index", async () => {
+  it('an entry is in a signed checkpoint within 1 s of the answer that names its index', async () => {
     const server = await start();
     const key = ledgerKey(server);
     await refusingTenant(server, 'prompt-co');

@@ -55,7 +55,10 @@ describe('two replicas sequencing, one leader integrating', () => {
     b = await startServer(replicaDataDir(a.dataDir));
     key = parseVerifierKey(readFileSync(join(a.dataDir, 'ledger.pub'), 'utf8'));
     for (const tenant of ['on-a', 'on-b']) {
-      const res = await api(a.url, 'POST', '/v1/tenants', { token: a.adminToken, body: { tenant_id: tenant, display_name: tenant, max_vms: 0, api_rate_limit_rpm: 100_000 } });
+      const res = await api(a.url, 'POST', '/v1/tenants', {
+        token: a.adminToken,
+        body: { tenant_id: tenant, display_name: tenant, max_vms: 0, api_rate_limit_rpm: 100_000 },
+      });
       expect(res.status).toBe(201);
     }
   });

@@ -107,7 +107,14 @@ describe('the whole-ledger check', () => {
         await appendEntry(
           trx,
           h.store.dialect,
-          { event_type: 'VM_CREATED', tenant_id: 'check-co', actor: { token_id: null, subject: 'test', scope: [] }, request_id: null, subject_ids: {}, data: { late: n } },
+          {
+            event_type: 'VM_CREATED',
+            tenant_id: 'check-co',
+            actor: { token_id: null, subject: 'test', scope: [] },
+            request_id: null,
+            subject_ids: {},
+            data: { late: n },
+          },
           () => '2026-11-28T00:00:01.000Z',
         );
       }

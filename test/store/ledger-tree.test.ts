@@ -46,7 +46,7 @@ describe('the stored ledger tree', () => {
     await h.close();
   });
 
-  it("a request sequences its entry only; the integrator adds every sequenced entry to the tree", async () => {
+  it('a request sequences its entry only; the integrator adds every sequenced entry to the tree', async () => {
     expect(leaves.length).toBeGreaterThan(20);
     // The app runs no background work here, so nothing has integrated the 20 creates' entries yet.
     expect(await storedTreeSize(h.store.db)).toBe(integratedBefore);
@@ -119,7 +119,17 @@ describe('the stored ledger tree', () => {
     const line = JSON.stringify({ index: n + 1 });
     await h.store.db
       .insertInto('ledger_entries')
-      .values({ idx: n + 1, ts: '2026-01-01T00:00:00.000Z', event_type: 'VM_CREATED', tenant_id: null, vm_id: null, node_id: null, token_id: null, actor_token_id: null, entry: line })
+      .values({
+        idx: n + 1,
+        ts: '2026-01-01T00:00:00.000Z',
+        event_type: 'VM_CREATED',
+        tenant_id: null,
+        vm_id: null,
+        node_id: null,
+        token_id: null,
+        actor_token_id: null,
+        entry: line,
+      })
       .execute();
     expect(await integrateEntries(h.store)).toBe(0);
     expect(await storedTreeSize(h.store.db)).toBe(n);
