@@ -18,7 +18,7 @@ import { consistencyProof, hashLeaf, inclusionProof, rootFromLeafHashes, verifyC
 import { openNote, parseVerifierKey } from '../../src/ledger/note.js';
 import { readEntries, type StoredEntry } from '../../src/store/ledger.js';
 import { integrateEntries } from '../../src/store/ledger-tree.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { insertEntryRow, startHarness, type Harness } from '../support/harness.js';
 import { expectProblem, problemWithoutRequest, snapshotState, type ProblemBody } from './expectations.js';
 
 const A = 'tenant-a';
@@ -613,20 +613,7 @@ describe('entries stored in an encoding the server would not write', () => {
     const index = await h.ledgerCount();
     const line = `{"index":${index}, "ts":"2026-01-01T00:00:00.000Z","event_type":"VM_CREATED","tenant_id":"${A}","actor":{"token_id":null,"subject":"caf\\u00e9 é","scope":[]},"request_id":null,"subject_ids":{},"data":{}}`;
     expect(JSON.stringify(JSON.parse(line))).not.toBe(line);
-    await h.store.db
-      .insertInto('ledger_entries')
-      .values({
-        idx: index,
-        ts: '2026-01-01T00:00:00.000Z',
-        event_type: 'VM_CREATED',
-        tenant_id: A,
-        vm_id: null,
-        node_id: null,
-        token_id: null,
-        actor_token_id: null,
-        entry: line,
-      })
-      .execute();
+    await insertEntryRow(h.store, index, line, A);
     await integrateEntries(h.store);
 
     const page = (await h.request('GET', `/v1/ledger/entries?event_type=VM_CREATED`, { token: aRead })).json<EntriesPage>();

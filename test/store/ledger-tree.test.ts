@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashLeaf, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { integrateBatch, integrateEntries, readConsistencyProof, readInclusionProof, readRoot, storedTreeSize } from '../../src/store/ledger-tree.js';
 import { buildApp, ledgerProblemOf } from '../../src/api/app.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { insertEntryRow, startHarness, type Harness } from '../support/harness.js';
 
 /** Removes the whole tree, its WORM triggers dropped first (as only an operator could). */
 async function dropTree(h: Harness): Promise<void> {
@@ -117,20 +117,7 @@ describe('the stored ledger tree', () => {
     // Gapless sequencing never leaves one; a database writer can.
     const n = leaves.length;
     const line = JSON.stringify({ index: n + 1 });
-    await h.store.db
-      .insertInto('ledger_entries')
-      .values({
-        idx: n + 1,
-        ts: '2026-01-01T00:00:00.000Z',
-        event_type: 'VM_CREATED',
-        tenant_id: null,
-        vm_id: null,
-        node_id: null,
-        token_id: null,
-        actor_token_id: null,
-        entry: line,
-      })
-      .execute();
+    await insertEntryRow(h.store, n + 1, line, null);
     expect(await integrateEntries(h.store)).toBe(0);
     expect(await storedTreeSize(h.store.db)).toBe(n);
   });

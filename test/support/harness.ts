@@ -127,3 +127,21 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
 export function publicKeyText(keys: KeyPair): string {
   return encodeBase64url(rawPublicKey(keys.publicKey));
 }
+
+/** Stores an entry row with exactly these bytes at `index`, as a database writer could, bypassing appendEntry. */
+export async function insertEntryRow(store: Store, index: number, line: string, tenantId: string | null): Promise<void> {
+  await store.db
+    .insertInto('ledger_entries')
+    .values({
+      idx: index,
+      ts: '2026-01-01T00:00:00.000Z',
+      event_type: 'VM_CREATED',
+      tenant_id: tenantId,
+      vm_id: null,
+      node_id: null,
+      token_id: null,
+      actor_token_id: null,
+      entry: line,
+    })
+    .execute();
+}
