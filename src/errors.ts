@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'method_not_allowed',
   'request_timeout',
   'conflict',
+  'ledger_not_integrated',
   'quota_exceeded',
   'rate_limited',
   'too_many_connections',

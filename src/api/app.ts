@@ -14,7 +14,7 @@ import { FLUSH_MS, SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { LiveKeyring } from '../control/platform-keys.js';
-import { startBackground } from './background.js';
+import { LEDGER_JOB, startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor } from './rate-limiter.js';
@@ -37,7 +37,6 @@ import { EMPTY_HEAD, type LedgerSigner } from '../control/checkpoints.js';
 import { readLedgerState, writeLedgerState } from '../config/ledger-state.js';
 import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
-import { backfillTree } from '../store/ledger.js';
 import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 
@@ -294,6 +293,12 @@ function startLedgerCheck(app: TypedApp, deps: RouteDeps, options: AppOptions): 
   deps.ledgerVerifying = { checked: 0, total: 0 };
   const closing = new AbortController();
   const stops: (() => Promise<void>)[] = [];
+  let wakeIntegrator = (): void => {};
+  // A write's ledger entry is committed by the time it is answered: integrate it now, not at the next poll.
+  app.addHook('onResponse', (request, _reply, done) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') wakeIntegrator();
+    done();
+  });
   const checked = checkLedgerAtStart(app, deps, closing.signal)
     .then(async (passed) => {
       if (!passed || closing.signal.aborted) return;
@@ -302,6 +307,7 @@ function startLedgerCheck(app: TypedApp, deps: RouteDeps, options: AppOptions): 
       if (options.runBackgroundWork) {
         const background = startBackground(deps, app.log, deps.metrics);
         deps.backgroundRole = background.role;
+        wakeIntegrator = () => background.wake(LEDGER_JOB);
         stops.push(background.stop, startLedgerScrub(app, deps, options));
       }
     })
@@ -331,11 +337,6 @@ async function checkLedgerAtStart(app: TypedApp, deps: RouteDeps, signal: AbortS
     remembered = stateDir ? readLedgerState(stateDir, key!) : null;
   } catch (error) {
     return refuse({ index: 0, what: (error as Error).message }, Date.now() - started);
-  }
-  if (!remembered) {
-    // A ledger from before the tree existed: no tree, no checkpoint, nothing remembered to check it by.
-    const built = await backfillTree(deps.store);
-    if (built > 0) app.log.warn({ entries: built }, 'built the Merkle tree of a ledger that had none (trusted on first use)');
   }
   // What is stored now; entries appended while the check runs are the signer's to check.
   const end = await storedEntryCount(deps.store.db);

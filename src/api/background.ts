@@ -1,12 +1,13 @@
 /**
  * Runs the background jobs on the one server the store elects (SPEC §1), and reports the role in
- * /readyz and /metrics. Jobs: the ledger checkpoint signer, the scheduler, the silent-node sweep, the
- * usage audit, and on PostgreSQL the rate-log and nonce-record sweeps.
+ * /readyz and /metrics. Jobs: the ledger integrator (which also signs checkpoints), the scheduler,
+ * the silent-node sweep, the usage audit, and on PostgreSQL the rate-log and nonce-record sweeps.
  */
+import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
-import { LedgerProblemError, signPendingCheckpoint } from '../control/checkpoints.js';
+import { integratePending, LedgerProblemError, signPendingCheckpoint } from '../control/checkpoints.js';
 import { ledgerRefusal } from '../control/ledger-check.js';
 import { writeLedgerState } from '../config/ledger-state.js';
 import { sweepSilentNodes } from '../control/nodes.js';
@@ -20,13 +21,16 @@ import { usageDriftGauge } from './metrics.js';
 /** How often the leader audits the stored usage against the VM rows (and once when it starts leading). */
 export const USAGE_AUDIT_MS = 60_000;
 
-export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger): BackgroundJob[] {
+/** The job that integrates sequenced entries and signs checkpoints; woken after local writes. */
+export const LEDGER_JOB = 'ledger-integrator';
+/** How often the integrator looks for entries other servers (replicas, CLI commands) sequenced. */
+const INTEGRATE_POLL_MS = 150;
+/** Checkpoints are signed at most this often, and within about this long of a new entry (SPEC §8). */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+
+export function backgroundJobs(deps: RouteDeps, log: FastifyBaseLogger, wake: (job: string) => void): BackgroundJob[] {
   const jobs: BackgroundJob[] = [];
-  const signer = deps.ledgerSigner;
-  if (signer) {
-    // Within a second of new entries (SPEC §8), and only over entries checked since the last head.
-    jobs.push({ name: 'checkpoint-signer', everyMs: 250, run: () => signAndRemember(deps, signer, log) });
-  }
+  jobs.push(ledgerJob(deps, log, () => wake(LEDGER_JOB)));
   jobs.push({ name: 'scheduler', everyMs: 1000, run: async () => void (await scheduleOnce(deps, { cpuOvercommit: deps.cpuOvercommit })) });
   jobs.push({ name: 'silent-node-sweep', everyMs: 2000, run: async () => void (await sweepSilentNodes(deps, deps.heartbeatIntervalS)) });
   const alarms = usageAlarms(deps, log);
@@ -51,32 +55,68 @@ function usageAlarms(deps: RouteDeps, log: FastifyBaseLogger): UsageAlarms {
 }
 
 /**
- * One turn of the signer: a new checkpoint becomes this server's verified head and its ledger.state.
- * When the ledger does not extend what it verified, the server refuses from then on, as after a
- * failed start-up check, and signs nothing more.
+ * The integrator: each turn adds what was sequenced to the tree (in batches, src/store/ledger-tree.ts),
+ * then, with a ledger key, signs a checkpoint when the tree grew and the last one is at least
+ * CHECKPOINT_INTERVAL_MS old; a turn too soon for that wakes the job again when it is due, so an
+ * entry waits at most about that long. A new checkpoint becomes this server's verified head and its
+ * ledger.state. When the ledger does not extend what it verified, the server refuses from then on,
+ * as after a failed start-up check, and neither integrates nor signs anything more.
  */
-async function signAndRemember(deps: RouteDeps, signer: NonNullable<RouteDeps['ledgerSigner']>, log: FastifyBaseLogger): Promise<void> {
-  if (deps.ledgerProblem) return;
-  try {
+function ledgerJob(deps: RouteDeps, log: FastifyBaseLogger, wake: () => void): BackgroundJob {
+  let lastSigned = -Infinity;
+  let dueTimer: NodeJS.Timeout | undefined;
+  const turn = async (): Promise<void> => {
+    await integratePending(deps.store);
+    const signer = deps.ledgerSigner;
+    if (!signer) return;
+    const wait = lastSigned + CHECKPOINT_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      dueTimer ??= setTimeout(() => {
+        dueTimer = undefined;
+        wake();
+      }, wait).unref();
+      return;
+    }
+    const started = performance.now();
     const signed = await signPendingCheckpoint(deps.store, signer, deps.clock, deps.verifiedHead);
     if (!signed) return;
+    lastSigned = started;
     deps.verifiedHead = { size: signed.size, root: signed.root };
     if (deps.ledgerStateDir) writeLedgerState(deps.ledgerStateDir, signed);
-  } catch (error) {
-    if (!(error instanceof LedgerProblemError)) throw error;
-    deps.ledgerProblem = error.problem;
-    log.error({ bad_index: error.problem.index }, ledgerRefusal(error.problem).message);
-  }
+  };
+  return {
+    name: LEDGER_JOB,
+    everyMs: INTEGRATE_POLL_MS,
+    // A new leader integrates what the last one left sequenced at once.
+    atStart: true,
+    run: async () => {
+      if (deps.ledgerProblem) return;
+      try {
+        await turn();
+      } catch (error) {
+        if (!(error instanceof LedgerProblemError)) throw error;
+        deps.ledgerProblem = error.problem;
+        log.error({ bad_index: error.problem.index }, ledgerRefusal(error.problem).message);
+      }
+    },
+  };
 }
 
 /** Starts the election; returns the current role and the function that stops everything. */
-export function startBackground(deps: RouteDeps, log: FastifyBaseLogger, registry: Registry): { role: () => BackgroundRole; stop: () => Promise<void> } {
+export function startBackground(
+  deps: RouteDeps,
+  log: FastifyBaseLogger,
+  registry: Registry,
+): { role: () => BackgroundRole; wake: (job: string) => void; stop: () => Promise<void> } {
   const runs = new Counter({ name: 'ppn_background_runs_total', help: 'Completed background job runs', labelNames: ['job'], registers: [registry] });
   const leaderGauge = new Gauge({ name: 'ppn_background_leader', help: '1 while this server runs the background work', registers: [registry] });
-  const work = new BackgroundWork(backgroundJobs(deps, log), {
-    ran: (job) => runs.inc({ job }),
-    failed: (job, error) => log.warn({ err: error, job }, 'background job failed'),
-  });
+  const work: BackgroundWork = new BackgroundWork(
+    backgroundJobs(deps, log, (job) => work.wake(job)),
+    {
+      ran: (job) => runs.inc({ job }),
+      failed: (job, error) => log.warn({ err: error, job }, 'background job failed'),
+    },
+  );
   let leader = false;
   const stopElection = deps.store.electLeader((isLeader) => {
     leader = isLeader;
@@ -87,6 +127,7 @@ export function startBackground(deps: RouteDeps, log: FastifyBaseLogger, registr
   });
   return {
     role: () => (leader ? 'leader' : 'standby'),
+    wake: (job) => work.wake(job),
     stop: async () => {
       work.stop();
       await stopElection();

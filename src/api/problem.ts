@@ -40,6 +40,7 @@ const PROBLEM_KINDS: Record<ErrorCode, ProblemKind> = {
   method_not_allowed: { status: 405, title: 'Method not allowed', type: 'urn:ppn:problem:method-not-allowed' },
   request_timeout: { status: 408, title: 'Request timeout', type: 'urn:ppn:problem:request-timeout' },
   conflict: { status: 409, title: 'Conflict', type: 'urn:ppn:problem:conflict' },
+  ledger_not_integrated: { status: 409, title: 'Not yet in the tree', type: 'urn:ppn:problem:ledger-not-integrated' },
   quota_exceeded: { status: 429, title: 'Quota exceeded', type: QUOTA_EXCEEDED_TYPE },
   rate_limited: { status: 429, title: 'Rate limit exceeded', type: 'urn:ppn:problem:rate-limited' },
   too_many_connections: { status: 429, title: 'Too many connections', type: 'urn:ppn:problem:too-many-connections' },

@@ -1,7 +1,9 @@
 /**
  * Background work: jobs that must run on exactly one server at a time (SPEC §1). The store elects
  * the leader (store.electLeader); this runs the jobs on an interval while this server leads and
- * stops them when it does not. A run that is still going when its next turn comes is not doubled.
+ * stops them when it does not. A run that is still going when its next turn comes is not doubled;
+ * a job can also be woken early (`wake`), and a wake during a run makes it run once more after;
+ * `atStart` runs it once as soon as the work starts.
  */
 export interface BackgroundJob {
   name: string;
@@ -16,8 +18,14 @@ export interface BackgroundEvents {
   failed(job: string, error: unknown): void;
 }
 
+interface Running {
+  timer: NodeJS.Timeout;
+  /** Starts a run now, or once more after the current one. */
+  kick(): void;
+}
+
 export class BackgroundWork {
-  private timers: NodeJS.Timeout[] = [];
+  private readonly active = new Map<string, Running>();
 
   constructor(
     private readonly jobs: readonly BackgroundJob[],
@@ -25,31 +33,46 @@ export class BackgroundWork {
   ) {}
 
   get running(): boolean {
-    return this.timers.length > 0;
+    return this.active.size > 0;
   }
 
   start(): void {
     if (this.running) return;
-    this.timers = this.jobs.map((job) => {
+    for (const job of this.jobs) {
       let busy = false;
-      const turn = () => {
-        if (busy) return;
+      let again = false;
+      const kick = (): void => {
+        if (busy) {
+          again = true;
+          return;
+        }
         busy = true;
+        again = false;
         job
           .run()
           .then(() => this.events.ran(job.name))
           .catch((error: unknown) => this.events.failed(job.name, error))
-          .finally(() => (busy = false));
+          .finally(() => {
+            busy = false;
+            if (again && this.active.get(job.name)?.kick === kick) kick();
+          });
       };
-      const timer = setInterval(turn, job.everyMs);
+      const timer = setInterval(() => {
+        if (!busy) kick();
+      }, job.everyMs);
       timer.unref();
-      if (job.atStart) turn();
-      return timer;
-    });
+      this.active.set(job.name, { timer, kick });
+      if (job.atStart) kick();
+    }
+  }
+
+  /** Runs `job` soon if this server runs the background work now; otherwise does nothing. */
+  wake(job: string): void {
+    this.active.get(job)?.kick();
   }
 
   stop(): void {
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers = [];
+    for (const { timer } of this.active.values()) clearInterval(timer);
+    this.active.clear();
   }
 }

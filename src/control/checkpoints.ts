@@ -1,6 +1,7 @@
 /**
- * The checkpoint signer: background work on the elected server (SPEC §8). When the stored tree has
- * grown past the latest checkpoint, it checks what was added since the last tree head this server
+ * Integration and signing: background work on the elected server (SPEC §8). Requests only sequence
+ * entries; `integratePending` adds them to the stored Merkle tree in batches. When the tree has grown
+ * past the latest checkpoint, the signer checks what was added since the last tree head this server
  * verified (src/control/ledger-check.ts#checkExtension: O(new entries + log n)), and only then signs
  * a C2SP checkpoint of the recomputed root with the ledger key (separate from the token keys) and
  * keeps it. It never signs over entries it has not checked: on PostgreSQL other replicas, or anyone
@@ -12,7 +13,7 @@ import { formatCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/
 import { EMPTY_ROOT } from '../ledger/merkle.js';
 import { signNote } from '../ledger/note.js';
 import { insertCheckpoint, latestCheckpoint, type StoredCheckpoint } from '../store/checkpoints.js';
-import { storedTreeSize } from '../store/ledger-tree.js';
+import { integrateEntries, MissingNodeError, storedTreeSize } from '../store/ledger-tree.js';
 import type { Store } from '../store/store.js';
 import { checkExtension, type LedgerProblem } from './ledger-check.js';
 
@@ -33,9 +34,24 @@ export class LedgerProblemError extends Error {
 }
 
 /**
- * Signs a checkpoint if there are entries no checkpoint covers yet, after checking that the stored
- * ledger extends `verified` (the latest tree head this server checked); returns it with its tree
- * head, which the caller keeps as the new `verified`, or null when there is nothing to sign.
+ * Adds every entry sequenced so far to the stored tree; returns how many. A tree whose right edge is
+ * gone cannot be extended: that is a problem of the ledger, at the first entry under the lost node.
+ */
+export async function integratePending(store: Store): Promise<number> {
+  try {
+    return await integrateEntries(store);
+  } catch (error) {
+    if (!(error instanceof MissingNodeError)) throw error;
+    const first = error.index * 2 ** error.level;
+    throw new LedgerProblemError({ index: first, what: `${error.message}, so the entries after it cannot join the tree` });
+  }
+}
+
+/**
+ * Integrates what is sequenced, then signs a checkpoint if there are entries no checkpoint covers
+ * yet, after checking that the stored ledger extends `verified` (the latest tree head this server
+ * checked); returns it with its tree head, which the caller keeps as the new `verified`, or null when
+ * there is nothing to sign.
  */
 export async function signPendingCheckpoint(
   store: Store,
@@ -43,6 +59,7 @@ export async function signPendingCheckpoint(
   clock: Clock,
   verified: TreeHead = EMPTY_HEAD,
 ): Promise<(StoredCheckpoint & SignedTreeHead) | null> {
+  await integratePending(store);
   const size = await storedTreeSize(store.db);
   if (size < verified.size) {
     throw new LedgerProblemError({ index: size, what: `the tree has ${size} leaves, fewer than the ${verified.size} this server verified: the ledger was rolled back` });

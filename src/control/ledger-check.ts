@@ -23,7 +23,7 @@ import { parseCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/c
 import { claimedIndex } from '../ledger/entry.js';
 import { EMPTY_ROOT, hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
 import { openNote, type VerifierKey } from '../ledger/note.js';
-import { readConsistencyProof } from '../store/ledger-tree.js';
+import { ledgerEnds, readConsistencyProof } from '../store/ledger-tree.js';
 import type { Db } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -139,6 +139,12 @@ interface Pass {
   edges: Edge[];
   /** Entries read so far (indexes 0 to size-1). */
   size: number;
+  /**
+   * Entries below this must have their leaf in the tree. Past it an entry may be sequenced but not
+   * yet integrated (src/store/ledger-tree.ts): without a leaf it is not a problem, but a leaf it has
+   * must match it.
+   */
+  integrated: number;
   note: (p: LedgerProblem) => void;
   /** Set once a problem is noted. */
   failed?: () => boolean;
@@ -185,8 +191,9 @@ async function readEntriesInto(pass: Pass, end: number, reached: (size: number) 
       const leaf = hashLeaf(Buffer.from(row.entry));
       const storedLeaf = stored(0, index);
       const agrees = storedLeaf?.equals(leaf) ?? false;
-      if (!storedLeaf) note({ index, what: `the tree has no leaf for entry ${index}` });
-      else if (!agrees) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
+      if (!storedLeaf) {
+        if (index < pass.integrated) note({ index, what: `the tree has no leaf for entry ${index}` });
+      } else if (!agrees) note({ index, what: `entry ${index}'s bytes do not match its leaf hash in the tree` });
       edges.push({ level: 0, index, recomputed: leaf, agrees });
       // The perfect subtrees this leaf completes: recompute each, compare with the stored node.
       while (edges.length >= 2 && edges[edges.length - 2]!.level === edges[edges.length - 1]!.level) {
@@ -280,11 +287,14 @@ async function checkFrom(store: Store, key: VerifierKey | undefined, start: Star
   const end = options.end ?? Infinity;
   const sizes = { from: start.size, to: Math.min(end, Number.MAX_SAFE_INTEGER) };
   const checkpoints = key ? await readCheckpoints(db, key, note, sizes) : { count: 0, valid: [] };
+  // Entries past the stored tree may be sequenced but not integrated yet, unless a checkpoint covers
+  // them: one is signed only over integrated entries. The tree is read after the checkpoints.
+  const integrated = Math.max((await ledgerEnds(db)).lastLeaf + 1, checkpoints.valid.at(-1)?.size ?? 0, options.remembered?.size ?? 0);
   const pending = [...checkpoints.valid];
   const matched: SignedTreeHead[] = [];
   let rememberedRoot: Buffer | null = null;
 
-  const pass: Pass = { db, edges: start.edges, size: start.size, note, failed: () => found.problem !== null };
+  const pass: Pass = { db, edges: start.edges, size: start.size, integrated, note, failed: () => found.problem !== null };
   const reach = (size: number): void => {
     if (remembered?.size === size) rememberedRoot = rootOf(pass.edges);
     while (pending[0]?.size === size) {
@@ -302,23 +312,8 @@ async function checkFrom(store: Store, key: VerifierKey | undefined, start: Star
   for (const checkpoint of pending) {
     note({ index: size, what: `checkpoint at size ${checkpoint.size} covers entries that are not stored (only ${size} are)` });
   }
-  // Leaves beyond the last entry mean entries were removed from the end. One statement reads both
-  // maxima, so entries appended meanwhile (by another server) raise both alike.
-  const tails = await db
-    .selectNoFrom((eb) => [
-      eb
-        .selectFrom('ledger_nodes')
-        .where('level', '=', 0)
-        .select((e) => e.fn.max('idx').as('m'))
-        .as('leaf'),
-      eb
-        .selectFrom('ledger_entries')
-        .select((e) => e.fn.max('idx').as('m'))
-        .as('entry'),
-    ])
-    .executeTakeFirstOrThrow();
-  const lastLeaf = tails.leaf === null ? -1 : Number(tails.leaf);
-  const lastEntry = tails.entry === null ? -1 : Number(tails.entry);
+  // Leaves beyond the last entry mean entries were removed from the end.
+  const { lastLeaf, lastEntry } = await ledgerEnds(db);
   if (lastLeaf > lastEntry) note({ index: lastEntry + 1, what: `the tree has leaves for ${lastLeaf + 1} entries but only ${lastEntry + 1} are stored` });
   // Every change writes an entry, so an empty ledger beside tenants or tokens has been cut back.
   if (size === 0) {
@@ -432,7 +427,7 @@ export async function checkExtension(db: Db, from: TreeHead, to: number): Promis
   };
   const edges = await storedEdges(db, from, note);
   if (!edges) return { head: from, problem };
-  const pass: Pass = { db, edges, size: from.size, note };
+  const pass: Pass = { db, edges, size: from.size, integrated: to, note };
   await readEntriesInto(pass, to, () => {});
   if (pass.size < to && !problem) note({ index: pass.size, what: `entry ${pass.size} is missing, though the tree has ${to} leaves` });
   return { head: { size: pass.size, root: rootOf(edges) }, problem };

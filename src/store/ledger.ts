@@ -2,8 +2,7 @@
 import { sql } from 'kysely';
 import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
 import type { Db } from './schema.js';
-import { storedTreeSize, storeLeaf } from './ledger-tree.js';
-import { inTransaction, type Dialect, type Store } from './store.js';
+import type { Dialect } from './store.js';
 
 /** Key of the PostgreSQL advisory lock that orders ledger appends across all replicas ("ppnl"). */
 const LEDGER_LOCK_KEY = 0x70706e6c;
@@ -14,39 +13,13 @@ export async function lockLedger(trx: Db, dialect: Dialect): Promise<void> {
 }
 
 /**
- * Builds the tree of a ledger written before the tree existed (migration 0003): only when the store
- * has entries but no tree node and no checkpoint at all, so it never repairs a tree that was cut or
- * fills in leaves a checkpoint covers; anything else is for the ledger check to report. In batches,
- * under the ledger lock (replicas starting together take turns). Returns how many leaves it added.
- */
-export async function backfillTree(store: Store): Promise<number> {
-  const untouched = await store.db
-    .selectNoFrom((eb) => [
-      eb.exists(eb.selectFrom('ledger_nodes').select('idx')).as('nodes'),
-      eb.exists(eb.selectFrom('ledger_checkpoints').select('size')).as('checkpoints'),
-    ])
-    .executeTakeFirstOrThrow();
-  if (Boolean(untouched.nodes) || Boolean(untouched.checkpoints)) return 0;
-  let added = 0;
-  for (;;) {
-    const batch = await inTransaction(store, async (trx) => {
-      await lockLedger(trx, store.dialect);
-      const size = await storedTreeSize(trx);
-      const rows = await trx.selectFrom('ledger_entries').select(['idx', 'entry']).where('idx', '>=', size).orderBy('idx').limit(1000).execute();
-      for (const row of rows) await storeLeaf(trx, Number(row.idx), row.entry);
-      return rows.length;
-    });
-    if (batch === 0) return added;
-    added += batch;
-  }
-}
-
-/**
- * Appends one entry and returns its index. Call it only inside the transaction that makes the change
- * the entry records. Indexes are gapless from 0: the next one is read in the same transaction, and
- * writers are serialised before that read: by SQLite's single writer, or on PostgreSQL by a
- * transaction-scoped advisory lock that every replica takes, held until commit or rollback. So no
- * two transactions can read the same next index, and a rolled-back one leaves no gap.
+ * Sequences one entry: gives it the next index, stores it, and returns the index. Call it only inside
+ * the transaction that makes the change the entry records. Indexes are gapless from 0: the next one
+ * is read in the same transaction, and writers are serialised before that read: by SQLite's single
+ * writer, or on PostgreSQL by a transaction-scoped advisory lock that every replica takes, held
+ * until commit or rollback. So no two transactions can read the same next index, and a rolled-back
+ * one leaves no gap. The Merkle tree is not touched here: the leader integrates the entry later
+ * (store/ledger-tree.ts#integrateBatch), so the lock covers only the index and the row.
  */
 export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, now: () => string): Promise<number> {
   await lockLedger(trx, dialect);
@@ -72,7 +45,6 @@ export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, 
       entry: line,
     })
     .execute();
-  await storeLeaf(trx, index, line);
   return index;
 }
 

@@ -25,6 +25,7 @@ import { makeIdSource, type ManualClock } from '../../src/clock.js';
 import { initDataDir, loadAdminKey, loadLedgerSigner } from '../../src/config/data-dir.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
 import { signPendingCheckpoint } from '../../src/control/checkpoints.js';
+import { integrateEntries } from '../../src/store/ledger-tree.js';
 import { hashLeaf } from '../../src/ledger/merkle.js';
 import { readEntryRow } from '../../src/store/ledger.js';
 import { generateKeyPair } from '../../src/tokens/keys.js';
@@ -259,7 +260,11 @@ describe('tiers: every route × platform admin and each tenant tier × own and o
     if (url.includes('{entA}')) url = url.replace('{entA}', String(await ledgerEntryOf(A)));
     if (url.includes('{entB}')) url = url.replace('{entB}', String(await ledgerEntryOf(B)));
     if (url.includes('{entP}')) url = url.replace('{entP}', String(await ledgerEntryOf(null)));
-    if (url.includes('{size}')) url = url.replace('{size}', String(await h.ledgerCount()));
+    if (url.includes('{size}')) {
+      // The size once the leader has integrated what was just sequenced (the harness runs no background work).
+      await integrateEntries(h.store);
+      url = url.replace('{size}', String(await h.ledgerCount()));
+    }
     return { url, tenant };
   }
 

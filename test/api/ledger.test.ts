@@ -17,8 +17,8 @@ import { parseCheckpoint } from '../../src/ledger/checkpoint.js';
 import { consistencyProof, hashLeaf, inclusionProof, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { openNote, parseVerifierKey } from '../../src/ledger/note.js';
 import { readEntries, type StoredEntry } from '../../src/store/ledger.js';
-import { storeLeaf } from '../../src/store/ledger-tree.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { integrateEntries } from '../../src/store/ledger-tree.js';
+import { insertEntryRow, startHarness, type Harness } from '../support/harness.js';
 import { expectProblem, problemWithoutRequest, snapshotState, type ProblemBody } from './expectations.js';
 
 const A = 'tenant-a';
@@ -194,6 +194,8 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
     await h.issueToken(B, 'tenant:read');
     await platformEntry(h);
     phases.push(clock.now() + MINUTE);
+    // The leader integrates what the platform entries sequenced (the harness runs no background work).
+    await integrateEntries(h.store);
 
     stored = await readEntries(h.store.db, { limit: 100_000 });
     leaves = stored.map((e) => hashLeaf(Buffer.from(e.line)));
@@ -611,21 +613,8 @@ describe('entries stored in an encoding the server would not write', () => {
     const index = await h.ledgerCount();
     const line = `{"index":${index}, "ts":"2026-01-01T00:00:00.000Z","event_type":"VM_CREATED","tenant_id":"${A}","actor":{"token_id":null,"subject":"caf\\u00e9 é","scope":[]},"request_id":null,"subject_ids":{},"data":{}}`;
     expect(JSON.stringify(JSON.parse(line))).not.toBe(line);
-    await h.store.db
-      .insertInto('ledger_entries')
-      .values({
-        idx: index,
-        ts: '2026-01-01T00:00:00.000Z',
-        event_type: 'VM_CREATED',
-        tenant_id: A,
-        vm_id: null,
-        node_id: null,
-        token_id: null,
-        actor_token_id: null,
-        entry: line,
-      })
-      .execute();
-    await storeLeaf(h.store.db, index, line);
+    await insertEntryRow(h.store, index, line, A);
+    await integrateEntries(h.store);
 
     const page = (await h.request('GET', `/v1/ledger/entries?event_type=VM_CREATED`, { token: aRead })).json<EntriesPage>();
     expect(page.items).toEqual([{ index, leaf_input: line, entry: JSON.parse(line) }]);
@@ -633,5 +622,53 @@ describe('entries stored in an encoding the server would not write', () => {
     const leaves = (await readEntries(h.store.db, { limit: 100 })).map((e) => hashLeaf(Buffer.from(e.line)));
     expect(proof.leaf_hash).toBe(hashLeaf(Buffer.from(page.items[0]!.leaf_input)).toString('hex'));
     expect(verifyInclusion(index, index + 1, Buffer.from(proof.leaf_hash, 'hex'), fromHex(proof.hashes), rootFromLeafHashes(leaves))).toBe(true);
+  });
+});
+
+describe('entries sequenced but not yet in the tree', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    await h.createTenant(A, { max_vms: 0 });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('a proof at a size the tree has not reached yet is a 409 saying to retry in a second, until the leader integrates', async () => {
+    const integrated = await h.ledgerCount();
+    // Straight to the app: the harness's request() would stand in for the leader and integrate.
+    for (let i = 0; i < 3; i++) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/vms',
+        headers: { authorization: `Bearer ${h.adminToken}` },
+        payload: { name: 'refused' },
+        query: { tenant_id: A },
+      });
+      expect(res.statusCode, res.body).toBe(429);
+      expect(res.json<{ ledger_index: number }>().ledger_index).toBe(integrated + i);
+    }
+    const n = integrated + 3;
+    const before = await snapshotState(h);
+    for (const url of [`/v1/ledger/proof/inclusion?index=0&tree_size=${n}`, `/v1/ledger/proof/consistency?from=1&to=${n}`]) {
+      const res = await h.request('GET', url, { token: h.adminToken });
+      const problem = expectProblem(res, 409);
+      expect(problem.code).toBe('ledger_not_integrated');
+      expect(problem.tree_size).toBe(integrated);
+      expect(problem.detail).toMatch(/retry/);
+      expect(res.headers['retry-after']).toBe('1');
+    }
+    // What the tree covers is served meanwhile; a size past every entry is still bad input.
+    expect((await h.request('GET', `/v1/ledger/proof/inclusion?index=0&tree_size=${integrated}`, { token: h.adminToken })).statusCode).toBe(200);
+    expect(expectProblem(await h.request('GET', `/v1/ledger/proof/inclusion?index=0&tree_size=${n + 1}`, { token: h.adminToken }), 400).field).toBe('tree_size');
+    expect(await snapshotState(h)).toEqual(before);
+
+    await integrateEntries(h.store);
+    const proof = await h.request('GET', `/v1/ledger/proof/inclusion?index=${n - 1}&tree_size=${n}`, { token: h.adminToken });
+    expect(proof.statusCode, proof.body).toBe(200);
+    const leaves = (await readEntries(h.store.db, { limit: 1000 })).map((e) => hashLeaf(Buffer.from(e.line)));
+    expect(verifyInclusion(n - 1, n, leaves[n - 1]!, fromHex(proof.json<InclusionAnswer>().hashes), rootFromLeafHashes(leaves))).toBe(true);
   });
 });

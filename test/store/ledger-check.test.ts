@@ -52,6 +52,12 @@ async function tamperedThen<T>(store: Store, tamper: (trx: Db) => Promise<void>,
   return result!;
 }
 
+/** Sequences a VM_CREATED entry of the tenant under test in `trx`. */
+function appendVmEntry(trx: Db, store: Store, subjectIds: { vm_id?: string }, data: Record<string, unknown>, ts: string): Promise<number> {
+  const actor = { token_id: null, subject: 'test', scope: [] };
+  return appendEntry(trx, store.dialect, { event_type: 'VM_CREATED', tenant_id: 'check-co', actor, request_id: null, subject_ids: subjectIds, data }, () => ts);
+}
+
 /** The nodes of a tree of SIZE leaves: (level, index) of every perfect subtree. */
 function storedNodes(): { level: number; index: number }[] {
   const nodes = [];
@@ -74,21 +80,7 @@ describe('the whole-ledger check', () => {
     // The harness wrote one entry already (its admin token): the first checkpoint covers it.
     await signPendingCheckpoint(h.store, signer, clock);
     for (let index = 1; index < SIZE; index++) {
-      await inTransaction(h.store, (trx) =>
-        appendEntry(
-          trx,
-          h.store.dialect,
-          {
-            event_type: 'VM_CREATED',
-            tenant_id: 'check-co',
-            actor: { token_id: null, subject: 'test', scope: [] },
-            request_id: null,
-            subject_ids: { vm_id: ids('vm') },
-            data: { n: index },
-          },
-          () => new Date(clock.now()).toISOString(),
-        ),
-      );
+      await inTransaction(h.store, (trx) => appendVmEntry(trx, h.store, { vm_id: ids('vm') }, { n: index }, new Date(clock.now()).toISOString()));
       if (CHECKPOINT_SIZES.includes(index + 1)) await signPendingCheckpoint(h.store, signer, clock);
     }
   });
@@ -99,6 +91,26 @@ describe('the whole-ledger check', () => {
   it('passes on the untouched ledger, with every checkpoint', async () => {
     const result = await checkLedger(h.store, key);
     expect(result).toMatchObject({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
+  });
+
+  it('entries past the tree and every checkpoint are sequenced, not yet integrated: not a problem', async () => {
+    const result = await checkTampered(h.store, key, async (trx) => {
+      for (let n = 0; n < 3; n++) await appendVmEntry(trx, h.store, {}, { late: n }, '2026-11-28T00:00:01.000Z');
+    });
+    expect(result).toMatchObject({ size: SIZE + 3, latestCheckpoint: SIZE, problem: null });
+  });
+
+  it('names a leaf missing under a checkpoint by its entry, though entries past the tree are fine', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: SIZE - 1 }), async (index) => {
+        // The tree cut back below the latest checkpoint: the entries it no longer covers look sequenced.
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.deleteFrom('ledger_nodes').where('level', '=', 0).where('idx', '>=', index).execute();
+        });
+        expect(result.problem).toEqual({ index, what: `the tree has no leaf for entry ${index}` });
+      }),
+      { numRuns: 10 },
+    );
   });
 
   it('names a changed entry by its own index', async () => {

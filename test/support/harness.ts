@@ -20,6 +20,7 @@ import { preparePlatformKeys } from '../../src/cli/keys.js';
 import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
+import { integrateEntries } from '../../src/store/ledger-tree.js';
 import type { Store } from '../../src/store/store.js';
 import type { LiveKeyring } from '../../src/control/platform-keys.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
@@ -65,7 +66,7 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
   const app = await buildApp({ ...options.app, store, keyring, clock, ids });
 
-  const request: Harness['request'] = (method, url, opts = {}) => {
+  const request: Harness['request'] = async (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
     let payload = opts.payload;
@@ -77,7 +78,11 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
       const body = payload === undefined ? undefined : Buffer.from(payload);
       Object.assign(headers, signRequest({ method, ...splitTarget(url), headers, body }, { privateKey: opts.signWith, clock }));
     }
-    return app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    const response = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    // The harness's app runs no background work: stand in for the leader's integrator, which a
+    // write wakes, so proofs cover what the request sequenced as they would a moment later.
+    if (method !== 'GET' && method !== 'HEAD') await integrateEntries(store);
+    return response;
   };
 
   const harness: Harness = {
@@ -121,4 +126,22 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
 
 export function publicKeyText(keys: KeyPair): string {
   return encodeBase64url(rawPublicKey(keys.publicKey));
+}
+
+/** Stores an entry row with exactly these bytes at `index`, as a database writer could, bypassing appendEntry. */
+export async function insertEntryRow(store: Store, index: number, line: string, tenantId: string | null): Promise<void> {
+  await store.db
+    .insertInto('ledger_entries')
+    .values({
+      idx: index,
+      ts: '2026-01-01T00:00:00.000Z',
+      event_type: 'VM_CREATED',
+      tenant_id: tenantId,
+      vm_id: null,
+      node_id: null,
+      token_id: null,
+      actor_token_id: null,
+      entry: line,
+    })
+    .execute();
 }

@@ -18,7 +18,7 @@ import { EVENT_TYPES } from '../../ledger/entry.js';
 import { hashLeaf } from '../../ledger/merkle.js';
 import { latestCheckpoint } from '../../store/checkpoints.js';
 import { readEntries, readEntryRow, type EntryFilter } from '../../store/ledger.js';
-import { readConsistencyProof, readInclusionProof, storedTreeSize } from '../../store/ledger-tree.js';
+import { ledgerEnds, readConsistencyProof, readInclusionProof } from '../../store/ledger-tree.js';
 
 const Index = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Size = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
@@ -72,10 +72,20 @@ function afterIndexOf(cursor: string | undefined): number | undefined {
   return Number(after);
 }
 
-/** The tree size a proof may be asked for: no larger than the stored tree. */
+/**
+ * The tree size a proof may be asked for: no larger than the stored tree. Entries past it are
+ * sequenced but not yet integrated; the leader adds them within about a second, so a size they
+ * would reach is answered "retry in a second", and only a size past every entry is bad input.
+ */
 async function assertWithinTree(deps: RouteDeps, field: string, size: number): Promise<void> {
-  const stored = await storedTreeSize(deps.store.db);
-  if (size > stored) throw invalidInput(field, `${field} ${size} is larger than the tree (${stored} entries)`);
+  const { lastLeaf, lastEntry } = await ledgerEnds(deps.store.db);
+  if (size <= lastLeaf + 1) return;
+  if (size > lastEntry + 1) throw invalidInput(field, `${field} ${size} is larger than the ledger (${lastEntry + 1} entries)`);
+  throw new PpnError(
+    'ledger_not_integrated',
+    `${field} ${size} is not in the tree yet: ${lastLeaf + 1} of the ${lastEntry + 1} entries are integrated, the rest will be within a second; retry`,
+    { extensions: { field, tree_size: lastLeaf + 1 }, headers: { 'Retry-After': '1' } },
+  );
 }
 
 const hex = (hashes: Buffer[]) => hashes.map((h) => h.toString('hex'));
