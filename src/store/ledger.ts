@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
 import type { Db } from './schema.js';
-import type { Dialect } from './store.js';
+import type { Dialect } from './dialect.js';
 
 /** Key of the PostgreSQL advisory lock that orders ledger appends across all replicas ("ppnl"). */
 const LEDGER_LOCK_KEY = 0x70706e6c;
