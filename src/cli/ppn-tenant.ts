@@ -205,7 +205,7 @@ export function registerTenant(program: Command): void {
       await client.request('DELETE', `${path(id)}${options.cascade ? '?cascade=true' : ''}`);
       if (options.json) process.stdout.write(`${JSON.stringify({ tenant_id: id, deleted: true })}\n`);
       else if (options.quiet) process.stdout.write(`${id}\n`);
-      else process.stderr.write(`deleted tenant ${id}\n`);
+      else process.stdout.write(`deleted tenant ${id}\n`);
     },
   );
 }

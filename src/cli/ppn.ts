@@ -63,7 +63,7 @@ remote
   .action((name: string, url: string, opts: AddRemoteOptions & { json?: boolean }) =>
     runCli(async () => {
       const added = addRemote(name, url, opts);
-      process.stderr.write(`saved remote ${added.name} (${added.remote.url})${added.current ? ', now current' : ''}\n`);
+      process.stdout.write(`saved remote ${added.name} (${added.remote.url})${added.current ? ', now current' : ''}\n`);
     }),
   );
 remote
