@@ -112,7 +112,7 @@ export async function waitForVm(client: ApiClient, vm: Vm, target: 'running' | '
     }
     const elapsed = (Date.now() - started) / 1000;
     const status = `${current.state}${explain(current)}`;
-    if (!quiet) progress.show(`waiting for ${vm.name} to be ${target}: ${status}  ${formatDuration(elapsed)}`, status !== last);
+    if (!quiet) progress.show(`waiting for ${vm.name} to be ${target} (${formatDuration(elapsed)}): ${status}`, status !== last);
     last = status;
     if (elapsed >= timeoutSeconds) {
       progress.done();
