@@ -66,11 +66,10 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** A list: JSON as the API gave it, ids alone, or a table. */
+/** A list: JSON as the API gave it, ids alone, or a table (its headings alone when the list is empty). */
 export function printList<T>(options: OutputOptions, rows: T[], columns: Column<T>[], id: (row: T) => string, json: unknown = rows): void {
   if (options.json) printJson(json);
   else if (options.quiet) process.stdout.write(rows.map((row) => `${id(row)}\n`).join(''));
-  else if (rows.length === 0) process.stderr.write('(none)\n');
   else printTable(columns, rows);
 }
 

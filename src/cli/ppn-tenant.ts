@@ -62,8 +62,9 @@ export function parseSetting(text: string): [string, unknown] {
     if (!/^(true|false)$/i.test(value)) throw new CliError(`${key} must be one of true, false`, EXIT_USAGE);
     return [key, value.toLowerCase() === 'true'];
   }
-  if ((key === 'max_vcpus' || key === 'max_memory_mb') && /^(unlimited|null|none)$/i.test(value)) return [key, null];
-  if (!/^\d{1,10}$/.test(value)) throw new CliError(`${key} wants a whole number${key.startsWith('max_v') || key === 'max_memory_mb' ? ' or "unlimited"' : ''}; got "${value}"`, EXIT_USAGE);
+  const unbounded = key === 'max_vcpus' || key === 'max_memory_mb';
+  if (unbounded && /^(unlimited|null|none)$/i.test(value)) return [key, null];
+  if (!/^\d{1,10}$/.test(value)) throw new CliError(`${key} wants a whole number${unbounded ? ' or "unlimited"' : ''}; got "${value}"`, EXIT_USAGE);
   return [key, Number(value)];
 }
 

@@ -277,12 +277,16 @@ export function registerVm(program: Command): void {
 }
 
 /**
- * What `next` (the console's last 64 KiB now) adds to `previous` (as last shown): the part after
- * the end of `previous`, found by its last bytes; all of `next` when they are not in it.
+ * What `next` (the console's last 64 KiB now) adds to `previous` (as last shown). The window only
+ * grows at its end and drops bytes at its start, so `next` begins with a suffix of `previous` (all
+ * of it until the window is full): the earliest such suffix is what was shown. When none is, the
+ * console was reset, and all of `next` is new.
  */
 export function addedOutput(previous: Buffer, next: Buffer): Buffer {
-  if (previous.length === 0) return next;
-  const tail = previous.subarray(Math.max(0, previous.length - 256));
-  const at = next.lastIndexOf(tail);
-  return at < 0 ? next : next.subarray(at + tail.length);
+  const probe = next.subarray(0, 1);
+  for (let at = previous.indexOf(probe); at >= 0; at = previous.indexOf(probe, at + 1)) {
+    const shown = previous.subarray(at);
+    if (shown.length <= next.length && next.subarray(0, shown.length).equals(shown)) return next.subarray(shown.length);
+  }
+  return next;
 }
