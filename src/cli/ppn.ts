@@ -71,6 +71,7 @@ remote
   .description('the saved remotes; * marks the current one')
   .option('--json', 'print JSON', false)
   .option('-q, --quiet', 'print only names', false)
+  .addHelpText('after', helpExamples(['ppn remote list', 'ppn remote list --json']))
   .action((opts: { json: boolean; quiet: boolean }) =>
     runCli(async () => {
       const remotes = listRemotes();
@@ -92,11 +93,13 @@ remote
   .command('use')
   .description('make a remote the current one')
   .argument('<name>')
+  .addHelpText('after', helpExamples(['ppn remote use prod']))
   .action((name: string) => runCli(async () => useRemote(name)));
 remote
   .command('remove')
   .description('forget a remote (its token and key files are left alone)')
   .argument('<name>')
+  .addHelpText('after', helpExamples(['ppn remote remove prod']))
   .action((name: string) => runCli(async () => removeRemote(name)));
 
 registerWhoami(program);
