@@ -35,7 +35,7 @@ export class ApiClient {
   }
 
   /** Sends one request; answers the parsed body of a 2xx, and throws a ProblemError otherwise. */
-  async request<T = any>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
     const url = new URL(`${this.connection.url}${path}`);
     const bytes = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = bytes ? { 'content-type': 'application/json' } : {};
@@ -51,7 +51,7 @@ export class ApiClient {
       throw unreachable(this.connection, error);
     }
     const text = await response.text();
-    let parsed: unknown = null;
+    let parsed: unknown;
     try {
       parsed = text === '' ? null : JSON.parse(text);
     } catch {
@@ -70,7 +70,10 @@ export class ApiClient {
     let cursor: string | null = null;
     do {
       const separator = path.includes('?') ? '&' : '?';
-      const page: ApiAnswer<{ items: T[]; next_cursor: string | null }> = await this.request('GET', `${path}${cursor ? `${separator}cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page: ApiAnswer<{ items: T[]; next_cursor: string | null }> = await this.request(
+        'GET',
+        `${path}${cursor ? `${separator}cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       items.push(...page.body.items);
       cursor = page.body.next_cursor;
     } while (cursor);
@@ -81,7 +84,11 @@ export class ApiClient {
 function unreachable(connection: Connection, error: unknown): CliError {
   const cause = (error as Error).cause;
   const reason =
-    cause instanceof AggregateError ? cause.errors.map((e: Error) => e.message).join('; ') || (cause as { code?: string }).code : cause instanceof Error ? cause.message : (error as Error).message;
+    cause instanceof AggregateError
+      ? cause.errors.map((e: Error) => e.message).join('; ') || (cause as { code?: string }).code
+      : cause instanceof Error
+        ? cause.message
+        : (error as Error).message;
   return new CliError(
     `cannot reach ${connection.url} (${connection.source}): ${reason}\n  Is the server running there? "ppn remote list" shows the saved URLs; PPN_SERVER or --remote picks another.`,
     EXIT_UNREACHABLE,

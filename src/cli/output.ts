@@ -26,8 +26,11 @@ function colourful(stream: NodeJS.WriteStream = process.stdout): boolean {
 }
 
 /** Printable on one line: control characters (a VM's reason, a token's name…) become spaces. */
+const CONTROL_PATTERN = '[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]';
+const CONTROL_CHARACTERS = new RegExp(CONTROL_PATTERN, 'g');
+
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+  return text.replace(CONTROL_CHARACTERS, ' ');
 }
 
 /**

@@ -34,13 +34,24 @@ export function registerNode(program: Command): void {
   const node = program.command('node').description('fleet nodes: list, show, remove (nodes enroll with service-vm-host)');
   const tenantOption = ['--tenant <tenant>', "a platform admin: the tenant's pool (default: every pool for list, the shared pool otherwise)"] as const;
 
-  serverCommand(node.command('list').description("the tenant's nodes").option(...tenantOption), ['ppn node list'], async (client: ApiClient, options: NodeOptions) => {
-    const nodes = await client.listAll<FleetNode>(`/v1/nodes?limit=1000${query(options) ? `&${query(options)}` : ''}`);
-    printList(options, nodes, COLUMNS, (n) => n.node_id);
-  });
+  serverCommand(
+    node
+      .command('list')
+      .description("the tenant's nodes")
+      .option(...tenantOption),
+    ['ppn node list'],
+    async (client: ApiClient, options: NodeOptions) => {
+      const nodes = await client.listAll<FleetNode>(`/v1/nodes?limit=1000${query(options) ? `&${query(options)}` : ''}`);
+      printList(options, nodes, COLUMNS, (n) => n.node_id);
+    },
+  );
 
   serverCommand(
-    node.command('show').argument('<node>', 'the node id').description('a node, its capacity and the VMs placed on it').option(...tenantOption),
+    node
+      .command('show')
+      .argument('<node>', 'the node id')
+      .description('a node, its capacity and the VMs placed on it')
+      .option(...tenantOption),
     ['ppn node show compute-01'],
     async (client: ApiClient, options: NodeOptions, id: string) => {
       const found = (await client.request<FleetNode>('GET', `/v1/nodes/${encodeURIComponent(id)}${query(options) ? `?${query(options)}` : ''}`)).body;
@@ -76,7 +87,11 @@ export function registerNode(program: Command): void {
   );
 
   serverCommand(
-    node.command('remove').argument('<node>', 'the node id').description('remove a node (a tenant admin); its VMs become failed').option(...tenantOption),
+    node
+      .command('remove')
+      .argument('<node>', 'the node id')
+      .description('remove a node (a tenant admin); its VMs become failed')
+      .option(...tenantOption),
     ['ppn node remove compute-01'],
     async (client: ApiClient, options: NodeOptions, id: string) => {
       await client.request('DELETE', `/v1/nodes/${encodeURIComponent(id)}${query(options) ? `?${query(options)}` : ''}`);

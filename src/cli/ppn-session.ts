@@ -34,19 +34,36 @@ export function registerSession(program: Command): void {
   const session = program.command('session').description("a tenant's tokens in use, and ending one (a tenant admin)");
   const tenantOption = ['--tenant <tenant>', 'the tenant (a platform admin must name it)'] as const;
 
-  serverCommand(session.command('list').description('every token in use, with its request count').option(...tenantOption), ['ppn session list'], async (client: ApiClient, options: SessionOptions) => {
-    const sessions = await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`);
-    printList(options, sessions, COLUMNS, (s) => s.token_id);
-  });
+  serverCommand(
+    session
+      .command('list')
+      .description('every token in use, with its request count')
+      .option(...tenantOption),
+    ['ppn session list'],
+    async (client: ApiClient, options: SessionOptions) => {
+      const sessions = await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`);
+      printList(options, sessions, COLUMNS, (s) => s.token_id);
+    },
+  );
 
   serverCommand(
-    session.command('end').argument('<session>', "the session's token id, or its name").description("end a session: its token's last block is revoked").option(...tenantOption),
+    session
+      .command('end')
+      .argument('<session>', "the session's token id, or its name")
+      .description("end a session: its token's last block is revoked")
+      .option(...tenantOption),
     ['ppn session end tok-01m8ft8btc7tvq8ag3w1aceh4q', 'ppn session end "build box"'],
     async (client: ApiClient, options: SessionOptions, idOrName: string) => {
       let id = idOrName;
       if (!/^tok-[0-9a-z]{26}$/.test(idOrName)) {
-        const named = (await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`)).filter((s) => s.name === idOrName && !s.revoked);
-        if (named.length !== 1) throw new CliError(`${named.length === 0 ? 'no live session' : `${named.length} live sessions`} named "${idOrName}"; "ppn session list" shows them`, named.length === 0 ? 1 : EXIT_USAGE);
+        const named = (await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`)).filter(
+          (s) => s.name === idOrName && !s.revoked,
+        );
+        if (named.length !== 1)
+          throw new CliError(
+            `${named.length === 0 ? 'no live session' : `${named.length} live sessions`} named "${idOrName}"; "ppn session list" shows them`,
+            named.length === 0 ? 1 : EXIT_USAGE,
+          );
         id = named[0]!.token_id;
       }
       const ended = (await client.request<Session>('DELETE', `/v1/sessions/${id}${query(options) ? `?${query(options)}` : ''}`)).body;

@@ -130,10 +130,14 @@ interface CreateOptions extends CallOptions {
 export function registerTenant(program: Command): void {
   const tenant = program.command('tenant').description('list, show, create, change and delete tenants');
 
-  serverCommand(tenant.command('list').description('every live tenant with its usage (platform admin)'), ['ppn tenant list', 'ppn tenant list -q'], async (client: ApiClient, options: CallOptions) => {
-    const tenants = await client.listAll<Tenant>('/v1/tenants?limit=1000');
-    printList(options, tenants, COLUMNS, (t) => t.tenant_id);
-  });
+  serverCommand(
+    tenant.command('list').description('every live tenant with its usage (platform admin)'),
+    ['ppn tenant list', 'ppn tenant list -q'],
+    async (client: ApiClient, options: CallOptions) => {
+      const tenants = await client.listAll<Tenant>('/v1/tenants?limit=1000');
+      printList(options, tenants, COLUMNS, (t) => t.tenant_id);
+    },
+  );
 
   serverCommand(
     tenant.command('show').argument('<tenant>', 'the tenant id').description("a tenant's settings, and each limit against its usage"),
@@ -190,9 +194,13 @@ export function registerTenant(program: Command): void {
     ['suspend', 'suspended', 'suspend a tenant: its tokens may only read (platform admin)'],
     ['resume', 'active', 'make a suspended tenant active again (platform admin)'],
   ] as const) {
-    serverCommand(tenant.command(verb).argument('<tenant>', 'the tenant id').description(about), [`ppn tenant ${verb} acme-corp`], async (client: ApiClient, options: CallOptions, id: string) => {
-      showTenant(options, (await client.request<Tenant>('PATCH', path(id), { state })).body);
-    });
+    serverCommand(
+      tenant.command(verb).argument('<tenant>', 'the tenant id').description(about),
+      [`ppn tenant ${verb} acme-corp`],
+      async (client: ApiClient, options: CallOptions, id: string) => {
+        showTenant(options, (await client.request<Tenant>('PATCH', path(id), { state })).body);
+      },
+    );
   }
 
   serverCommand(

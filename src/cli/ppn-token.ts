@@ -111,7 +111,7 @@ export function registerTokenCommands(token: Command): void {
       .option('--pop', 'every request under it must be signed with the holder key (required to delegate it)')
       .option('--name <name>', 'a name for people (up to 64 characters)')
       .option('--description <text>', 'a longer description (up to 256 characters)')
-      .option('--tenant <tenant>', 'the tenant (default: your token\'s)')
+      .option('--tenant <tenant>', "the tenant (default: your token's)")
       .option('--out <file>', 'write the token to this file (0600) instead of printing it')
       .option('--force', 'with --out: overwrite an existing file', false),
     [
@@ -175,7 +175,7 @@ export function registerTokenCommands(token: Command): void {
   serverCommand(
     token
       .command('revoke')
-      .argument('<token>', 'a token id (tok-…; also a block delegated offline, as ppn token inspect shows it), or a live token\'s name')
+      .argument('<token>', "a token id (tok-…; also a block delegated offline, as ppn token inspect shows it), or a live token's name")
       .description('revoke a token: it, every token delegated from it and every token its holders issued are refused from then on')
       .option('--tenant <tenant>', "the tenant (default: your token's; a platform admin without it revokes a platform token)"),
     ['ppn token revoke tok-01m8ft8btc7tvq8ag3w1aceh4q', 'ppn token revoke "build box"'],

@@ -176,7 +176,10 @@ export function registerVm(program: Command): void {
   const vm = program.command('vm').description('list, create, start, stop, delete VMs and read their consoles; names work wherever ids do');
 
   serverCommand(
-    vm.command('list').description("the tenant's VMs (a platform admin: every tenant's, or --tenant's)").option(...tenantOption),
+    vm
+      .command('list')
+      .description("the tenant's VMs (a platform admin: every tenant's, or --tenant's)")
+      .option(...tenantOption),
     ['ppn vm list', 'ppn vm list --json | jq -r ".[].name"'],
     async (client: ApiClient, options: VmOptions) => {
       const vms = await client.listAll<Vm>(`/v1/vms?limit=1000${tenantQuery(options, false)}`);
@@ -185,7 +188,11 @@ export function registerVm(program: Command): void {
   );
 
   serverCommand(
-    vm.command('show').argument('<vm>', 'name or id').description('one VM').option(...tenantOption),
+    vm
+      .command('show')
+      .argument('<vm>', 'name or id')
+      .description('one VM')
+      .option(...tenantOption),
     ['ppn vm show web-1'],
     async (client: ApiClient, options: VmOptions, name: string) => showVm(options, await findVm(client, name, options)),
   );
@@ -224,7 +231,14 @@ export function registerVm(program: Command): void {
     ['stop', 'stopped'],
   ] as const) {
     serverCommand(
-      waitOptions(vm.command(verb).argument('<vm>', 'name or id').description(`${verb} a VM: its node ${verb}s it at its next heartbeat`).option(...tenantOption), target),
+      waitOptions(
+        vm
+          .command(verb)
+          .argument('<vm>', 'name or id')
+          .description(`${verb} a VM: its node ${verb}s it at its next heartbeat`)
+          .option(...tenantOption),
+        target,
+      ),
       [`ppn vm ${verb} web-1`, `ppn vm ${verb} web-1 --wait`],
       async (client: ApiClient, options: WaitOptions, name: string) => {
         const found = await findVm(client, name, options);
@@ -234,7 +248,14 @@ export function registerVm(program: Command): void {
   }
 
   serverCommand(
-    waitOptions(vm.command('delete').argument('<vm>', 'name or id').description('delete a VM; one placed on a node goes once the node has destroyed it').option(...tenantOption), 'gone'),
+    waitOptions(
+      vm
+        .command('delete')
+        .argument('<vm>', 'name or id')
+        .description('delete a VM; one placed on a node goes once the node has destroyed it')
+        .option(...tenantOption),
+      'gone',
+    ),
     ['ppn vm delete web-1', 'ppn vm delete web-1 --wait'],
     async (client: ApiClient, options: WaitOptions, name: string) => {
       const found = await findVm(client, name, options);

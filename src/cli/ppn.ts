@@ -5,7 +5,7 @@
  * `--json` for scripts, every request signed when the remote has the holder's key.
  * Exit codes: 0 done, 1 refused, 2 the command line is wrong, 3 the server cannot be reached.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../tokens/format.js';
 import { callApi, type ApiOptions } from './api.js';
 import { EXIT_USAGE, oneOf, packageVersion, runCli } from './command-line.js';
@@ -35,7 +35,6 @@ const program = new Command('ppn')
   .version(packageVersion(), '-V, --version')
   .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER)')
   .configureHelp({ showGlobalOptions: true })
-  .showHelpAfterError('(add --help for usage and examples)')
   // Inherited by every subcommand defined below: a wrong command line exits 2, --help and --version 0.
   .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE))
   .addHelpText(
@@ -59,7 +58,13 @@ remote
   .option('--key <file>', "the token holder's private key (from ppn keygen), to sign every request")
   .option('--inline', 'store the token file and key text in the configuration instead of their paths', false)
   .option('--use', 'make it the current remote', false)
-  .addHelpText('after', helpExamples(['ppn remote add local http://127.0.0.1:9221 --token-file .ppn/admin.token', 'ppn remote add acme https://ppn.example.com --token-file acme.token --key acme.key --inline']))
+  .addHelpText(
+    'after',
+    helpExamples([
+      'ppn remote add local http://127.0.0.1:9221 --token-file .ppn/admin.token',
+      'ppn remote add acme https://ppn.example.com --token-file acme.token --key acme.key --inline',
+    ]),
+  )
   .action((name: string, url: string, opts: AddRemoteOptions & { json?: boolean }) =>
     runCli(async () => {
       const added = addRemote(name, url, opts);
@@ -122,12 +127,21 @@ token
   .requiredOption('--key <file>', "the current holder's private key (from ppn keygen)")
   .requiredOption('--subject <pubkey>', "the new holder's public key")
   .requiredOption('--scope <scope>', "a scope the new holder gets (repeat, or separate with commas); within the token's scopes", collectScopes)
-  .requiredOption('--expires-in <duration>', "lifetime, e.g. 1h, 30m or seconds; must not end after the token's own expiry", parseDuration('--expires-in', MAX_TOKEN_LIFETIME_SECONDS))
+  .requiredOption(
+    '--expires-in <duration>',
+    "lifetime, e.g. 1h, 30m or seconds; must not end after the token's own expiry",
+    parseDuration('--expires-in', MAX_TOKEN_LIFETIME_SECONDS),
+  )
   .option('--limit <key=n>', 'a sub-quota, e.g. max_vms=2 (repeat); limits the token sets carry down unless narrowed here', collectLimit)
   .option('--pop', 'mark the new block as demanding proof of possession (the root of a delegable token already does)', false)
   .option('--name <name>', 'a name for the new block, shown in whoami, sessions and the ledger (up to 64 characters)')
   .option('--description <text>', 'a longer description of the new block (up to 256 characters)')
-  .addHelpText('after', helpExamples(['ppn token delegate --token acme-admin.token --key acme-admin.key --subject "$PUB" --scope tenant:input --expires-in 1h --limit max_vms=2 > build-box.token']))
+  .addHelpText(
+    'after',
+    helpExamples([
+      'ppn token delegate --token acme-admin.token --key acme-admin.key --subject "$PUB" --scope tenant:input --expires-in 1h --limit max_vms=2 > build-box.token',
+    ]),
+  )
   .action((opts: DelegateOptions) => runCli(async () => delegate(opts)));
 
 registerSession(program);
@@ -150,7 +164,10 @@ program
   .option('--server <url>', 'the server (env PPN_SERVER), e.g. http://127.0.0.1:9221')
   .option('--token <token>', 'the bearer token, or a file holding it (env PPN_TOKEN)')
   .option('--key <file>', "the token holder's private key, to sign the request (env PPN_KEY)")
-  .addHelpText('after', helpExamples(['ppn api GET /v1/whoami --server http://127.0.0.1:9221 --token .ppn/admin.token', "ppn api PATCH /v1/tenants/acme-corp --data '{\"max_vms\":20}'"]))
+  .addHelpText(
+    'after',
+    helpExamples(['ppn api GET /v1/whoami --server http://127.0.0.1:9221 --token .ppn/admin.token', 'ppn api PATCH /v1/tenants/acme-corp --data \'{"max_vms":20}\'']),
+  )
   .action((method: string, path: string, opts: ApiOptions) => runCli(() => callApi(method, path, opts)));
 
 program

@@ -43,7 +43,9 @@ function facts(problem: Problem, context: ProblemContext): string[] {
   const out: string[] = [];
   if (problem.quota) {
     const q = problem.quota;
-    out.push(`${q.resource}: limit ${q.limit}, used ${q.used}, requested ${q.requested}${problem['violated-policies'] ? ` (over ${problem['violated-policies'].join(', ')})` : ''}`);
+    out.push(
+      `${q.resource}: limit ${q.limit}, used ${q.used}, requested ${q.requested}${problem['violated-policies'] ? ` (over ${problem['violated-policies'].join(', ')})` : ''}`,
+    );
   }
   if (problem.code === 'rate_limited') {
     const seconds = problem.retry_after_seconds ?? Number(context.retryAfter ?? NaN);
@@ -55,7 +57,7 @@ function facts(problem: Problem, context: ProblemContext): string[] {
 
 function nextStep(problem: Problem, context: ProblemContext): string | undefined {
   const { connection } = context;
-  switch (problem.code) {
+  switch (problem.code ?? '') {
     case 'unauthenticated':
       return unauthenticatedStep(problem, connection);
     case 'forbidden':

@@ -67,7 +67,23 @@ describe('ppn against a real server', () => {
 
   it('token issue writes the token to a 0600 file; a pop remote made of it signs every request', () => {
     const out = join(dir, 'acme-admin.token');
-    const issued = json('token', 'issue', '--key-file', join(dir, 'acme-admin.key.pub'), '--scope', 'service:tenant-admin', '--expires-in', '1d', '--pop', '--name', 'acme admin', '--tenant', 'acme-corp', '--out', out);
+    const issued = json(
+      'token',
+      'issue',
+      '--key-file',
+      join(dir, 'acme-admin.key.pub'),
+      '--scope',
+      'service:tenant-admin',
+      '--expires-in',
+      '1d',
+      '--pop',
+      '--name',
+      'acme admin',
+      '--tenant',
+      'acme-corp',
+      '--out',
+      out,
+    );
     expect(issued).toMatchObject({ tenant_id: 'acme-corp', subject_pubkey: adminPub, proof_of_possession: true, name: 'acme admin', token_file: out });
     expect(issued.token).toBeUndefined();
     expect(statSync(out).mode & 0o777).toBe(0o600);
@@ -106,7 +122,22 @@ describe('ppn against a real server', () => {
     const buildToken = join(dir, 'build.token');
     writeFileSync(
       buildToken,
-      ok('token', 'delegate', '--token', join(dir, 'acme-admin.token'), '--key', join(dir, 'acme-admin.key'), '--subject', buildPub, '--scope', 'TENANT:INPUT', '--expires-in', '30m', '--name', 'build box'),
+      ok(
+        'token',
+        'delegate',
+        '--token',
+        join(dir, 'acme-admin.token'),
+        '--key',
+        join(dir, 'acme-admin.key'),
+        '--subject',
+        buildPub,
+        '--scope',
+        'TENANT:INPUT',
+        '--expires-in',
+        '30m',
+        '--name',
+        'build box',
+      ),
     );
     const inspected = json('token', 'inspect', buildToken);
     expect(inspected.blocks).toHaveLength(2);
@@ -130,7 +161,11 @@ describe('ppn against a real server', () => {
   });
 
   it('tenant set, suspend, resume and node list; a platform admin deletes the tenant with --cascade', () => {
-    expect(json('tenant', 'set', 'acme-corp', 'max_vms=5', 'max_vcpus=unlimited', 'shared_pool=TRUE', '--remote', 'local')).toMatchObject({ max_vms: 5, max_vcpus: null, shared_pool: true });
+    expect(json('tenant', 'set', 'acme-corp', 'max_vms=5', 'max_vcpus=unlimited', 'shared_pool=TRUE', '--remote', 'local')).toMatchObject({
+      max_vms: 5,
+      max_vcpus: null,
+      shared_pool: true,
+    });
     expect(json('tenant', 'suspend', 'acme-corp', '--remote', 'local')).toMatchObject({ state: 'suspended' });
     expect(ppn('vm', 'create', 'web-3').stderr).toContain('(403 tenant_suspended)');
     expect(json('tenant', 'resume', 'acme-corp', '--remote', 'local')).toMatchObject({ state: 'active' });

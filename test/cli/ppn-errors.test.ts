@@ -40,7 +40,21 @@ describe('ppn refusals, as a user reads them', () => {
     ok('remote', 'add', 'local', server.url, '--token-file', join(dir, 'admin.token'));
     ok('tenant', 'create', 'acme-corp', '--max-vms', '1', '--rate-limit', '5');
     ok('keygen', '--out', join(dir, 'acme.key'));
-    ok('token', 'issue', '--key-file', join(dir, 'acme.key'), '--scope', 'service:tenant-admin', '--expires-in', '1d', '--pop', '--tenant', 'acme-corp', '--out', join(dir, 'acme.token'));
+    ok(
+      'token',
+      'issue',
+      '--key-file',
+      join(dir, 'acme.key'),
+      '--scope',
+      'service:tenant-admin',
+      '--expires-in',
+      '1d',
+      '--pop',
+      '--tenant',
+      'acme-corp',
+      '--out',
+      join(dir, 'acme.token'),
+    );
     ok('remote', 'add', 'acme', server.url, '--token-file', join(dir, 'acme.token'), '--key', join(dir, 'acme.key'));
   });
   afterAll(async () => {
@@ -63,7 +77,9 @@ describe('ppn refusals, as a user reads them', () => {
     expect(unknown.stderr).toMatch(/^error: no remote named "prod"; the remotes are local, acme, .*\(add one with: ppn remote add prod URL --token-file FILE\)\n$/);
     const scope = ppn('token', 'issue', '--subject', 'x', '--scope', 'tenant:write', '--expires-in', '1h');
     expect(scope.status).toBe(2);
-    expect(scope.stderr).toContain('unknown scope "tenant:write"; scopes are service:platform-admin, service:tenant-admin, tenant:input, tenant:user, tenant:read, node:agent');
+    expect(scope.stderr).toContain(
+      'unknown scope "tenant:write"; scopes are service:platform-admin, service:tenant-admin, tenant:input, tenant:user, tenant:read, node:agent',
+    );
     const duration = ppn('token', 'issue', '--subject', 'x', '--scope', 'tenant:read', '--expires-in', '3 weeks');
     expect(duration.status).toBe(2);
     expect(duration.stderr).toContain('--expires-in wants a duration such as 90d, 12h, 30m, 45s or 1h30m (or seconds)');
@@ -95,25 +111,56 @@ describe('ppn refusals, as a user reads them', () => {
 
   it('a revoked token is refused, saying so and to ask for a new one', () => {
     ok('keygen', '--out', join(dir, 'bob.key'));
-    const id = ok('token', 'issue', '--key-file', join(dir, 'bob.key'), '--scope', 'tenant:read', '--expires-in', '1h', '--tenant', 'acme-corp', '--out', join(dir, 'bob.token'), '-q').trim();
+    const id = ok(
+      'token',
+      'issue',
+      '--key-file',
+      join(dir, 'bob.key'),
+      '--scope',
+      'tenant:read',
+      '--expires-in',
+      '1h',
+      '--tenant',
+      'acme-corp',
+      '--out',
+      join(dir, 'bob.token'),
+      '-q',
+    ).trim();
     ok('remote', 'add', 'bob', server.url, '--token-file', join(dir, 'bob.token'));
     ok('whoami', '--remote', 'bob');
     ok('token', 'revoke', id, '--tenant', 'acme-corp');
     const result = ppn('whoami', '--remote', 'bob');
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/^error: Unauthenticated \(401 unauthenticated\)\n {2}token has been revoked\n {2}Next: the token was revoked .*ask a tenant admin for a new one\./);
+    expect(result.stderr).toMatch(
+      /^error: Unauthenticated \(401 unauthenticated\)\n {2}token has been revoked\n {2}Next: the token was revoked .*ask a tenant admin for a new one\./,
+    );
   });
 
   it('an expired token is refused, saying how to get a new one', async () => {
     ok('keygen', '--out', join(dir, 'brief.key'));
-    ok('token', 'issue', '--key-file', join(dir, 'brief.key'), '--scope', 'tenant:read', '--expires-in', '1s', '--tenant', 'acme-corp', '--out', join(dir, 'brief.token'));
+    ok(
+      'token',
+      'issue',
+      '--key-file',
+      join(dir, 'brief.key'),
+      '--scope',
+      'tenant:read',
+      '--expires-in',
+      '1s',
+      '--tenant',
+      'acme-corp',
+      '--out',
+      join(dir, 'brief.token'),
+    );
     ok('remote', 'add', 'brief', server.url, '--token-file', join(dir, 'brief.token'));
     let result = ppn('whoami', '--remote', 'brief');
     // The token lives one second: poll until the server says it has expired.
     expect(await within(10_000, async () => (result = ppn('whoami', '--remote', 'brief')).status !== 0, 200)).not.toBeNull();
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('token has expired');
-    expect(result.stderr).toContain('Next: the token has expired: ask a tenant admin for a new one ("ppn token issue … --out FILE"), then "ppn remote add NAME URL --token-file FILE".');
+    expect(result.stderr).toContain(
+      'Next: the token has expired: ask a tenant admin for a new one ("ppn token issue … --out FILE"), then "ppn remote add NAME URL --token-file FILE".',
+    );
   });
 
   it('the rate limit refusal says when to retry', async () => {
@@ -121,6 +168,8 @@ describe('ppn refusals, as a user reads them', () => {
     // acme-corp may make 5 requests a minute; the earlier tests used some of them.
     expect(await within(30_000, async () => (result = ppn('whoami', '--remote', 'acme')).status !== 0, 0)).not.toBeNull();
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/^error: Rate limit exceeded \(429 rate_limited\)\n {2}tenant acme-corp exceeded 5 requests per minute\n {2}retry in \d+ s\n {2}Next: wait, then run the command again/);
+    expect(result.stderr).toMatch(
+      /^error: Rate limit exceeded \(429 rate_limited\)\n {2}tenant acme-corp exceeded 5 requests per minute\n {2}retry in \d+ s\n {2}Next: wait, then run the command again/,
+    );
   });
 });

@@ -80,12 +80,16 @@ describe('ppn in an 80-column terminal', () => {
     runInTerminal('wait', ['vm', 'create', 'slow-1', '--tenant', 'acme-corp', '--wait', '--timeout', '4s']);
     const seen: string[] = [];
     expect(
-      await within(30_000, async () => {
-        const text = screen('wait');
-        const line = /^waiting for slow-1 to be running \((\d)s\): pending: no node can run it yet/m.exec(text);
-        if (line) seen.push(line[1]!);
-        return new Set(seen).size >= 2;
-      }, 100),
+      await within(
+        30_000,
+        async () => {
+          const text = screen('wait');
+          const line = /^waiting for slow-1 to be running \((\d)s\): pending: no node can run it yet/m.exec(text);
+          if (line) seen.push(line[1]!);
+          return new Set(seen).size >= 2;
+        },
+        100,
+      ),
     ).not.toBeNull();
     const text = await finished('wait');
     // One progress line rewritten in place, then the refusal.
