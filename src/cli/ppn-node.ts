@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './client.js';
 import { printJson, printList, printRecord, printTable, type Column } from './output.js';
-import { serverCommand, type CallOptions } from './ppn-options.js';
+import { serverCommand, withTenant, type CallOptions } from './ppn-options.js';
 
 interface FleetNode {
   node_id: string;
@@ -17,8 +17,6 @@ interface FleetNode {
 }
 
 type NodeOptions = CallOptions & { tenant?: string };
-
-const query = (options: NodeOptions) => (options.tenant === undefined ? '' : `tenant_id=${encodeURIComponent(options.tenant)}`);
 
 const COLUMNS: Column<FleetNode>[] = [
   { heading: 'NODE', value: (n) => n.node_id, shrink: true },
@@ -41,7 +39,7 @@ export function registerNode(program: Command): void {
       .option(...tenantOption),
     ['ppn node list'],
     async (client: ApiClient, options: NodeOptions) => {
-      const nodes = await client.listAll<FleetNode>(`/v1/nodes?limit=1000${query(options) ? `&${query(options)}` : ''}`);
+      const nodes = await client.listAll<FleetNode>(withTenant('/v1/nodes?limit=1000', options.tenant));
       printList(options, nodes, COLUMNS, (n) => n.node_id);
     },
   );
@@ -54,7 +52,7 @@ export function registerNode(program: Command): void {
       .option(...tenantOption),
     ['ppn node show compute-01'],
     async (client: ApiClient, options: NodeOptions, id: string) => {
-      const found = (await client.request<FleetNode>('GET', `/v1/nodes/${encodeURIComponent(id)}${query(options) ? `?${query(options)}` : ''}`)).body;
+      const found = (await client.request<FleetNode>('GET', withTenant(`/v1/nodes/${encodeURIComponent(id)}`, options.tenant))).body;
       printRecord(
         options,
         found,
@@ -94,7 +92,7 @@ export function registerNode(program: Command): void {
       .option(...tenantOption),
     ['ppn node remove compute-01'],
     async (client: ApiClient, options: NodeOptions, id: string) => {
-      await client.request('DELETE', `/v1/nodes/${encodeURIComponent(id)}${query(options) ? `?${query(options)}` : ''}`);
+      await client.request('DELETE', withTenant(`/v1/nodes/${encodeURIComponent(id)}`, options.tenant));
       if (options.json) printJson({ node_id: id, removed: true });
       else if (options.quiet) process.stdout.write(`${id}\n`);
       else process.stdout.write(`removed node ${id}\n`);

@@ -34,3 +34,8 @@ export function serverCommand<A extends unknown[], O extends CallOptions>(
 export function helpExamples(examples: string[]): string {
   return examples.length === 0 ? '' : `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`;
 }
+
+/** `path` with `tenant_id=` added to its query when a --tenant is given. */
+export function withTenant(path: string, tenant: string | undefined): string {
+  return tenant === undefined ? path : `${path}${path.includes('?') ? '&' : '?'}tenant_id=${encodeURIComponent(tenant)}`;
+}

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { ApiClient } from './client.js';
 import { CliError, EXIT_USAGE } from './command-line.js';
 import { printJson, printList, type Column } from './output.js';
-import { serverCommand, type CallOptions } from './ppn-options.js';
+import { serverCommand, withTenant, type CallOptions } from './ppn-options.js';
 
 interface Session {
   token_id: string;
@@ -18,8 +18,6 @@ interface Session {
 }
 
 type SessionOptions = CallOptions & { tenant?: string };
-
-const query = (options: SessionOptions) => (options.tenant === undefined ? '' : `tenant_id=${encodeURIComponent(options.tenant)}`);
 
 const COLUMNS: Column<Session>[] = [
   { heading: 'TOKEN', value: (s) => s.token_id },
@@ -41,7 +39,7 @@ export function registerSession(program: Command): void {
       .option(...tenantOption),
     ['ppn session list'],
     async (client: ApiClient, options: SessionOptions) => {
-      const sessions = await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`);
+      const sessions = await client.listAll<Session>(withTenant('/v1/sessions?limit=1000', options.tenant));
       printList(options, sessions, COLUMNS, (s) => s.token_id);
     },
   );
@@ -56,9 +54,7 @@ export function registerSession(program: Command): void {
     async (client: ApiClient, options: SessionOptions, idOrName: string) => {
       let id = idOrName;
       if (!/^tok-[0-9a-z]{26}$/.test(idOrName)) {
-        const named = (await client.listAll<Session>(`/v1/sessions?limit=1000${query(options) ? `&${query(options)}` : ''}`)).filter(
-          (s) => s.name === idOrName && !s.revoked,
-        );
+        const named = (await client.listAll<Session>(withTenant('/v1/sessions?limit=1000', options.tenant))).filter((s) => s.name === idOrName && !s.revoked);
         if (named.length !== 1)
           throw new CliError(
             `${named.length === 0 ? 'no live session' : `${named.length} live sessions`} named "${idOrName}"; "ppn session list" shows them`,
@@ -66,7 +62,7 @@ export function registerSession(program: Command): void {
           );
         id = named[0]!.token_id;
       }
-      const ended = (await client.request<Session>('DELETE', `/v1/sessions/${id}${query(options) ? `?${query(options)}` : ''}`)).body;
+      const ended = (await client.request<Session>('DELETE', withTenant(`/v1/sessions/${id}`, options.tenant))).body;
       if (options.json) printJson(ended);
       else if (options.quiet) process.stdout.write(`${ended.token_id}\n`);
       else process.stdout.write(`ended ${ended.token_id}${ended.name ? ` (${ended.name})` : ''}: its block is revoked\n`);

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { CliError, EXIT_USAGE } from './command-line.js';
 import { formatDuration, parseDuration } from './durations.js';
 import { printJson, printList, printRecord, Progress, type Column } from './output.js';
-import { serverCommand, type CallOptions } from './ppn-options.js';
+import { serverCommand, withTenant, type CallOptions } from './ppn-options.js';
 import { ProblemError, type ApiClient } from './client.js';
 
 interface Vm {
@@ -42,13 +42,11 @@ const VM_ID = /^vm-[0-9a-z]{26}$/;
 const DEFAULT_WAIT_SECONDS = 300;
 const POLL_MS = 1000;
 
-const tenantQuery = (options: VmOptions, first = true) => (options.tenant === undefined ? '' : `${first ? '?' : '&'}tenant_id=${encodeURIComponent(options.tenant)}`);
-
 /** The VM a name or an id stands for; a platform admin with the name in several tenants must say which. */
 export async function findVm(client: ApiClient, nameOrId: string, options: VmOptions): Promise<Vm> {
-  if (VM_ID.test(nameOrId)) return (await client.request<Vm>('GET', `/v1/vms/${nameOrId}${tenantQuery(options)}`)).body;
+  if (VM_ID.test(nameOrId)) return (await client.request<Vm>('GET', withTenant(`/v1/vms/${nameOrId}`, options.tenant))).body;
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(nameOrId)) throw new CliError(`"${nameOrId}" is neither a VM name (a DNS label) nor a VM id (vm-…)`, EXIT_USAGE);
-  const found = (await client.request<{ items: Vm[] }>('GET', `/v1/vms?name=${nameOrId}${tenantQuery(options, false)}`)).body.items;
+  const found = (await client.request<{ items: Vm[] }>('GET', withTenant(`/v1/vms?name=${nameOrId}`, options.tenant))).body.items;
   if (found.length === 0) throw new CliError(`no VM named ${nameOrId}${options.tenant ? ` in tenant ${options.tenant}` : ''}; "ppn vm list" shows them`);
   if (found.length > 1) throw new CliError(`VMs named ${nameOrId} are in tenants ${found.map((vm) => vm.tenant_id).join(', ')}: add --tenant TENANT`, EXIT_USAGE);
   return found[0]!;
@@ -182,7 +180,7 @@ export function registerVm(program: Command): void {
       .option(...tenantOption),
     ['ppn vm list', 'ppn vm list --json | jq -r ".[].name"'],
     async (client: ApiClient, options: VmOptions) => {
-      const vms = await client.listAll<Vm>(`/v1/vms?limit=1000${tenantQuery(options, false)}`);
+      const vms = await client.listAll<Vm>(withTenant('/v1/vms?limit=1000', options.tenant));
       printList(options, vms, columns(vms), (row) => row.vm_id);
     },
   );
@@ -221,7 +219,7 @@ export function registerVm(program: Command): void {
         ...(options.image !== undefined ? { image: options.image } : {}),
         ...(options.node !== undefined ? { node_id: options.node } : {}),
       };
-      const created = (await client.request<Vm>('POST', `/v1/vms${tenantQuery(options)}`, body)).body;
+      const created = (await client.request<Vm>('POST', withTenant('/v1/vms', options.tenant), body)).body;
       await finish(client, options, created, 'running');
     },
   );

@@ -8,22 +8,11 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli, startServer, type ServerProcess } from '../support/server-process.js';
+import { ppnUser } from '../support/ppn-cli.js';
+import { startServer, type ServerProcess } from '../support/server-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ppn-client-'));
-const config = mkdtempSync(join(tmpdir(), 'ppn-config-'));
-const env = { XDG_CONFIG_HOME: config, PPN_SERVER: '', PPN_TOKEN: '', PPN_KEY: '', NO_COLOR: '1' };
-const ppn = (...args: string[]) => runCli(CLI.ppn, args, env);
-
-/** Ran, exited 0, wrote nothing to stderr; the stdout. */
-function ok(...args: string[]): string {
-  const result = ppn(...args);
-  expect(result.stderr, args.join(' ')).toBe('');
-  expect(result.status, args.join(' ')).toBe(0);
-  return result.stdout;
-}
-
-const json = (...args: string[]) => JSON.parse(ok(...args, '--json'));
+const { config, ppn, ok, json } = ppnUser();
 
 describe('ppn against a real server', () => {
   let server: ServerProcess;

@@ -8,19 +8,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli, startServer, within, type ServerProcess } from '../support/server-process.js';
+import { ppnUser } from '../support/ppn-cli.js';
+import { startServer, within, type ServerProcess } from '../support/server-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ppn-errors-'));
-const config = mkdtempSync(join(tmpdir(), 'ppn-config-'));
-const env = { XDG_CONFIG_HOME: config, PPN_SERVER: '', PPN_TOKEN: '', PPN_KEY: '', NO_COLOR: '1' };
-const ppn = (...args: string[]) => runCli(CLI.ppn, args, env);
-
-function ok(...args: string[]): string {
-  const result = ppn(...args);
-  expect(result.stderr, args.join(' ')).toBe('');
-  expect(result.status, args.join(' ')).toBe(0);
-  return result.stdout;
-}
+const { ppn, ok } = ppnUser();
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
