@@ -23,7 +23,7 @@ describe('ppn against a real server', () => {
     writeFileSync(join(dir, 'admin.token'), `${server.adminToken}\n`);
     ppn('remote', 'add', 'local', server.url, '--token-file', join(dir, 'admin.token'));
     adminPub = ok('keygen', '--out', join(dir, 'acme-admin.key')).trim();
-  });
+  }, 60_000);
   afterAll(async () => {
     await server?.stop();
   });

@@ -48,7 +48,7 @@ describe('ppn refusals, as a user reads them', () => {
       join(dir, 'acme.token'),
     );
     ok('remote', 'add', 'acme', server.url, '--token-file', join(dir, 'acme.token'), '--key', join(dir, 'acme.key'));
-  });
+  }, 60_000);
   afterAll(async () => {
     await server?.stop();
   });

@@ -47,7 +47,7 @@ describe('ppn in an 80-column terminal', () => {
     ppn('remote', 'add', 'local', server.url, '--token-file', join(dir, 'admin.token'));
     ppn('tenant', 'create', 'acme-corp', '--display-name', `Acme Corporation, ${'the division that builds rockets and anvils '.repeat(3)}`);
     for (const name of ['web-1', longName]) ppn('vm', 'create', name, '--tenant', 'acme-corp');
-  });
+  }, 60_000);
   afterAll(async () => {
     spawnSync('tmux', ['-L', socket, 'kill-server']);
     await server?.stop();

@@ -45,7 +45,7 @@ describe('ppn vm --wait with a fleet node', () => {
       if (reply.status === 200) given = reply.body.vms;
     };
     beating = setInterval(() => void beat().catch(() => undefined), 300);
-  });
+  }, 60_000);
   afterAll(async () => {
     clearInterval(beating);
     await server?.stop();
