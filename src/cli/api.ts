@@ -6,7 +6,7 @@
  */
 import { systemClock } from '../clock.js';
 import { signRequest } from '../httpsig/sign.js';
-import { CliError } from './common.js';
+import { CliError, EXIT_UNREACHABLE } from './command-line.js';
 import { readPrivateKey, readToken } from './holder.js';
 
 export interface ApiOptions {
@@ -53,7 +53,7 @@ export async function callApi(method: string, path: string, options: ApiOptions)
     response = await fetch(url, { method: verb, headers, ...(body ? { body } : {}) });
   } catch (error) {
     const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
-    throw new CliError(`cannot reach ${url.origin}: ${cause}`);
+    throw new CliError(`cannot reach ${url.origin}: ${cause}`, EXIT_UNREACHABLE);
   }
   const text = await response.text();
   let problem: { title?: string; detail?: string } | undefined;

@@ -1,22 +1,15 @@
 /** What every command shares: opening the data directory's store, and failing with a clear message. */
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError } from 'commander';
 import { makeIdSource, systemClock } from '../clock.js';
 import type { ControlDeps } from '../control/context.js';
 import { databaseUrlFile, rememberedDatabaseUrl, sqliteFile } from '../config/data-dir.js';
 import { openPostgresStore, redactUrl } from '../store/postgres/open.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
 import { migrateStore, type Store } from '../store/store.js';
+import { CliError } from './command-line.js';
 
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+// Every command's errors and argument parsers live in command-line.ts, which ppn uses without the store.
+export { CliError, parsePositiveInt, runCli } from './command-line.js';
 
 /** A PostgreSQL URL and where it came from, so that every message about reaching it can say. */
 export interface DatabaseUrl {
@@ -113,23 +106,4 @@ export function openExistingStore(dataDir: string, databaseUrl?: string): Store 
 
 export function controlDeps(store: Store): ControlDeps {
   return { store, clock: systemClock, ids: makeIdSource(systemClock) };
-}
-
-export function parsePositiveInt(name: string, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
-    return n;
-  };
-}
-
-/** Runs a command's action, turning errors into a message on stderr and an exit code. */
-export async function runCli(main: () => Promise<void>): Promise<void> {
-  try {
-    await main();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`error: ${message}\n`);
-    process.exitCode = error instanceof CliError ? error.exitCode : 1;
-  }
 }

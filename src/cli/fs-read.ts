@@ -1,7 +1,8 @@
 /** `service-fs read`: prints ledger entries from the data directory, filtered (SPEC §8). */
 import { InvalidArgumentError } from 'commander';
-import { isEventType, type EventType, type LedgerEntry } from '../ledger/entry.js';
+import { EVENT_TYPES, type EventType, type LedgerEntry } from '../ledger/entry.js';
 import { readEntries, type EntryFilter } from '../store/ledger.js';
+import { oneOf } from './command-line.js';
 import { openExistingStore } from './common.js';
 
 /** What `read` selects and how it prints, wherever it reads from. */
@@ -46,10 +47,8 @@ export function parseTime(option: string): (value: string) => string {
   };
 }
 
-export function parseEventType(value: string): EventType {
-  if (!isEventType(value)) throw new InvalidArgumentError(`unknown event type "${value}"`);
-  return value;
-}
+/** `--event-type` in any case (`vm_created` is VM_CREATED); a wrong one is refused with the list. */
+export const parseEventType: (value: string) => EventType = oneOf('--event-type', EVENT_TYPES);
 
 /** One human-readable line: index, time, event, tenant, actor, subjects, data. */
 export function formatEntry(entry: LedgerEntry): string {

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { TokenError } from '../tokens/error.js';
 import { parseToken, TOKEN_PREFIX, type TokenBlock } from '../tokens/format.js';
 import { privateKeyFromPem } from '../tokens/keys.js';
-import { CliError } from './common.js';
+import { CliError } from './command-line.js';
 
 /** The token text given directly (`pct1.…`) or in a file, such as an operator's admin.token. */
 export function readToken(given: string, option: string): string {

@@ -1,8 +1,8 @@
 /** `ppn keygen`: an Ed25519 key pair for a token holder. */
 import { existsSync, writeFileSync } from 'node:fs';
 import { encodeBase64url, generateKeyPair, privateKeyToPem, rawPublicKey } from '../tokens/keys.js';
-import { writeSecretFile } from '../config/data-dir.js';
-import { CliError } from './common.js';
+import { writeSecretFile } from '../config/secret-file.js';
+import { CliError } from './command-line.js';
 
 /** Writes the private key to `out` (0600) and the public key to `out.pub`; prints the public key. */
 export function keygen(out: string, force: boolean): void {

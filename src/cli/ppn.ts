@@ -1,31 +1,125 @@
 #!/usr/bin/env node
-/** ppn: the client command line. */
-import { Command } from 'commander';
-import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
+/**
+ * ppn: the client an operator and a tenant admin use every day, over the public API only (no store
+ * behind it): saved remotes, tenants, VMs, tokens, sessions and nodes, tables for people and
+ * `--json` for scripts, every request signed when the remote has the holder's key.
+ * Exit codes: 0 done, 1 refused, 2 the command line is wrong, 3 the server cannot be reached.
+ */
+import { Command, type CommanderError } from 'commander';
+import { MAX_TOKEN_LIFETIME_SECONDS } from '../tokens/format.js';
 import { callApi, type ApiOptions } from './api.js';
-import { parsePositiveInt, runCli } from './common.js';
+import { EXIT_USAGE, oneOf, packageVersion, runCli } from './command-line.js';
+import { bashCompletion, zshCompletion } from './completion.js';
+import { parseDuration } from './durations.js';
 import { keygen } from './keygen.js';
+import { printList } from './output.js';
+import { registerNode } from './ppn-node.js';
+import { helpExamples } from './ppn-options.js';
+import { registerSession } from './ppn-session.js';
+import { registerTenant } from './ppn-tenant.js';
+import { registerTokenCommands } from './ppn-token.js';
+import { registerVm } from './ppn-vm.js';
+import { registerWhoami } from './ppn-whoami.js';
+import { addRemote, configFile, listRemotes, removeRemote, useRemote, type AddRemoteOptions } from './remotes.js';
 import { collectLimit, collectScopes, delegate, type DelegateOptions } from './token-delegate.js';
 import { inspectToken } from './token-inspect.js';
 
-const program = new Command('ppn').description('PPN client: keys, tokens and signed API requests');
+// `ppn vm list | head` closes the pipe early: stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
-program
-  .command('keygen')
-  .description('make an Ed25519 key pair; prints the public key in the form subject_pubkey takes')
-  .requiredOption('--out <file>', 'where to write the private key (0600); the public key goes to <file>.pub')
-  .option('--force', 'overwrite an existing key file', false)
-  .action((opts: { out: string; force: boolean }) => runCli(async () => keygen(opts.out, opts.force)));
+const program = new Command('ppn')
+  .description('PPN client: remotes, tenants, VMs, tokens, sessions and nodes over the API; keys and offline token delegation')
+  .version(packageVersion(), '-V, --version')
+  .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER)')
+  .configureHelp({ showGlobalOptions: true })
+  // Inherited by every subcommand defined below: a wrong command line exits 2, --help and --version 0.
+  .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE))
+  .addHelpText(
+    'after',
+    helpExamples([
+      'ppn remote add prod https://ppn.example.com --token-file admin.token',
+      'ppn tenant show acme-corp',
+      'ppn vm create web-1 --wait',
+      'ppn token issue --key-file bob.key.pub --scope tenant:read --expires-in 30d --out bob.token',
+    ]) + '\nExit codes: 0 done, 1 refused, 2 wrong command line, 3 server unreachable.\n',
+  );
 
-const token = program.command('token').description('read and delegate capability tokens, offline');
+const remote = program.command('remote').description(`saved servers, with the token and key to use (kept in ${configFile()}, 0600)`);
+remote
+  .command('add')
+  .description('save a remote and, if it is the first or with --use, make it current')
+  .argument('<name>', 'a name for it, e.g. prod')
+  .argument('<url>', 'the server, e.g. http://127.0.0.1:9221')
+  .option('--token-file <file>', 'the token, by path (read at each call)')
+  .option('--token <token>', 'the token text, stored inline')
+  .option('--key <file>', "the token holder's private key (from ppn keygen), to sign every request")
+  .option('--inline', 'store the token file and key text in the configuration instead of their paths', false)
+  .option('--use', 'make it the current remote', false)
+  .addHelpText(
+    'after',
+    helpExamples([
+      'ppn remote add local http://127.0.0.1:9221 --token-file .ppn/admin.token',
+      'ppn remote add acme https://ppn.example.com --token-file acme.token --key acme.key --inline',
+    ]),
+  )
+  .action((name: string, url: string, opts: AddRemoteOptions & { json?: boolean }) =>
+    runCli(async () => {
+      const added = addRemote(name, url, opts);
+      process.stdout.write(`saved remote ${added.name} (${added.remote.url})${added.current ? ', now current' : ''}\n`);
+    }),
+  );
+remote
+  .command('list')
+  .description('the saved remotes; * marks the current one')
+  .option('--json', 'print JSON', false)
+  .option('-q, --quiet', 'print only names', false)
+  .addHelpText('after', helpExamples(['ppn remote list', 'ppn remote list --json']))
+  .action((opts: { json: boolean; quiet: boolean }) =>
+    runCli(async () => {
+      const remotes = listRemotes();
+      printList(
+        opts,
+        remotes,
+        [
+          { heading: '', value: (r) => (r.current ? '*' : '') },
+          { heading: 'NAME', value: (r) => r.name },
+          { heading: 'URL', value: (r) => r.url, shrink: true },
+          { heading: 'TOKEN', value: (r) => r.token, shrink: true },
+          { heading: 'KEY', value: (r) => r.key, shrink: true },
+        ],
+        (r) => r.name,
+      );
+    }),
+  );
+remote
+  .command('use')
+  .description('make a remote the current one')
+  .argument('<name>')
+  .addHelpText('after', helpExamples(['ppn remote use prod']))
+  .action((name: string) => runCli(async () => useRemote(name)));
+remote
+  .command('remove')
+  .description('forget a remote (its token and key files are left alone)')
+  .argument('<name>')
+  .addHelpText('after', helpExamples(['ppn remote remove prod']))
+  .action((name: string) => runCli(async () => removeRemote(name)));
 
+registerWhoami(program);
+registerTenant(program);
+registerVm(program);
+
+const token = program.command('token').description('issue, list and revoke tokens on the server; read and delegate them offline');
+registerTokenCommands(token);
 token
   .command('inspect')
   .description('print every block of a token (id, name, holder, scopes, expiry, limits, pop); signatures are not checked, the server does that')
   .argument('<token>', 'the token, or a file holding it')
   .option('--json', 'print JSON', false)
+  .addHelpText('after', helpExamples(['ppn token inspect build-box.token', 'ppn token inspect build-box.token --json | jq -r .token_id']))
   .action((text: string, opts: { json: boolean }) => runCli(async () => inspectToken(text, opts.json)));
-
 token
   .command('delegate')
   .description("append a narrower block for another holder, signed with the current holder's key; prints the new token")
@@ -34,15 +128,32 @@ token
   .requiredOption('--subject <pubkey>', "the new holder's public key")
   .requiredOption('--scope <scope>', "a scope the new holder gets (repeat, or separate with commas); within the token's scopes", collectScopes)
   .requiredOption(
-    '--expires-in <seconds>',
-    "lifetime in seconds; must not end after the token's own expiry",
-    parsePositiveInt('--expires-in', MAX_TOKEN_LIFETIME_SECONDS),
+    '--expires-in <duration>',
+    "lifetime, e.g. 1h, 30m or seconds; must not end after the token's own expiry",
+    parseDuration('--expires-in', MAX_TOKEN_LIFETIME_SECONDS),
   )
   .option('--limit <key=n>', 'a sub-quota, e.g. max_vms=2 (repeat); limits the token sets carry down unless narrowed here', collectLimit)
   .option('--pop', 'mark the new block as demanding proof of possession (the root of a delegable token already does)', false)
   .option('--name <name>', 'a name for the new block, shown in whoami, sessions and the ledger (up to 64 characters)')
   .option('--description <text>', 'a longer description of the new block (up to 256 characters)')
+  .addHelpText(
+    'after',
+    helpExamples([
+      'ppn token delegate --token acme-admin.token --key acme-admin.key --subject "$PUB" --scope tenant:input --expires-in 1h --limit max_vms=2 > build-box.token',
+    ]),
+  )
   .action((opts: DelegateOptions) => runCli(async () => delegate(opts)));
+
+registerSession(program);
+registerNode(program);
+
+program
+  .command('keygen')
+  .description('make an Ed25519 key pair; prints the public key in the form subject_pubkey takes')
+  .requiredOption('--out <file>', 'where to write the private key (0600); the public key goes to <file>.pub')
+  .option('--force', 'overwrite an existing key file', false)
+  .addHelpText('after', helpExamples(['ppn keygen --out alice.key']))
+  .action((opts: { out: string; force: boolean }) => runCli(async () => keygen(opts.out, opts.force)));
 
 program
   .command('api')
@@ -53,6 +164,17 @@ program
   .option('--server <url>', 'the server (env PPN_SERVER), e.g. http://127.0.0.1:9221')
   .option('--token <token>', 'the bearer token, or a file holding it (env PPN_TOKEN)')
   .option('--key <file>', "the token holder's private key, to sign the request (env PPN_KEY)")
+  .addHelpText(
+    'after',
+    helpExamples(['ppn api GET /v1/whoami --server http://127.0.0.1:9221 --token .ppn/admin.token', 'ppn api PATCH /v1/tenants/acme-corp --data \'{"max_vms":20}\'']),
+  )
   .action((method: string, path: string, opts: ApiOptions) => runCli(() => callApi(method, path, opts)));
+
+program
+  .command('completion')
+  .description('print a shell completion script')
+  .argument('<shell>', 'bash or zsh', oneOf('SHELL', ['bash', 'zsh'] as const))
+  .addHelpText('after', helpExamples(['source <(ppn completion bash)', 'ppn completion zsh > "${fpath[1]}/_ppn"']))
+  .action((shell: 'bash' | 'zsh') => void process.stdout.write(shell === 'bash' ? bashCompletion(program) : zshCompletion(program)));
 
 await program.parseAsync();

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
+import { packageVersion } from './command-line.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger, type ReadFilters } from './fs-read.js';
@@ -66,7 +67,7 @@ function fromSource(
   });
 }
 
-const program = new Command('service-fs').description('read and verify the PPN audit ledger');
+const program = new Command('service-fs').description('read and verify the PPN audit ledger').version(packageVersion(), '-V, --version');
 
 type ReadOpts = SourceOptions & ReadFilters;
 

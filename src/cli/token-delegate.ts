@@ -11,7 +11,7 @@ import { isPrintableText, LIMIT_KEYS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, typ
 import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
-import { CliError } from './common.js';
+import { CliError } from './command-line.js';
 import { parseTokenText, readPrivateKey, readToken } from './holder.js';
 import { formatLimits } from './token-inspect.js';
 
@@ -27,9 +27,10 @@ export interface DelegateOptions {
   description?: string | undefined;
 }
 
-/** Commander parser for a repeatable `--scope`, also taking a comma-separated list. */
+/** Commander parser for a repeatable `--scope`, also taking a comma-separated list, in any case. */
 export function collectScopes(value: string, previous: Scope[] = []): Scope[] {
-  const scopes = value.split(',').map((s) => s.trim());
+  // Any case: scopes are lowercase, so TENANT:INPUT means tenant:input.
+  const scopes = value.split(',').map((s) => s.trim().toLowerCase());
   for (const scope of scopes) {
     if (!isScope(scope)) throw new InvalidArgumentError(`unknown scope "${scope}"; scopes are ${SCOPES.join(', ')}`);
   }

@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
+import { writeSecretFile } from './secret-file.js';
 import { acquireFileLock, LockHeldError } from '../store/sqlite/lock.js';
 import { parseVerifierKey, verifierKeyText, type VerifierKey } from '../ledger/note.js';
 import { decodeBase64url, generateKeyPair, keyId, privateKeyFromPem, privateKeyToPem } from '../tokens/keys.js';
@@ -66,11 +67,7 @@ function keysDir(dataDir: string): string {
   return join(dataDir, 'keys');
 }
 
-/** Writes a secret: created 0600, and chmod'ed in case it existed with looser bits. */
-export function writeSecretFile(path: string, contents: string): void {
-  writeFileSync(path, contents, { mode: 0o600 });
-  chmodSync(path, 0o600);
-}
+export { writeSecretFile } from './secret-file.js';
 
 export interface InitResult {
   /** What had looser bits than 0700 and was tightened, e.g. "DIR (was 0755)". */

@@ -15,7 +15,7 @@ import { nameData, recordEvent, type ControlDeps, type Origin } from './context.
 import type { RevocationList } from './revocations.js';
 import { assertLimitsWithin, lineageOf, quotaChainOf, type QuotaBlock } from './token-limits.js';
 
-export const MAX_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600;
+export { MAX_TOKEN_LIFETIME_SECONDS } from '../tokens/format.js';
 
 export interface TokenRequest {
   /** null for a platform-admin token. */

@@ -18,6 +18,8 @@ import { isScope, type Scope } from './scopes.js';
 export const TOKEN_PREFIX = 'pct1';
 export const MAX_TOKEN_BYTES = 4096;
 export const MAX_BLOCKS = 8;
+/** The longest a token may live: 90 days. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600;
 const ROOT_DOMAIN = Buffer.from('ppn-token-v1/root\n');
 const DELEGATE_DOMAIN = Buffer.from('ppn-token-v1/delegate\n');
 const BLOCK_ID_DOMAIN = Buffer.from('ppn-token-v1/block-id\n');

@@ -1,11 +1,11 @@
 /**
- * The README's shell blocks, run as written: the walk-through, then "Hand out tokens to a team",
+ * The README's shell blocks, run as written: the walk-through, the same with `ppn`, then "Hand out tokens to a team",
  * which goes on from the walk-through's state, then "Add a fleet node" (a real agent and QEMU beside
  * the server), each the block between its markers, with bash, curl and jq, against one real server.
  * Only the base URL is changed (the server listens on a free port), and `npx` runs the built commands.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,14 @@ function shimBin(): string {
 
 /** Runs a README block with bash (-euo pipefail) in the directory holding the server's data directory. */
 function runBlock(script: string, server: ServerProcess, env: Record<string, string>): SpawnSyncReturns<string> {
-  return spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dirname(server.dataDir), encoding: 'utf8', env: { ...process.env, ...env } });
+  // stdin from /dev/null: bash takes a socket on stdin (node's pipes are socketpairs) for an ssh
+  // session, and may then read /etc/bash.bashrc, whose errors under -u would land in stderr.
+  return spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd: dirname(server.dataDir),
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** `script` with its one line `line` changed to `replacement`, after checking the line is there. */
@@ -51,6 +58,7 @@ function withLine(script: string, line: string, replacement: string): string {
 describe('README', () => {
   let server: ServerProcess;
   let walkthrough: SpawnSyncReturns<string>;
+  let ppnWalkthrough: SpawnSyncReturns<string>;
   let team: SpawnSyncReturns<string>;
   let fleet: SpawnSyncReturns<string>;
   beforeAll(async () => {
@@ -61,6 +69,7 @@ describe('README', () => {
       XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'ppn-config-')),
     };
     walkthrough = runBlock(withLine(readmeBlock('walkthrough'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
+    ppnWalkthrough = runBlock(withLine(readmeBlock('ppn-walkthrough'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
     team = runBlock(withLine(readmeBlock('team'), 'export PPN_SERVER=http://127.0.0.1:9221', `export PPN_SERVER=${server.url}`), server, env);
     fleet = runBlock(withLine(readmeBlock('fleet'), 'PPN=http://127.0.0.1:9221', `PPN=${server.url}`), server, env);
   }, 300_000);
@@ -95,6 +104,36 @@ describe('README', () => {
       expect(shown).not.toBeNull();
       expect(produced).not.toBeNull();
       expect(Number(shown![1])).toBe(Number(produced![1]));
+    });
+  });
+
+  describe('the same walk-through with ppn', () => {
+    it('runs as written; the only error is the quota refusal, which shows the limit and the usage', () => {
+      expect(ppnWalkthrough.status, ppnWalkthrough.stderr).toBe(0);
+      expect(ppnWalkthrough.stderr).toMatch(
+        /^error: Quota exceeded \(429 quota_exceeded\)\n {2}creating this VM would exceed the tenant's max_vms quota \(limit 3, used 3, requested 1\)\n {2}vms: limit 3, used 3, requested 1 \(over max_vms\)\n {2}Next: free some \(ppn vm delete NAME\), or ask a platform admin to raise the limit \(ppn tenant set TENANT KEY=VALUE\)\.\n {2}\(POST \/v1\/vms on http:\/\/127\.0\.0\.1:\d+, request id \S+\)\n$/,
+      );
+      expect(ppnWalkthrough.stdout).toContain('exit code 1\n');
+    });
+
+    it('saves the remotes, issues the token to a 0600 file, and whoami names it', () => {
+      const out = ppnWalkthrough.stdout;
+      expect(out).toMatch(/^saved remote local \(http:\S+\), now current$/m);
+      expect(out).toMatch(/^issued tok-\S+ \(service:tenant-admin, expires \S+\) to initech-admin\.token$/m);
+      expect(statSync(join(dirname(server.dataDir), 'initech-admin.token')).mode & 0o777).toBe(0o600);
+      expect(out).toMatch(/^saved remote initech \(http:\S+\), now current$/m);
+      expect(out).toMatch(/^tenant +initech$/m);
+      expect(out).toMatch(/^name +initech admin$/m);
+    });
+
+    it('lists no VMs, then the three created, and shows the usage table the README shows', () => {
+      const out = ppnWalkthrough.stdout;
+      for (const i of [1, 2, 3]) expect(out).toMatch(new RegExp(`^web-${i} +vm-[0-9a-z]{26} +pending: no node can run it yet`, 'm'));
+      expect(out).toMatch(/^NAME +STATE +VCPUS +MEMORY +DISK +NODE +REASON\nweb-1 +pending .*\nweb-2 .*\nweb-3 .*\n/m);
+      const shown = /and `tenant show` ends with[\s\S]*?```\n([\s\S]*?)```/.exec(readFileSync('README.md', 'utf8'));
+      expect(shown).not.toBeNull();
+      expect(out).toContain(shown![1]!);
+      expect(out).toMatch(/^#\d+ \S+ VM_CREATE_DENIED tenant=initech actor=tok-\S+ /m);
     });
   });
 

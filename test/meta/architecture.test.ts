@@ -99,6 +99,19 @@ describe('architecture', () => {
     expect(importCycles(graph).map((cycle) => cycle.join(' → '))).toEqual([]);
   });
 
+  it('the ppn client reaches the server over the public API only: nothing it imports, directly or not, is in store/, control/ or api/', () => {
+    const graph = importGraph();
+    const reached = new Set<string>();
+    const visit = (file: string): void => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const next of graph.get(file) ?? []) visit(next);
+    };
+    visit('cli/ppn.ts');
+    expect(reached).toContain('cli/client.ts');
+    expect([...reached].filter((file) => /^(store|control|api)\//.test(file))).toEqual([]);
+  });
+
   it('only the problem mapper turns domain errors into statuses', () => {
     const files = sourceFiles('src').filter((p) => !p.endsWith('problem.ts'));
     for (const path of files) expect(readFileSync(path, 'utf8'), path).not.toMatch(/\.code\((?:4|5)\d\d\)/);

@@ -1,0 +1,66 @@
+/**
+ * What every command line shares, with no store behind it: the error that carries an exit code,
+ * the runner that prints it, and the parsers for numbers and enumerated values. `ppn` is built on
+ * this alone (it reaches the server over the public API only).
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+
+/** Exit codes: 1 the server or the command refused, 2 the command line itself is wrong, 3 the server cannot be reached. */
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_UNREACHABLE = 3;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = EXIT_REFUSED,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export function parsePositiveInt(name: string, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
+    return n;
+  };
+}
+
+/**
+ * A parser for an option taking one of `values`, in any case; a wrong value is refused with the
+ * list of valid ones. Returns the value as `values` spells it.
+ */
+export function oneOf<T extends string>(name: string, values: readonly T[]): (value: string) => T {
+  return (value) => {
+    const found = values.find((v) => v.toLowerCase() === value.trim().toLowerCase());
+    if (found === undefined) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}`);
+    return found;
+  };
+}
+
+/** Runs a command's action, turning errors into a message on stderr and an exit code. */
+export async function runCli(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
+    process.exitCode = error instanceof CliError ? error.exitCode : EXIT_REFUSED;
+  }
+}
+
+/** This package's version, from the package.json above the running file (in src/ or dist/src/). */
+export function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'ppn-control-plane' && manifest.version) return manifest.version;
+    } catch {
+      // not here: look one directory up
+    }
+  }
+  return 'unknown';
+}

@@ -1,0 +1,187 @@
+/**
+ * `ppn remote`: saved servers, like `incus remote` or a kubeconfig. Kept in
+ * `$XDG_CONFIG_HOME/ppn/config.json` (else `~/.config/ppn/config.json`), mode 0600 in a 0700
+ * directory, since it may hold a token and a private key inline. Each remote has a URL and
+ * optionally a token and the holder's key, each either a path (read at every call) or inline text.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeSecretFile } from '../config/secret-file.js';
+import { TOKEN_PREFIX } from '../tokens/format.js';
+import { CliError, EXIT_USAGE } from './command-line.js';
+import { readPrivateKey, readToken } from './holder.js';
+
+export interface Remote {
+  url: string;
+  token_file?: string;
+  token?: string;
+  key_file?: string;
+  /** The private key's PEM, when stored inline. */
+  key?: string;
+}
+
+export interface ClientConfig {
+  current: string | null;
+  remotes: Record<string, Remote>;
+}
+
+/** What one call talks to and as whom: the server, the token text and the holder's key (PEM), each with where it came from. */
+export interface Connection {
+  url: string;
+  /** e.g. `remote "prod"` or `PPN_SERVER`, for messages. */
+  source: string;
+  token?: string;
+  keyPem?: string;
+  /** Where the key was read from, for messages: a path, or `the remote "prod"`. */
+  keySource?: string;
+}
+
+/** The overrides a single call takes: `--remote NAME`, and the environment. */
+export interface ConnectionOptions {
+  remote?: string | undefined;
+}
+
+const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function configFile(): string {
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'ppn', 'config.json');
+}
+
+export function loadConfig(): ClientConfig {
+  const file = configFile();
+  if (!existsSync(file)) return { current: null, remotes: {} };
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ClientConfig>;
+    return { current: parsed.current ?? null, remotes: parsed.remotes ?? {} };
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}; fix or remove it`);
+  }
+}
+
+function saveConfig(config: ClientConfig): void {
+  const file = configFile();
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  writeSecretFile(file, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+function checkedUrl(url: string, source: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`${source} wants an http(s) URL such as http://127.0.0.1:9221; got "${url}"`, EXIT_USAGE);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`${source} wants an http(s) URL; got "${url}"`, EXIT_USAGE);
+  return url.replace(/\/+$/, '');
+}
+
+export interface AddRemoteOptions {
+  token?: string;
+  tokenFile?: string;
+  key?: string;
+  inline: boolean;
+  use?: boolean;
+}
+
+/**
+ * Saves a remote. A token file and a key are stored by path unless `inline`, which copies their
+ * text into the configuration. Each is read now, so a typo fails here rather than at the first call.
+ */
+export function addRemote(name: string, url: string, options: AddRemoteOptions): { name: string; remote: Remote; current: boolean } {
+  if (!REMOTE_NAME.test(name)) throw new CliError(`a remote's name is 1 to 63 letters, digits, ".", "_" or "-"; got "${name}"`, EXIT_USAGE);
+  if (options.token !== undefined && options.tokenFile !== undefined) throw new CliError('give --token or --token-file, not both', EXIT_USAGE);
+  const remote: Remote = { url: checkedUrl(url, 'URL') };
+  if (options.tokenFile !== undefined) {
+    const text = readToken(options.tokenFile, '--token-file');
+    if (options.inline || options.tokenFile.startsWith(`${TOKEN_PREFIX}.`)) remote.token = text;
+    else remote.token_file = resolve(options.tokenFile);
+  }
+  if (options.token !== undefined) remote.token = readToken(options.token, '--token');
+  if (options.key !== undefined) {
+    readPrivateKey(options.key);
+    if (options.inline) remote.key = readFileSync(options.key, 'utf8');
+    else remote.key_file = resolve(options.key);
+  }
+  const config = loadConfig();
+  config.remotes[name] = remote;
+  const current = options.use === true || config.current === null || config.current === name;
+  if (current) config.current = name;
+  saveConfig(config);
+  return { name, remote, current };
+}
+
+export function useRemote(name: string): void {
+  const config = loadConfig();
+  if (!config.remotes[name]) throw unknownRemote(name, config);
+  config.current = name;
+  saveConfig(config);
+}
+
+export function removeRemote(name: string): void {
+  const config = loadConfig();
+  if (!config.remotes[name]) throw unknownRemote(name, config);
+  delete config.remotes[name];
+  if (config.current === name) config.current = null;
+  saveConfig(config);
+}
+
+function unknownRemote(name: string, config: ClientConfig): CliError {
+  const known = Object.keys(config.remotes);
+  return new CliError(
+    `no remote named "${name}"; ${known.length > 0 ? `the remotes are ${known.join(', ')}` : 'there are none yet'} (add one with: ppn remote add ${name} URL --token-file FILE)`,
+    EXIT_USAGE,
+  );
+}
+
+/**
+ * The connection for one call. `--remote NAME` picks a saved remote; otherwise PPN_SERVER, if set,
+ * names the server, else the current remote does. PPN_TOKEN and PPN_KEY then override the token and
+ * key (a token text or a file; a key file).
+ */
+export function resolveConnection(options: ConnectionOptions): Connection {
+  const config = loadConfig();
+  let remote: Remote | undefined;
+  let source: string;
+  if (options.remote !== undefined) {
+    remote = config.remotes[options.remote];
+    if (!remote) throw unknownRemote(options.remote, config);
+    source = `remote "${options.remote}"`;
+  } else if (process.env.PPN_SERVER) {
+    remote = { url: checkedUrl(process.env.PPN_SERVER, 'PPN_SERVER') };
+    source = 'PPN_SERVER';
+  } else if (config.current !== null && config.remotes[config.current]) {
+    remote = config.remotes[config.current]!;
+    source = `remote "${config.current}"`;
+  } else {
+    throw new CliError('no server: add one with "ppn remote add NAME URL --token-file FILE", or set PPN_SERVER', EXIT_USAGE);
+  }
+  const connection: Connection = { url: remote.url, source };
+  const envToken = options.remote === undefined ? process.env.PPN_TOKEN : undefined;
+  const envKey = options.remote === undefined ? process.env.PPN_KEY : undefined;
+  if (envToken) connection.token = readToken(envToken, 'PPN_TOKEN');
+  else if (remote.token !== undefined) connection.token = remote.token;
+  else if (remote.token_file !== undefined) connection.token = readToken(remote.token_file, `the token file of ${source}`);
+  if (envKey) Object.assign(connection, { keyPem: readKeyFile(envKey), keySource: envKey });
+  else if (remote.key !== undefined) Object.assign(connection, { keyPem: remote.key, keySource: `the key of ${source}` });
+  else if (remote.key_file !== undefined) Object.assign(connection, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
+  return connection;
+}
+
+function readKeyFile(file: string): string {
+  readPrivateKey(file);
+  return readFileSync(file, 'utf8');
+}
+
+/** The remotes for `ppn remote list`, with which is current; tokens and keys shown only as where they are. */
+export function listRemotes(): { name: string; url: string; current: boolean; token: string; key: string }[] {
+  const config = loadConfig();
+  return Object.entries(config.remotes).map(([name, r]) => ({
+    name,
+    url: r.url,
+    current: config.current === name,
+    token: r.token !== undefined ? '(inline)' : (r.token_file ?? '-'),
+    key: r.key !== undefined ? '(inline)' : (r.key_file ?? '-'),
+  }));
+}
