@@ -39,7 +39,21 @@ import { insertVm, type VmRow } from '../src/store/vms.js';
 import type { CapturedAnswer, CommitLoop } from './baseline.js';
 import { appendLines, flatFileRoot } from './flat-merkle.js';
 import { cliVerify, fillLedger, freshDatabase } from './ledger.js';
-import { api, benchTenant, cpuMicros, freePort, replicaDataDir, rssBytes, scratchDir, spawnTracked, startProduct, VM_BODY, waitFor, type Product } from './product.js';
+import {
+  api,
+  benchTenant,
+  cpuMicros,
+  freePort,
+  liveHeapBytes,
+  replicaDataDir,
+  rssBytes,
+  scratchDir,
+  spawnTracked,
+  startProduct,
+  VM_BODY,
+  waitFor,
+  type Product,
+} from './product.js';
 
 const SHORT = process.env.BENCH_SHORT === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (SHORT ? 1 : 5));
@@ -474,16 +488,12 @@ async function ledgerSection(): Promise<void> {
   });
 }
 
-/** A Prometheus gauge from the product's public /metrics. */
-async function gauge(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : NaN;
-}
-
 async function limiterSection(): Promise<void> {
-  const product = await startProduct();
+  const inspectPort = await freePort();
+  const product = await startProduct({ nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] });
+  const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   try {
+    const empty = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
     log(`limiter: ${int(LIMITER_TENANTS)} tenants at 100,000 rpm...`);
     const tokens: string[] = new Array(LIMITER_TENANTS);
     const workers = 8;
@@ -492,8 +502,7 @@ async function limiterSection(): Promise<void> {
         for (let i = w; i < LIMITER_TENANTS; i += workers) tokens[i] = await benchTenant(product, `rl-${i.toString().padStart(5, '0')}`);
       }),
     );
-    const rssBefore = rssBytes(product.pid);
-    const heapBefore = await gauge(product.url, 'nodejs_heap_size_used_bytes');
+    const idle = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
     const perTenant = 10;
     log(`limiter: ${perTenant} requests from each tenant...`);
     const start = clock();
@@ -514,15 +523,23 @@ async function limiterSection(): Promise<void> {
       },
     });
     const seconds = secondsSince(start);
-    const rssAfter = rssBytes(product.pid);
-    const heapAfter = await gauge(product.url, 'nodejs_heap_size_used_bytes');
-    const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    const busy = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
     detail(`GET /v1/whoami across ${int(LIMITER_TENANTS)} tenants (the limiter's traffic)`, [
       { rate: result.requests.total / seconds, p50: result.latency.p50, p99: result.latency.p99, cpu: NaN, errors: result.non2xx + result.errors + result.timeouts },
     ]);
+    let quiet = '';
+    if (!SHORT) {
+      log('limiter: waiting out the 60 s window...');
+      await new Promise((done) => setTimeout(done, 65_000));
+      const after = await liveHeapBytes(inspectPort);
+      quiet = `; 65 s later, with no traffic: ${mib(after)} (${int((after - idle.heap) / LIMITER_TENANTS)} bytes a tenant above idle)`;
+    }
     figures.push({
-      figure: `rate-limiter memory, ${int(LIMITER_TENANTS)} tenants at the 100,000 rpm cap, ${perTenant} requests each (server RSS and V8 heap in use, before → after the traffic)`,
-      measured: `RSS ${mib(rssBefore)} → ${mib(rssAfter)} (+${mib(rssAfter - rssBefore)}); heap ${mib(heapBefore)} → ${mib(heapAfter)} (${((heapAfter - heapBefore) / LIMITER_TENANTS).toFixed(0)} bytes a tenant)`,
+      figure: `rate-limiter memory, ${int(LIMITER_TENANTS)} tenants at the 100,000 rpm cap, ${perTenant} requests each (live V8 heap after a full GC; the process's RSS)`,
+      measured:
+        `no tenants ${mib(empty.heap)}; ${int(LIMITER_TENANTS)} idle tenants ${mib(idle.heap)}; after the traffic ${mib(busy.heap)} ` +
+        `(${int((busy.heap - idle.heap) / LIMITER_TENANTS)} bytes a tenant, everything the requests left: limiter, token and tenant caches)${quiet}; ` +
+        `RSS ${mib(empty.rss)} → ${mib(idle.rss)} → ${mib(busy.rss)}`,
       goal: 'proportional to traffic actually seen; idle tenants cost nothing',
       met: null,
     });

@@ -7,7 +7,7 @@
  * Also: the CPU time and resident memory of any process from /proc, a free loopback port, and one
  * temporary directory for the whole run that is removed at the end, on Ctrl-C and on SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,7 +41,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** A new directory inside the run's temporary directory (created on first use). */
 export function scratchDir(name: string): string {
-  runDir ??= mkdtempSync(join(tmpdir(), 'ppn-bench-'));
+  runDir ??= mkdtempSync(join(tmpdir(), 'ppn-bench11-'));
   const dir = mkdtempSync(join(runDir, `${name}-`));
   return dir;
 }
@@ -132,6 +132,8 @@ export interface ProductOptions {
   logLevel?: string;
   /** How long to wait for /readyz (a start on a large ledger takes long before the issue 11 changes). */
   readySeconds?: number;
+  /** Options for node itself, before the script (e.g. --inspect for liveHeapBytes). */
+  nodeArgs?: string[];
 }
 
 /** `service-vm-tenant serve` on a free port, waited for until /readyz answers 200. */
@@ -142,7 +144,16 @@ export async function startProduct(options: ProductOptions = {}): Promise<Produc
   const url = `http://127.0.0.1:${port}`;
   const logFile = join(dirname(dataDir), `serve-${port}.log`);
   const log = openSync(logFile, 'a');
-  const args = [SERVER_CLI, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...(options.logLevel ? ['--log-level', options.logLevel] : [])];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    SERVER_CLI,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--listen',
+    `127.0.0.1:${port}`,
+    ...(options.logLevel ? ['--log-level', options.logLevel] : []),
+  ];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const env = { ...process.env };
   for (const name of ['PPN_DATABASE_URL', 'PPN_DATA_DIR', 'PPN_LISTEN', 'PPN_LOG_LEVEL']) delete env[name];
@@ -212,3 +223,28 @@ export async function benchTenant(product: Pick<Product, 'url' | 'adminToken'>, 
 
 /** The VM body every create of the benchmark sends. */
 export const VM_BODY = JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 });
+
+/**
+ * The V8 heap a process started with `--inspect=127.0.0.1:PORT` holds after a full garbage
+ * collection, in bytes: what it keeps alive, without the garbage an idle process may hold for long.
+ * Asked through the DevTools protocol from a short-lived node (Node 20 has WebSocket behind a flag).
+ */
+export async function liveHeapBytes(inspectPort: number): Promise<number> {
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const script = `
+    const ws = new WebSocket(process.argv[1]);
+    const send = (id, method, params) => ws.send(JSON.stringify({ id, method, params }));
+    ws.onopen = () => { send(1, 'HeapProfiler.collectGarbage'); };
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.id === 1) send(2, 'Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
+      if (message.id === 2) { process.stdout.write(String(message.result.result.value)); ws.close(); }
+    };`;
+  const child = spawnSync(process.execPath, ['--experimental-websocket', '--no-warnings', '-e', script, targets[0]!.webSocketDebuggerUrl], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const bytes = Number(child.stdout);
+  if (!Number.isFinite(bytes) || bytes <= 0) throw new Error(`no heap figure from the inspector: ${child.stdout} ${child.stderr}`);
+  return bytes;
+}
