@@ -39,6 +39,7 @@ import { insertVm, type VmRow } from '../src/store/vms.js';
 import type { CapturedAnswer, CommitLoop } from './baseline.js';
 import { appendLines, flatFileRoot } from './flat-merkle.js';
 import { cliVerify, fillLedger, freshDatabase } from './ledger.js';
+import { median } from './tokens.js';
 import {
   api,
   benchTenant,
@@ -124,12 +125,6 @@ async function alternate(kinds: Kind[]): Promise<Map<string, Sample[]>> {
     }
   }
   return samples;
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------
