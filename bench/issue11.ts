@@ -45,7 +45,7 @@ import {
   benchTenant,
   cpuMicros,
   freePort,
-  liveHeapBytes,
+  liveMemoryBytes,
   replicaDataDir,
   rssBytes,
   scratchDir,
@@ -170,12 +170,12 @@ function report(): string {
     '|---|---|---|---|',
     ...figures.map((f) => `| ${f.figure} | ${f.measured} | ${f.goal} | ${f.met === null ? '–' : f.met ? 'yes' : 'no'} |`),
     '',
-    `| kind (median of ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}) | rate | p50 ms | p99 ms | CPU µs per request | errors |`,
+    '| kind (median of its rounds; the range of rates in brackets) | rate | p50 ms | p99 ms | CPU µs per request | errors |',
     '|---|---:|---:|---:|---:|---:|',
     ...details.map((d) => {
       const rates = d.samples.map((s) => s.rate);
       const spread = d.samples.length > 1 ? ` (${int(Math.min(...rates))}–${int(Math.max(...rates))})` : '';
-      return `| ${d.name} | ${int(rateOf(d.samples))} ${d.unit}${spread} | ${median(d.samples.map((s) => s.p50)).toFixed(2)} | ${median(d.samples.map((s) => s.p99)).toFixed(2)} | ${int(cpuOf(d.samples))} | ${d.samples.reduce((sum, s) => sum + s.errors, 0)} |`;
+      return `| ${d.name} | ${int(rateOf(d.samples))} ${d.unit}${spread} | ${median(d.samples.map((s) => s.p50)).toFixed(2)} | ${median(d.samples.map((s) => s.p99)).toFixed(2)} | ${Number.isNaN(cpuOf(d.samples)) ? '–' : int(cpuOf(d.samples))} | ${d.samples.reduce((sum, s) => sum + s.errors, 0)} |`;
     }),
   ];
   return lines.join('\n');
@@ -457,8 +457,8 @@ async function ledgerSection(): Promise<void> {
     ];
     for (const step of round % 2 === 1 ? steps : steps.reverse()) await step();
   }
-  detail(`service-fs verify, ${int(LEDGER_ENTRIES)} entries, own process (wall time as p50/p99)`, verify, 'entries/s');
-  detail('SHA-256 Merkle root of the same lines from a flat file, this process', flat, 'entries/s');
+  detail(`service-fs verify, ${int(LEDGER_ENTRIES)} entries, own process (its wall time in the p50 and p99 columns)`, verify, 'entries/s');
+  detail('SHA-256 Merkle root of the same lines from a flat file, this process (the same)', flat, 'entries/s');
   const f = ratio(flat, verify);
   figures.push({
     figure: `\`service-fs verify\` at ${int(LEDGER_ENTRIES)} entries ÷ SHA-256 Merkle root of the same lines read from a flat file`,
@@ -488,7 +488,7 @@ async function limiterSection(): Promise<void> {
   const product = await startProduct({ nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] });
   const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   try {
-    const empty = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
+    const empty = { heap: await liveMemoryBytes(inspectPort), rss: rssBytes(product.pid) };
     log(`limiter: ${int(LIMITER_TENANTS)} tenants at 100,000 rpm...`);
     const tokens: string[] = new Array(LIMITER_TENANTS);
     const workers = 8;
@@ -497,7 +497,7 @@ async function limiterSection(): Promise<void> {
         for (let i = w; i < LIMITER_TENANTS; i += workers) tokens[i] = await benchTenant(product, `rl-${i.toString().padStart(5, '0')}`);
       }),
     );
-    const idle = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
+    const idle = { heap: await liveMemoryBytes(inspectPort), rss: rssBytes(product.pid) };
     const perTenant = 10;
     log(`limiter: ${perTenant} requests from each tenant...`);
     const start = clock();
@@ -518,7 +518,7 @@ async function limiterSection(): Promise<void> {
       },
     });
     const seconds = secondsSince(start);
-    const busy = { heap: await liveHeapBytes(inspectPort), rss: rssBytes(product.pid) };
+    const busy = { heap: await liveMemoryBytes(inspectPort), rss: rssBytes(product.pid) };
     detail(`GET /v1/whoami across ${int(LIMITER_TENANTS)} tenants (the limiter's traffic)`, [
       { rate: result.requests.total / seconds, p50: result.latency.p50, p99: result.latency.p99, cpu: NaN, errors: result.non2xx + result.errors + result.timeouts },
     ]);
@@ -526,11 +526,11 @@ async function limiterSection(): Promise<void> {
     if (!SHORT) {
       log('limiter: waiting out the 60 s window...');
       await new Promise((done) => setTimeout(done, 65_000));
-      const after = await liveHeapBytes(inspectPort);
-      quiet = `; 65 s later, with no traffic: ${mib(after)} (${int((after - idle.heap) / LIMITER_TENANTS)} bytes a tenant above idle)`;
+      const after = await liveMemoryBytes(inspectPort);
+      quiet = `; 65 s later, with no traffic: ${mib(after)} (${int((after - idle.heap) / LIMITER_TENANTS)} bytes a tenant above idle), RSS ${mib(rssBytes(product.pid))}`;
     }
     figures.push({
-      figure: `rate-limiter memory, ${int(LIMITER_TENANTS)} tenants at the 100,000 rpm cap, ${perTenant} requests each (live V8 heap after a full GC; the process's RSS)`,
+      figure: `rate-limiter memory, ${int(LIMITER_TENANTS)} tenants at the 100,000 rpm cap, ${perTenant} requests each (memory JS keeps alive after a full GC: V8 heap in use plus buffers outside it; the process's RSS)`,
       measured:
         `no tenants ${mib(empty.heap)}; ${int(LIMITER_TENANTS)} idle tenants ${mib(idle.heap)}; after the traffic ${mib(busy.heap)} ` +
         `(${int((busy.heap - idle.heap) / LIMITER_TENANTS)} bytes a tenant, everything the requests left: limiter, token and tenant caches)${quiet}; ` +

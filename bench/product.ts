@@ -225,11 +225,12 @@ export async function benchTenant(product: Pick<Product, 'url' | 'adminToken'>, 
 export const VM_BODY = JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 });
 
 /**
- * The V8 heap a process started with `--inspect=127.0.0.1:PORT` holds after a full garbage
- * collection, in bytes: what it keeps alive, without the garbage an idle process may hold for long.
- * Asked through the DevTools protocol from a short-lived node (Node 20 has WebSocket behind a flag).
+ * The memory a process started with `--inspect=127.0.0.1:PORT` keeps alive after a full garbage
+ * collection, in bytes: its V8 heap in use plus memory outside the heap held by JS objects (typed
+ * arrays' buffers), without the garbage an idle process may hold for long. Asked through the
+ * DevTools protocol from a short-lived node (Node 20 has WebSocket behind a flag).
  */
-export async function liveHeapBytes(inspectPort: number): Promise<number> {
+export async function liveMemoryBytes(inspectPort: number): Promise<number> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const script = `
     const ws = new WebSocket(process.argv[1]);
@@ -237,7 +238,7 @@ export async function liveHeapBytes(inspectPort: number): Promise<number> {
     ws.onopen = () => { send(1, 'HeapProfiler.collectGarbage'); };
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.id === 1) send(2, 'Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
+      if (message.id === 1) send(2, 'Runtime.evaluate', { expression: '(({ heapUsed, external }) => heapUsed + external)(process.memoryUsage())', returnByValue: true });
       if (message.id === 2) { process.stdout.write(String(message.result.result.value)); ws.close(); }
     };`;
   const child = spawnSync(process.execPath, ['--experimental-websocket', '--no-warnings', '-e', script, targets[0]!.webSocketDebuggerUrl], {
@@ -245,6 +246,6 @@ export async function liveHeapBytes(inspectPort: number): Promise<number> {
     timeout: 60_000,
   });
   const bytes = Number(child.stdout);
-  if (!Number.isFinite(bytes) || bytes <= 0) throw new Error(`no heap figure from the inspector: ${child.stdout} ${child.stderr}`);
+  if (!Number.isFinite(bytes) || bytes <= 0) throw new Error(`no memory figure from the inspector: ${child.stdout} ${child.stderr}`);
   return bytes;
 }
