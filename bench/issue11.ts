@@ -35,7 +35,7 @@ import { openWritableStore } from '../src/cli/common.js';
 import { initDataDir, loadLedgerSigner, sqliteFile, writeLedgerPublicKey } from '../src/config/data-dir.js';
 import { readRoot } from '../src/store/ledger-tree.js';
 import { inTransaction } from '../src/store/store.js';
-import { insertVm, type VmRow } from '../src/store/vms.js';
+import { insertVm } from '../src/store/vms.js';
 import type { CapturedAnswer, CommitLoop } from './baseline.js';
 import { appendLines, flatFileRoot } from './flat-merkle.js';
 import { cliVerify, fillLedger, freshDatabase } from './ledger.js';
@@ -221,7 +221,7 @@ const readRun = (url: string, token: string): autocannon.Options => ({ url: `${u
 async function seedVms(dataDir: string, tenantId: string, count: number): Promise<void> {
   const store = await openWritableStore(dataDir, undefined);
   try {
-    const template = (await store.db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).limit(1).executeTakeFirstOrThrow()) as VmRow;
+    const template = await store.db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).limit(1).executeTakeFirstOrThrow();
     await inTransaction(store, async (trx) => {
       for (let i = 0; i < count; i++) {
         const id = `vm-seed${i.toString().padStart(8, '0')}`;
@@ -353,7 +353,7 @@ async function readSection(adminUrl: string | undefined): Promise<void> {
   const info = await startProduct();
   const silent = await startProduct({ logLevel: 'silent' });
   const onPg = adminUrl ? await startProduct({ databaseUrl: await freshDatabase(adminUrl, 'issue11_read') }) : undefined;
-  const stops: (() => Promise<void>)[] = [info.stop, silent.stop, ...(onPg ? [onPg.stop] : [])];
+  const servers = [info, silent, ...(onPg ? [onPg] : [])];
   try {
     log('read: seeding the reader tenants...');
     const infoTokens = await readers(info);
@@ -397,7 +397,7 @@ async function readSection(adminUrl: string | undefined): Promise<void> {
       figures.push({ figure: 'authenticated `GET /v1/vms` on PostgreSQL ÷ the same on SQLite', measured: e.text, goal: '≥ 0.5', met: e.value >= 0.5 });
     }
   } finally {
-    await Promise.all(stops.map((stop) => stop()));
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 
@@ -405,7 +405,7 @@ async function ledgerSection(): Promise<void> {
   const dataDir = join(scratchDir('ledger'), '.ppn');
   initDataDir(dataDir);
   writeLedgerPublicKey(dataDir);
-  let store = await openWritableStore(dataDir, undefined);
+  const store = await openWritableStore(dataDir, undefined);
   const flatFile = join(dirname(dataDir), 'entries.txt');
   let expected: Buffer;
   try {
@@ -490,7 +490,7 @@ async function limiterSection(): Promise<void> {
   try {
     const empty = { heap: await liveMemoryBytes(inspectPort), rss: rssBytes(product.pid) };
     log(`limiter: ${int(LIMITER_TENANTS)} tenants at 100,000 rpm...`);
-    const tokens: string[] = new Array(LIMITER_TENANTS);
+    const tokens = new Array<string>(LIMITER_TENANTS);
     const workers = 8;
     await Promise.all(
       Array.from({ length: workers }, async (_, w) => {

@@ -174,7 +174,7 @@ export async function startProduct(options: ProductOptions = {}): Promise<Produc
     return { url, pid: child.pid!, dataDir, adminToken, logFile, healthzSeconds, readyzSeconds, stop };
   } catch (error) {
     await stop();
-    throw new Error(`${(error as Error).message}\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    throw new Error(`${(error as Error).message}\n${readFileSync(logFile, 'utf8').slice(-2000)}`, { cause: error });
   }
 }
 

@@ -19,7 +19,10 @@ describe('the flat-file Merkle baseline', () => {
     let n = 0;
     fc.assert(
       fc.property(
-        fc.array(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\n')), { minLength: 1, maxLength: 70 }),
+        fc.array(
+          fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\n')),
+          { minLength: 1, maxLength: 70 },
+        ),
         fc.integer({ min: 1, max: 64 }),
         fc.integer({ min: 1, max: 3 }),
         (lines, chunk, writes) => {
