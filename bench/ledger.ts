@@ -35,13 +35,14 @@ import { initDataDir, loadLedgerSigner, readLedgerVerifierKey, sqliteFile, write
 import { EMPTY_HEAD, signPendingCheckpoint, type LedgerSigner } from '../src/control/checkpoints.js';
 import { checkLedger } from '../src/control/ledger-check.js';
 import { encodeEntry, type EntryDraft } from '../src/ledger/entry.js';
-import { hashChildren, hashLeaf, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
+import { hashLeaf, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
 import { latestCheckpoint } from '../src/store/checkpoints.js';
 import { appendEntry, lockLedger } from '../src/store/ledger.js';
 import { readConsistencyProof, readInclusionProof, readRoot } from '../src/store/ledger-tree.js';
 import type { Db } from '../src/store/schema.js';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
 import { inTransaction, type Store } from '../src/store/store.js';
+import { RootBuilder } from './flat-merkle.js';
 
 const ENTRIES = Number(process.env.BENCH_LEDGER_ENTRIES ?? 1_000_000);
 const PG_ENTRIES = Number(process.env.BENCH_LEDGER_PG_ENTRIES ?? 100_000);
@@ -130,7 +131,7 @@ function randomInt(below: number): number {
   return Math.floor(Math.random() * below);
 }
 
-interface Fill {
+export interface Fill {
   single: number;
   singleCount: number;
   batched: number;
@@ -143,7 +144,7 @@ interface Fill {
  * One entry per transaction for SECONDS, then BATCH per transaction up to `entries`, signing a
  * checkpoint each tenth of the way and at the end. Rates exclude the signing.
  */
-async function fillLedger(store: Store, signer: LedgerSigner, entries: number, label: string): Promise<Fill> {
+export async function fillLedger(store: Store, signer: LedgerSigner, entries: number, label: string): Promise<Fill> {
   log(`${label}: appending one entry per transaction for ${SECONDS}s...`);
   let size = 0;
   let start = clock();
@@ -289,29 +290,6 @@ interface RawHash {
   root: Buffer;
 }
 
-/** Folds leaf hashes into the RFC 6962 root: exactly n−1 hashChildren calls for n leaves. */
-class RootBuilder {
-  private readonly stack: { level: number; hash: Buffer }[] = [];
-  nodes = 0;
-  add(leaf: Buffer): void {
-    let top = { level: 0, hash: leaf };
-    while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.level === top.level) {
-      const left = this.stack.pop()!;
-      top = { level: top.level + 1, hash: hashChildren(left.hash, top.hash) };
-      this.nodes++;
-    }
-    this.stack.push(top);
-  }
-  root(): Buffer {
-    let root = this.stack[this.stack.length - 1]!.hash;
-    for (let i = this.stack.length - 2; i >= 0; i--) {
-      root = hashChildren(this.stack[i]!.hash, root);
-      this.nodes++;
-    }
-    return root;
-  }
-}
-
 /**
  * The baseline for verify: the stored lines read with checkLedger's paged select, SHA-256(0x00‖line)
  * for each and SHA-256(0x01‖left‖right) for each of the n−1 interior nodes.
@@ -375,7 +353,7 @@ function hashAsOneStream(bytes: Buffer): number {
 }
 
 /** The real `service-fs verify` in a child process: wall time, and it must say all entries verified. */
-async function cliVerify(dataDir: string, databaseUrl: string | undefined, size: number): Promise<number> {
+export async function cliVerify(dataDir: string, databaseUrl: string | undefined, size: number): Promise<number> {
   const args = [CLI, 'verify', '--data-dir', dataDir, ...(databaseUrl ? ['--database-url', databaseUrl] : [])];
   const env = { ...process.env };
   delete env.PPN_DATABASE_URL;

@@ -1,25 +1,27 @@
 /**
- * `npm run bench`: the product beside a baseline measured in the same run.
+ * `npm run bench`: the product beside baselines measured in the same run. Sections, in order
+ * (BENCH_ONLY=a,b,… runs some of them; BENCH_SHORT=1 makes every issue 11 section a quick check):
  *
- *   1. Token verification in this process (bench/tokens.ts, also `npm run bench:tokens` alone):
- *      chains of 1, 3 and 8 blocks, uncached and cached, beside one raw Ed25519 verify.
- *   2. GET /v1/vms (a tenant with 50 VMs) in alternating rounds of three: a bare route on the same
- *      server that sends the same bytes without auth, store or serialisation; the bearer token; a
- *      `pop` token of the same tenant with every request signed (RFC 9421, fresh nonce and
- *      `created`). Each with the server process's CPU time per request and p99.
- *   3. POST /v1/vms per second beside a raw better-sqlite3 insert-and-commit loop on a file with the
- *      same pragmas (WAL, synchronous=FULL).
- *   4. With PostgreSQL at hand (PPN_TEST_DATABASE_URL; `npm run bench` starts a throwaway server
- *      with fsync on): the bearer and pop reads again in alternating rounds, then POST /v1/vms with
- *      one replica, and with two replicas sharing the load.
- *   5. The fleet (bench/fleet.ts, also `npm run bench:fleet` alone): 1,000 simulated node agents
- *      heartbeating every 10 s against a real server process, GET /v1/vms latency with and without.
- *   6. Last, the ledger at scale (bench/ledger.ts, also `npm run bench:ledger` alone).
+ *   create, pg-create, read, ledger, limiter, checkpoints
+ *      The figures of issue 11 (bench/issue11.ts): the real server process beside baselines in
+ *      processes of their own, alternated round by round, with CPU time per request, p50 and p99.
+ *   tokens
+ *      Token verification in this process (bench/tokens.ts, also `npm run bench:tokens` alone).
+ *   http
+ *      GET /v1/vms (a tenant with 50 VMs) in alternating rounds of three on the in-process bench
+ *      server (bench/server.ts): a bare route on the same server that sends the same bytes, the
+ *      bearer token, and a `pop` token of the same tenant with every request signed (RFC 9421).
+ *      Then POST /v1/vms beside a raw better-sqlite3 insert-and-commit loop, and with PostgreSQL at
+ *      hand the reads again and creates with one and two replicas.
+ *   fleet
+ *      1,000 simulated node agents heartbeating against a real server process (bench/fleet.ts).
+ *   ledger-scale
+ *      The ledger at scale (bench/ledger.ts, also `npm run bench:ledger` alone).
  *
- * The server runs in a child process; autocannon runs here. The read kinds alternate round by round
- * (odd rounds bare, bearer, pop; even rounds the reverse) so that drift in the machine's speed hits
- * all alike; each figure is the median of the per-round ratios. Options: BENCH_SECONDS per
- * measurement (default 5), BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 10).
+ * The http section's kinds alternate round by round (odd rounds bare, bearer, pop; even rounds the
+ * reverse) so that drift in the machine's speed hits all alike; each figure is the median of the
+ * per-round ratios. Options: BENCH_SECONDS per measurement (default 5), BENCH_ROUNDS (default 5 for
+ * http, 3 for issue 11), BENCH_CONNECTIONS (default 10).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -33,7 +35,9 @@ import { signRequest } from '../src/httpsig/sign.js';
 import { SQLITE_PRAGMAS } from '../src/store/sqlite/open.js';
 import { privateKeyFromPem } from '../src/tokens/keys.js';
 import { runFleetBench } from './fleet.js';
+import { ISSUE11_SECTIONS, runIssue11Bench } from './issue11.js';
 import { freshDatabase, runLedgerBench } from './ledger.js';
+import { finishRun } from './product.js';
 import { runTokenBench } from './tokens.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -278,38 +282,51 @@ async function readRounds(info: ServerInfo, where: string, withBare: boolean): P
   return { rows, findings, signing };
 }
 
-await runTokenBench();
-
-const loadBefore = loadavg()[0]!;
-const { info, stop } = await startBenchServer();
-let sqliteReads: ReadRounds;
-let create: Row;
-try {
-  sqliteReads = await readRounds(info, '', true);
-  create = await load(
-    'POST /v1/vms (quota check + insert + ledger entry)',
-    {
-      url: `${info.url}/v1/vms`,
-      method: 'POST',
-      headers: { authorization: `Bearer ${info.writeToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 }),
-    },
-    201,
-  );
-} finally {
-  stop();
+async function runHttpBench(): Promise<void> {
+  const loadBefore = loadavg()[0]!;
+  const { info, stop } = await startBenchServer();
+  let sqliteReads: ReadRounds;
+  let create: Row;
+  try {
+    sqliteReads = await readRounds(info, '', true);
+    create = await load(
+      'POST /v1/vms (quota check + insert + ledger entry)',
+      {
+        url: `${info.url}/v1/vms`,
+        method: 'POST',
+        headers: { authorization: `Bearer ${info.writeToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ vcpus: 1, memory_mb: 1024, disk_gb: 10 }),
+      },
+      201,
+    );
+  } finally {
+    stop();
+  }
+  const raw = rawSqliteInserts(SECONDS);
+  const postgres = await postgresRuns();
+  const rows = [...sqliteReads.rows, create, raw, ...postgres.rows];
+  process.stdout.write(`\n${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
+  process.stdout.write(`load average (1 min) ${loadBefore.toFixed(2)} at the start of the HTTP part, ${loadavg()[0]!.toFixed(2)} at the end\n`);
+  process.stdout.write(`${SECONDS}s per HTTP measurement, ${CONNECTIONS} connections; list body ${info.listBytes} bytes\n`);
+  const signing = [...sqliteReads.signing, ...postgres.signing].join(', ');
+  process.stdout.write(`signing the pop requests ahead of each round, outside the measurement: ${signing}\n\n`);
+  process.stdout.write(`${table(rows)}\n\n`);
+  for (const line of [...sqliteReads.findings, ...postgres.findings]) process.stdout.write(`${line}\n`);
+  process.stdout.write(`VM creates / raw insert+commit: ${((create.rate / raw.rate) * 100).toFixed(1)}%\n`);
 }
-const raw = rawSqliteInserts(SECONDS);
-const postgres = await postgresRuns();
-const rows = [...sqliteReads.rows, create, raw, ...postgres.rows];
-process.stdout.write(`\n${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`);
-process.stdout.write(`load average (1 min) ${loadBefore.toFixed(2)} at the start of the HTTP part, ${loadavg()[0]!.toFixed(2)} at the end\n`);
-process.stdout.write(`${SECONDS}s per HTTP measurement, ${CONNECTIONS} connections; list body ${info.listBytes} bytes\n`);
-const signing = [...sqliteReads.signing, ...postgres.signing].join(', ');
-process.stdout.write(`signing the pop requests ahead of each round, outside the measurement: ${signing}\n\n`);
-process.stdout.write(`${table(rows)}\n\n`);
-for (const line of [...sqliteReads.findings, ...postgres.findings]) process.stdout.write(`${line}\n`);
-process.stdout.write(`VM creates / raw insert+commit: ${((create.rate / raw.rate) * 100).toFixed(1)}%\n`);
 
-await runFleetBench();
-await runLedgerBench();
+const SECTIONS = [...ISSUE11_SECTIONS, 'tokens', 'http', 'fleet', 'ledger-scale'];
+const chosen = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((name) => name.trim()) : SECTIONS;
+const unknown = chosen.filter((name) => !SECTIONS.includes(name));
+if (unknown.length > 0) throw new Error(`BENCH_ONLY names unknown sections: ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+const only = (name: string): boolean => chosen.includes(name);
+
+try {
+  await runIssue11Bench(only);
+  if (only('tokens')) await runTokenBench();
+  if (only('http')) await runHttpBench();
+  if (only('fleet')) await runFleetBench();
+  if (only('ledger-scale')) await runLedgerBench();
+} finally {
+  finishRun();
+}

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
+import { serverLogStream } from '../api/request-log.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import {
   adminTokenFile,
@@ -84,7 +85,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     keyring,
     clock: deps.clock,
     ids: deps.ids,
-    logger: { level: options.logLevel },
+    logger: { level: options.logLevel, stream: serverLogStream() },
     runBackgroundWork: true,
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(dataDir),
