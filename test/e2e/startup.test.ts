@@ -61,7 +61,8 @@ describe(`start-up on a ${ENTRIES}-entry ledger (${TEST_STORE})`, { timeout: 300
     const ready = await within(120_000, async () => (await api(server.url, 'GET', '/readyz')).status === 200, 100);
     expect(ready, server.output()).not.toBeNull();
     // Trusted on first use, and remembered: the next start checks only what is added after it.
-    expect(server.output()).toContain('no ledger.state: trusting the stored ledger on first use');
+    // The server's log is written in batches (up to LOG_FLUSH_MS late): wait for the line.
+    expect(await within(2000, async () => server.output().includes('no ledger.state: trusting the stored ledger on first use')), server.output()).not.toBeNull();
   });
 
   it('a change deep in the remembered history: ready once the new tail checks, then the scrub finds it and /readyz turns 503', async () => {
@@ -84,7 +85,8 @@ describe(`start-up on a ${ENTRIES}-entry ledger (${TEST_STORE})`, { timeout: 300
     expect(answer.body.detail).toContain(`entry ${planted}'s bytes do not match its leaf hash`);
     const refused = await api(server.url, 'GET', '/v1/tenants', { token });
     expect(refused.body).toMatchObject({ code: 'ledger_unverified', bad_index: planted });
-    expect(server.output()).toContain('the background scrub found a difference');
+    // The server's log is written in batches (up to LOG_FLUSH_MS late): wait for the line.
+    expect(await within(2000, async () => server.output().includes('the background scrub found a difference')), server.output()).not.toBeNull();
   });
 
   it('a change in the new tail fails the start-up check: never ready', async () => {

@@ -80,8 +80,9 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
     }
     const response = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
     // The harness's app runs no background work: stand in for the leader's integrator, which a
-    // write wakes, so proofs cover what the request sequenced as they would a moment later.
-    if (method !== 'GET' && method !== 'HEAD') await integrateEntries(store);
+    // write wakes, so proofs cover what the request sequenced as they would a moment later. A 503
+    // sequenced nothing (the store was unavailable: the integrator would only retry later).
+    if (method !== 'GET' && method !== 'HEAD' && response.statusCode !== 503) await integrateEntries(store);
     return response;
   };
 
