@@ -6,6 +6,7 @@
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectDocumentedAnswer } from '../support/documented-answers.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 interface Operation {
@@ -72,5 +73,14 @@ describe('/openapi.json', () => {
     }
     expect(Object.keys(responses('DELETE /v1/vms/{vm_id}')).filter((status) => status.startsWith('2'))).toEqual(['202', '204']);
     expect(Object.keys(responses('GET /v1/ledger/key')['200']!.content ?? {})).toEqual(['text/plain']);
+  });
+
+  it("the harness refuses an answer the document does not list for the operation, so every test checks the server's answers", () => {
+    expect(() => expectDocumentedAnswer(h.app, 'DELETE', '/v1/tenants/tenant-a', 200)).toThrow(
+      /DELETE \/v1\/tenants\/tenant-a answered 200, which \/openapi.json does not list/,
+    );
+    expect(() => expectDocumentedAnswer(h.app, 'DELETE', '/v1/tenants/tenant-a?cascade=true', 204)).not.toThrow();
+    expect(() => expectDocumentedAnswer(h.app, 'GET', '/v1/ledger/key', 401)).toThrow(/does not list/);
+    expect(() => expectDocumentedAnswer(h.app, 'GET', '/healthz', 299)).not.toThrow();
   });
 });
