@@ -20,6 +20,7 @@ import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor } from './rate-limiter.js';
 import { limitConnectionsPerAddress } from './connections.js';
 import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpMetrics } from './metrics.js';
+import { describeOperation } from './openapi.js';
 import { answerFrameworkError, answerSocketError, MAX_PARAM_LENGTH, registerProblemHandling } from './problem.js';
 import { registerRequestLog } from './request-log.js';
 import { NoQuery } from './schemas.js';
@@ -171,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    transform: describeOperation,
   });
 
   registerHttpMetrics(app, deps.metrics);

@@ -17,6 +17,7 @@ import { signRequest } from '../../src/httpsig/sign.js';
 import { mintAdminToken } from '../../src/control/admin-token.js';
 import { initDataDir, loadAdminKey, rememberDatabaseUrl } from '../../src/config/data-dir.js';
 import { preparePlatformKeys } from '../../src/cli/keys.js';
+import { expectDocumentedAnswer } from './documented-answers.js';
 import { dropDatabase, freshDatabaseUrl } from './stores.js';
 import { openWritableStore } from '../../src/cli/common.js';
 import { countEntries, readEntries } from '../../src/store/ledger.js';
@@ -79,6 +80,7 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
       Object.assign(headers, signRequest({ method, ...splitTarget(url), headers, body }, { privateKey: opts.signWith, clock }));
     }
     const response = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+    expectDocumentedAnswer(app, method, url, response.statusCode);
     // The harness's app runs no background work: stand in for the leader's integrator, which a
     // write wakes, so proofs cover what the request sequenced as they would a moment later. A 503
     // sequenced nothing (the store was unavailable: the integrator would only retry later).
