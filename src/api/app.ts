@@ -12,6 +12,7 @@ import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import { HeartbeatRecorder } from '../control/heartbeats.js';
 import { FLUSH_MS, SessionRecorder } from '../control/sessions.js';
 import type { Store } from '../store/store.js';
+import { entriesSequenced } from '../store/ledger.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
 import { LiveKeyring } from '../control/platform-keys.js';
 import { LEDGER_JOB, startBackground } from './background.js';
@@ -296,9 +297,15 @@ function startLedgerCheck(app: TypedApp, deps: RouteDeps, options: AppOptions): 
   const closing = new AbortController();
   const stops: (() => Promise<void>)[] = [];
   let wakeIntegrator = (): void => {};
-  // A write's ledger entry is committed by the time it is answered: integrate it now, not at the next poll.
-  app.addHook('onResponse', (request, _reply, done) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') wakeIntegrator();
+  // A request's ledger entry is committed by the time it is answered: integrate it now, not at the
+  // next poll. Only after requests that sequenced one: a heartbeat that changed nothing wakes nothing.
+  let sequencedBefore = entriesSequenced();
+  app.addHook('onResponse', (_request, _reply, done) => {
+    const sequenced = entriesSequenced();
+    if (sequenced !== sequencedBefore) {
+      sequencedBefore = sequenced;
+      wakeIntegrator();
+    }
     done();
   });
   const checked = checkLedgerAtStart(app, deps, closing.signal)

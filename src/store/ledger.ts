@@ -21,8 +21,20 @@ export async function lockLedger(trx: Db, dialect: Dialect): Promise<void> {
  * one leaves no gap. The Merkle tree is not touched here: the leader integrates the entry later
  * (store/ledger-tree.ts#integrateBatch), so the lock covers only the index and the row.
  */
+let sequenced = 0;
+
+/**
+ * How many entries this process has sequenced (appendEntry calls, including any later rolled back):
+ * a cheap way for the server to tell whether a request wrote to the ledger, so it wakes the
+ * integrator only then.
+ */
+export function entriesSequenced(): number {
+  return sequenced;
+}
+
 export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, now: () => string): Promise<number> {
   await lockLedger(trx, dialect);
+  sequenced++;
   // The time is read under the ledger lock, so times never go backwards along the index order.
   const ts = now();
   const row = await trx
