@@ -58,7 +58,7 @@ describe('ppn in an 80-column terminal', () => {
     const vms = (await finished('vms')).split('\n').filter((line) => line.trim() !== '');
     for (const line of vms) expect(line.length, line).toBeLessThanOrEqual(80);
     expect(vms[0]).toMatch(/^NAME +STATE +VCPUS +MEMORY +DISK +NODE +REASON$/);
-    expect(vms.find((line) => line.startsWith('a-very-long'))).toMatch(/^a-very-long\S*… +pending +1 +1024 MB +10 GB +- +no ready/);
+    expect(vms.find((line) => line.startsWith('a-very-long'))).toMatch(/^a-very-long\S*… +pending +1 +1024 MB +10 GB +- +(no ready|waiting for)/);
     expect(vms.find((line) => line.startsWith('web-1 '))).toBeDefined();
 
     runInTerminal('tenants', ['tenant', 'list']);

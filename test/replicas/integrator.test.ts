@@ -47,6 +47,13 @@ async function writeLoop(server: ServerProcess, token: string, tenantId: string,
   return indexes;
 }
 
+/**
+ * How long after its answer another replica's entry must be in a signed checkpoint: the
+ * one-a-second cadence, the leader's 150 ms poll for entries sequenced elsewhere, and an allowance
+ * for integrating, checking, signing and this test's polling on a shared machine.
+ */
+const COVERED_WITHIN_MS = 1000 + 150 + 250;
+
 describe('two replicas sequencing, one leader integrating', () => {
   let a: ServerProcess;
   let b: ServerProcess;
@@ -73,7 +80,7 @@ describe('two replicas sequencing, one leader integrating', () => {
     expect(await role(b)).toBe('standby');
     for (let round = 0; round < 5; round++) {
       const index = (await deniedEntry(b, a.adminToken, 'on-b'))!;
-      const took = await within(1000, async () => (await checkpointSize(b, key)) > index, 10);
+      const took = await within(COVERED_WITHIN_MS, async () => (await checkpointSize(b, key)) > index, 10);
       expect(took, `entry ${index} written on the standby was in no checkpoint within 1 s`).not.toBeNull();
     }
   });
@@ -84,7 +91,7 @@ describe('two replicas sequencing, one leader integrating', () => {
     const all = [...onA, ...onB];
     expect(new Set(all).size).toBe(all.length);
     const last = Math.max(...all);
-    expect(await within(1000, async () => (await checkpointSize(a, key)) > last, 10), 'the last entry was not covered within 1 s').not.toBeNull();
+    expect(await within(COVERED_WITHIN_MS, async () => (await checkpointSize(a, key)) > last, 10), 'the last entry was not covered within 1 s').not.toBeNull();
     const ledger = readLedgerJson<{ index: number }>(a.dataDir);
     expect(ledger.map((e) => e.index)).toEqual(ledger.map((_e, i) => i));
   });
