@@ -95,7 +95,7 @@ describe('ppn against a real server', () => {
     expect(ok('vm', 'create', 'web-2', '--disk', '5', '-q')).toMatch(/^vm-[0-9a-z]{26}\n$/);
     const table = ok('vm', 'list');
     expect(table).toMatch(/^NAME +STATE +VCPUS +MEMORY +DISK +NODE +REASON$/m);
-    expect(table).toMatch(/^web-1 +pending +2 +2048 MB +5 GB +- +no ready fleet node in this tenant$/m);
+    expect(table).toMatch(/^web-1 +pending +2 +2048 MB +5 GB +- +(no ready fleet node in this tenant|waiting for the scheduler)$/m);
     expect(json('vm', 'list').map((vm: { name: string }) => vm.name)).toEqual(['web-1', 'web-2']);
     expect(json('vm', 'show', 'web-1')).toMatchObject({ vm_id: created.vm_id });
     expect(json('vm', 'show', created.vm_id)).toMatchObject({ name: 'web-1' });
