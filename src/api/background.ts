@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BackgroundWork, type BackgroundJob } from '../control/background.js';
-import { integratePending, LedgerProblemError, signPendingCheckpoint } from '../control/checkpoints.js';
+import { integratePending, LedgerProblemError, signCheckpoint } from '../control/checkpoints.js';
 import { ledgerRefusal } from '../control/ledger-check.js';
 import { writeLedgerState } from '../config/ledger-state.js';
 import { sweepSilentNodes } from '../control/nodes.js';
@@ -78,7 +78,7 @@ function ledgerJob(deps: RouteDeps, log: FastifyBaseLogger, wake: () => void): B
       return;
     }
     const started = performance.now();
-    const signed = await signPendingCheckpoint(deps.store, signer, deps.clock, deps.verifiedHead);
+    const signed = await signCheckpoint(deps.store, signer, deps.clock, deps.verifiedHead);
     if (!signed) return;
     lastSigned = started;
     deps.verifiedHead = { size: signed.size, root: signed.root };

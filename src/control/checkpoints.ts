@@ -49,9 +49,7 @@ export async function integratePending(store: Store): Promise<number> {
 
 /**
  * Integrates what is sequenced, then signs a checkpoint if there are entries no checkpoint covers
- * yet, after checking that the stored ledger extends `verified` (the latest tree head this server
- * checked); returns it with its tree head, which the caller keeps as the new `verified`, or null when
- * there is nothing to sign.
+ * yet (see signCheckpoint).
  */
 export async function signPendingCheckpoint(
   store: Store,
@@ -60,6 +58,21 @@ export async function signPendingCheckpoint(
   verified: TreeHead = EMPTY_HEAD,
 ): Promise<(StoredCheckpoint & SignedTreeHead) | null> {
   await integratePending(store);
+  return signCheckpoint(store, signer, clock, verified);
+}
+
+/**
+ * Signs a checkpoint over the stored tree if it has entries no checkpoint covers yet, after checking
+ * that it extends `verified` (the latest tree head this server checked); returns it with its tree
+ * head, which the caller keeps as the new `verified`, or null when there is nothing to sign. It
+ * integrates nothing: the integrator calls it right after its own integration turn.
+ */
+export async function signCheckpoint(
+  store: Store,
+  signer: LedgerSigner,
+  clock: Clock,
+  verified: TreeHead = EMPTY_HEAD,
+): Promise<(StoredCheckpoint & SignedTreeHead) | null> {
   const size = await storedTreeSize(store.db);
   if (size < verified.size) {
     throw new LedgerProblemError({ index: size, what: `the tree has ${size} leaves, fewer than the ${verified.size} this server verified: the ledger was rolled back` });
