@@ -16,6 +16,8 @@ export interface CopyProgress {
 
 /** Pages per step: about twenty steps for a large file, so progress shows; never fewer than this. */
 const MIN_STEP_PAGES = 1024;
+/** The most better-sqlite3 passes to sqlite3_backup_step: more than any file holds. */
+const ALL_PAGES = 0x7fffffff;
 
 /** Copies the database `source` into the new file `destination`; returns the pages copied. */
 export async function copySqliteOnline(source: string, destination: string, progress?: (p: CopyProgress) => void): Promise<number> {
@@ -26,10 +28,12 @@ export async function copySqliteOnline(source: string, destination: string, prog
     let restarted = false;
     const result = await db.backup(destination, {
       progress: ({ totalPages, remainingPages }) => {
-        if (remainingPages > lastRemaining) restarted = true;
+        // A restarted step copies the first pages again: no fewer remain than before it.
+        if (remainingPages >= lastRemaining) restarted = true;
         lastRemaining = remainingPages;
         progress?.({ copied: totalPages - remainingPages, total: totalPages, restarted });
-        return restarted ? totalPages : Math.max(MIN_STEP_PAGES, Math.ceil(totalPages / 20));
+        // All pages, counted when the step begins: the file may have grown since this count.
+        return restarted ? ALL_PAGES : Math.max(MIN_STEP_PAGES, Math.ceil(totalPages / 20));
       },
     });
     return result.totalPages;
