@@ -42,9 +42,10 @@ async function createTenant(server: ServerProcess, tenantId: string): Promise<vo
   expect(res.status).toBe(201);
 }
 
-/** The latest checkpoint, its signature checked with the directory's published ledger key. */
-async function checkpointOf(server: ServerProcess, token = server.adminToken): Promise<{ size: number; root: Buffer; note: string }> {
-  const res = await fetch(`${server.url}/v1/ledger/checkpoint`, { headers: { authorization: `Bearer ${token}` } });
+/** The latest checkpoint (null before the first), its signature checked with the directory's published ledger key. */
+async function checkpointOf(server: ServerProcess): Promise<{ size: number; root: Buffer; note: string } | null> {
+  const res = await fetch(`${server.url}/v1/ledger/checkpoint`, { headers: { authorization: `Bearer ${server.adminToken}` } });
+  if (res.status === 404) return null;
   expect(res.status).toBe(200);
   const note = await res.text();
   const checkpoint = parseCheckpoint(openNote(note, parseVerifierKey(readFileSync(join(server.dataDir, 'ledger.pub'), 'utf8'))));
@@ -52,11 +53,11 @@ async function checkpointOf(server: ServerProcess, token = server.adminToken): P
 }
 
 /** Waits until a checkpoint covers at least `size` entries; returns it. */
-async function checkpointCovering(server: ServerProcess, size: number, token = server.adminToken) {
-  let latest = await checkpointOf(server, token);
-  const took = await within(10_000, async () => (latest = await checkpointOf(server, token)).size >= size, 50);
+async function checkpointCovering(server: ServerProcess, size: number) {
+  let latest: Awaited<ReturnType<typeof checkpointOf>> = null;
+  const took = await within(10_000, async () => ((latest = await checkpointOf(server))?.size ?? 0) >= size, 50);
   expect(took, `no checkpoint covered ${size} entries`).not.toBeNull();
-  return latest;
+  return latest!;
 }
 
 async function ledgerSize(server: ServerProcess): Promise<number> {
