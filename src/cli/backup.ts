@@ -113,7 +113,7 @@ export async function backup(options: BackupOptions): Promise<void> {
       ledger: { entries: summary.entries, checkpoint: summary.checkpoint && { size: summary.checkpoint.size, root: summary.checkpoint.root.toString('hex') } },
       vms: summary.vms,
       tenants: summary.tenants,
-      files: describe(parts),
+      files: describeMembers(parts),
     };
     const bytes = writeArchive(out, [{ name: 'manifest.json', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) }, ...parts], now());
     const at = summary.checkpoint ? `the latest checkpoint at tree size ${summary.checkpoint.size}` : 'no checkpoint yet';
@@ -136,7 +136,7 @@ function dataDirMembers(dataDir: string, checkpoint: SignedTreeHead | null, incl
   return members;
 }
 
-function describe(members: readonly Member[]): BackupManifest['files'] {
+function describeMembers(members: readonly Member[]): BackupManifest['files'] {
   return Object.fromEntries(members.map((m) => [m.name, 'data' in m ? { bytes: m.data.length, sha256: hashOf(m.data) } : { bytes: m.size, sha256: hashFile(m.file) }]));
 }
 
@@ -192,7 +192,7 @@ function backupPostgresPart(options: BackupOptions, now: () => Date): void {
     ledger: { entries: null, checkpoint: remembered && { size: remembered.size, root: remembered.root.toString('hex') } },
     vms: null,
     tenants: null,
-    files: describe(parts),
+    files: describeMembers(parts),
   };
   const out = resolve(options.out);
   const bytes = writeArchive(out, [{ name: 'manifest.json', data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) }, ...parts], now());

@@ -82,6 +82,8 @@ export async function restore(options: RestoreOptions): Promise<void> {
         throw new CliError(`the backup's ${name} is ${found ? 'not the file its manifest describes (SHA-256 differs)' : 'missing'}; nothing was restored`);
       }
     }
+    const unlisted = [...unpacked.members.keys()].find((name) => name !== 'manifest.json' && !(name in manifest.files));
+    if (unlisted) throw new CliError(`the backup holds ${unlisted}, which its manifest does not list; nothing was restored`);
     const key = readLedgerVerifierKey(staging);
     checkSameLedgerKey(staging, dataDir, key);
 

@@ -127,7 +127,6 @@ if (TEST_STORE === 'sqlite') {
       const ackedBefore = acknowledged.filter((a) => a.at < began).map((a) => a.vmId);
       const file = join(scratch(), 'busy.tar');
       const backup = await runCliAsync(CLI.server, ['backup', '--data-dir', server.dataDir, '--out', file, '--include-keys']);
-      const duringBackup = acknowledged.length - ackedBefore.length;
       stop = true;
       await Promise.all(clients);
       expect(failures).toEqual([]);
@@ -135,7 +134,6 @@ if (TEST_STORE === 'sqlite') {
       expect(backup.stderr).toMatch(/copied the store: \d+ pages/);
       expect(backup.stdout).toMatch(/^backup written to .*busy\.tar: \d+ ledger entries \(the latest checkpoint at tree size \d+\), \d+ VMs, 1 tenants, \d+ bytes\n$/);
       expect(ackedBefore.length).toBeGreaterThanOrEqual(60);
-      expect(duringBackup).toBeGreaterThanOrEqual(0);
       await server.stop();
 
       const restored = tempDataDir();
