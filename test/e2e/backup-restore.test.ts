@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -207,7 +207,7 @@ if (TEST_STORE === 'sqlite') {
       for (const secret of secrets) expect(keysBytes.includes(secret)).toBe(true);
     });
 
-    it("a backup with one byte of a ledger entry changed is refused by restore's verify, naming that entry, and one whose member differs from its manifest is refused too; nothing is restored", () => {
+    it("a backup with one byte of a ledger entry changed is refused by restore's verify, naming that entry, and one whose members differ from its manifest is refused too; nothing is restored", () => {
       const bytes = Buffer.from(readFileSync(plain.file));
       const marker = Buffer.from('{"index":1,"ts":"20');
       const at = bytes.indexOf(marker);
@@ -233,6 +233,14 @@ if (TEST_STORE === 'sqlite') {
       const mismatch = runCli(CLI.server, ['restore', corrupted, '--data-dir', restored]);
       expect(mismatch.status).toBe(1);
       expect(mismatch.stderr).toMatch(/^error: the backup's ppn\.sqlite is not the file its manifest describes \(SHA-256 differs\); nothing was restored/);
+      expect(readdirSync(restored)).toEqual([]);
+
+      // And so is a member slipped in that the manifest does not list (appended with tar itself).
+      copyFileSync(plain.file, corrupted);
+      expect(spawnSync('tar', ['rf', corrupted, '-C', source.dataDir, 'keys/ledger.pem']).status).toBe(0);
+      const slipped = runCli(CLI.server, ['restore', corrupted, '--data-dir', restored]);
+      expect(slipped.status).toBe(1);
+      expect(slipped.stderr).toMatch(/^error: the backup holds keys\/ledger\.pem, which its manifest does not list; nothing was restored/);
       expect(readdirSync(restored)).toEqual([]);
     });
 
