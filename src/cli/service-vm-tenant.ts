@@ -8,6 +8,8 @@ import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../control/tokens.js';
 import { acceptRollback } from './accept-rollback.js';
+import { backup } from './backup.js';
+import { restore } from './restore.js';
 import { printAdminToken, type SharedNodeRequest } from './admin-token.js';
 import { listKeys, retireKey, rotateKey } from './keys.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
@@ -124,5 +126,43 @@ storeOptions(
       'accept a ledger that does not extend the checkpoint this server remembers (an older backup restored), recorded as LEDGER_ROLLED_BACK; with the server stopped',
     ),
 ).action((opts: StoreOpts) => withStore(opts, (dataDir, url) => acceptRollback(dataDir, url)));
+
+program
+  .command('backup')
+  .description(
+    'write a consistent snapshot of the data directory while its server runs (SQLite online backup); with PostgreSQL, print the pg_dump command and write the data-directory part',
+  )
+  .option('--out <file>', 'the backup file to write (a tar archive, 0600); required with SQLite')
+  .option('--data-dir <dir>', 'data directory (env PPN_DATA_DIR)')
+  .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
+  .option('--include-keys', 'also put the private keys and the admin token in the file (then a secret)')
+  .action((opts: StoreOpts & { out?: string; includeKeys?: boolean }) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return backup({ dataDir, out: opts.out, includeKeys: opts.includeKeys === true, database: resolveDatabaseUrl(dataDir, opts.databaseUrl) });
+    }),
+  );
+
+program
+  .command('restore')
+  .argument('<file>', 'a backup written by "service-vm-tenant backup"')
+  .description('restore a backup into a data directory no server uses, verifying its ledger first')
+  .requiredOption('--data-dir <dir>', 'the data directory to restore into (new or empty, unless --force)')
+  .option('--force', 'replace the store of a non-empty directory (never one a server holds)')
+  .option('--seen-checkpoint <file>', 'a checkpoint servers have seen (e.g. the latest from GET /v1/ledger/checkpoint): refuse a backup whose ledger does not extend it')
+  .option('--accept-rollback', 'accept a backup older than a checkpoint servers have seen, recorded in the ledger as LEDGER_ROLLED_BACK')
+  .option('--database-url <url>', 'for a PostgreSQL backup: the database its pg_dump was restored into')
+  .action((file: string, opts: { dataDir: string; force?: boolean; seenCheckpoint?: string; acceptRollback?: boolean; databaseUrl?: string }) =>
+    runCli(() =>
+      restore({
+        archive: file,
+        dataDir: resolveDataDir(opts.dataDir),
+        force: opts.force === true,
+        acceptRollback: opts.acceptRollback === true,
+        seenCheckpoint: opts.seenCheckpoint,
+        databaseUrl: opts.databaseUrl || undefined,
+      }),
+    ),
+  );
 
 await program.parseAsync();

@@ -31,6 +31,11 @@ export function readLedgerState(dataDir: string, key: VerifierKey): SignedTreeHe
   }
 }
 
+/** The file's text for `checkpoint` (a backup carries it too). */
+export function ledgerStateText(checkpoint: SignedTreeHead): string {
+  return `${JSON.stringify({ size: checkpoint.size, root: checkpoint.root.toString('hex'), note: checkpoint.note })}\n`;
+}
+
 /**
  * Remembers `checkpoint`: written to a temporary file, flushed, and renamed over the old one, so a
  * crash leaves the old state or the new one, never a torn file. Mode 0600.
@@ -38,7 +43,7 @@ export function readLedgerState(dataDir: string, key: VerifierKey): SignedTreeHe
 export function writeLedgerState(dataDir: string, checkpoint: SignedTreeHead): void {
   const file = ledgerStateFile(dataDir);
   const temporary = `${file}.tmp`;
-  const text = `${JSON.stringify({ size: checkpoint.size, root: checkpoint.root.toString('hex'), note: checkpoint.note })}\n`;
+  const text = ledgerStateText(checkpoint);
   const fd = openSync(temporary, 'w', 0o600);
   try {
     fchmodSync(fd, 0o600);

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The PostgreSQL command-line client: on PATH, or in the newest installed server's bin directory. */
-function psqlBinary(): string {
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'psql'))) return join(dir, 'psql');
+/** A PostgreSQL client program (psql, pg_dump, pg_restore): on PATH, or in the newest installed server's bin directory. */
+export function postgresBinary(name = 'psql'): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, name))) return join(dir, name);
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions) if (existsSync(join(root, version, 'bin', 'psql'))) return join(root, version, 'bin', 'psql');
-  throw new Error('psql is not installed (Debian: apt-get install -y --no-install-recommends postgresql-client)');
+  for (const version of versions) if (existsSync(join(root, version, 'bin', name))) return join(root, version, 'bin', name);
+  throw new Error(`${name} is not installed (Debian: apt-get install -y --no-install-recommends postgresql-client)`);
 }
 
 /**
@@ -23,7 +23,7 @@ function psqlBinary(): string {
 export function dbShell(dataDir: string, statements: string): string {
   const urlFile = join(dataDir, 'database.url');
   const result = existsSync(urlFile)
-    ? spawnSync(psqlBinary(), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', readFileSync(urlFile, 'utf8').trim(), '-c', statements], { encoding: 'utf8' })
+    ? spawnSync(postgresBinary(), ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', readFileSync(urlFile, 'utf8').trim(), '-c', statements], { encoding: 'utf8' })
     : spawnSync('sqlite3', ['-bail', join(dataDir, 'ppn.sqlite'), statements], { encoding: 'utf8' });
   if (result.error) throw result.error;
   if (result.status !== 0 || result.stderr.trim() !== '') throw new Error(`database client exited ${result.status}: ${result.stderr}`);
