@@ -8,14 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { verifyUnit } from '../support/operations-doc.js';
 import { CLI, runCli } from '../support/server-process.js';
-
-/** `systemd-analyze verify`: the unit is good when it exits 0 with no output (a warning is a failure). */
-function verifyUnit(file: string): { ok: boolean; output: string } {
-  const result = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
-  const output = `${result.stdout}${result.stderr}`.trim();
-  return { ok: result.status === 0 && output === '', output };
-}
 
 /** The unit's `Key=value` lines, comments left out; a key given twice keeps every value. */
 function directives(text: string): Map<string, string[]> {
