@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, EXIT_USAGE, packageVersion, runCli } from './command-line.js';
 
@@ -22,13 +22,13 @@ export interface UnitOptions {
   stateDir: string;
   /** The command's arguments after `node ENTRY`, e.g. ["serve", "--listen", ...]. */
   args: string[];
-  /** Options of the file system: where node and the package's entry are. */
+  /** The absolute paths of node and of the command's entry file in the package. */
   node: string;
   entry: string;
 }
 
 /** What the server and the agent each need beyond the common sandbox. */
-interface Role {
+export interface Role {
   description: string;
   lines: string[];
 }
@@ -120,9 +120,8 @@ export function renderUnit(role: Role, options: UnitOptions): string {
 
 /** Under /var/lib, systemd makes the directory and gives it to the user; elsewhere it must exist already. */
 function stateDirectoryLines(dir: string): string[] {
-  if (dir.startsWith(STATE_ROOT) && relative(STATE_ROOT, dir) !== '') {
-    return [`StateDirectory=${relative(STATE_ROOT, dir)}`, 'StateDirectoryMode=0700'];
-  }
+  const inStateRoot = relative(STATE_ROOT, dir);
+  if (inStateRoot !== '' && !inStateRoot.startsWith('..')) return [`StateDirectory=${inStateRoot}`, 'StateDirectoryMode=0700'];
   return [`# ${dir} is not under ${STATE_ROOT}: create it, owned by the user, before the first start.`, `ReadWritePaths=${quoteExecArgument(dir)}`];
 }
 
@@ -147,7 +146,11 @@ export function checkUnitOptions(options: UnitOptions): void {
   ] as const) {
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(value)) throw new CliError(`${flag} "${value}" is not a user or group name`, EXIT_USAGE);
   }
-  if (!isAbsolute(options.stateDir)) throw new CliError(`the state directory must be an absolute path, got "${options.stateDir}"`, EXIT_USAGE);
+  if (!isAbsolute(options.stateDir) || normalize(options.stateDir) !== options.stateDir || /["$\\]/.test(options.stateDir)) {
+    throw new CliError(`the state directory must be a plain absolute path (no "..", quotes, $ or backslashes), got "${options.stateDir}"`, EXIT_USAGE);
+  }
+  // A unit file is line-based: a line break in an argument would end ExecStart and start another directive.
+  if ([...options.args, options.stateDir].some((arg) => /[\r\n]/.test(arg))) throw new CliError('an option for the unit holds a line break', EXIT_USAGE);
   if (options.args.some((arg) => /^--database-url(=|$)/.test(arg))) {
     throw new CliError(`a database URL may hold a password: put PPN_DATABASE_URL=... in /etc/ppn/${options.name}.env (mode 0600) instead of --database-url`, EXIT_USAGE);
   }
@@ -166,25 +169,19 @@ export function unitWarnings(options: UnitOptions, role: Role): string[] {
     const hidden = HIDDEN.find((h) => h.prefix.some((p) => path.startsWith(p)));
     if (hidden) warnings.push(`${path} is hidden from the service by ${hidden.by}: install node and the package elsewhere (e.g. /usr/local, /opt/ppn)`);
   }
-  if (role === HOST_ROLE && !groupExists('kvm')) {
+  if (role === HOST_ROLE && !listedIn('/etc/group', 'kvm')) {
     warnings.push('this machine has no group kvm, which the unit adds: create it (groupadd --system kvm) or the unit will not start');
   }
   return warnings;
 }
 
-function groupExists(name: string): boolean {
+/**
+ * Whether /etc/group or /etc/passwd has an entry `name` (users and groups from NSS, such as LDAP,
+ * are not seen: this only decides whether to print a hint, so an unreadable file counts as yes).
+ */
+function listedIn(file: '/etc/group' | '/etc/passwd', name: string): boolean {
   try {
-    return readFileSync('/etc/group', 'utf8')
-      .split('\n')
-      .some((line) => line.startsWith(`${name}:`));
-  } catch {
-    return true;
-  }
-}
-
-function userExists(name: string): boolean {
-  try {
-    return readFileSync('/etc/passwd', 'utf8')
+    return readFileSync(file, 'utf8')
       .split('\n')
       .some((line) => line.startsWith(`${name}:`));
   } catch {
@@ -211,7 +208,7 @@ export function installUnit(role: Role, options: UnitOptions, install: InstallOp
   const replaced = existsSync(file);
   writeFileSync(file, text, { mode: 0o644 });
   const next = [
-    ...(userExists(options.user) ? [] : [`useradd --system --user-group --home-dir ${options.stateDir} --shell /usr/sbin/nologin ${options.user}`]),
+    ...(listedIn('/etc/passwd', options.user) ? [] : [`useradd --system --user-group --home-dir ${options.stateDir} --shell /usr/sbin/nologin ${options.user}`]),
     'systemctl daemon-reload',
     `systemctl enable --now ${options.name}`,
     `journalctl -u ${options.name} -f`,

@@ -139,4 +139,15 @@ describe('install-service', () => {
     expect(listen.status).toBe(2);
     expect(listen.stderr).toContain('--listen wants HOST:PORT');
   });
+
+  it('refuses a state directory that climbs out with "..", and a line break that would start another directive', () => {
+    const climbing = runCli(CLI.host, ['install-service', '--print', '--state-dir', '/var/lib/../etc']);
+    expect(climbing.status).toBe(2);
+    expect(climbing.stdout).toBe('');
+    expect(climbing.stderr).toContain('the state directory must be a plain absolute path');
+    const injected = runCli(CLI.host, ['install-service', '--print', '--', '--log-level', 'info\nExecStartPre=/bin/sh -c id']);
+    expect(injected.status).toBe(2);
+    expect(injected.stdout).toBe('');
+    expect(injected.stderr).toBe('error: an option for the unit holds a line break\n');
+  });
 });
