@@ -107,7 +107,9 @@ export function renderUnit(role: Role, options: UnitOptions): string {
     `EnvironmentFile=-/etc/ppn/${options.name}.env`,
     `ExecStart=${execStart}`,
     'Restart=on-failure',
-    'RestartSec=2',
+    // 5 s apart, restarts stay under systemd's default start limit (5 in 10 s), so a server that cannot
+    // reach its database at boot keeps trying instead of being given up on.
+    'RestartSec=5',
     ...state,
     ...role.lines,
     ...HARDENING,
