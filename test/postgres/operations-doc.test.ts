@@ -48,7 +48,11 @@ describe('docs/operations.md: two replicas on PostgreSQL behind nginx with TLS',
     check = host.run(onPorts(host.rewrite(proxied)));
   }, 120_000);
   afterAll(async () => {
-    nginx?.process.kill('SIGTERM');
+    if (nginx) {
+      const ended = new Promise((done) => nginx.process.once('exit', done));
+      nginx.process.kill('SIGTERM');
+      await ended;
+    }
     await host.stopAll();
     await dropDatabase(databaseUrl);
   });

@@ -12,7 +12,7 @@
  *   install    drops -o and -g (no such user) and runs the real install
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -107,7 +107,7 @@ export interface OpsHost {
   run(script: string): SpawnSyncReturns<string>;
   /** What a unit the stand-in started wrote to stdout and stderr. */
   log(unit: string): string;
-  /** SIGTERM to every unit the stand-in started, and waits until each has ended. */
+  /** SIGTERM to every unit the stand-in started, waits until each has ended, and removes the root. */
   stopAll(): Promise<void>;
 }
 
@@ -161,13 +161,14 @@ export function makeOpsHost(): OpsHost {
       return existsSync(file) ? readFileSync(file, 'utf8') : '';
     },
     async stopAll() {
-      if (!existsSync(pidsDir)) return;
-      const pids = readdirSync(pidsDir).map((name) => Number(readFileSync(join(pidsDir, name), 'utf8')));
+      const pids = existsSync(pidsDir) ? readdirSync(pidsDir).map((name) => Number(readFileSync(join(pidsDir, name), 'utf8'))) : [];
       for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGTERM');
       for (const pid of pids) {
         for (let i = 0; i < 200 && processAlive(pid); i++) await new Promise((done) => setTimeout(done, 50));
         if (processAlive(pid)) process.kill(pid, 'SIGKILL');
       }
+      // It holds a copy of dist/ (a few MB) for every run.
+      rmSync(root, { recursive: true, force: true });
     },
   };
 }
