@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /** service-vm-host: the node agent, which enrolls a machine into a tenant's fleet and runs its VMs under QEMU. */
 import { Command, Option } from 'commander';
-import { defaultStateDir } from '../agent/state-dir.js';
+import { defaultStateDir, ROOT_STATE_DIR } from '../agent/state-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
 import { packageVersion } from './command-line.js';
 import { enrollNode, initNode, runNode } from './host.js';
+import { addInstallServiceCommand, HOST_ROLE } from './install-service.js';
 
 const program = new Command('service-vm-host').description('PPN node agent: enrolls this machine and runs its VMs under QEMU').version(packageVersion(), '-V, --version');
 const STATE_DIR_HELP = `state directory: node key, enrollment, VMs (default ${defaultStateDir()}: /var/lib/ppn-host as root, ./.ppn-host otherwise)`;
@@ -42,5 +43,14 @@ program
       }),
     ),
   );
+
+addInstallServiceCommand(program, {
+  role: HOST_ROLE,
+  entry: 'service-vm-host.js',
+  defaultName: 'ppn-host',
+  defaultUser: 'ppn-host',
+  stateOption: { flag: '--state-dir', default: ROOT_STATE_DIR },
+  args: (stateDir) => ['run', '--state-dir', stateDir],
+});
 
 await program.parseAsync();

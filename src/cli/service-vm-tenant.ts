@@ -14,7 +14,8 @@ import { printAdminToken, type SharedNodeRequest } from './admin-token.js';
 import { listKeys, retireKey, rotateKey } from './keys.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { packageVersion } from './command-line.js';
-import { DEFAULT_LISTEN, serve } from './serve.js';
+import { addInstallServiceCommand, TENANT_ROLE } from './install-service.js';
+import { DEFAULT_LISTEN, parseListen, serve } from './serve.js';
 
 /** A ratio from 0.1 to 64: below 1 reserves CPU, above 1 shares it (docs/design/fleet.md). */
 function parseOvercommit(text: string): number {
@@ -164,5 +165,22 @@ program
       }),
     ),
   );
+
+addInstallServiceCommand(
+  program,
+  {
+    role: TENANT_ROLE,
+    entry: 'service-vm-tenant.js',
+    defaultName: 'ppn-tenant',
+    defaultUser: 'ppn',
+    stateOption: { flag: '--data-dir', default: '/var/lib/ppn' },
+    args: (dataDir, opts) => {
+      const listen = opts.listen as string;
+      parseListen(listen);
+      return ['serve', '--data-dir', dataDir, '--listen', listen];
+    },
+  },
+  (command) => command.option('--listen <host:port>', 'the address serve listens on', DEFAULT_LISTEN),
+);
 
 await program.parseAsync();
