@@ -46,7 +46,8 @@ program
     parsePositiveInt('--scrub-rate', 10_000_000),
     DEFAULT_SCRUB_RATE,
   )
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number; scrubRate: number }) =>
+  .option('--metrics-token <file>', 'file whose first line is the token /metrics then requires (Bearer), showing the per-tenant series too (env PPN_METRICS_TOKEN: the token itself)')
+  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number; scrubRate: number; metricsToken?: string }) =>
     runCli(() => {
       const dataDir = resolveDataDir(opts.dataDir);
       return serve({
@@ -58,6 +59,7 @@ program
         cpuOvercommit: opts.cpuOvercommit,
         heartbeatIntervalS: opts.heartbeatInterval,
         scrubRate: opts.scrubRate,
+        metricsTokenFile: opts.metricsToken,
       });
     }),
   );
