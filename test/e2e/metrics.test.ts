@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { count, dbShell, dropWorm } from '../support/db-shell.js';
 import { declaredMetrics, sampleValue } from '../support/metrics-text.js';
-import { api, serversStoppedAfterEach, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { api, CLI, runCli, serversStoppedAfterEach, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
 
 const TOKEN = randomBytes(32).toString('hex');
@@ -161,6 +161,17 @@ describe(`/metrics guarded or not (${TEST_STORE})`, () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it.each([
+    ['a missing file', () => ['--metrics-token', join(tmpdir(), 'no-such-dir', 'metrics.token')], {}, /--metrics-token: cannot read /],
+    ['a token too short in the file', () => ['--metrics-token', tokenFile('short')], {}, /must be at least 16 visible ASCII characters/],
+    ['an empty PPN_METRICS_TOKEN', () => [], { PPN_METRICS_TOKEN: '' }, /PPN_METRICS_TOKEN\) must be at least 16/],
+  ])('serve refuses to start with %s, naming the problem and not the token', (_what, args, env, message) => {
+    const out = runCli(CLI.server, ['serve', '--data-dir', tempDataDir(), '--listen', '127.0.0.1:0', ...args()], env);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(message);
+    expect(out.stderr).not.toContain('short');
   });
 
   it('without a metrics token, an anonymous scrape sees no tenant series', async () => {
