@@ -4,6 +4,7 @@
  * limit gauges, the ledger's size, checkpoint age and start-up check state and the leader flag; a
  * tampered ledger shows as unverified; and every metric docs/prometheus-alerts.yml names is there.
  */
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { count, dbShell, dropWorm } from '../support/db-shell.js';
 import { declaredMetrics, sampleValue } from '../support/metrics-text.js';
-import { api, CLI, runCli, serversStoppedAfterEach, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
+import { api, CLI, serversStoppedAfterEach, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
 import { TEST_STORE } from '../support/stores.js';
 
 const TOKEN = randomBytes(32).toString('hex');
@@ -168,7 +169,13 @@ describe(`/metrics guarded or not (${TEST_STORE})`, () => {
     ['a token too short in the file', () => ['--metrics-token', tokenFile('short')], {}, /must be at least 16 visible ASCII characters/],
     ['an empty PPN_METRICS_TOKEN', () => [], { PPN_METRICS_TOKEN: '' }, /PPN_METRICS_TOKEN\) must be at least 16/],
   ])('serve refuses to start with %s, naming the problem and not the token', (_what, args, env, message) => {
-    const out = runCli(CLI.server, ['serve', '--data-dir', tempDataDir(), '--listen', '127.0.0.1:0', ...args()], env);
+    // A server that started after all would run on: it is killed after 20 s and the test fails.
+    const out = spawnSync(process.execPath, [CLI.server, 'serve', '--data-dir', tempDataDir(), '--listen', '127.0.0.1:0', ...args()], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
     expect(out.status).toBe(2);
     expect(out.stderr).toMatch(message);
     expect(out.stderr).not.toContain('short');
