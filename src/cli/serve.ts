@@ -57,7 +57,8 @@ export function readMetricsToken(file: string | undefined): string | undefined {
     return undefined;
   }
   const from = file !== undefined ? `the first line of ${file}` : 'PPN_METRICS_TOKEN';
-  if (!/^[\x21-\x7e]{16,}$/.test(token)) throw new CliError(`the metrics token (${from}) must be at least 16 visible ASCII characters, e.g. from "openssl rand -hex 32"`, 2);
+  if (!/^[\x21-\x7e]{16,}$/.test(token))
+    throw new CliError(`the metrics token (${from}) must be at least 16 visible ASCII characters, e.g. from "openssl rand -hex 32"`, 2);
   return token;
 }
 

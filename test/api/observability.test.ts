@@ -222,7 +222,7 @@ describe('per-tenant usage and limits on /metrics', () => {
     expect(text).not.toContain(`tenant="${C}"`);
   });
 
-  it("the rate usage is the requests in the current window: a minute later it is 0", async () => {
+  it('the rate usage is the requests in the current window: a minute later it is 0', async () => {
     (h.clock as ManualClock).advance(61_000);
     expect(sampleValue(await adminScrape(), 'ppn_tenant_usage', { tenant: A, resource: 'api_rate_rpm' })).toBe(0);
   });

@@ -43,7 +43,7 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps, options: He
         deps.tenantMetrics.observeQuotas(await readTenantQuotaReadings(deps.store, deps.limiter, deps.clock.now()));
       } catch (error) {
         deps.tenantMetrics.observeQuotas([]);
-        request.log.warn({ err: error }, 'metrics: could not read the tenants\' usage from the store');
+        request.log.warn({ err: error }, "metrics: could not read the tenants' usage from the store");
       }
     }
     const text = await renderMetrics(deps.metrics, deps.tenantMetrics, withTenants);
