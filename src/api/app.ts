@@ -89,6 +89,8 @@ export interface AppOptions {
   scrubRatePerSecond?: number;
   /** Pause between two scrub passes (default DEFAULT_SCRUB_PAUSE_MS). */
   scrubPauseMs?: number;
+  /** `serve --metrics-token`: /metrics answers only `Authorization: Bearer <this>`, with the per-tenant series. */
+  metricsToken?: string;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -205,7 +207,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   flushPeriodically(app, 'heartbeats', () => deps.heartbeats.flush(deps.store), flushMs);
 
   requireStrictQueries(app);
-  registerHealthRoutes(app, deps);
+  registerHealthRoutes(app, deps, { metricsToken: options.metricsToken });
   registerTenantRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerSessionRoutes(app, deps);

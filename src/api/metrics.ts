@@ -1,17 +1,35 @@
 /**
  * Prometheus metrics (SPEC §3). Two registries: the public one (process metrics, HTTP requests by
- * route template and status, background work) carries no tenant identifier, so /metrics may show it
- * to anyone; the tenant one (refusals per tenant) is added only for a platform admin's token.
+ * route template and status, background work, the replica's ledger and leadership) carries no tenant
+ * identifier, so /metrics may show it to anyone; the tenant one (refusals, usage against limits and
+ * usage drift per tenant) is added only for a platform admin's token, or for the scrape token when
+ * the server has one (`serve --metrics-token`), which then guards the whole route.
  *
  * Tenant labels are bounded: a label is made only for a tenant that exists (the refusals counted
  * here happen after its row was read), at most `maxTenantLabels` of them, and every tenant past the
  * cap shares the label "other". A deleted tenant's series are dropped and its label freed.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import { PpnError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { readTenantQuotas } from '../store/tenants.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 export const DEFAULT_MAX_TENANT_LABELS = 1000;
 export const OVERFLOW_TENANT_LABEL = 'other';
+
+/** What `ppn_tenant_usage` and `ppn_tenant_limit` measure, by their `resource` label. */
+export const QUOTA_RESOURCES = ['vms', 'storage_gb', 'vcpus', 'memory_mb', 'api_rate_rpm'] as const;
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+
+/** One tenant's usage beside its limits (null: no limit, as max_vcpus and max_memory_mb may be). */
+export interface TenantQuotaReading {
+  tenantId: string;
+  usage: Record<QuotaResource, number>;
+  limits: Record<QuotaResource, number | null>;
+}
 
 export class TenantMetrics {
   readonly registry = new Registry();
@@ -20,6 +38,8 @@ export class TenantMetrics {
   private readonly rateLimitRefusals: Counter<'tenant'>;
   private readonly usageDrift: Gauge<'tenant'>;
   private driftLabels = new Set<string>();
+  private readonly usage: Gauge<'tenant' | 'resource'>;
+  private readonly limit: Gauge<'tenant' | 'resource'>;
 
   constructor(private readonly maxTenantLabels: number) {
     const registers = [this.registry];
@@ -36,6 +56,48 @@ export class TenantMetrics {
       labelNames: ['tenant'],
       registers,
     });
+    this.usage = new Gauge({
+      name: 'ppn_tenant_usage',
+      help: 'What the tenant holds now (vms, storage_gb, vcpus, memory_mb) and its requests in the current rate window (api_rate_rpm), by tenant and resource',
+      labelNames: ['tenant', 'resource'],
+      registers,
+    });
+    this.limit = new Gauge({
+      name: 'ppn_tenant_limit',
+      help: "The tenant's limit for each resource of ppn_tenant_usage (absent: no limit), by tenant and resource",
+      labelNames: ['tenant', 'resource'],
+      registers,
+    });
+  }
+
+  /**
+   * Replaces the usage and limit series with `readings`, read at scrape time. Tenants past the label
+   * cap add up under "other", whose limit for a resource is absent when any of them has none.
+   */
+  observeQuotas(readings: readonly TenantQuotaReading[]): void {
+    const byLabel = new Map<string, TenantQuotaReading>();
+    for (const reading of readings) {
+      const label = this.labelOf(reading.tenantId);
+      const seen = byLabel.get(label);
+      if (!seen) {
+        byLabel.set(label, { tenantId: label, usage: { ...reading.usage }, limits: { ...reading.limits } });
+        continue;
+      }
+      for (const resource of QUOTA_RESOURCES) {
+        seen.usage[resource] += reading.usage[resource];
+        const limit = reading.limits[resource];
+        seen.limits[resource] = seen.limits[resource] === null || limit === null ? null : seen.limits[resource] + limit;
+      }
+    }
+    this.usage.reset();
+    this.limit.reset();
+    for (const [tenant, { usage, limits }] of byLabel) {
+      for (const resource of QUOTA_RESOURCES) {
+        this.usage.set({ tenant, resource }, usage[resource]);
+        const limit = limits[resource];
+        if (limit !== null) this.limit.set({ tenant, resource }, limit);
+      }
+    }
   }
 
   quotaRefused(tenantId: string): void {
@@ -110,8 +172,50 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
   });
 }
 
-/** The /metrics text: tenant series only when the caller is a platform admin (SPEC §3). */
+/**
+ * Every live tenant's usage and limits: the kept usage columns of the tenant rows (one statement,
+ * constant work per tenant) and the rate limiter's window at `now`.
+ */
+export async function readTenantQuotaReadings(store: Store, limiter: RateLimiter, now: number): Promise<TenantQuotaReading[]> {
+  const [rows, requests] = await Promise.all([readTenantQuotas(store.db), limiter.usage(now)]);
+  const nullable = (value: number | null) => (value === null ? null : Number(value));
+  return rows.map((row) => ({
+    tenantId: row.tenant_id,
+    usage: {
+      vms: Number(row.usage_vms),
+      storage_gb: Number(row.usage_storage_gb),
+      vcpus: Number(row.usage_vcpus),
+      memory_mb: Number(row.usage_memory_mb),
+      api_rate_rpm: requests.get(row.tenant_id) ?? 0,
+    },
+    limits: {
+      vms: Number(row.max_vms),
+      storage_gb: Number(row.storage_quota_gb),
+      vcpus: nullable(row.max_vcpus),
+      memory_mb: nullable(row.max_memory_mb),
+      api_rate_rpm: Number(row.api_rate_limit_rpm),
+    },
+  }));
+}
+
+/** The /metrics text: tenant series only when the caller is a platform admin or the scrape token's holder (SPEC §3). */
 export async function renderMetrics(registry: Registry, tenants: TenantMetrics, withTenants: boolean): Promise<string> {
   const text = await registry.metrics();
   return withTenants ? `${text}\n${await tenants.registry.metrics()}` : text;
+}
+
+/**
+ * The check of `serve --metrics-token`: the request must carry `Authorization: Bearer <token>`.
+ * Both sides are hashed first, so the comparison takes the same time whatever the lengths, and
+ * timingSafeEqual keeps it from telling how much of a guess was right.
+ */
+export function metricsTokenGuard(token: string): (authorization: string | undefined) => void {
+  const expected = createHash('sha256').update(token).digest();
+  return (authorization) => {
+    const match = authorization ? /^Bearer +([^\s]+)$/i.exec(authorization) : null;
+    if (!match) throw new PpnError('unauthenticated', 'this server guards /metrics: send "Authorization: Bearer <the metrics token>"');
+    if (!timingSafeEqual(createHash('sha256').update(match[1]!).digest(), expected)) {
+      throw new PpnError('unauthenticated', 'not the metrics token this server was started with');
+    }
+  };
 }

@@ -1,5 +1,5 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
 import { serverLogStream } from '../api/request-log.js';
@@ -35,6 +35,31 @@ export interface ServeOptions {
   heartbeatIntervalS?: number;
   /** Entries per second the leader's background scrub of the ledger checks. */
   scrubRate?: number;
+  /** --metrics-token: the file holding the token /metrics then requires; else PPN_METRICS_TOKEN's value. */
+  metricsTokenFile?: string;
+}
+
+/**
+ * The token guarding /metrics: the file's first line (--metrics-token), else PPN_METRICS_TOKEN's
+ * value, else none. Never logged. At least 16 visible ASCII characters, as a bearer token is sent.
+ */
+export function readMetricsToken(file: string | undefined): string | undefined {
+  let token: string;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+    } catch (error) {
+      throw new CliError(`--metrics-token: cannot read ${file}: ${(error as Error).message}`, 2);
+    }
+  } else if (process.env.PPN_METRICS_TOKEN !== undefined) {
+    token = process.env.PPN_METRICS_TOKEN.trim();
+  } else {
+    return undefined;
+  }
+  const from = file !== undefined ? `the first line of ${file}` : 'PPN_METRICS_TOKEN';
+  if (!/^[\x21-\x7e]{16,}$/.test(token))
+    throw new CliError(`the metrics token (${from}) must be at least 16 visible ASCII characters, e.g. from "openssl rand -hex 32"`, 2);
+  return token;
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -56,6 +81,7 @@ function pollMsFromEnv(): number | undefined {
 export async function serve(options: ServeOptions): Promise<void> {
   const say = startupLog();
   const { host, port } = parseListen(options.listen);
+  const metricsToken = readMetricsToken(options.metricsTokenFile);
   const { dataDir, database } = options;
   const { tightened } = initDataDir(dataDir);
   for (const dir of tightened) say(`tightened ${dir} to 0700: it holds the keys and the database`);
@@ -96,6 +122,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     checkLedgerInBackground: true,
     whenLedgerVerified: writeAdminToken,
     scrubRatePerSecond: options.scrubRate,
+    metricsToken,
   });
 
   let closing = false;
@@ -113,6 +140,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
+  if (metricsToken !== undefined) say('/metrics answers only the metrics token, with the per-tenant series');
   await ledgerChecked(app);
   const problem = ledgerProblemOf(app);
   if (problem && needsToken) say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);

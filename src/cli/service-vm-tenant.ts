@@ -49,20 +49,35 @@ program
     parsePositiveInt('--scrub-rate', 10_000_000),
     DEFAULT_SCRUB_RATE,
   )
-  .action((opts: { dataDir?: string; databaseUrl?: string; listen?: string; logLevel: string; cpuOvercommit: number; heartbeatInterval: number; scrubRate: number }) =>
-    runCli(() => {
-      const dataDir = resolveDataDir(opts.dataDir);
-      return serve({
-        dataDir,
-        database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
-        forgetDatabaseUrl: opts.databaseUrl === '',
-        listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
-        logLevel: opts.logLevel,
-        cpuOvercommit: opts.cpuOvercommit,
-        heartbeatIntervalS: opts.heartbeatInterval,
-        scrubRate: opts.scrubRate,
-      });
-    }),
+  .option(
+    '--metrics-token <file>',
+    'file whose first line is the token /metrics then requires (Bearer), showing the per-tenant series too (env PPN_METRICS_TOKEN: the token itself)',
+  )
+  .action(
+    (opts: {
+      dataDir?: string;
+      databaseUrl?: string;
+      listen?: string;
+      logLevel: string;
+      cpuOvercommit: number;
+      heartbeatInterval: number;
+      scrubRate: number;
+      metricsToken?: string;
+    }) =>
+      runCli(() => {
+        const dataDir = resolveDataDir(opts.dataDir);
+        return serve({
+          dataDir,
+          database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
+          forgetDatabaseUrl: opts.databaseUrl === '',
+          listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
+          logLevel: opts.logLevel,
+          cpuOvercommit: opts.cpuOvercommit,
+          heartbeatIntervalS: opts.heartbeatInterval,
+          scrubRate: opts.scrubRate,
+          metricsTokenFile: opts.metricsToken,
+        });
+      }),
   );
 
 program

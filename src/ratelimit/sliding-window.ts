@@ -97,6 +97,18 @@ export class SlidingWindowLimiter {
     this.windows.delete(key);
   }
 
+  /** Requests each key had admitted in the window at `now`, for the metrics; keys with none are left out. Changes nothing. */
+  usage(now: number): Map<string, number> {
+    const start = windowStart(now);
+    const used = new Map<string, number>();
+    for (const [key, window] of this.windows) {
+      let total = 0;
+      for (let i = 0; i < window.seconds.length; i++) if (window.seconds[i]! >= start) total += window.counts[i]!;
+      if (total > 0) used.set(key, total);
+    }
+    return used;
+  }
+
   /** Drops every key whose requests have all left the window at `now`: a quiet tenant costs nothing. */
   sweep(now: number): void {
     this.sweptSecond = secondOf(now);

@@ -82,6 +82,17 @@ export async function forgetRateLog(db: Db, tenantId: string): Promise<void> {
   await db.deleteFrom('rate_events').where('tenant_id', '=', tenantId).execute();
 }
 
+/** Slots taken per tenant in the window at `now`, every replica's together (tenants with none left out). */
+export async function readRateWindows(db: Db, now: number): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('rate_slots')
+    .select((eb) => ['tenant_id', eb.fn.sum<number | string>('taken').as('taken')])
+    .where('second', '>=', windowStart(now))
+    .groupBy('tenant_id')
+    .execute();
+  return new Map(rows.filter((row) => Number(row.taken) > 0).map((row) => [row.tenant_id, Number(row.taken)]));
+}
+
 /** Removes every tenant's seconds that have left the window: background work for the leader. */
 export async function sweepRateEvents(db: Db, now: number): Promise<number> {
   const slots = await db.deleteFrom('rate_slots').where('second', '<', windowStart(now)).executeTakeFirst();

@@ -46,3 +46,24 @@ export async function listTenantRows(db: Db, afterId: string | undefined, limit:
     .limit(limit)
     .execute();
 }
+
+/** Every live tenant's limits beside its kept usage, for the metrics: one statement, no VM row read. */
+export async function readTenantQuotas(db: Db) {
+  return db
+    .selectFrom('tenants')
+    .select([
+      'tenant_id',
+      'max_vms',
+      'storage_quota_gb',
+      'max_vcpus',
+      'max_memory_mb',
+      'api_rate_limit_rpm',
+      'usage_vms',
+      'usage_storage_gb',
+      'usage_vcpus',
+      'usage_memory_mb',
+    ])
+    .where('state', '!=', 'deleted')
+    .orderBy('tenant_id')
+    .execute();
+}

@@ -5,9 +5,11 @@
  * (SPEC §3).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerChecked } from '../../src/api/app.js';
 import type { ManualClock } from '../../src/clock.js';
 import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { sampleValue } from '../support/metrics-text.js';
 
 const A = 'acme';
 const B = 'beta';
@@ -154,6 +156,8 @@ describe('/metrics', () => {
     expect(text).not.toMatch(/tenant=/);
     for (const tenant of [A, B, C]) expect(text).not.toContain(tenant);
     expect(text).not.toContain('ppn_quota_refusals_total');
+    expect(text).not.toContain('ppn_tenant_usage');
+    expect(text).not.toContain('ppn_tenant_limit');
   });
 
   it('answers 401 to a token that does not verify', async () => {
@@ -170,5 +174,96 @@ describe('/metrics', () => {
     const text = await metrics(h.adminToken);
     expect(text).not.toContain(`tenant="${B}"`);
     expect(text).toContain(`ppn_quota_refusals_total{tenant="${C}"} 1`);
+  });
+});
+
+describe('per-tenant usage and limits on /metrics', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ app: { maxTenantMetricLabels: 1 } });
+    await h.createTenant(A, { max_vms: 5, storage_quota_gb: 50, max_vcpus: 8, max_memory_mb: 4096, api_rate_limit_rpm: 100 });
+    await h.createTenant(B, { max_vms: 4, storage_quota_gb: 40, max_vcpus: 4, api_rate_limit_rpm: 100 });
+    await h.createTenant(C, { max_vms: 3, storage_quota_gb: 30, max_vcpus: 2, max_memory_mb: 2048, api_rate_limit_rpm: 100 });
+    const vms: [string, number][] = [
+      [A, 2],
+      [B, 1],
+      [C, 1],
+    ];
+    for (const [tenant, n] of vms) {
+      for (let i = 0; i < n; i++) {
+        const res = await h.request('POST', `/v1/vms?tenant_id=${tenant}`, { token: h.adminToken, body: { name: `vm-${i}`, vcpus: 2, memory_mb: 1024, disk_gb: 10 } });
+        expect(res.statusCode, res.body).toBe(201);
+      }
+    }
+    // Three requests under acme's own token (the platform admin's count against no tenant's rate).
+    const { token } = await h.issueToken(A, 'tenant:read');
+    for (let i = 0; i < 3; i++) expect((await h.request('GET', '/v1/whoami', { token })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const adminScrape = async () => (await h.request('GET', '/metrics', { token: h.adminToken })).body;
+  const series = (text: string, name: string, tenant: string) =>
+    Object.fromEntries(['vms', 'storage_gb', 'vcpus', 'memory_mb', 'api_rate_rpm'].map((resource) => [resource, sampleValue(text, name, { tenant, resource })]));
+
+  it("shows a platform admin each tenant's usage beside its limits, and no limit where it has none", async () => {
+    const text = await adminScrape();
+    expect(series(text, 'ppn_tenant_usage', A)).toEqual({ vms: 2, storage_gb: 20, vcpus: 4, memory_mb: 2048, api_rate_rpm: 3 });
+    expect(series(text, 'ppn_tenant_limit', A)).toEqual({ vms: 5, storage_gb: 50, vcpus: 8, memory_mb: 4096, api_rate_rpm: 100 });
+  });
+
+  it('adds up the tenants past the label cap under "other", with no limit for a resource one of them has none of', async () => {
+    const text = await adminScrape();
+    expect(series(text, 'ppn_tenant_usage', 'other')).toEqual({ vms: 2, storage_gb: 20, vcpus: 4, memory_mb: 2048, api_rate_rpm: 0 });
+    expect(series(text, 'ppn_tenant_limit', 'other')).toEqual({ vms: 7, storage_gb: 70, vcpus: 6, memory_mb: undefined, api_rate_rpm: 200 });
+    expect(text).not.toContain(`tenant="${B}"`);
+    expect(text).not.toContain(`tenant="${C}"`);
+  });
+
+  it('the rate usage is the requests in the current window: a minute later it is 0', async () => {
+    (h.clock as ManualClock).advance(61_000);
+    expect(sampleValue(await adminScrape(), 'ppn_tenant_usage', { tenant: A, resource: 'api_rate_rpm' })).toBe(0);
+  });
+
+  it('a VM deleted shows at once in the usage', async () => {
+    const list = (await h.request('GET', `/v1/vms?tenant_id=${A}`, { token: h.adminToken })).json<{ items: { vm_id: string }[] }>();
+    expect((await h.request('DELETE', `/v1/vms/${list.items[0]!.vm_id}?tenant_id=${A}`, { token: h.adminToken })).statusCode).toBeLessThan(300);
+    const text = await adminScrape();
+    expect(sampleValue(text, 'ppn_tenant_usage', { tenant: A, resource: 'vms' })).toBe(1);
+  });
+});
+
+describe('the start-up check on /metrics', () => {
+  it('shows verifying with its progress while the check runs, then verified', async () => {
+    let release = () => {};
+    const held = new Promise<void>((done) => (release = done));
+    // The check counts as running until whenLedgerVerified returns, as /readyz says: hold it there.
+    const h = await startHarness({ app: { checkLedgerInBackground: true, whenLedgerVerified: () => held } });
+    try {
+      const entries = await h.ledgerCount();
+      expect(entries).toBeGreaterThan(0);
+      let during = '';
+      await expect.poll(async () => sampleValue((during = (await h.request('GET', '/metrics')).body), 'ppn_ledger_check_checked_entries')).toBe(entries);
+      expect(sampleValue(during, 'ppn_ledger_state', { state: 'verifying' })).toBe(1);
+      expect(sampleValue(during, 'ppn_ledger_state', { state: 'verified' })).toBe(0);
+      expect(sampleValue(during, 'ppn_ledger_check_total_entries')).toBe(entries);
+      expect(sampleValue(during, 'ppn_ledger_check_progress')).toBe(1);
+      expect((await h.request('GET', '/readyz')).json()).toMatchObject({ code: 'ledger_verifying' });
+
+      release();
+      await ledgerChecked(h.app);
+      const after = (await h.request('GET', '/metrics')).body;
+      expect(sampleValue(after, 'ppn_ledger_state', { state: 'verifying' })).toBe(0);
+      expect(sampleValue(after, 'ppn_ledger_state', { state: 'verified' })).toBe(1);
+      expect(sampleValue(after, 'ppn_ledger_state', { state: 'unverified' })).toBe(0);
+      expect(sampleValue(after, 'ppn_ledger_check_checked_entries')).toBeUndefined();
+      expect(sampleValue(after, 'ppn_ledger_entries_sequenced')).toBe(entries);
+      expect(sampleValue(after, 'ppn_leader')).toBe(0);
+    } finally {
+      release();
+      await h.close();
+    }
   });
 });

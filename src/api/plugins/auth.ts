@@ -47,6 +47,8 @@ declare module 'fastify' {
      * row in src/api/routes/access.ts (a route that says it too must agree).
      */
     scope?: Scope | 'authenticated' | 'optional';
+    /** The route checks the bearer itself (/metrics under `serve --metrics-token`): no capability token is looked for. */
+    ownBearer?: boolean;
   }
   interface FastifyRequest {
     caller: Caller | null;
@@ -128,7 +130,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const required = request.routeOptions.config.scope;
-    if (required === undefined) return;
+    if (required === undefined || request.routeOptions.config.ownBearer) return;
     if (required === 'optional' && request.headers.authorization === undefined) return;
     const known = await authenticate(request.headers.authorization);
     const { token } = known;

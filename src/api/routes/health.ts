@@ -3,9 +3,15 @@ import type { RouteDeps, TypedApp } from '../deps.js';
 import { ledgerRefusal } from '../../control/ledger-check.js';
 import { PpnError } from '../../errors.js';
 import { pingStore } from '../../store/store.js';
-import { renderMetrics } from '../metrics.js';
+import { metricsTokenGuard, readTenantQuotaReadings, renderMetrics } from '../metrics.js';
+import { registerReplicaMetrics } from '../replica-metrics.js';
 
-export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
+export interface HealthOptions {
+  /** `serve --metrics-token`: /metrics then answers only this bearer token, and with the tenant series. */
+  metricsToken?: string;
+}
+
+export function registerHealthRoutes(app: TypedApp, deps: RouteDeps, options: HealthOptions = {}): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
@@ -23,8 +29,24 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps): void {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   // Public, but a platform admin's token adds the per-tenant series: only it may see tenant ids.
-  app.get('/metrics', { config: { scope: 'optional' }, schema: { hide: true } }, async (request, reply) => {
-    const text = await renderMetrics(deps.metrics, deps.tenantMetrics, request.caller?.isPlatformAdmin === true);
+  // With a metrics token, only its holder (a Prometheus scraper, which can neither sign requests nor
+  // renew capability tokens) may read it, and sees the tenant series: the auth plugin leaves the
+  // bearer to the route, as it is not a capability token.
+  const guard = options.metricsToken === undefined ? null : metricsTokenGuard(options.metricsToken);
+  const observeReplica = registerReplicaMetrics(deps.metrics, deps, app.log);
+  app.get('/metrics', { config: { scope: 'optional', ownBearer: guard !== null }, schema: { hide: true } }, async (request, reply) => {
+    guard?.(request.headers.authorization);
+    const withTenants = guard !== null || request.caller?.isPlatformAdmin === true;
+    await observeReplica();
+    if (withTenants) {
+      try {
+        deps.tenantMetrics.observeQuotas(await readTenantQuotaReadings(deps.store, deps.limiter, deps.clock.now()));
+      } catch (error) {
+        deps.tenantMetrics.observeQuotas([]);
+        request.log.warn({ err: error }, "metrics: could not read the tenants' usage from the store");
+      }
+    }
+    const text = await renderMetrics(deps.metrics, deps.tenantMetrics, withTenants);
     return reply.type(deps.metrics.contentType).send(text);
   });
 }
