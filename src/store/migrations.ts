@@ -70,7 +70,7 @@ export async function migrateSchema<DB>(db: Kysely<DB>, dialect: Dialect, change
 
 /** True when the database holds migrations unknown to `changes`, all recorded as additive; throws if some are not. */
 async function acceptNewerSchema<DB>(db: Kysely<DB>, changes: Record<string, SchemaChange>): Promise<boolean> {
-  const tables = new Set((await db.introspection.getTables()).map((table) => table.name));
+  const tables = new Set((await db.introspection.getTables({ withInternalKyselyTables: true })).map((table) => table.name));
   if (!tables.has('kysely_migration')) return false;
   const applied = (await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db)).rows.map((row) => row.name);
   const unknown = applied.filter((name) => !(name in changes)).sort();
