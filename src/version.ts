@@ -93,3 +93,27 @@ export function versionSkewWarning(kind: 'agent' | 'client', own: string, server
   }
   return null;
 }
+
+/**
+ * What the previous releases' servers are taken to say: 0.1.0, the last release without
+ * GET /v1/version, answers it 404, and supported any agent or client then.
+ */
+const BEFORE_VERSION_ROUTE = { version: '0.1.0', min_agent: '0.0.0', min_client: '0.0.0' } as const;
+
+/**
+ * Asks the server its version with `fetchVersion` (which answers null for a 404) and passes
+ * `warn` the skew warning, if any. The agent and ppn both call this; it never throws, since a
+ * version check that stops a program would be worse than the skew it reports.
+ */
+export async function warnOfVersionSkew(kind: 'agent' | 'client', fetchVersion: () => Promise<unknown>, warn: (message: string) => void): Promise<void> {
+  let answer: unknown;
+  try {
+    answer = (await fetchVersion()) ?? BEFORE_VERSION_ROUTE;
+  } catch {
+    return; // unreachable or refusing: the program's own requests will say so
+  }
+  const server = answer as Partial<ServerVersion>;
+  if (typeof server.version !== 'string' || typeof server.min_agent !== 'string' || typeof server.min_client !== 'string') return;
+  const warning = versionSkewWarning(kind, VERSION, { version: server.version, min_agent: server.min_agent, min_client: server.min_client });
+  if (warning) warn(warning);
+}

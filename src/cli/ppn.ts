@@ -9,6 +9,7 @@ import { Command, type CommanderError } from 'commander';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../tokens/format.js';
 import { callApi, type ApiOptions } from './api.js';
 import { VERSION } from '../version.js';
+import { registerVersion } from './ppn-version.js';
 import { EXIT_USAGE, oneOf, runCli } from './command-line.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { parseDuration } from './durations.js';
@@ -109,6 +110,7 @@ remote
   .action((name: string) => runCli(async () => removeRemote(name)));
 
 registerWhoami(program);
+registerVersion(program);
 registerTenant(program);
 registerVm(program);
 

@@ -10,12 +10,16 @@
  * wrote. Each half runs the part for its store, so neither half passes by doing nothing.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { latestMigration } from '../../src/store/migrations.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey } from '../../src/tokens/keys.js';
 import { VERSION } from '../../src/version.js';
 import { dbShell } from '../support/db-shell.js';
 import { api, CLI, replicaDataDir, runCli, serversStoppedAfterEach, type ServerProcess } from '../support/server-process.js';
+import { ppnUser } from '../support/ppn-cli.js';
 import { TEST_STORE } from '../support/stores.js';
 import { buildPreviousRelease, PREVIOUS_RELEASE, type ReleaseBuild } from './previous-release.js';
 
@@ -65,6 +69,33 @@ describe(`upgrading from release ${PREVIOUS_RELEASE.version} (${TEST_STORE})`, {
     const out = runCli(previous.server, ['--version']);
     expect(out.stdout.trim()).toBe(PREVIOUS_RELEASE.version);
     expect(VERSION).not.toBe(PREVIOUS_RELEASE.version);
+  });
+
+  it("this release's agent warns it is newer than the previous release's server, and ppn (one minor version ahead is allowed) does not", async () => {
+    const old = await start(undefined, { cli: previous.server });
+    const next = await start();
+    for (const [server, agentWarning] of [
+      [old, `warning: service-vm-host ${VERSION} is newer than server ${PREVIOUS_RELEASE.version} (the same minor version is supported); upgrade the servers first\n`],
+      [next, ''],
+    ] as const) {
+      await tenantWithToken(server, 'fleet-co');
+      const stateDir = mkdtempSync(join(tmpdir(), 'ppn-node-'));
+      const init = runCli(CLI.host, ['init', '--state-dir', stateDir]);
+      expect(init.status, init.stderr).toBe(0);
+      const nodeToken = await api(server.url, 'POST', '/v1/tenants/fleet-co/tokens', {
+        token: server.adminToken,
+        body: { subject_pubkey: init.stdout.trim(), scope: 'node:agent', expires_in_seconds: 3600 },
+      });
+      expect(nodeToken.status, JSON.stringify(nodeToken.body)).toBe(201);
+      const enrolled = runCli(CLI.host, ['enroll', '--server', server.url, '--token', nodeToken.body.token, '--node-id', 'compute-01', '--state-dir', stateDir]);
+      expect(enrolled.status, enrolled.stderr).toBe(0);
+      expect(enrolled.stderr).toBe(`${agentWarning}enrolled as compute-01; start the agent with "service-vm-host run"\n`);
+
+      const client = ppnUser({ PPN_SERVER: server.url });
+      const shown = client.ok('version');
+      expect(shown).toMatch(new RegExp(`^client +${VERSION}$`, 'm'));
+      expect(shown).toMatch(new RegExp(`^server +${server === old ? 'before 0\\.2\\.0 \\(no /v1/version\\)' : VERSION}$`, 'm'));
+    }
   });
 
   if (TEST_STORE === 'postgres') {
