@@ -29,7 +29,7 @@ function readPackageVersion(): string {
       // not here: look one directory up
     }
   }
-  throw new Error("no package.json of ppn-control-plane above this file: the package is installed incompletely");
+  throw new Error('no package.json of ppn-control-plane above this file: the package is installed incompletely');
 }
 
 export const VERSION = readPackageVersion();

@@ -17,7 +17,11 @@ export function registerVersion(program: Command): void {
       } catch (error) {
         if (!(error instanceof ProblemError && error.problem.status === 404)) throw error;
       }
-      await warnOfVersionSkew('client', async () => answer, (warning) => process.stderr.write(`${warning}\n`));
+      await warnOfVersionSkew(
+        'client',
+        async () => answer,
+        (warning) => process.stderr.write(`${warning}\n`),
+      );
       printRecord(options, { client: VERSION, server: answer }, VERSION, [
         ['client', VERSION],
         ['server', answer?.version ?? 'before 0.2.0 (no /v1/version)'],

@@ -82,7 +82,10 @@ async function acceptNewerSchema<DB>(db: Kysely<DB>, changes: Record<string, Sch
   const refused = unknown.filter((name) => kinds.get(name) !== 'additive');
   const missing = Object.keys(changes).filter((name) => !applied.includes(name));
   if (refused.length > 0 || missing.length > 0) {
-    const why = refused.length > 0 ? `${refused.map((name) => `${name} (${kinds.get(name) ?? 'kind not recorded'})`).join(', ')} not additive` : `${missing.join(', ')} of this release not applied`;
+    const why =
+      refused.length > 0
+        ? `${refused.map((name) => `${name} (${kinds.get(name) ?? 'kind not recorded'})`).join(', ')} not additive`
+        : `${missing.join(', ')} of this release not applied`;
     throw new Error(
       `the database was migrated by a newer release (${unknown.join(', ')}) that this release cannot run beside: ${why}; run the release that migrated it, or a newer one`,
     );

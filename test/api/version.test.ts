@@ -21,7 +21,13 @@ describe('the version a server reports', () => {
     try {
       const answer = await h.request('GET', '/v1/version');
       expect(answer.statusCode).toBe(200);
-      expect(answer.json()).toEqual({ version: packageVersion, api: 'v1', min_agent: expect.any(String), min_client: expect.any(String), store_schema: latestMigration() });
+      expect(answer.json()).toEqual({
+        version: packageVersion,
+        api: 'v1',
+        min_agent: expect.any(String),
+        min_client: expect.any(String),
+        store_schema: latestMigration(),
+      });
       const { min_agent, min_client } = answer.json<ServerVersion>();
       // One minor version back (docs/operations.md): 0.2.0 supports agents and clients from 0.1.0.
       const [major, minor] = packageVersion.split('.').map(Number);
@@ -72,14 +78,20 @@ describe('the version-skew policy', () => {
   });
 
   it('warns an agent or a client older than the server supports, naming what to upgrade', () => {
-    expect(versionSkewWarning('agent', '0.2.5', server('0.4.0'))).toBe('warning: service-vm-host 0.2.5 is older than server 0.4.0 supports (at least 0.3.0); upgrade service-vm-host');
-    expect(versionSkewWarning('client', '0.2.0', server('0.4.0'))).toMatch(/^warning: ppn 0\.2\.0 is older than server 0\.4\.0 supports \(at least 0\.3\.0\); upgrade ppn$/);
+    expect(versionSkewWarning('agent', '0.2.5', server('0.4.0'))).toBe(
+      'warning: service-vm-host 0.2.5 is older than server 0.4.0 supports (at least 0.3.0); upgrade service-vm-host',
+    );
+    expect(versionSkewWarning('client', '0.2.0', server('0.4.0'))).toMatch(
+      /^warning: ppn 0\.2\.0 is older than server 0\.4\.0 supports \(at least 0\.3\.0\); upgrade ppn$/,
+    );
   });
 
   it('lets a client be one minor version newer than the server, but not an agent', () => {
     expect(versionSkewWarning('client', '0.5.0', server('0.4.0'))).toBeNull();
     expect(versionSkewWarning('client', '0.6.0', server('0.4.0'))).toMatch(/ppn 0\.6\.0 is newer than server 0\.4\.0 .*upgrade the servers first/);
-    expect(versionSkewWarning('agent', '0.5.0', server('0.4.0'))).toMatch(/service-vm-host 0\.5\.0 is newer than server 0\.4\.0 \(the same minor version is supported\); upgrade the servers first/);
+    expect(versionSkewWarning('agent', '0.5.0', server('0.4.0'))).toMatch(
+      /service-vm-host 0\.5\.0 is newer than server 0\.4\.0 \(the same minor version is supported\); upgrade the servers first/,
+    );
   });
 
   it('treats another major version as outside the policy, either way', () => {

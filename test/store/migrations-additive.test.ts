@@ -53,7 +53,7 @@ async function ruleBreaks(store: Store, changes: Record<string, SchemaChange>): 
   let before = await snapshotSchema(db);
   for (const name of Object.keys(changes).sort()) {
     const { error } = await migrator.migrateTo(name);
-    if (error) throw error;
+    if (error) throw error instanceof Error ? error : new Error(`migrating to ${name} failed`, { cause: error });
     const after = await snapshotSchema(db);
     const gone = [...before].filter(([key, type]) => after.get(key) !== type && !key.startsWith('kysely_migration')).map(([key]) => key);
     const change = changes[name]!;
@@ -64,7 +64,9 @@ async function ruleBreaks(store: Store, changes: Record<string, SchemaChange>): 
       for (const key of gone) if (!declared.has(key.split('.')[0]!) && !declared.has(key)) breaks.push(`${name} removes ${key}, which it does not declare`);
       for (const key of declared) if (code.has(key)) breaks.push(`${name} removes ${key}, which src/store/schema.ts still declares`);
       if (!change.release || !change.unusedSince || minorOf(change.release) < minorOf(change.unusedSince) + 1) {
-        breaks.push(`${name} must ship at least one release after the one whose code stopped using what it removes (release ${change.release}, unused since ${change.unusedSince})`);
+        breaks.push(
+          `${name} must ship at least one release after the one whose code stopped using what it removes (release ${change.release}, unused since ${change.unusedSince})`,
+        );
       }
     }
     before = after;
@@ -94,7 +96,10 @@ describe(`migrations add before they remove (${TEST_STORE})`, () => {
     kind,
     ...extra,
     async up(db) {
-      await db.schema.createTable('future_things').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+      await db.schema
+        .createTable('future_things')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .execute();
     },
   });
 

@@ -124,7 +124,10 @@ describe(`upgrading from release ${PREVIOUS_RELEASE.version} (${TEST_STORE})`, {
       // Release 0.1.0 predates recorded migration kinds: restarted now it refuses the database, which
       // is why docs/operations.md says to restart no old replica once a new one has started.
       await old.stop();
-      const restarted = spawnSync(process.execPath, [previous.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', old.dataDir], { encoding: 'utf8', timeout: 60_000 });
+      const restarted = spawnSync(process.execPath, [previous.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', old.dataDir], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(restarted.status).not.toBe(0);
       expect(restarted.stderr).toContain(`previously executed migration ${latestMigration()} is missing`);
       expect(await vmNames(next, token)).toEqual(expected);
