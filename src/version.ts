@@ -95,8 +95,8 @@ export function versionSkewWarning(kind: 'agent' | 'client', own: string, server
 }
 
 /**
- * What the previous releases' servers are taken to say: 0.1.0, the last release without
- * GET /v1/version, answers it 404, and supported any agent or client then.
+ * What a server that answers GET /v1/version with 404 is taken to say: it is 0.1.0, the last
+ * release without the route, which set no minimum for agents or clients.
  */
 const BEFORE_VERSION_ROUTE = { version: '0.1.0', min_agent: '0.0.0', min_client: '0.0.0' } as const;
 
