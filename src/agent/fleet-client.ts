@@ -51,11 +51,21 @@ export class FleetClient {
     await this.send('PUT', `/v1/nodes/${encodeURIComponent(nodeId)}/vms/${encodeURIComponent(vmId)}/console`, { data: tail.toString('base64') });
   }
 
-  private async send(method: string, path: string, payload: unknown): Promise<unknown> {
+  /** GET /v1/version (public): the server's release, for the version-skew check; null from a release before it. */
+  async serverVersion(): Promise<unknown> {
+    try {
+      return await this.send('GET', '/v1/version');
+    } catch (error) {
+      if (error instanceof AgentError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  private async send(method: string, path: string, payload?: unknown): Promise<unknown> {
     const url = new URL(`${this.base.pathname.replace(/\/+$/, '')}${path}`, this.base);
-    const body = Buffer.from(JSON.stringify(payload));
+    const body = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload));
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
+      ...(body ? { 'content-type': 'application/json' } : {}),
       authorization: `Bearer ${this.options.token}`,
       ...signRequest(
         { method, path: url.pathname, query: url.search.slice(1), body },

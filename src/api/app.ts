@@ -32,6 +32,7 @@ import { registerSessionRoutes } from './routes/sessions.js';
 import { registerVmRoutes } from './routes/vms.js';
 import { registerNodeRoutes } from './routes/nodes.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
+import { registerVersionRoutes } from './routes/version.js';
 import { takeScopesFromAccessTable } from './routes/access.js';
 import { checkLedger, checkLedgerSince, ledgerRefusal, storedEntryCount, type LedgerProblem } from '../control/ledger-check.js';
 import { DEFAULT_SCRUB_PAUSE_MS, DEFAULT_SCRUB_RATE, startScrub } from '../control/ledger-scrub.js';
@@ -41,6 +42,7 @@ import type { SignedTreeHead } from '../ledger/checkpoint.js';
 import { parseVerifierKey } from '../ledger/note.js';
 import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
+import { VERSION } from '../version.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -171,7 +173,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
 
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'PPN control plane', version: '0.1.0' },
+      info: { title: 'PPN control plane', version: VERSION },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -214,6 +216,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerVmRoutes(app, deps);
   registerNodeRoutes(app, deps);
   registerLedgerRoutes(app, deps);
+  registerVersionRoutes(app);
   // After the last of the API's routes: register any new route above this line.
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
@@ -293,7 +296,7 @@ function requireStrictQueries(app: TypedApp): void {
  */
 function startLedgerCheck(app: TypedApp, deps: RouteDeps, options: AppOptions): Promise<void> {
   app.addHook('onRequest', async (request) => {
-    if (deps.ledgerProblem && request.url.startsWith('/v1/')) throw ledgerRefusal(deps.ledgerProblem);
+    if (deps.ledgerProblem && request.url.startsWith('/v1/') && request.url !== '/v1/version') throw ledgerRefusal(deps.ledgerProblem);
   });
   deps.ledgerVerifying = { checked: 0, total: 0 };
   const closing = new AbortController();

@@ -48,7 +48,7 @@ export function problemResponses(statuses: readonly number[]): Record<number, un
   );
 }
 
-type Tag = 'tenants' | 'tokens' | 'sessions' | 'vms' | 'nodes' | 'ledger';
+type Tag = 'server' | 'tenants' | 'tokens' | 'sessions' | 'vms' | 'nodes' | 'ledger';
 
 interface Operation {
   operationId: string;
@@ -78,6 +78,8 @@ const op = (operationId: string, tag: Tag, summary: string, errors: readonly num
 
 // prettier-ignore
 export const OPERATIONS: Partial<Record<RouteKey, Operation>> = {
+  'GET /v1/version':                             op('getVersion', 'server', "The server's release, the oldest agent and client it supports, and its store schema", []),
+
   'POST /v1/tenants':                            op('createTenant', 'tenants', 'Create a tenant', [...AUTHED, 409, ...BODY]),
   'GET /v1/tenants':                             op('listTenants', 'tenants', 'List tenants', AUTHED),
   'GET /v1/tenants/:tenant_id':                  op('getTenant', 'tenants', 'Read a tenant, with its usage', [...AUTHED, 404]),

@@ -21,7 +21,7 @@ import { redactUrl } from '../store/postgres/open.js';
 import { copySqliteOnline } from '../store/sqlite/backup.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
 import { hashFile, writeArchive, type Member } from './backup-archive.js';
-import { packageVersion } from './command-line.js';
+import { VERSION } from '../version.js';
 import { CliError, type DatabaseUrl } from './common.js';
 
 export const BACKUP_FORMAT = 'ppn-backup/1';
@@ -125,7 +125,7 @@ export async function backup(options: BackupOptions): Promise<void> {
 }
 
 function manifestHead(now: Date, store: 'sqlite' | 'postgres', includeKeys: boolean) {
-  return { format: BACKUP_FORMAT, created_at: now.toISOString(), version: packageVersion(), store, includes_keys: includeKeys } as const;
+  return { format: BACKUP_FORMAT, created_at: now.toISOString(), version: VERSION, store, includes_keys: includeKeys } as const;
 }
 
 /** ledger.pub, ledger.state (as `checkpoint`), and with keys the secret files. */

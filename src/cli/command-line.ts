@@ -3,7 +3,6 @@
  * the runner that prints it, and the parsers for numbers and enumerated values. `ppn` is built on
  * this alone (it reaches the server over the public API only).
  */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 
 /** Exit codes: 1 the server or the command refused, 2 the command line itself is wrong, 3 the server cannot be reached. */
@@ -50,17 +49,4 @@ export async function runCli(main: () => Promise<void>): Promise<void> {
     process.stderr.write(`error: ${message}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT_REFUSED;
   }
-}
-
-/** This package's version, from the package.json above the running file (in src/ or dist/src/). */
-export function packageVersion(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    try {
-      const manifest = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
-      if (manifest.name === 'ppn-control-plane' && manifest.version) return manifest.version;
-    } catch {
-      // not here: look one directory up
-    }
-  }
-  return 'unknown';
 }

@@ -8,6 +8,7 @@ import { systemClock } from '../clock.js';
 import { readCapacity } from '../agent/capacity.js';
 import { AgentError } from '../agent/error.js';
 import { FleetClient, parseServerUrl } from '../agent/fleet-client.js';
+import { VERSION, warnOfVersionSkew } from '../version.js';
 import { runHeartbeatLoop } from '../agent/heartbeat-loop.js';
 import { QemuDriver } from '../agent/qemu.js';
 import { Reconciler } from '../agent/reconcile.js';
@@ -51,6 +52,11 @@ export function enrollNode(stateDir: string, options: EnrollOptions): Promise<vo
     const token = readToken(options.token, '--token');
     const client = new FleetClient({ server: options.server, token, privateKey, clock: systemClock });
     const node = await client.enroll(options.nodeId, readCapacity(stateDir));
+    await warnOfVersionSkew(
+      'agent',
+      () => client.serverVersion(),
+      (warning) => process.stderr.write(`${warning}\n`),
+    );
     writeEnrollment(stateDir, { server: options.server, token, node_id: options.nodeId });
     process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
     process.stderr.write(`enrolled as ${options.nodeId}; start the agent with "service-vm-host run"\n`);
@@ -78,7 +84,16 @@ export function runNode(stateDir: string, options: RunOptions): Promise<void> {
         controller.abort();
       });
     }
-    log.info({ node_id: enrollment.node_id, server: enrollment.server, state_dir: stateDir, accel: driver.accel, vms: driver.vmIds().length }, 'agent started');
+    log.info(
+      { node_id: enrollment.node_id, server: enrollment.server, state_dir: stateDir, accel: driver.accel, vms: driver.vmIds().length, version: VERSION },
+      'agent started',
+    );
+    // Beside the heartbeats, not before them: a slow server must not hold up the node's VMs.
+    void warnOfVersionSkew(
+      'agent',
+      () => client.serverVersion(),
+      (warning) => log.warn({ server: enrollment.server }, warning),
+    );
     await runHeartbeatLoop({
       stateDir,
       nodeId: enrollment.node_id,

@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { Command } from 'commander';
-import { CliError, EXIT_USAGE, packageVersion, runCli } from './command-line.js';
+import { CliError, EXIT_USAGE, runCli } from './command-line.js';
+import { VERSION } from '../version.js';
 
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 
@@ -92,7 +93,7 @@ export function renderUnit(role: Role, options: UnitOptions): string {
   const state = stateDirectoryLines(options.stateDir);
   const execStart = [options.node, options.entry, ...options.args].map(quoteExecArgument).join(' ');
   return [
-    `# Written by "install-service" of ppn-control-plane ${packageVersion()}; docs/operations.md, "Service units".`,
+    `# Written by "install-service" of ppn-control-plane ${VERSION}; docs/operations.md, "Service units".`,
     '# Change it with a drop-in (systemctl edit UNIT): running install-service again replaces this file.',
     '[Unit]',
     `Description=${role.description}`,

@@ -8,7 +8,9 @@
 import { Command, type CommanderError } from 'commander';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../tokens/format.js';
 import { callApi, type ApiOptions } from './api.js';
-import { EXIT_USAGE, oneOf, packageVersion, runCli } from './command-line.js';
+import { VERSION } from '../version.js';
+import { registerVersion } from './ppn-version.js';
+import { EXIT_USAGE, oneOf, runCli } from './command-line.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { parseDuration } from './durations.js';
 import { keygen } from './keygen.js';
@@ -32,7 +34,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 const program = new Command('ppn')
   .description('PPN client: remotes, tenants, VMs, tokens, sessions and nodes over the API; keys and offline token delegation')
-  .version(packageVersion(), '-V, --version')
+  .version(VERSION, '-V, --version')
   .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER)')
   .configureHelp({ showGlobalOptions: true })
   // Inherited by every subcommand defined below: a wrong command line exits 2, --help and --version 0.
@@ -108,6 +110,7 @@ remote
   .action((name: string) => runCli(async () => removeRemote(name)));
 
 registerWhoami(program);
+registerVersion(program);
 registerTenant(program);
 registerVm(program);
 

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
-import { packageVersion } from './command-line.js';
+import { VERSION } from '../version.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger, type ReadFilters } from './fs-read.js';
@@ -67,7 +67,7 @@ function fromSource(
   });
 }
 
-const program = new Command('service-fs').description('read and verify the PPN audit ledger').version(packageVersion(), '-V, --version');
+const program = new Command('service-fs').description('read and verify the PPN audit ledger').version(VERSION, '-V, --version');
 
 type ReadOpts = SourceOptions & ReadFilters;
 

@@ -3,11 +3,11 @@
 import { Command, Option } from 'commander';
 import { defaultStateDir, ROOT_STATE_DIR } from '../agent/state-dir.js';
 import { parsePositiveInt, runCli } from './common.js';
-import { packageVersion } from './command-line.js';
+import { VERSION } from '../version.js';
 import { enrollNode, initNode, runNode } from './host.js';
 import { addInstallServiceCommand, HOST_ROLE } from './install-service.js';
 
-const program = new Command('service-vm-host').description('PPN node agent: enrolls this machine and runs its VMs under QEMU').version(packageVersion(), '-V, --version');
+const program = new Command('service-vm-host').description('PPN node agent: enrolls this machine and runs its VMs under QEMU').version(VERSION, '-V, --version');
 const STATE_DIR_HELP = `state directory: node key, enrollment, VMs (default ${defaultStateDir()}: /var/lib/ppn-host as root, ./.ppn-host otherwise)`;
 
 program

@@ -13,8 +13,8 @@ import { restore } from './restore.js';
 import { printAdminToken, type SharedNodeRequest } from './admin-token.js';
 import { listKeys, retireKey, rotateKey } from './keys.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
-import { packageVersion } from './command-line.js';
 import { addInstallServiceCommand, TENANT_ROLE } from './install-service.js';
+import { VERSION } from '../version.js';
 import { DEFAULT_LISTEN, parseListen, serve } from './serve.js';
 
 /** A ratio from 0.1 to 64: below 1 reserves CPU, above 1 shares it (docs/design/fleet.md). */
@@ -24,7 +24,7 @@ function parseOvercommit(text: string): number {
   return ratio;
 }
 
-const program = new Command('service-vm-tenant').description('PPN control plane API server').version(packageVersion(), '-V, --version');
+const program = new Command('service-vm-tenant').description('PPN control plane API server').version(VERSION, '-V, --version');
 
 program
   .command('serve')

@@ -1,13 +1,102 @@
 /**
  * The schema, as ordered migrations that run unchanged on every store. Dialect-specific statements
  * (the WORM triggers) are chosen by the `dialect` argument, never by sniffing the connection.
+ *
+ * Add before you remove (docs/design/store.md): during a rolling upgrade the previous release's
+ * servers keep running on a database the new release has migrated, so a migration is `additive`
+ * (new tables, new nullable or defaulted columns, new or dropped indexes: nothing the previous
+ * release reads or writes goes away or changes meaning) unless it is a `removal`, which may only drop
+ * what the code stopped using at least one release earlier. Each migration's kind is recorded in
+ * the database (migration_kinds), so that a server older than the database can tell whether it may
+ * run on it (migrateStore). test/store/migrations-additive.test.ts holds every migration to this.
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import type { Dialect } from './dialect.js';
 
-export function buildMigrations(dialect: Dialect): Record<string, Migration> {
+export type MigrationKind = 'additive' | 'removal';
+
+export interface SchemaChange {
+  kind: MigrationKind;
+  /** A removal's tables and columns ("table" or "table.column") it drops or renames. */
+  removes?: readonly string[];
+  /** A removal's first release whose code no longer used what it removes. */
+  unusedSince?: string;
+  /** A removal's release: at least one minor version after unusedSince. */
+  release?: string;
+  up(db: Kysely<unknown>): Promise<void>;
+}
+
+/** The migration that creates migration_kinds; it records its own kind and every earlier one's. */
+const KINDS_MIGRATION = '0015_migration_kinds';
+
+/** Every migration, in the form Kysely's Migrator runs, each recording its kind once it has run. */
+export function buildMigrations(dialect: Dialect, changes: Record<string, SchemaChange> = schemaChanges(dialect)): Record<string, Migration> {
+  const names = Object.keys(changes).sort();
+  const kindsFrom = names.indexOf(KINDS_MIGRATION);
+  return Object.fromEntries(
+    names.map((name, i) => {
+      const up = async (db: Kysely<unknown>) => {
+        await changes[name]!.up(db);
+        if (kindsFrom < 0 || i < kindsFrom) return;
+        for (const recorded of i === kindsFrom ? names.slice(0, i + 1) : [name]) {
+          await sql`INSERT INTO migration_kinds (name, kind) VALUES (${recorded}, ${changes[recorded]!.kind})`.execute(db);
+        }
+      };
+      return [name, { up }];
+    }),
+  );
+}
+
+/** The name of the latest migration this code knows: the schema it expects (GET /v1/version). */
+export function latestMigration(): string {
+  return Object.keys(schemaChanges('sqlite')).sort().at(-1)!;
+}
+
+/**
+ * Brings the store's schema up to this release's. A database that a newer release has already
+ * migrated further is accepted as it is when every migration this code does not know is recorded as
+ * additive (a rolling upgrade, or a step back to the previous release); any other is refused, naming
+ * the migrations, since this code may misread what they changed.
+ */
+export async function migrateSchema<DB>(db: Kysely<DB>, dialect: Dialect, changes: Record<string, SchemaChange> = schemaChanges(dialect)): Promise<void> {
+  if (await acceptNewerSchema(db, changes)) return;
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => buildMigrations(dialect, changes) } });
+  const { error } = await migrator.migrateToLatest();
+  if (!error) return;
+  // A newer server may have migrated the database between the look above and the migrator's.
+  if (await acceptNewerSchema(db, changes)) return;
+  throw error instanceof Error ? error : new Error('migration failed', { cause: error });
+}
+
+/** True when the database holds migrations unknown to `changes`, all recorded as additive; throws if some are not. */
+async function acceptNewerSchema<DB>(db: Kysely<DB>, changes: Record<string, SchemaChange>): Promise<boolean> {
+  const tables = new Set((await db.introspection.getTables({ withInternalKyselyTables: true })).map((table) => table.name));
+  if (!tables.has('kysely_migration')) return false;
+  const applied = (await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db)).rows.map((row) => row.name);
+  const unknown = applied.filter((name) => !(name in changes)).sort();
+  if (unknown.length === 0) return false;
+  const kinds = new Map<string, string>();
+  if (tables.has('migration_kinds')) {
+    for (const row of (await sql<{ name: string; kind: string }>`SELECT name, kind FROM migration_kinds`.execute(db)).rows) kinds.set(row.name, row.kind);
+  }
+  const refused = unknown.filter((name) => kinds.get(name) !== 'additive');
+  const missing = Object.keys(changes).filter((name) => !applied.includes(name));
+  if (refused.length > 0 || missing.length > 0) {
+    const why =
+      refused.length > 0
+        ? `${refused.map((name) => `${name} (${kinds.get(name) ?? 'kind not recorded'})`).join(', ')} not additive`
+        : `${missing.join(', ')} of this release not applied`;
+    throw new Error(
+      `the database was migrated by a newer release (${unknown.join(', ')}) that this release cannot run beside: ${why}; run the release that migrated it, or a newer one`,
+    );
+  }
+  return true;
+}
+
+export function schemaChanges(dialect: Dialect): Record<string, SchemaChange> {
   return {
     '0001_initial': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('tenants')
@@ -83,6 +172,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0002_rate_events': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('rate_events')
@@ -93,6 +183,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0003_ledger_nodes': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('ledger_nodes')
@@ -105,6 +196,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0004_ledger_checkpoints': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('ledger_checkpoints')
@@ -116,6 +208,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0005_platform_keys': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('platform_keys')
@@ -133,6 +226,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
     // Proof of possession: the nonce record replicas share, and the tenant switch that demands a
     // signature on every request under its tokens (docs/design/request-signatures.md).
     '0006_request_nonces': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('request_nonces')
@@ -149,6 +243,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0007_token_limits': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         // The chain of token block ids a VM was created under (JSON array), so its delete can free
         // the usage it added to each block. Null for VMs created before sub-quotas.
@@ -169,6 +264,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0008_token_names': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         // An optional name and description, so a token list is readable by people.
         await db.schema.alterTable('tokens').addColumn('name', 'text').execute();
@@ -178,6 +274,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
     // Sessions (SPEC §5): one row per token block seen in use, written by each server's flusher
     // (src/control/sessions.ts) from what it aggregated in memory, never once per request.
     '0009_sessions': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('sessions')
@@ -195,6 +292,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0010_token_issuer_chain': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         // The block ids of the chain that issued a token through the API (JSON array, root first), so
         // revoking any block of that chain revokes the token too. Null when a platform admin issued it.
@@ -202,6 +300,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     '0011_session_names': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         // A session shows its token's name; a delegated block's is known only from its requests.
         await db.schema.alterTable('sessions').addColumn('name', 'text').execute();
@@ -210,6 +309,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
     // The fleet (SPEC §7, docs/design/fleet.md): enrolled nodes, the pool a VM is placed in, the
     // tenant switch for shared nodes, and the last console output of each VM.
     '0012_nodes': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('nodes')
@@ -250,8 +350,10 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
     // Usage kept, not summed (docs/design/quotas-and-rate-limits.md): the tenant's row carries what
     // its VM rows hold, changed in the same transaction as every VM insert and delete, so a quota
     // decision reads it with the tenant lock instead of summing every VM. Backfilled here from the
-    // VM rows; the covering index that served the sum goes, so inserts no longer maintain it.
+    // VM rows; the covering index that served the sum goes, so inserts no longer maintain it (dropping an
+    // index changes no query's answer, so this stays additive).
     '0013_usage': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         for (const column of USAGE_COLUMNS) {
           await db.schema
@@ -270,6 +372,7 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
     // The rate limit across replicas without a write per request (docs/design/quotas-and-rate-limits.md):
     // slots leased per tenant and second. rate_events stays for servers of the previous version.
     '0014_rate_slots': {
+      kind: 'additive',
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('rate_slots')
@@ -277,6 +380,18 @@ export function buildMigrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('second', 'bigint', (c) => c.notNull())
           .addColumn('taken', 'integer', (c) => c.notNull())
           .addPrimaryKeyConstraint('rate_slots_pk', ['tenant_id', 'second'])
+          .execute();
+      },
+    },
+    // Each migration's kind, so that an older server can tell whether it may run on this database
+    // (migrateSchema). Filled by buildMigrations as each migration runs.
+    [KINDS_MIGRATION]: {
+      kind: 'additive',
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('migration_kinds')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
           .execute();
       },
     },

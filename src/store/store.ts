@@ -3,11 +3,11 @@
  * in its own folder and is the only code that imports its driver; everything else talks Kysely
  * through the query modules beside this file.
  */
-import { Migrator, sql, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { PpnError } from '../errors.js';
 import type { Dialect } from './dialect.js';
 import { runInBatch } from './group-commit.js';
-import { buildMigrations } from './migrations.js';
+import { migrateSchema, type SchemaChange } from './migrations.js';
 import type { Database, Db } from './schema.js';
 
 export type { Dialect } from './dialect.js';
@@ -42,13 +42,9 @@ export async function announce(trx: Db, dialect: Dialect, channel: Channel): Pro
   if (dialect === 'postgres') await sql`select pg_notify(${channel}, '')`.execute(trx);
 }
 
-export async function migrateStore(store: Store): Promise<void> {
-  const migrator = new Migrator({
-    db: store.db,
-    provider: { getMigrations: async () => buildMigrations(store.dialect) },
-  });
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
+/** Migrates the store to this release's schema, or accepts a newer additive one (migrations.ts). */
+export async function migrateStore(store: Store, changes?: Record<string, SchemaChange>): Promise<void> {
+  await migrateSchema(store.db, store.dialect, changes);
 }
 
 /**

@@ -56,6 +56,7 @@ const REQUESTS: Record<RouteKey, string> = {
   'GET /healthz': '/healthz',
   'GET /readyz': '/readyz',
   'GET /openapi.json': '/openapi.json',
+  'GET /v1/version': '/v1/version',
   'GET /metrics': '/metrics',
   'POST /v1/tenants': '/v1/tenants',
   'GET /v1/tenants': '/v1/tenants',

@@ -49,7 +49,7 @@ describe('ppn and the other bins as a daily tool', () => {
   });
 
   it('bash completion completes subcommands, options and enumerated values', () => {
-    expect(complete('ppn v')).toEqual(['vm']);
+    expect(complete('ppn v')).toEqual(['version', 'vm']);
     expect(complete('ppn vm cr')).toEqual(['create']);
     expect(complete('ppn vm create web-1 --wa')).toEqual(['--wait']);
     expect(complete('ppn token issue --scope tenant:')).toEqual(['tenant:input', 'tenant:user', 'tenant:read']);

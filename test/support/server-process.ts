@@ -53,15 +53,16 @@ export function replicaDataDir(source: string): string {
  * fresh database, which the directory then remembers, so a restart on it finds the same state.
  * The server listens before its start-up check of the ledger ends; unless `waitForLedgerCheck` is
  * false, this waits (60 s at most) until /readyz no longer says `ledger_verifying`, by when a new
- * directory's admin token is written.
+ * directory's admin token is written. `cli` runs another build of service-vm-tenant (an earlier
+ * release's, test/upgrade/).
  */
 export async function startServer(
   dataDir = tempDataDir(),
   env: Record<string, string> = {},
-  options: { umask?: string; args?: string[]; waitForLedgerCheck?: boolean } = {},
+  options: { umask?: string; args?: string[]; waitForLedgerCheck?: boolean; cli?: string } = {},
 ): Promise<ServerProcess> {
   const databaseUrl = existsSync(join(dataDir, 'database.url')) || options.args?.includes('--database-url') ? undefined : await freshDatabaseUrl();
-  const args = [CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
+  const args = [options.cli ?? CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
   if (databaseUrl) args.push('--database-url', databaseUrl);
   // With a umask, through a shell that sets it and then becomes the server (exec keeps the pid).
   const [command, argv] = options.umask === undefined ? [process.execPath, args] : ['sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...args]];

@@ -63,6 +63,7 @@ export const ROUTE_ACCESS = {
   'GET /healthz':                                row('public',                 200, ALL_200,                   ALL_200),
   'GET /readyz':                                 row('public',                 200, ALL_200,                   ALL_200),
   'GET /openapi.json':                           row('public',                 200, ALL_200,                   ALL_200),
+  'GET /v1/version':                             row('public',                 200, ALL_200,                   ALL_200),
   // A node:agent token may call nothing but its node's own routes (below), so not /metrics either.
   'GET /metrics':                                row('optional',               200, NOT_AGENT,                 NOT_AGENT),
 

@@ -5,6 +5,7 @@ import { PpnError } from '../../errors.js';
 import { pingStore } from '../../store/store.js';
 import { metricsTokenGuard, readTenantQuotaReadings, renderMetrics } from '../metrics.js';
 import { registerReplicaMetrics } from '../replica-metrics.js';
+import { VERSION } from '../../version.js';
 
 export interface HealthOptions {
   /** `serve --metrics-token`: /metrics then answers only this bearer token, and with the tenant series. */
@@ -14,16 +15,11 @@ export interface HealthOptions {
 export function registerHealthRoutes(app: TypedApp, deps: RouteDeps, options: HealthOptions = {}): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
+  // Every answer, ready or not, says which release this is: a rolling upgrade is watched here.
   app.get('/readyz', { schema: { hide: true } }, async () => {
-    if (deps.ledgerProblem) throw ledgerRefusal(deps.ledgerProblem);
-    const verifying = deps.ledgerVerifying;
-    if (verifying) {
-      throw new PpnError('ledger_verifying', `the start-up check of the ledger is running: ${verifying.checked} of ${verifying.total} entries checked`, {
-        extensions: { checked: verifying.checked, total: verifying.total },
-      });
-    }
-    if (!(await pingStore(deps.store))) throw new PpnError('store_unavailable', 'the store does not answer');
-    return { status: 'ready', background: deps.backgroundRole() };
+    const refusal = readinessRefusal(deps) ?? ((await pingStore(deps.store)) ? null : new PpnError('store_unavailable', 'the store does not answer'));
+    if (refusal) throw new PpnError(refusal.code, refusal.message, { extensions: { ...refusal.extensions, version: VERSION }, headers: refusal.headers });
+    return { status: 'ready', version: VERSION, background: deps.backgroundRole() };
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -48,5 +44,15 @@ export function registerHealthRoutes(app: TypedApp, deps: RouteDeps, options: He
     }
     const text = await renderMetrics(deps.metrics, deps.tenantMetrics, withTenants);
     return reply.type(deps.metrics.contentType).send(text);
+  });
+}
+
+/** Why the server is not ready as far as the ledger says, or null. */
+function readinessRefusal(deps: RouteDeps): PpnError | null {
+  if (deps.ledgerProblem) return ledgerRefusal(deps.ledgerProblem);
+  const verifying = deps.ledgerVerifying;
+  if (!verifying) return null;
+  return new PpnError('ledger_verifying', `the start-up check of the ledger is running: ${verifying.checked} of ${verifying.total} entries checked`, {
+    extensions: { checked: verifying.checked, total: verifying.total },
   });
 }
