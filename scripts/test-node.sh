@@ -18,7 +18,7 @@ declare -A release=([22]=22.23.5 [24]=24.22.3)
 
 line=${1:-}
 if [ -z "$line" ] || [ -z "${release[$line]:-}" ]; then
-  echo "usage: scripts/test-node.sh LINE [vitest arguments...]   (LINE: ${!release[*]})" >&2
+  echo "usage: scripts/test-node.sh LINE [vitest arguments...]   (LINE: $(printf '%s\n' "${!release[@]}" | sort -n | xargs))" >&2
   exit 2
 fi
 shift
