@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
+import { readCaFile } from '../tls/client.js';
 
 /** Exit codes: 1 the server or the command refused, 2 the command line itself is wrong, 3 the server cannot be reached. */
 export const EXIT_REFUSED = 1;
@@ -63,4 +64,15 @@ export function packageVersion(): string {
     }
   }
   return 'unknown';
+}
+
+/** The CA that `--ca` (else PPN_CA) names, read now: a missing or non-PEM file is a wrong command line. */
+export function readCaOption(given: string | undefined): string | undefined {
+  const file = given ?? (process.env.PPN_CA || undefined);
+  if (file === undefined) return undefined;
+  try {
+    return readCaFile(file, given !== undefined ? '--ca' : 'PPN_CA');
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT_USAGE);
+  }
 }

@@ -1,5 +1,6 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
 import { existsSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
 import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
 import { serverLogStream } from '../api/request-log.js';
@@ -16,6 +17,7 @@ import {
   writeLedgerPublicKey,
   writeSecretFile,
 } from '../config/data-dir.js';
+import { readServerTls, reloadOnSighup, type ServerTlsFiles } from '../tls/server.js';
 import { preparePlatformKeys } from './keys.js';
 import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
 
@@ -35,6 +37,10 @@ export interface ServeOptions {
   heartbeatIntervalS?: number;
   /** Entries per second the leader's background scrub of the ledger checks. */
   scrubRate?: number;
+  /** Serve HTTPS from these files, re-read on SIGHUP (docs/operations.md, TLS). */
+  tls?: ServerTlsFiles;
+  /** Proxies whose X-Forwarded-For names the client. */
+  trustProxy?: string[];
 }
 
 export function parseListen(text: string): { host: string; port: number } {
@@ -56,6 +62,8 @@ function pollMsFromEnv(): number | undefined {
 export async function serve(options: ServeOptions): Promise<void> {
   const say = startupLog();
   const { host, port } = parseListen(options.listen);
+  // Before anything else, so a wrong file stops the server before it takes the data directory.
+  const tls = options.tls ? readServerTls(options.tls) : undefined;
   const { dataDir, database } = options;
   const { tightened } = initDataDir(dataDir);
   for (const dir of tightened) say(`tightened ${dir} to 0700: it holds the keys and the database`);
@@ -96,7 +104,11 @@ export async function serve(options: ServeOptions): Promise<void> {
     checkLedgerInBackground: true,
     whenLedgerVerified: writeAdminToken,
     scrubRatePerSecond: options.scrubRate,
+    https: tls?.https,
+    clientCertificateForPlatformAdmin: tls?.clientCertificateForPlatformAdmin,
+    trustProxy: options.trustProxy,
   });
+  if (options.tls) reloadOnSighup(app.server as unknown as TlsServer, options.tls, app.log);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -113,6 +125,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
+  if (tls) say(`serving TLS with certificate ${tls.fingerprint}${tls.clientCertificateForPlatformAdmin ? '; platform-admin tokens need a client certificate' : ''}`);
   await ledgerChecked(app);
   const problem = ledgerProblemOf(app);
   if (problem && needsToken) say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);
