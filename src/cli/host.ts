@@ -13,7 +13,7 @@ import { runHeartbeatLoop } from '../agent/heartbeat-loop.js';
 import { QemuDriver } from '../agent/qemu.js';
 import { Reconciler } from '../agent/reconcile.js';
 import { nodeKeyFile, prepareStateDir, readEnrollment, requireNodeKey, writeEnrollment } from '../agent/state-dir.js';
-import { readCaFile } from '../tls/client.js';
+import { plainHttpRefusal, readCaFile } from '../tls/client.js';
 import { CliError } from './common.js';
 import { readCaOption } from './command-line.js';
 import { readPrivateKey, readToken } from './holder.js';
@@ -53,11 +53,8 @@ export function enrollNode(stateDir: string, options: EnrollOptions): Promise<vo
     if (!NODE_ID.test(options.nodeId))
       throw new CliError(`--node-id wants a name of lowercase letters, digits and "-" such as compute-west-01; got "${options.nodeId}"`, 2);
     const insecure = options.insecure === true;
-    try {
-      parseServerUrl(options.server, insecure);
-    } catch (error) {
-      throw new CliError((error as Error).message, 2);
-    }
+    const refusal = plainHttpRefusal(parseServerUrl(options.server, true), insecure);
+    if (refusal) throw new CliError(refusal, 2);
     const ca = readCaOption(options.ca);
     const privateKey = readPrivateKey(requireNodeKey(stateDir));
     const token = readToken(options.token, '--token');
