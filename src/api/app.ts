@@ -231,7 +231,11 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
  * then builds an https server from `https` alone, so the timeouts go there too).
  */
 function serverOptions(requestTimeoutMs: number, tls: HttpsOptions | undefined): { http: object } | { https: HttpsOptions } {
-  const timeouts = { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)) };
+  const timeouts = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)),
+  };
   return tls ? { https: { ...timeouts, ...tls } } : { http: timeouts };
 }
 

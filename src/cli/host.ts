@@ -87,7 +87,14 @@ export function runNode(stateDir: string, options: RunOptions): Promise<void> {
     const log = pino({ level: options.logLevel }, pino.destination({ dest: 1, sync: true }));
     const driver = new QemuDriver({ stateDir, stopTimeoutMs: options.stopTimeoutS * 1000, ...(options.accel === 'auto' ? {} : { kvm: options.accel === 'kvm' }) });
     const ca = enrollment.ca_file === undefined ? undefined : readCaFile(enrollment.ca_file, 'the CA file enrollment.json names');
-    const client = new FleetClient({ server: enrollment.server, token: enrollment.token, privateKey, clock: systemClock, tls: { ca }, insecure: enrollment.insecure === true });
+    const client = new FleetClient({
+      server: enrollment.server,
+      token: enrollment.token,
+      privateKey,
+      clock: systemClock,
+      tls: { ca },
+      insecure: enrollment.insecure === true,
+    });
     const controller = new AbortController();
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {

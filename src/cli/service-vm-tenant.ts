@@ -95,7 +95,10 @@ function tlsFiles(opts: ServeCommandOptions): ServerTlsFiles | undefined {
   const key = opts.tlsKey ?? process.env.PPN_TLS_KEY;
   const clientCa = opts.tlsClientCa ?? process.env.PPN_TLS_CLIENT_CA;
   if ((cert === undefined) !== (key === undefined)) {
-    throw new CliError(`--tls-cert and --tls-key (PPN_TLS_CERT, PPN_TLS_KEY) go together: ${cert === undefined ? 'a key was given without its certificate' : 'a certificate was given without its key'}`, 2);
+    throw new CliError(
+      `--tls-cert and --tls-key (PPN_TLS_CERT, PPN_TLS_KEY) go together: ${cert === undefined ? 'a key was given without its certificate' : 'a certificate was given without its key'}`,
+      2,
+    );
   }
   if (cert === undefined || key === undefined) {
     if (clientCa !== undefined) throw new CliError('--tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for over TLS only', 2);

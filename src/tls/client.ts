@@ -29,7 +29,7 @@ export function readCaFile(file: string, option = '--ca'): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`${option} ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    throw new Error(`${option} ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, { cause: error });
   }
   try {
     new X509Certificate(text);
@@ -135,8 +135,8 @@ export function send(url: URL | string, init: SendInit = {}, tls: ClientTls = {}
 function explained(error: Error, url: URL): Error {
   if (!isCertificateError(error)) return error;
   const hint =
-    (error as NodeJS.ErrnoException).code === 'ERR_TLS_CERT_ALTNAME_INVALID'
-      ? `the certificate is not for ${url.hostname}`
-      : 'give the CA that signed it with --ca FILE';
-  return Object.assign(new Error(`the server's certificate is not trusted (${error.message}): ${hint}; nothing was sent`), { code: (error as NodeJS.ErrnoException).code });
+    (error as NodeJS.ErrnoException).code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `the certificate is not for ${url.hostname}` : 'give the CA that signed it with --ca FILE';
+  return Object.assign(new Error(`the server's certificate is not trusted (${error.message}): ${hint}; nothing was sent`), {
+    code: (error as NodeJS.ErrnoException).code,
+  });
 }

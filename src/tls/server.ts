@@ -29,7 +29,7 @@ function readFile(file: string, option: string): Buffer {
     return readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(`${option} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`);
+    throw new Error(`${option} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, { cause: error });
   }
 }
 
@@ -54,7 +54,7 @@ function readContext(files: ServerTlsFiles): { context: SecureContextOptions; fi
   try {
     createSecureContext(context);
   } catch (error) {
-    throw new Error(`--tls-cert ${files.cert} and --tls-key ${files.key} do not go together: ${(error as Error).message}`);
+    throw new Error(`--tls-cert ${files.cert} and --tls-key ${files.key} do not go together: ${(error as Error).message}`, { cause: error });
   }
   return { context, fingerprint: served.fingerprint256 };
 }

@@ -25,7 +25,11 @@ const subjectKey = () => generateKeyPairSync('ed25519').publicKey.export({ forma
 async function tenantWithToken(server: ServerProcess, tenantId: string, scope: string, ca = pki.ca, client?: { cert: string; key: string }) {
   const tls = { ca, ...(client ? { cert: readFileSync(client.cert, 'utf8'), key: readFileSync(client.key, 'utf8') } : {}) };
   const call = (method: string, path: string, body: unknown) =>
-    send(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }, tls);
+    send(
+      `${server.url}${path}`,
+      { method, headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) },
+      tls,
+    );
   expect((await call('POST', '/v1/tenants', { tenant_id: tenantId, display_name: tenantId, api_rate_limit_rpm: 100_000 })).status).toBe(201);
   const issued = await call('POST', `/v1/tenants/${tenantId}/tokens`, { subject_pubkey: subjectKey(), scope, expires_in_seconds: 3600 });
   expect(issued.status).toBe(201);
@@ -82,7 +86,9 @@ describe('the server and every client over TLS', () => {
     const enroll = await host('enroll', '--server', server.url, '--token', nodeToken.body.token, '--node-id', 'tls-node', '--ca', pki.caFile);
     expect(enroll.stderr).toMatch(/enrolled as tls-node/);
     expect(enroll.status).toBe(0);
-    const agent = spawn(process.execPath, [CLI.host, 'run', '--state-dir', stateDir, '--heartbeat-interval', '1', '--accel', 'tcg'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const agent = spawn(process.execPath, [CLI.host, 'run', '--state-dir', stateDir, '--heartbeat-interval', '1', '--accel', 'tcg'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let agentOutput = '';
     agent.stdout.on('data', (chunk: Buffer) => (agentOutput += chunk.toString()));
     agent.stderr.on('data', (chunk: Buffer) => (agentOutput += chunk.toString()));
@@ -114,7 +120,19 @@ describe('the server and every client over TLS', () => {
 
     const stateDir = join(mkdtempSync(join(tmpdir(), 'ppn-host-')), 'state');
     expect((await runCliAsync(CLI.host, ['init', '--state-dir', stateDir])).status).toBe(0);
-    const enroll = await runCliAsync(CLI.host, ['enroll', '--server', server.url, '--token', 'pct1.x', '--node-id', 'n1', '--ca', pki.otherCaFile, '--state-dir', stateDir]);
+    const enroll = await runCliAsync(CLI.host, [
+      'enroll',
+      '--server',
+      server.url,
+      '--token',
+      'pct1.x',
+      '--node-id',
+      'n1',
+      '--ca',
+      pki.otherCaFile,
+      '--state-dir',
+      stateDir,
+    ]);
     expect(enroll.status).toBe(1);
     expect(enroll.stderr).toMatch(/certificate is not trusted/);
     expect(existsSync(join(stateDir, 'enrollment.json'))).toBe(false);
@@ -239,7 +257,11 @@ describe('serve --tls-cert and --tls-key', () => {
     expect(without.status).toBe(403);
     expect(without.body).toMatchObject({ code: 'client_certificate_required', type: 'urn:ppn:problem:client-certificate-required' });
     const withCert = (pair: { cert: string; key: string }) =>
-      send(`${server.url}/v1/tenants`, { headers: { authorization: `Bearer ${server.adminToken}` } }, { ca: pki.ca, cert: readFileSync(pair.cert, 'utf8'), key: readFileSync(pair.key, 'utf8') });
+      send(
+        `${server.url}/v1/tenants`,
+        { headers: { authorization: `Bearer ${server.adminToken}` } },
+        { ca: pki.ca, cert: readFileSync(pair.cert, 'utf8'), key: readFileSync(pair.key, 'utf8') },
+      );
     expect((await withCert(pki.client)).status).toBe(200);
     const stranger = await withCert(pki.strangerClient);
     expect([stranger.status, ((await stranger.json()) as { code: string }).code]).toEqual([403, 'client_certificate_required']);
@@ -251,7 +273,21 @@ describe('serve --tls-cert and --tls-key', () => {
     const user = ppnUser();
     user.ok('remote', 'add', 'plain', server.url, '--token', server.adminToken, '--ca', pki.caFile);
     expect(user.ppn('tenant', 'list').stderr).toMatch(/client certificate/i);
-    user.ok('remote', 'add', 'certified', server.url, '--token', server.adminToken, '--ca', pki.caFile, '--client-cert', pki.client.cert, '--client-key', pki.client.key, '--use');
+    user.ok(
+      'remote',
+      'add',
+      'certified',
+      server.url,
+      '--token',
+      server.adminToken,
+      '--ca',
+      pki.caFile,
+      '--client-cert',
+      pki.client.cert,
+      '--client-key',
+      pki.client.key,
+      '--use',
+    );
     expect(user.json('tenant', 'list').map((t: { tenant_id: string }) => t.tenant_id)).toEqual(['cert-free']);
   });
 });
