@@ -10,9 +10,11 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../src/tls/client.js';
+import { readServerTls } from '../../src/tls/server.js';
+import { startHarness } from '../support/harness.js';
 import { fingerprintOf, makeTestPki, type TestPki } from '../support/certificates.js';
 import { ppnUser } from '../support/ppn-cli.js';
 import { api, CLI, runCli, runCliAsync, serversStoppedAfterEach, startServer, tempDataDir, within, type ServerProcess } from '../support/server-process.js';
@@ -289,6 +291,34 @@ describe('serve --tls-cert and --tls-key', () => {
       '--use',
     );
     expect(user.json('tenant', 'list').map((t: { tenant_id: string }) => t.tenant_id)).toEqual(['cert-free']);
+  });
+});
+
+describe('the connection cap over TLS', () => {
+  it('a connection over the per-address cap is answered 429 problem+json inside TLS, which the client can read', async () => {
+    const h = await startHarness({ app: { https: readServerTls({ cert: pki.server.cert, key: pki.server.key }).https, maxConnectionsPerAddress: 1 } });
+    try {
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = h.app.server.address() as { port: number };
+      const open = () =>
+        new Promise<TLSSocket>((done, fail) => {
+          const socket = connect({ host: '127.0.0.1', port, ca: pki.ca }, () => done(socket));
+          socket.on('error', fail);
+        });
+      const held = await open();
+      const refused = await open();
+      const answer = await new Promise<string>((done) => {
+        let text = '';
+        refused.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        refused.on('close', () => done(text));
+        refused.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
+      held.destroy();
+      expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+      expect(answer).toContain('"code":"too_many_connections"');
+    } finally {
+      await h.close();
+    }
   });
 });
 
