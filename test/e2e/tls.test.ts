@@ -188,20 +188,26 @@ describe('plain http:// to another machine', () => {
 describe('serve --tls-cert and --tls-key', () => {
   const start = serversStoppedAfterEach();
 
-  it('refuses to start with one file of the pair, a key that is not the certificate’s, or a file it cannot read', () => {
-    const serve = (...args: string[]) => runCli(CLI.server, ['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDataDir(), ...args]);
-    const alone = serve('--tls-cert', pki.server.cert);
+  it('refuses to start with one file of the pair, a key that is not the certificate’s, or a file it cannot read', async () => {
+    const serve = (args: string[], env: Record<string, string> = {}) =>
+      runCliAsync(CLI.server, ['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDataDir(), ...args], env);
+    // Each is refused before the server opens anything, so they may run side by side.
+    const [alone, fromEnv, mismatched, missing, notPem, clientCaAlone, badProxy] = await Promise.all([
+      serve(['--tls-cert', pki.server.cert]),
+      serve([], { PPN_TLS_KEY: pki.server.key }),
+      serve(['--tls-cert', pki.server.cert, '--tls-key', pki.client.key]),
+      serve(['--tls-cert', join(pki.dir, 'nowhere.pem'), '--tls-key', pki.server.key]),
+      serve(['--tls-cert', pki.server.key, '--tls-key', pki.server.key]),
+      serve(['--tls-client-ca', pki.caFile]),
+      serve(['--trust-proxy', '10.0.0.0/33']),
+    ]);
     expect([alone.status, alone.stderr]).toEqual([2, expect.stringMatching(/--tls-cert and --tls-key .* go together: a certificate was given without its key/)]);
-    const fromEnv = runCli(CLI.server, ['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDataDir()], { PPN_TLS_KEY: pki.server.key });
     expect([fromEnv.status, fromEnv.stderr]).toEqual([2, expect.stringMatching(/a key was given without its certificate/)]);
-    const mismatched = serve('--tls-cert', pki.server.cert, '--tls-key', pki.client.key);
     expect([mismatched.status, mismatched.stderr]).toEqual([1, expect.stringMatching(/do not go together: .*key values mismatch/)]);
-    const missing = serve('--tls-cert', join(pki.dir, 'nowhere.pem'), '--tls-key', pki.server.key);
     expect([missing.status, missing.stderr]).toEqual([1, expect.stringMatching(/--tls-cert .*nowhere\.pem: no such file/)]);
-    const notPem = serve('--tls-cert', pki.server.key, '--tls-key', pki.server.key);
-    expect(notPem.stderr).toMatch(/holds no PEM certificate/);
-    expect(serve('--tls-client-ca', pki.caFile).status).toBe(2);
-    expect(serve('--trust-proxy', '10.0.0.0/33').stderr).toMatch(/--trust-proxy wants IP addresses or CIDR blocks/);
+    expect([notPem.status, notPem.stderr]).toEqual([1, expect.stringMatching(/holds no PEM certificate/)]);
+    expect([clientCaAlone.status, clientCaAlone.stderr]).toEqual([2, expect.stringMatching(/--tls-client-ca needs --tls-cert and --tls-key/)]);
+    expect([badProxy.status, badProxy.stderr]).toEqual([2, expect.stringMatching(/--trust-proxy wants IP addresses or CIDR blocks/)]);
   });
 
   it('takes a renewed certificate on SIGHUP: requests in flight and across the reload all succeed, and new connections get the new certificate', async () => {
