@@ -7,6 +7,7 @@ export const ERROR_CODES = [
   'invalid_input',
   'unauthenticated',
   'forbidden',
+  'client_certificate_required',
   'tenant_suspended',
   'not_found',
   'method_not_allowed',

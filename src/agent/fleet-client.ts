@@ -9,6 +9,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { keyIdOf, signRequest } from '../httpsig/sign.js';
+import { plainHttpRefusal, send, type ClientTls } from '../tls/client.js';
 import type { Capacity } from './capacity.js';
 import { AgentError } from './error.js';
 import type { VmObservation } from './qemu.js';
@@ -19,6 +20,10 @@ export interface FleetClientOptions {
   token: string;
   privateKey: KeyObject;
   clock: Clock;
+  /** The CA the server's certificate is checked against (default: the system's). */
+  tls?: ClientTls;
+  /** Allow plain http:// to a server that is not on this machine. */
+  insecure?: boolean;
 }
 
 export interface HeartbeatReply {
@@ -32,7 +37,7 @@ export class FleetClient {
   private readonly keyid: string;
 
   constructor(private readonly options: FleetClientOptions) {
-    this.base = parseServerUrl(options.server);
+    this.base = parseServerUrl(options.server, options.insecure === true);
     this.keyid = keyIdOf(options.privateKey);
   }
 
@@ -74,7 +79,7 @@ export class FleetClient {
     };
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+      response = await send(url, { method, headers, body, signal: AbortSignal.timeout(30_000) }, this.options.tls);
     } catch (error) {
       const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
       throw new AgentError('server_unreachable', `cannot reach ${url.origin}: ${cause}`, { cause: error });
@@ -95,7 +100,8 @@ export class FleetClient {
   }
 }
 
-export function parseServerUrl(server: string): URL {
+/** The server's URL, refused unless it is http(s), and plain http:// only to this machine or with `insecure`. */
+export function parseServerUrl(server: string, insecure: boolean): URL {
   let url: URL;
   try {
     url = new URL(server);
@@ -103,6 +109,8 @@ export function parseServerUrl(server: string): URL {
     throw new AgentError('server_unreachable', `--server wants an http(s) URL such as http://127.0.0.1:9221; got "${server}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AgentError('server_unreachable', `--server wants an http(s) URL; got "${server}"`);
+  const refusal = plainHttpRefusal(url, insecure);
+  if (refusal) throw new AgentError('server_unreachable', refusal);
   return url;
 }
 

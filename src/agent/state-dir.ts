@@ -5,7 +5,8 @@
  *
  *   node.pem          the node's Ed25519 private key (`init`)
  *   node.pub          its public key in base64url, the subject of the node's node:agent token
- *   enrollment.json   server URL, token and node id (`enroll`), read by `run`
+ *   enrollment.json   server URL, token and node id (`enroll`), and how to trust the server: the
+ *                     CA file `--ca` named and whether `--insecure` was given; read by `run`
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,9 @@ export interface Enrollment {
   server: string;
   token: string;
   node_id: string;
+  /** The CA file that signs the server's certificate (read at every start), when not the system's. */
+  ca_file?: string;
+  insecure?: boolean;
 }
 
 /** The default: the system directory for root, a directory beside the user otherwise. */

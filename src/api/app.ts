@@ -3,6 +3,7 @@
  * the order requests meet things: request id → problem mapping → auth/rate limit → routes.
  */
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
@@ -93,6 +94,12 @@ export interface AppOptions {
   scrubPauseMs?: number;
   /** `serve --metrics-token`: /metrics answers only `Authorization: Bearer <this>`, with the per-tenant series. */
   metricsToken?: string;
+  /** Serve HTTPS with these options (src/tls/server.ts builds them from `serve --tls-cert --tls-key`). */
+  https?: HttpsOptions;
+  /** Refuse platform-admin tokens on a connection without a client certificate verified by `https.ca` (`serve --tls-client-ca`). */
+  clientCertificateForPlatformAdmin?: boolean;
+  /** Proxies (addresses, CIDR blocks) whose X-Forwarded-For gives request.ip; none by default, so the header is ignored. */
+  trustProxy?: string[];
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -156,7 +163,8 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     // A request whose headers or body never arrive in full is answered 408 and closed, so slow or
     // stalled clients cannot hold sockets open. Node checks its timers every connectionsCheckingInterval.
     requestTimeout: requestTimeoutMs,
-    http: { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)) },
+    ...serverOptions(requestTimeoutMs, options.https),
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: (error, socket) => answerSocketError(app.log, requestTimeoutMs, error, socket),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -189,7 +197,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const checked = startLedgerCheck(app, deps, options);
   ledgerChecks.set(app, checked);
   if (!options.checkLedgerInBackground) await checked;
-  registerAuth(app, deps);
+  registerAuth(app, deps, { clientCertificateForPlatformAdmin: options.clientCertificateForPlatformAdmin === true });
 
   // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),
   // and within REFRESH_MS whatever happens to the notification.
@@ -221,6 +229,19 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
+}
+
+/**
+ * Node's server options: the request timeouts, and the TLS options when serving HTTPS (Fastify
+ * then builds an https server from `https` alone, so the timeouts go there too).
+ */
+function serverOptions(requestTimeoutMs: number, tls: HttpsOptions | undefined): { http: object } | { https: HttpsOptions } {
+  const timeouts = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)),
+  };
+  return tls ? { https: { ...timeouts, ...tls } } : { http: timeouts };
 }
 
 type FlushKind = 'sessions' | 'heartbeats';

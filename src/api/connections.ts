@@ -1,11 +1,13 @@
 /**
  * A cap on open connections per client address, so that one client cannot hold all of the server's
  * sockets (a slow-request flood from one address leaves room for everyone else). A connection over
- * the cap is answered 429 problem+json and closed before Node's HTTP parser ever sees it.
+ * the cap is answered 429 problem+json and closed before Node's HTTP parser ever sees it. Over TLS
+ * the count and the answer come once the handshake is done, so the client can read the answer.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import { PpnError } from '../errors.js';
 import { rawProblemResponse } from './problem.js';
 
@@ -16,9 +18,11 @@ export function limitConnectionsPerAddress(server: Server, cap: number, onRefuse
   const open = new Map<string, number>();
   // The HTTP server's own 'connection' listener attaches the parser; wrapping it lets a refused
   // socket skip HTTP entirely rather than be parsed and served after the refusal was written.
-  const parsers = server.listeners('connection') as ((socket: Socket) => void)[];
-  for (const parser of parsers) server.removeListener('connection', parser);
-  server.on('connection', (socket: Socket) => {
+  // An https server attaches the parser once the TLS handshake is done ('secureConnection').
+  const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  const parsers = server.listeners(event) as ((socket: Socket) => void)[];
+  for (const parser of parsers) server.removeListener(event, parser);
+  server.on(event, (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const count = open.get(address) ?? 0;
     if (count >= cap) {

@@ -35,6 +35,7 @@ const PROBLEM_KINDS: Record<ErrorCode, ProblemKind> = {
   invalid_input: { status: 400, title: 'Invalid input', type: 'urn:ppn:problem:invalid-input' },
   unauthenticated: { status: 401, title: 'Unauthenticated', type: 'urn:ppn:problem:unauthenticated' },
   forbidden: { status: 403, title: 'Forbidden', type: 'urn:ppn:problem:forbidden' },
+  client_certificate_required: { status: 403, title: 'Client certificate required', type: 'urn:ppn:problem:client-certificate-required' },
   tenant_suspended: { status: 403, title: 'Tenant suspended', type: 'urn:ppn:problem:tenant-suspended' },
   not_found: { status: 404, title: 'Not found', type: 'urn:ppn:problem:not-found' },
   method_not_allowed: { status: 405, title: 'Method not allowed', type: 'urn:ppn:problem:method-not-allowed' },

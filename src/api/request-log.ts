@@ -1,9 +1,10 @@
 /**
  * One log line per request, written when the answer has gone out (Fastify's own pair of lines,
  * "incoming request" and "request completed", is turned off in buildApp). The line carries the
- * method, the route template, the status, the duration and, once the token was verified, the tenant
- * and token id; the request id comes with the request's logger. A refused request (any problem
- * answer: 401, 403, 429, 503, …) adds its error code, so refusals can be counted from the log.
+ * method, the route template, the status, the duration, the client's address and, once the token
+ * was verified, the tenant and token id; the request id comes with the request's logger. A refused
+ * request (any problem answer: 401, 403, 429, 503, …) adds its error code, so refusals can be
+ * counted from the log.
  *
  * What a line costs (docs/benchmarks.md, issue 11): building it is a few µs; what cost most was the
  * write, one write(2) to stdout per line from the event loop. The server's stream (serverLogStream)
@@ -44,6 +45,8 @@ interface RequestLine {
   tenant: string | null | undefined;
   token_id: string | undefined;
   code: string | undefined;
+  /** The client: the peer's address, or X-Forwarded-For's when the peer is a trusted proxy (`serve --trust-proxy`). */
+  remote: string;
 }
 
 export function registerRequestLog(app: FastifyInstance): void {
@@ -61,6 +64,7 @@ export function registerRequestLog(app: FastifyInstance): void {
       tenant: principal ? principal.tenantId : undefined,
       token_id: principal ? principal.tokenId : undefined,
       code: code ?? undefined,
+      remote: request.ip,
     };
     if (code === 'internal') request.log.error(line, 'request failed');
     else if (code) request.log[reply.statusCode >= 500 ? 'warn' : 'info'](line, 'request refused');

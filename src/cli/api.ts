@@ -6,14 +6,18 @@
  */
 import { systemClock } from '../clock.js';
 import { signRequest } from '../httpsig/sign.js';
-import { CliError, EXIT_UNREACHABLE } from './command-line.js';
+import { CliError, EXIT_UNREACHABLE, readCaOption } from './command-line.js';
 import { readPrivateKey, readToken } from './holder.js';
+import { plainHttpRefusal, send } from '../tls/client.js';
 
 export interface ApiOptions {
   server?: string | undefined;
   token?: string | undefined;
   key?: string | undefined;
   data?: string | undefined;
+  /** The program's --ca and --insecure. */
+  ca?: string | undefined;
+  insecure?: boolean | undefined;
 }
 
 export async function callApi(method: string, path: string, options: ApiOptions): Promise<void> {
@@ -30,6 +34,9 @@ export async function callApi(method: string, path: string, options: ApiOptions)
     throw new CliError(`--server wants an http(s) URL such as http://127.0.0.1:9221; got "${server}"`, 2);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError(`--server wants an http(s) URL; got "${server}"`, 2);
+  const refusal = plainHttpRefusal(url, options.insecure === true);
+  if (refusal) throw new CliError(refusal, 2);
+  const ca = readCaOption(options.ca);
   if (options.data !== undefined) {
     try {
       JSON.parse(options.data);
@@ -50,7 +57,7 @@ export async function callApi(method: string, path: string, options: ApiOptions)
 
   let response: Response;
   try {
-    response = await fetch(url, { method: verb, headers, ...(body ? { body } : {}) });
+    response = await send(url, { method: verb, headers, body }, { ca });
   } catch (error) {
     const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
     throw new CliError(`cannot reach ${url.origin}: ${cause}`, EXIT_UNREACHABLE);

@@ -2,10 +2,12 @@
  * The one HTTP client `ppn` talks to the server through. It signs every request with the holder's
  * key when one is configured (RFC 9421 proof of possession, src/httpsig/sign.ts; a server that does
  * not need it ignores it), and turns an error answer into a readable refusal: the problem's title
- * and detail, and what to do next (problemMessage). An unreachable server exits 3.
+ * and detail, and what to do next (problemMessage). An unreachable server, or one whose certificate
+ * does not verify (src/tls/client.ts), exits 3.
  */
 import { systemClock } from '../clock.js';
 import { signRequest } from '../httpsig/sign.js';
+import { isCertificateError, send } from '../tls/client.js';
 import { privateKeyFromPem } from '../tokens/keys.js';
 import { CliError, EXIT_UNREACHABLE } from './command-line.js';
 import { problemMessage, type Problem } from './problems.js';
@@ -46,7 +48,7 @@ export class ApiClient {
     }
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, ...(bytes ? { body: bytes } : {}) });
+      response = await send(url, { method, headers, body: bytes }, this.connection.tls);
     } catch (error) {
       throw unreachable(this.connection, error);
     }
@@ -89,6 +91,7 @@ function unreachable(connection: Connection, error: unknown): CliError {
       : cause instanceof Error
         ? cause.message
         : (error as Error).message;
+  if (isCertificateError(error)) return new CliError(`refused ${connection.url} (${connection.source}): ${reason}`, EXIT_UNREACHABLE);
   return new CliError(
     `cannot reach ${connection.url} (${connection.source}): ${reason}\n  Is the server running there? "ppn remote list" shows the saved URLs; PPN_SERVER or --remote picks another.`,
     EXIT_UNREACHABLE,

@@ -4,6 +4,7 @@
  * this alone (it reaches the server over the public API only).
  */
 import { InvalidArgumentError } from 'commander';
+import { readCaFile } from '../tls/client.js';
 
 /** Exit codes: 1 the server or the command refused, 2 the command line itself is wrong, 3 the server cannot be reached. */
 export const EXIT_REFUSED = 1;
@@ -48,5 +49,16 @@ export async function runCli(main: () => Promise<void>): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`error: ${message}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT_REFUSED;
+  }
+}
+
+/** The CA that `--ca` (else PPN_CA) names, read now: a missing or non-PEM file is a wrong command line. */
+export function readCaOption(given: string | undefined): string | undefined {
+  const file = given ?? (process.env.PPN_CA || undefined);
+  if (file === undefined) return undefined;
+  try {
+    return readCaFile(file, given !== undefined ? '--ca' : 'PPN_CA');
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT_USAGE);
   }
 }

@@ -3,6 +3,7 @@
  * with a server and remembers how, `run` is the heartbeat loop. The agent itself is in src/agent/.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import pino from 'pino';
 import { systemClock } from '../clock.js';
 import { readCapacity } from '../agent/capacity.js';
@@ -13,7 +14,9 @@ import { runHeartbeatLoop } from '../agent/heartbeat-loop.js';
 import { QemuDriver } from '../agent/qemu.js';
 import { Reconciler } from '../agent/reconcile.js';
 import { nodeKeyFile, prepareStateDir, readEnrollment, requireNodeKey, writeEnrollment } from '../agent/state-dir.js';
+import { plainHttpRefusal, readCaFile } from '../tls/client.js';
 import { CliError } from './common.js';
+import { readCaOption } from './command-line.js';
 import { readPrivateKey, readToken } from './holder.js';
 import { writeKeyPair } from './keygen.js';
 
@@ -41,23 +44,36 @@ export interface EnrollOptions {
   server: string;
   token: string;
   nodeId: string;
+  /** The CA file that signs the server's certificate; remembered for `run`. */
+  ca?: string | undefined;
+  insecure?: boolean | undefined;
 }
 
 export function enrollNode(stateDir: string, options: EnrollOptions): Promise<void> {
   return asCliErrors(async () => {
     if (!NODE_ID.test(options.nodeId))
       throw new CliError(`--node-id wants a name of lowercase letters, digits and "-" such as compute-west-01; got "${options.nodeId}"`, 2);
-    parseServerUrl(options.server);
+    const insecure = options.insecure === true;
+    const refusal = plainHttpRefusal(parseServerUrl(options.server, true), insecure);
+    if (refusal) throw new CliError(refusal, 2);
+    const ca = readCaOption(options.ca);
     const privateKey = readPrivateKey(requireNodeKey(stateDir));
     const token = readToken(options.token, '--token');
-    const client = new FleetClient({ server: options.server, token, privateKey, clock: systemClock });
+    const client = new FleetClient({ server: options.server, token, privateKey, clock: systemClock, tls: { ca }, insecure });
     const node = await client.enroll(options.nodeId, readCapacity(stateDir));
     await warnOfVersionSkew(
       'agent',
       () => client.serverVersion(),
       (warning) => process.stderr.write(`${warning}\n`),
     );
-    writeEnrollment(stateDir, { server: options.server, token, node_id: options.nodeId });
+    const caFile = options.ca ?? (process.env.PPN_CA || undefined);
+    writeEnrollment(stateDir, {
+      server: options.server,
+      token,
+      node_id: options.nodeId,
+      ...(caFile === undefined ? {} : { ca_file: resolve(caFile) }),
+      ...(insecure ? { insecure } : {}),
+    });
     process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
     process.stderr.write(`enrolled as ${options.nodeId}; start the agent with "service-vm-host run"\n`);
   });
@@ -76,7 +92,15 @@ export function runNode(stateDir: string, options: RunOptions): Promise<void> {
     const enrollment = readEnrollment(stateDir);
     const log = pino({ level: options.logLevel }, pino.destination({ dest: 1, sync: true }));
     const driver = new QemuDriver({ stateDir, stopTimeoutMs: options.stopTimeoutS * 1000, ...(options.accel === 'auto' ? {} : { kvm: options.accel === 'kvm' }) });
-    const client = new FleetClient({ server: enrollment.server, token: enrollment.token, privateKey, clock: systemClock });
+    const ca = enrollment.ca_file === undefined ? undefined : readCaFile(enrollment.ca_file, 'the CA file enrollment.json names');
+    const client = new FleetClient({
+      server: enrollment.server,
+      token: enrollment.token,
+      privateKey,
+      clock: systemClock,
+      tls: { ca },
+      insecure: enrollment.insecure === true,
+    });
     const controller = new AbortController();
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {

@@ -36,6 +36,8 @@ const program = new Command('ppn')
   .description('PPN client: remotes, tenants, VMs, tokens, sessions and nodes over the API; keys and offline token delegation')
   .version(VERSION, '-V, --version')
   .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER)')
+  .option('--ca <file>', "the CA that signs the server's certificate, for this call (env PPN_CA; default: the remote's, else the system's)")
+  .option('--insecure', 'allow plain http:// to a server that is not on this machine (the token then crosses the network unencrypted)')
   .configureHelp({ showGlobalOptions: true })
   // Inherited by every subcommand defined below: a wrong command line exits 2, --help and --version 0.
   .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE))
@@ -60,16 +62,22 @@ remote
   .option('--key <file>', "the token holder's private key (from ppn keygen), to sign every request")
   .option('--inline', 'store the token file and key text in the configuration instead of their paths', false)
   .option('--use', 'make it the current remote', false)
+  .option('--ca <file>', "the CA that signs the server's certificate (PEM), by path unless --inline")
+  .option('--client-cert <file>', 'a client certificate (PEM) to present, for a server that asks platform admins for one (--tls-client-ca)')
+  .option('--client-key <file>', "the client certificate's key (PEM)")
+  .option('--insecure', 'allow a plain http:// URL to another machine: the token crosses the network unencrypted')
   .addHelpText(
     'after',
     helpExamples([
       'ppn remote add local http://127.0.0.1:9221 --token-file .ppn/admin.token',
       'ppn remote add acme https://ppn.example.com --token-file acme.token --key acme.key --inline',
+      'ppn remote add prod https://ppn.internal:9221 --token-file admin.token --ca ca.pem --client-cert admin.crt --client-key admin.key',
     ]),
   )
-  .action((name: string, url: string, opts: AddRemoteOptions & { json?: boolean }) =>
+  .action((name: string, url: string, _opts: unknown, command: Command) =>
     runCli(async () => {
-      const added = addRemote(name, url, opts);
+      // --ca and --insecure are the program's too: read them wherever they were given.
+      const added = addRemote(name, url, command.optsWithGlobals<AddRemoteOptions>());
       process.stdout.write(`saved remote ${added.name} (${added.remote.url})${added.current ? ', now current' : ''}\n`);
     }),
   );
@@ -171,7 +179,7 @@ program
     'after',
     helpExamples(['ppn api GET /v1/whoami --server http://127.0.0.1:9221 --token .ppn/admin.token', 'ppn api PATCH /v1/tenants/acme-corp --data \'{"max_vms":20}\'']),
   )
-  .action((method: string, path: string, opts: ApiOptions) => runCli(() => callApi(method, path, opts)));
+  .action((method: string, path: string, _opts: unknown, command: Command) => runCli(() => callApi(method, path, command.optsWithGlobals<ApiOptions>())));
 
 program
   .command('completion')

@@ -17,6 +17,7 @@ import { parseCheckpoint, type Checkpoint } from '../ledger/checkpoint.js';
 import { claimedIndex } from '../ledger/entry.js';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../ledger/merkle.js';
 import { openNote, parseVerifierKey, type VerifierKey } from '../ledger/note.js';
+import { plainHttpRefusal, send, type ClientTls } from '../tls/client.js';
 import { CliError } from './common.js';
 
 export interface RemoteOptions {
@@ -24,6 +25,10 @@ export interface RemoteOptions {
   token: string;
   /** A verifier key, or a file holding one (ledger.pub). */
   ledgerKey?: string | undefined;
+  /** The CA the server's certificate is checked against (default: the system's). */
+  tls?: ClientTls;
+  /** Allow plain http:// to another machine. */
+  insecure?: boolean;
 }
 
 interface State {
@@ -73,6 +78,8 @@ export class LedgerClient {
       throw new CliError(`--url wants an http(s) URL such as http://127.0.0.1:9221; got "${options.url}"`, 2);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError(`--url wants an http(s) URL; got "${options.url}"`, 2);
+    const refusal = plainHttpRefusal(url, options.insecure === true);
+    if (refusal) throw new CliError(refusal, 2);
     this.base = url.origin + url.pathname.replace(/\/+$/, '');
   }
 
@@ -82,7 +89,7 @@ export class LedgerClient {
     const url = `${this.base}${path}${params.size > 0 ? `?${params.toString()}` : ''}`;
     let response: Response;
     try {
-      response = await fetch(url, { headers: { authorization: `Bearer ${this.options.token}` } });
+      response = await send(url, { headers: { authorization: `Bearer ${this.options.token}` } }, this.options.tls);
     } catch (error) {
       throw new CliError(`cannot reach ${this.base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
     }

@@ -2,14 +2,17 @@
  * `ppn remote`: saved servers, like `incus remote` or a kubeconfig. Kept in
  * `$XDG_CONFIG_HOME/ppn/config.json` (else `~/.config/ppn/config.json`), mode 0600 in a 0700
  * directory, since it may hold a token and a private key inline. Each remote has a URL and
- * optionally a token and the holder's key, each either a path (read at every call) or inline text.
+ * optionally a token and the holder's key, each either a path (read at every call) or inline text,
+ * and how to trust it: the CA that signs its certificate (`--ca`), a client certificate for a server
+ * that asks platform admins for one, or `--insecure` for plain http:// to another machine.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeSecretFile } from '../config/secret-file.js';
+import { plainHttpRefusal, readCaFile, type ClientTls } from '../tls/client.js';
 import { TOKEN_PREFIX } from '../tokens/format.js';
-import { CliError, EXIT_USAGE } from './command-line.js';
+import { CliError, EXIT_USAGE, readCaOption } from './command-line.js';
 import { readPrivateKey, readToken } from './holder.js';
 
 export interface Remote {
@@ -19,6 +22,14 @@ export interface Remote {
   key_file?: string;
   /** The private key's PEM, when stored inline. */
   key?: string;
+  /** The CA that signs the server's certificate: a PEM file, or its text when stored inline. */
+  ca_file?: string;
+  ca?: string;
+  /** A client certificate and its key (PEM files), presented to a server started with --tls-client-ca. */
+  client_cert_file?: string;
+  client_key_file?: string;
+  /** Plain http:// to another machine was allowed when the remote was added. */
+  insecure?: boolean;
 }
 
 export interface ClientConfig {
@@ -35,11 +46,15 @@ export interface Connection {
   keyPem?: string;
   /** Where the key was read from, for messages: a path, or `the remote "prod"`. */
   keySource?: string;
+  /** What the server's certificate is checked against, and the client certificate to present. */
+  tls: ClientTls;
 }
 
-/** The overrides a single call takes: `--remote NAME`, and the environment. */
+/** The overrides a single call takes: `--remote NAME`, `--ca FILE`, `--insecure`, and the environment. */
 export interface ConnectionOptions {
   remote?: string | undefined;
+  ca?: string | undefined;
+  insecure?: boolean | undefined;
 }
 
 const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -66,7 +81,7 @@ function saveConfig(config: ClientConfig): void {
   writeSecretFile(file, `${JSON.stringify(config, null, 2)}\n`);
 }
 
-function checkedUrl(url: string, source: string): string {
+function checkedUrl(url: string, source: string, insecure = true): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -74,7 +89,18 @@ function checkedUrl(url: string, source: string): string {
     throw new CliError(`${source} wants an http(s) URL such as http://127.0.0.1:9221; got "${url}"`, EXIT_USAGE);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`${source} wants an http(s) URL; got "${url}"`, EXIT_USAGE);
+  const refusal = plainHttpRefusal(parsed, insecure);
+  if (refusal) throw new CliError(refusal, EXIT_USAGE);
   return url.replace(/\/+$/, '');
+}
+
+/** A PEM certificate (or, for a key, any file) an option names, read now so that a wrong path fails here (exit 2). */
+function readPemOption(file: string, option: string, kind: 'certificate' | 'key' = 'certificate'): string {
+  try {
+    return kind === 'key' ? readFileSync(file, 'utf8') : readCaFile(file, option);
+  } catch (error) {
+    throw new CliError(kind === 'key' ? `${option} ${file}: ${(error as Error).message}` : (error as Error).message, EXIT_USAGE);
+  }
 }
 
 export interface AddRemoteOptions {
@@ -83,6 +109,10 @@ export interface AddRemoteOptions {
   key?: string;
   inline: boolean;
   use?: boolean;
+  ca?: string;
+  clientCert?: string;
+  clientKey?: string;
+  insecure?: boolean;
 }
 
 /**
@@ -92,7 +122,20 @@ export interface AddRemoteOptions {
 export function addRemote(name: string, url: string, options: AddRemoteOptions): { name: string; remote: Remote; current: boolean } {
   if (!REMOTE_NAME.test(name)) throw new CliError(`a remote's name is 1 to 63 letters, digits, ".", "_" or "-"; got "${name}"`, EXIT_USAGE);
   if (options.token !== undefined && options.tokenFile !== undefined) throw new CliError('give --token or --token-file, not both', EXIT_USAGE);
-  const remote: Remote = { url: checkedUrl(url, 'URL') };
+  const remote: Remote = { url: checkedUrl(url, 'URL', options.insecure === true) };
+  if (options.insecure === true) remote.insecure = true;
+  if (options.ca !== undefined) {
+    const pem = readPemOption(options.ca, '--ca');
+    if (options.inline) remote.ca = pem;
+    else remote.ca_file = resolve(options.ca);
+  }
+  if ((options.clientCert === undefined) !== (options.clientKey === undefined)) throw new CliError('give --client-cert and --client-key together', EXIT_USAGE);
+  if (options.clientCert !== undefined && options.clientKey !== undefined) {
+    readPemOption(options.clientCert, '--client-cert');
+    readPemOption(options.clientKey, '--client-key', 'key');
+    remote.client_cert_file = resolve(options.clientCert);
+    remote.client_key_file = resolve(options.clientKey);
+  }
   if (options.tokenFile !== undefined) {
     const text = readToken(options.tokenFile, '--token-file');
     if (options.inline || options.tokenFile.startsWith(`${TOKEN_PREFIX}.`)) remote.token = text;
@@ -157,7 +200,7 @@ export function resolveConnection(options: ConnectionOptions): Connection {
   } else {
     throw new CliError('no server: add one with "ppn remote add NAME URL --token-file FILE", or set PPN_SERVER', EXIT_USAGE);
   }
-  const connection: Connection = { url: remote.url, source };
+  const connection: Connection = { url: remote.url, source, tls: clientTls(remote, options, source) };
   const envToken = options.remote === undefined ? process.env.PPN_TOKEN : undefined;
   const envKey = options.remote === undefined ? process.env.PPN_KEY : undefined;
   if (envToken) connection.token = readToken(envToken, 'PPN_TOKEN');
@@ -167,6 +210,22 @@ export function resolveConnection(options: ConnectionOptions): Connection {
   else if (remote.key !== undefined) Object.assign(connection, { keyPem: remote.key, keySource: `the key of ${source}` });
   else if (remote.key_file !== undefined) Object.assign(connection, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
   return connection;
+}
+
+/**
+ * How this call trusts the server: --ca (or PPN_CA) over the remote's own CA; plain http:// to
+ * another machine only with --insecure, given now or when the remote was added.
+ */
+function clientTls(remote: Remote, options: ConnectionOptions, source: string): ClientTls {
+  const refusal = plainHttpRefusal(new URL(remote.url), options.insecure === true || remote.insecure === true);
+  if (refusal) throw new CliError(`${source}: ${refusal}`, EXIT_USAGE);
+  const remoteCa = () => remote.ca ?? (remote.ca_file === undefined ? undefined : readPemOption(remote.ca_file, `the CA file of ${source}`));
+  const tls: ClientTls = { ca: readCaOption(options.ca) ?? remoteCa() };
+  if (remote.client_cert_file !== undefined && remote.client_key_file !== undefined) {
+    tls.cert = readPemOption(remote.client_cert_file, `the client certificate of ${source}`);
+    tls.key = readPemOption(remote.client_key_file, `the client key of ${source}`, 'key');
+  }
+  return tls;
 }
 
 function readKeyFile(file: string): string {

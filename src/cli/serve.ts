@@ -1,5 +1,6 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
 import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
 import { serverLogStream } from '../api/request-log.js';
@@ -16,6 +17,7 @@ import {
   writeLedgerPublicKey,
   writeSecretFile,
 } from '../config/data-dir.js';
+import { readServerTls, reloadOnSighup, type ServerTlsFiles } from '../tls/server.js';
 import { preparePlatformKeys } from './keys.js';
 import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
 
@@ -37,6 +39,10 @@ export interface ServeOptions {
   scrubRate?: number;
   /** --metrics-token: the file holding the token /metrics then requires; else PPN_METRICS_TOKEN's value. */
   metricsTokenFile?: string;
+  /** Serve HTTPS from these files, re-read on SIGHUP (docs/operations.md, TLS). */
+  tls?: ServerTlsFiles;
+  /** Proxies whose X-Forwarded-For names the client. */
+  trustProxy?: string[];
 }
 
 /**
@@ -82,6 +88,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const say = startupLog();
   const { host, port } = parseListen(options.listen);
   const metricsToken = readMetricsToken(options.metricsTokenFile);
+  // Before anything else, so a wrong file stops the server before it takes the data directory.
+  const tls = options.tls ? readServerTls(options.tls) : undefined;
   const { dataDir, database } = options;
   const { tightened } = initDataDir(dataDir);
   for (const dir of tightened) say(`tightened ${dir} to 0700: it holds the keys and the database`);
@@ -123,7 +131,11 @@ export async function serve(options: ServeOptions): Promise<void> {
     whenLedgerVerified: writeAdminToken,
     scrubRatePerSecond: options.scrubRate,
     metricsToken,
+    https: tls?.https,
+    clientCertificateForPlatformAdmin: tls?.clientCertificateForPlatformAdmin,
+    trustProxy: options.trustProxy,
   });
+  if (options.tls) reloadOnSighup(app.server as unknown as TlsServer, options.tls, app.log);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -141,6 +153,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
   if (metricsToken !== undefined) say('/metrics answers only the metrics token, with the per-tenant series');
+  if (tls) say(`serving TLS with certificate ${tls.fingerprint}${tls.clientCertificateForPlatformAdmin ? '; platform-admin tokens need a client certificate' : ''}`);
   await ledgerChecked(app);
   const problem = ledgerProblemOf(app);
   if (problem && needsToken) say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { resolveDataDir } from '../config/data-dir.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { VERSION } from '../version.js';
+import { readCaOption } from './command-line.js';
 import { printCheckpoint } from './fs-checkpoint.js';
 import { parseEntryIndex, proveEntry } from './fs-prove.js';
 import { parseEventType, parseTime, readLedger, type ReadFilters } from './fs-read.js';
@@ -27,6 +28,8 @@ interface SourceOptions {
   url?: string;
   token?: string;
   ledgerKey?: string;
+  ca?: string;
+  insecure?: boolean;
 }
 
 /** Where a command reads the ledger: every command takes the same options. */
@@ -36,20 +39,24 @@ function withSource(command: Command): Command {
     .option('--database-url <url>', 'PostgreSQL URL (env PPN_DATABASE_URL; default: the one the data directory remembers; "" for SQLite)')
     .option('--url <url>', 'read from this server instead, checking every proof (env PPN_URL)')
     .option('--token <token>', 'with --url: a token that may read the ledger (env PPN_TOKEN)')
-    .option('--ledger-key <key-or-file>', "with --url: the ledger's verifier key, or a file holding it such as ledger.pub (default: the one pinned on first use)");
+    .option('--ledger-key <key-or-file>', "with --url: the ledger's verifier key, or a file holding it such as ledger.pub (default: the one pinned on first use)")
+    .option('--ca <file>', "with --url: the CA that signs the server's certificate (env PPN_CA; default: the system's)")
+    .option('--insecure', 'with --url: allow plain http:// to a server that is not on this machine');
 }
 
 /** The remote options when --url (or PPN_URL) is given, else undefined; mixing the two sources is an error. */
 function remoteOf(opts: SourceOptions): RemoteOptions | undefined {
   const url = opts.url ?? process.env.PPN_URL;
   if (url === undefined) {
-    if (opts.token !== undefined || opts.ledgerKey !== undefined) throw new CliError('--token and --ledger-key go with --url', 2);
+    if (opts.token !== undefined || opts.ledgerKey !== undefined || opts.ca !== undefined || opts.insecure !== undefined) {
+      throw new CliError('--token, --ledger-key, --ca and --insecure go with --url', 2);
+    }
     return undefined;
   }
   if (opts.dataDir !== undefined || opts.databaseUrl !== undefined) throw new CliError('--url reads from a server: leave out --data-dir and --database-url', 2);
   const token = opts.token ?? process.env.PPN_TOKEN;
   if (!token) throw new CliError('--url needs --token (or PPN_TOKEN): a token with tenant:read or platform-admin scope', 2);
-  return { url, token, ledgerKey: opts.ledgerKey };
+  return { url, token, ledgerKey: opts.ledgerKey, tls: { ca: readCaOption(opts.ca) }, insecure: opts.insecure === true };
 }
 
 /** Runs a command against the server --url names, or else against the data directory. */

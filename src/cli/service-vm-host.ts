@@ -19,11 +19,15 @@ program
 program
   .command('enroll')
   .description('register this node with the server (POST /v1/nodes) and remember the server, token and node id for run')
-  .requiredOption('--server <url>', 'the server, e.g. http://127.0.0.1:9221')
+  .requiredOption('--server <url>', 'the server, e.g. https://ppn.example.com:9221')
   .requiredOption('--token <token>', "the node:agent token issued for this node's key, or a file holding it")
   .requiredOption('--node-id <id>', 'the name of this node in the tenant, e.g. compute-west-01')
+  .option('--ca <file>', "the CA that signs the server's certificate (env PPN_CA; default: the system's); remembered for run")
+  .option('--insecure', 'allow plain http:// to a server that is not on this machine (the token crosses the network unencrypted); remembered for run')
   .option('--state-dir <dir>', STATE_DIR_HELP)
-  .action((opts: { server: string; token: string; nodeId: string; stateDir?: string }) => runCli(() => enrollNode(opts.stateDir ?? defaultStateDir(), opts)));
+  .action((opts: { server: string; token: string; nodeId: string; ca?: string; insecure?: boolean; stateDir?: string }) =>
+    runCli(() => enrollNode(opts.stateDir ?? defaultStateDir(), opts)),
+  );
 
 program
   .command('run')

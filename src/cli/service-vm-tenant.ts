@@ -16,6 +16,8 @@ import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSou
 import { addInstallServiceCommand, TENANT_ROLE } from './install-service.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_LISTEN, parseListen, serve } from './serve.js';
+import { parseTrustedProxies } from '../tls/proxies.js';
+import type { ServerTlsFiles } from '../tls/server.js';
 
 /** A ratio from 0.1 to 64: below 1 reserves CPU, above 1 shares it (docs/design/fleet.md). */
 function parseOvercommit(text: string): number {
@@ -49,36 +51,80 @@ program
     parsePositiveInt('--scrub-rate', 10_000_000),
     DEFAULT_SCRUB_RATE,
   )
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain), re-read on SIGHUP (env PPN_TLS_CERT; needs --tls-key)')
+  .option('--tls-key <file>', "the certificate's PEM private key (env PPN_TLS_KEY)")
+  .option('--tls-client-ca <file>', 'accept platform-admin tokens only on connections presenting a client certificate this CA signed (env PPN_TLS_CLIENT_CA)')
+  .option(
+    '--trust-proxy <cidr>',
+    'a reverse proxy (address or CIDR; repeat, or separate with commas) whose X-Forwarded-For names the client (env PPN_TRUST_PROXY)',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
   .option(
     '--metrics-token <file>',
     'file whose first line is the token /metrics then requires (Bearer), showing the per-tenant series too (env PPN_METRICS_TOKEN: the token itself)',
   )
-  .action(
-    (opts: {
-      dataDir?: string;
-      databaseUrl?: string;
-      listen?: string;
-      logLevel: string;
-      cpuOvercommit: number;
-      heartbeatInterval: number;
-      scrubRate: number;
-      metricsToken?: string;
-    }) =>
-      runCli(() => {
-        const dataDir = resolveDataDir(opts.dataDir);
-        return serve({
-          dataDir,
-          database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
-          forgetDatabaseUrl: opts.databaseUrl === '',
-          listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
-          logLevel: opts.logLevel,
-          cpuOvercommit: opts.cpuOvercommit,
-          heartbeatIntervalS: opts.heartbeatInterval,
-          scrubRate: opts.scrubRate,
-          metricsTokenFile: opts.metricsToken,
-        });
-      }),
+  .action((opts: ServeCommandOptions) =>
+    runCli(() => {
+      const dataDir = resolveDataDir(opts.dataDir);
+      return serve({
+        tls: tlsFiles(opts),
+        trustProxy: trustedProxies(opts.trustProxy),
+        dataDir,
+        database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
+        forgetDatabaseUrl: opts.databaseUrl === '',
+        listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
+        logLevel: opts.logLevel,
+        cpuOvercommit: opts.cpuOvercommit,
+        heartbeatIntervalS: opts.heartbeatInterval,
+        scrubRate: opts.scrubRate,
+        metricsTokenFile: opts.metricsToken,
+      });
+    }),
   );
+
+interface ServeCommandOptions {
+  dataDir?: string;
+  databaseUrl?: string;
+  listen?: string;
+  logLevel: string;
+  cpuOvercommit: number;
+  heartbeatInterval: number;
+  scrubRate: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  trustProxy: string[];
+  metricsToken?: string;
+}
+
+/** --tls-cert and --tls-key (or their variables), both or neither; --tls-client-ca only with them. */
+function tlsFiles(opts: ServeCommandOptions): ServerTlsFiles | undefined {
+  const cert = opts.tlsCert ?? process.env.PPN_TLS_CERT;
+  const key = opts.tlsKey ?? process.env.PPN_TLS_KEY;
+  const clientCa = opts.tlsClientCa ?? process.env.PPN_TLS_CLIENT_CA;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new CliError(
+      `--tls-cert and --tls-key (PPN_TLS_CERT, PPN_TLS_KEY) go together: ${cert === undefined ? 'a key was given without its certificate' : 'a certificate was given without its key'}`,
+      2,
+    );
+  }
+  if (cert === undefined || key === undefined) {
+    if (clientCa !== undefined) throw new CliError('--tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for over TLS only', 2);
+    return undefined;
+  }
+  return { cert, key, clientCa };
+}
+
+function trustedProxies(given: string[]): string[] | undefined {
+  const values = given.length > 0 ? given : process.env.PPN_TRUST_PROXY ? [process.env.PPN_TRUST_PROXY] : [];
+  if (values.length === 0) return undefined;
+  try {
+    return parseTrustedProxies(values);
+  } catch (error) {
+    throw new CliError((error as Error).message, 2);
+  }
+}
 
 program
   .command('admin-token')

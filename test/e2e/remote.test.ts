@@ -420,7 +420,7 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     expect(noToken.stderr).toMatch(/^error: --url needs --token/);
     const tokenAlone = runCli(CLI.fs, ['verify', '--token', server.adminToken, '--data-dir', server.dataDir], { XDG_CONFIG_HOME: config });
     expect(tokenAlone.status).toBe(2);
-    expect(tokenAlone.stderr).toBe('error: --token and --ledger-key go with --url\n');
+    expect(tokenAlone.stderr).toBe('error: --token, --ledger-key, --ca and --insecure go with --url\n');
   });
 
   it('(g) answers that are not proofs or pages of entries are refused, naming what was wrong', async () => {

@@ -11,6 +11,7 @@ import { afterEach } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { splitTarget } from '../../src/httpsig/base.js';
 import { signRequest } from '../../src/httpsig/sign.js';
+import { send } from '../../src/tls/client.js';
 import { freshDatabaseUrl } from './stores.js';
 
 export const CLI = {
@@ -59,7 +60,7 @@ export function replicaDataDir(source: string): string {
 export async function startServer(
   dataDir = tempDataDir(),
   env: Record<string, string> = {},
-  options: { umask?: string; args?: string[]; waitForLedgerCheck?: boolean; cli?: string } = {},
+  options: { umask?: string; args?: string[]; waitForLedgerCheck?: boolean; cli?: string; ca?: string } = {},
 ): Promise<ServerProcess> {
   const databaseUrl = existsSync(join(dataDir, 'database.url')) || options.args?.includes('--database-url') ? undefined : await freshDatabaseUrl();
   const args = [options.cli ?? CLI.server, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(options.args ?? [])];
@@ -78,7 +79,7 @@ export async function startServer(
   const url = await new Promise<string>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not start:\n${output}`)), 30_000);
     const check = () => {
-      const match = /listening on (http:\/\/[^\s]+:\d+) /.exec(output);
+      const match = /listening on (https?:\/\/[^\s]+:\d+) /.exec(output);
       if (match) {
         clearTimeout(timer);
         done(match[1]!);
@@ -88,7 +89,7 @@ export async function startServer(
     void exited.then(() => fail(new Error(`server exited:\n${output}`)));
   });
   if (options.waitForLedgerCheck !== false) {
-    const checked = await within(60_000, async () => (await api(url, 'GET', '/readyz')).body?.code !== 'ledger_verifying', 20);
+    const checked = await within(60_000, async () => (await api(url, 'GET', '/readyz', { ca: options.ca })).body?.code !== 'ledger_verifying', 20);
     if (checked === null) throw new Error(`the server's start-up check of the ledger did not end within 60 s:\n${output}`);
   }
   const tokenFile = join(dataDir, 'admin.token');
@@ -177,9 +178,9 @@ export async function api(
   base: string,
   method: string,
   path: string,
-  options: { token?: string; body?: unknown; signWith?: KeyObject } = {},
+  options: { token?: string; body?: unknown; signWith?: KeyObject; ca?: string | undefined; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const body = options.body !== undefined ? JSON.stringify(options.body) : undefined;
@@ -187,7 +188,11 @@ export async function api(
     const request = { method, ...splitTarget(path), body: body === undefined ? undefined : Buffer.from(body) };
     Object.assign(headers, signRequest(request, { privateKey: options.signWith, clock: systemClock }));
   }
-  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  // A server with a test CA's certificate is reached through the clients' own sender, which takes a CA.
+  const res =
+    options.ca === undefined
+      ? await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) })
+      : await send(`${base}${path}`, { method, headers, body }, { ca: options.ca });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
 }

@@ -9,6 +9,7 @@
  * covers its digest; every other request is admitted in `onRequest`, before its body is read.
  */
 import { createHash } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../../clock.js';
 import type { RevocationList } from '../../control/revocations.js';
@@ -103,7 +104,12 @@ export function cachedTokenVerifier(keyring: PlatformKeyring): (text: string, no
   };
 }
 
-export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
+/** How the server is reached: whether platform-admin tokens need a client certificate (`serve --tls-client-ca`). */
+export interface TransportPolicy {
+  clientCertificateForPlatformAdmin: boolean;
+}
+
+export function registerAuth(app: FastifyInstance, options: AuthOptions, transport: TransportPolicy = { clientCertificateForPlatformAdmin: false }): void {
   const verifyCached = cachedTokenVerifier(options.keyring);
 
   // Names never change, so the root's is read once per verified token and kept beside it.
@@ -193,10 +199,19 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         agentToken ? 'a node:agent token may only enroll its node, heartbeat and upload consoles' : 'this route is for fleet nodes: it needs a node:agent token',
       );
     }
+    const isPlatformAdmin = token.scopes.includes('service:platform-admin');
+    // A platform-admin token alone, copied off a laptop, is not enough: the connection must also
+    // have presented a certificate the --tls-client-ca signed (Node verified it in the handshake).
+    if (isPlatformAdmin && transport.clientCertificateForPlatformAdmin && (request.raw.socket as TLSSocket).authorized !== true) {
+      throw new PpnError(
+        'client_certificate_required',
+        'platform-admin tokens are accepted only on a connection that presents a client certificate signed by the CA the server was given (--tls-client-ca)',
+      );
+    }
     if (required !== undefined && required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
-    request.caller = { token, names, tenant, isPlatformAdmin: token.scopes.includes('service:platform-admin') };
+    request.caller = { token, names, tenant, isPlatformAdmin };
     // Only admitted requests are a session's use: refused ones are not counted (SPEC §5 sessions).
     options.sessions.record(token, names.at(-1) ?? null, request.ip, options.clock.now());
   }
