@@ -136,6 +136,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     trustProxy: options.trustProxy,
   });
   if (options.tls) reloadOnSighup(app.server as unknown as TlsServer, options.tls, app.log);
+  // Without TLS there is nothing to reload, but `systemctl reload` (the unit's ExecReload) still
+  // sends SIGHUP, whose default action would end the server.
+  else process.on('SIGHUP', () => app.log.info('SIGHUP: nothing to reload (no TLS certificate): still serving'));
 
   let closing = false;
   const shutdown = async (signal: string) => {

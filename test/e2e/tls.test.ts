@@ -259,6 +259,14 @@ describe('serve --tls-cert and --tls-key', () => {
     expect((await api(server.url, 'GET', '/v1/whoami', { token: server.adminToken, ca: pki.ca })).status).toBe(200);
   });
 
+  it('a server without TLS keeps serving on SIGHUP (what `systemctl reload` sends), saying there is nothing to reload', async () => {
+    const server = await start(undefined, { args: ['--log-level', 'info'] });
+    server.process.kill('SIGHUP');
+    expect(await within(5000, async () => /SIGHUP: nothing to reload/.test(server.output()))).not.toBeNull();
+    expect(server.process.exitCode).toBeNull();
+    expect((await api(server.url, 'GET', '/v1/whoami', { token: server.adminToken })).status).toBe(200);
+  });
+
   it('with --tls-client-ca, platform-admin tokens need a client certificate that CA signed; tenant tokens need none', async () => {
     const server = await start(undefined, { args: [...tlsArgs(), '--tls-client-ca', pki.caFile], ca: pki.ca });
     const without = await api(server.url, 'GET', '/v1/tenants', { token: server.adminToken, ca: pki.ca });
