@@ -1,12 +1,13 @@
 /**
  * Runs docs/operations.md's shell blocks as written on a machine the test may not change and where
  * no systemd runs. The host's file system paths the blocks name (/opt/ppn, /etc/ppn,
- * /etc/systemd/system, /var/lib/ppn*) live under a temporary root; the package is this checkout's
+ * /etc/systemd/system, /var/lib/ppn*, /var/backups/ppn) live under a temporary root; the package is this checkout's
  * built dist/ laid out as `npm install --global --prefix /opt/ppn` lays it out; and four commands
  * are stand-ins on PATH:
  *
  *   systemctl  starts a unit's ExecStart line as a background process, with its EnvironmentFile and
- *              its StateDirectory made, both under the root (stop, reload: SIGTERM, SIGHUP)
+ *              its StateDirectory made, both under the root (stop: SIGTERM and wait for the end;
+ *              restart: stop, then start; reload: SIGHUP)
  *   runuser    runs the command as the test's own user (the blocks' users are not created)
  *   useradd    does nothing
  *   install    drops -o and -g (no such user) and runs the real install
@@ -79,10 +80,25 @@ function start(unit) {
   writeFileSync(pidFile(unit), String(child.pid));
   child.unref();
 }
-const signal = (unit, name) => process.kill(Number(readFileSync(pidFile(unit), 'utf8')), name);
+const mainPid = (unit) => Number(readFileSync(pidFile(unit), 'utf8'));
+const signal = (unit, name) => process.kill(mainPid(unit), name);
+// A process that has ended, zombies included (its parent, this script, has gone).
+const alive = (pid) => { try { return readFileSync('/proc/' + pid + '/cmdline').length > 0; } catch { return false; } };
+// As systemctl stop does: SIGTERM, then wait until the process has ended (SIGKILL after 30 s).
+function stop(unit) {
+  const pid = mainPid(unit);
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; alive(pid); waited += 50) {
+    if (waited === 30000) process.kill(pid, 'SIGKILL');
+    Atomics.wait(pause, 0, 0, 50);
+  }
+}
 if (verb === 'daemon-reload') process.exit(0);
 else if ((verb === 'enable' && rest.includes('--now')) || verb === 'start') units.forEach(start);
-else if (verb === 'stop') units.forEach((unit) => signal(unit, 'SIGTERM'));
+else if (verb === 'stop') units.forEach(stop);
+else if (verb === 'restart') units.forEach((unit) => { stop(unit); start(unit); });
 else if (verb === 'reload') units.forEach((unit) => signal(unit, 'SIGHUP'));
 else {
   process.stderr.write('systemctl ' + process.argv.slice(2).join(' ') + ': not done by the test stand-in\n');
@@ -145,7 +161,7 @@ export function makeOpsHost(): OpsHost {
         .map((line) =>
           line.includes(' install-service')
             ? line.replace(/^\/opt\/ppn\//, `${root}/opt/ppn/`).replace(/ install-service\b/, ` install-service --unit-dir ${unitDir}`)
-            : line.replace(/(?<![\w.-])\/(opt\/ppn|etc\/ppn|etc\/systemd\/system|var\/lib\/ppn)/g, `${root}/$1`),
+            : line.replace(/(?<![\w.-])\/(opt\/ppn|etc\/ppn|etc\/systemd\/system|var\/lib\/ppn|var\/backups\/ppn)/g, `${root}/$1`),
         )
         .join('\n'),
     run: (script) =>
