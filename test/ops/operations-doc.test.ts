@@ -36,8 +36,7 @@ describe('docs/operations.md on one host', () => {
     host = makeOpsHost();
     port = await freePort();
     const restoredPort = await freePort();
-    const onPort = (script: string) =>
-      host.rewrite(script).replaceAll('127.0.0.1:9221', `127.0.0.1:${port}`).replaceAll('127.0.0.1:9222', `127.0.0.1:${restoredPort}`);
+    const onPort = (script: string) => host.rewrite(script).replaceAll('127.0.0.1:9221', `127.0.0.1:${port}`).replaceAll('127.0.0.1:9222', `127.0.0.1:${restoredPort}`);
     install = host.run(onPort(operationsBlock('ops-sqlite')));
     installedUnit = readFileSync(join(host.root, 'etc/systemd/system/ppn-tenant.service'), 'utf8');
     keys = host.run(onPort(operationsBlock('ops-keys')));
@@ -112,7 +111,9 @@ describe('docs/operations.md on one host', () => {
       const out = backup.stdout;
       expect(out).toContain('{"tenant_id":"acme-corp","state":"active"}\nweb-1\nweb-2\nweb-3\n');
       for (const file of [join(dir, dated!), join(dir, 'ppn-with-keys.tar')]) {
-        expect(out).toMatch(new RegExp(`^backup written to ${file}: \\d+ ledger entries \\(the latest checkpoint at tree size \\d+\\), 3 VMs, 1 tenants, \\d+ bytes$`, 'm'));
+        expect(out).toMatch(
+          new RegExp(`^backup written to ${file}: \\d+ ledger entries \\(the latest checkpoint at tree size \\d+\\), 3 VMs, 1 tenants, \\d+ bytes$`, 'm'),
+        );
         expect(statSync(file).mode & 0o777).toBe(0o600);
       }
       expect(out).toContain('backup written to');
@@ -133,7 +134,10 @@ describe('docs/operations.md on one host', () => {
       // restore checks the backup's ledger as service-fs verify does, and says so, before it compares.
       expect(out).toMatch(/^web-4\nledger verified: \d+ entries, .*\nexit code 1\nledger verified: /);
       expect(restore.stderr).toMatch(
-        new RegExp(`^error: the backup's ledger does not extend the checkpoint at tree size \\d+ \\(root [0-9a-f]{64}\\) that the checkpoint in ${seen} remembers: .* Nothing was restored\\.`, 'm'),
+        new RegExp(
+          `^error: the backup's ledger does not extend the checkpoint at tree size \\d+ \\(root [0-9a-f]{64}\\) that the checkpoint in ${seen} remembers: .* Nothing was restored\\.`,
+          'm',
+        ),
       );
       const restored = join(host.root, 'var/lib/ppn-restored');
       expect(out).toContain(`restored ${join(host.root, 'var/backups/ppn/ppn-with-keys.tar')} into ${restored}\n`);
