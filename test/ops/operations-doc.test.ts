@@ -6,7 +6,7 @@
  * systemctl, runuser, useradd and install are stand-ins (test/support/operations-doc.ts); only the
  * ports are changed, to free ones.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpawnSyncReturns } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,8 +25,9 @@ describe('docs/operations.md on one host', () => {
   let host: OpsHost;
   let port: number;
   let install: SpawnSyncReturns<string>;
-  /** The unit as the install block wrote it ("Monitoring" writes it again). */
+  /** The unit as the install block wrote it, and systemd-analyze's word on it ("Monitoring" writes it again). */
   let installedUnit: string;
+  let installedUnitCheck: ReturnType<typeof verifyUnit>;
   let keys: SpawnSyncReturns<string>;
   let agent: SpawnSyncReturns<string>;
   let backup: SpawnSyncReturns<string>;
@@ -39,6 +40,7 @@ describe('docs/operations.md on one host', () => {
     const onPort = (script: string) => host.rewrite(script).replaceAll('127.0.0.1:9221', `127.0.0.1:${port}`).replaceAll('127.0.0.1:9222', `127.0.0.1:${restoredPort}`);
     install = host.run(onPort(operationsBlock('ops-sqlite')));
     installedUnit = readFileSync(join(host.root, 'etc/systemd/system/ppn-tenant.service'), 'utf8');
+    installedUnitCheck = verifyUnit(join(host.root, 'etc/systemd/system/ppn-tenant.service'));
     keys = host.run(onPort(operationsBlock('ops-keys')));
     agent = host.run(onPort(operationsBlock('ops-host')));
     backup = host.run(onPort(operationsBlock('ops-backup')));
@@ -59,14 +61,12 @@ describe('docs/operations.md on one host', () => {
     });
 
     it('the unit keeps the host paths, runs the installed package under node, and passes systemd-analyze verify', () => {
-      const file = join(host.root, 'etc/systemd/system', 'ppn-tenant-as-installed.service');
-      writeFileSync(file, installedUnit);
       const unit = installedUnit;
       const entry = join(host.root, 'opt/ppn/lib/node_modules/ppn-control-plane/dist/src/cli/service-vm-tenant.js');
       expect(unit).toContain(`\nExecStart=${process.execPath} ${entry} serve --data-dir /var/lib/ppn --listen 127.0.0.1:${port}\n`);
       expect(unit).toContain('\nUser=ppn\n');
       expect(unit).toContain('\nStateDirectory=ppn\n');
-      expect(verifyUnit(file)).toEqual({ ok: true, output: '' });
+      expect(installedUnitCheck).toEqual({ ok: true, output: '' });
     });
 
     it('the first start made a 0700 data directory with a 0600 admin token', () => {
