@@ -1,12 +1,15 @@
 /**
  * Runs docs/operations.md's shell blocks as written on a machine the test may not change and where
  * no systemd runs. The host's file system paths the blocks name (/opt/ppn, /etc/ppn,
- * /etc/systemd/system, /var/lib/ppn*) live under a temporary root; the package is this checkout's
- * built dist/ laid out as `npm install --global --prefix /opt/ppn` lays it out; and four commands
- * are stand-ins on PATH:
+ * /etc/systemd/system, /var/lib/ppn*, /var/backups/ppn) live under a temporary root; the package
+ * is this checkout's built dist/ laid out as `npm install --global --prefix /opt/ppn` lays it out;
+ * and five commands are stand-ins on PATH:
  *
  *   systemctl  starts a unit's ExecStart line as a background process, with its EnvironmentFile and
- *              its StateDirectory made, both under the root (stop, reload: SIGTERM, SIGHUP)
+ *              its StateDirectory made, both under the root (stop: SIGTERM and wait for the end;
+ *              restart: stop, then start; reload: SIGHUP)
+ *   npm        `npm install --global --prefix P ... ./ppn-control-plane-VERSION.tgz` lays this checkout's
+ *              built package out under P, as the new release (VERSION must be package.json's)
  *   runuser    runs the command as the test's own user (the blocks' users are not created)
  *   useradd    does nothing
  *   install    drops -o and -g (no such user) and runs the real install
@@ -79,10 +82,25 @@ function start(unit) {
   writeFileSync(pidFile(unit), String(child.pid));
   child.unref();
 }
-const signal = (unit, name) => process.kill(Number(readFileSync(pidFile(unit), 'utf8')), name);
+const mainPid = (unit) => Number(readFileSync(pidFile(unit), 'utf8'));
+const signal = (unit, name) => process.kill(mainPid(unit), name);
+// A process that has ended, zombies included (its parent, this script, has gone).
+const alive = (pid) => { try { return readFileSync('/proc/' + pid + '/cmdline').length > 0; } catch { return false; } };
+// As systemctl stop does: SIGTERM, then wait until the process has ended (SIGKILL after 30 s).
+function stop(unit) {
+  const pid = mainPid(unit);
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; alive(pid); waited += 50) {
+    if (waited === 30000) process.kill(pid, 'SIGKILL');
+    Atomics.wait(pause, 0, 0, 50);
+  }
+}
 if (verb === 'daemon-reload') process.exit(0);
 else if ((verb === 'enable' && rest.includes('--now')) || verb === 'start') units.forEach(start);
-else if (verb === 'stop') units.forEach((unit) => signal(unit, 'SIGTERM'));
+else if (verb === 'stop') units.forEach(stop);
+else if (verb === 'restart') units.forEach((unit) => { stop(unit); start(unit); });
 else if (verb === 'reload') units.forEach((unit) => signal(unit, 'SIGHUP'));
 else {
   process.stderr.write('systemctl ' + process.argv.slice(2).join(' ') + ': not done by the test stand-in\n');
@@ -95,6 +113,14 @@ const SHIMS: Record<string, string> = {
   runuser: '[ "$1" = -u ] || exit 2\nshift 2\n[ "$1" = -- ] && shift\nexec "$@"',
   useradd: 'exit 0',
   install: 'for arg; do shift; case "$skip:$arg" in :-o|:-g) skip=1;; 1:*) skip=;; *) set -- "$@" "$arg";; esac; done\nexec /usr/bin/install "$@"',
+  npm: [
+    '[ "$1 $2 $3" = "install --global --prefix" ] || { echo "npm $*: not done by the test stand-in" >&2; exit 1; }',
+    'prefix=$4; for tgz; do :; done',
+    `want=./ppn-control-plane-$("${process.execPath}" -p 'require(process.argv[1]).version' "$PPN_OPS_CHECKOUT/package.json").tgz`,
+    '[ "$tgz" = "$want" ] || { echo "npm: the test stand-in installs $want, not $tgz" >&2; exit 1; }',
+    'pkg=$prefix/lib/node_modules/ppn-control-plane',
+    'rm -rf "$pkg/dist" && cp -R "$PPN_OPS_CHECKOUT/dist" "$pkg/dist" && cp "$PPN_OPS_CHECKOUT/package.json" "$pkg/package.json"',
+  ].join('\n'),
 };
 
 export interface OpsHost {
@@ -105,6 +131,8 @@ export interface OpsHost {
   rewrite(script: string): string;
   /** Runs a rewritten block with bash -euo pipefail. */
   run(script: string): SpawnSyncReturns<string>;
+  /** Puts another release's build (its dist/ and package.json, in `dir`) in place of the installed package. */
+  installRelease(dir: string): void;
   /** What a unit the stand-in started wrote to stdout and stderr. */
   log(unit: string): string;
   /** SIGTERM to every unit the stand-in started, waits until each has ended, and removes the root. */
@@ -130,7 +158,7 @@ export function makeOpsHost(): OpsHost {
     writeFileSync(join(shims, name), `#!/bin/sh\n# A stand-in for ${name} in the operations test (test/support/operations-doc.ts).\n${body}\n`);
     chmodSync(join(shims, name), 0o755);
   }
-  const env = { PATH: `${shims}:${process.env.PATH}`, PPN_OPS_ROOT: root };
+  const env = { PATH: `${shims}:${process.env.PATH}`, PPN_OPS_ROOT: root, PPN_OPS_CHECKOUT: resolve('.') };
   const unitDir = join(root, 'etc', 'systemd', 'system');
   const pidsDir = join(root, 'run');
 
@@ -145,7 +173,7 @@ export function makeOpsHost(): OpsHost {
         .map((line) =>
           line.includes(' install-service')
             ? line.replace(/^\/opt\/ppn\//, `${root}/opt/ppn/`).replace(/ install-service\b/, ` install-service --unit-dir ${unitDir}`)
-            : line.replace(/(?<![\w.-])\/(opt\/ppn|etc\/ppn|etc\/systemd\/system|var\/lib\/ppn)/g, `${root}/$1`),
+            : line.replace(/(?<![\w.-])\/(opt\/ppn|etc\/ppn|etc\/systemd\/system|var\/lib\/ppn|var\/backups\/ppn)/g, `${root}/$1`),
         )
         .join('\n'),
     run: (script) =>
@@ -156,6 +184,13 @@ export function makeOpsHost(): OpsHost {
         // stdin from /dev/null: bash would take a socket on stdin for an ssh session (readme.test.ts).
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
+    installRelease(dir) {
+      rmSync(join(pkg, 'dist'), { recursive: true });
+      cpSync(join(dir, 'dist'), join(pkg, 'dist'), { recursive: true });
+      cpSync(join(dir, 'package.json'), join(pkg, 'package.json'));
+      // As npm does for a package's bins.
+      for (const name of COMMANDS) if (existsSync(join(pkg, 'dist/src/cli', `${name}.js`))) chmodSync(join(pkg, 'dist/src/cli', `${name}.js`), 0o755);
+    },
     log: (unit) => {
       const file = join(root, 'log', `${unit}.log`);
       return existsSync(file) ? readFileSync(file, 'utf8') : '';
