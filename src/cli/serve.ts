@@ -43,7 +43,12 @@ export interface ServeOptions {
   tls?: ServerTlsFiles;
   /** Proxies whose X-Forwarded-For names the client. */
   trustProxy?: string[];
+  /** Seconds a graceful stop may take before the server exits anyway (default DEFAULT_SHUTDOWN_TIMEOUT_S). */
+  shutdownTimeoutS?: number;
 }
+
+/** Below systemd's TimeoutStopSec (30 s in the unit install-service writes), so the server ends itself first. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_S = 20;
 
 /**
  * The token guarding /metrics: the file's first line (--metrics-token), else PPN_METRICS_TOKEN's
@@ -144,8 +149,17 @@ export async function serve(options: ServeOptions): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
+    // A client that never finishes its request (or a step that hangs) must not keep a stopping
+    // server alive, holding its port and its data directory: past the deadline it exits anyway.
+    const timeoutS = options.shutdownTimeoutS ?? DEFAULT_SHUTDOWN_TIMEOUT_S;
+    let step = 'finishing requests in flight';
+    setTimeout(() => {
+      app.log.error({ signal, step }, `shutdown did not finish within ${timeoutS} s (${step}): exiting anyway`);
+      process.exit(1);
+    }, timeoutS * 1000).unref();
     app.log.info({ signal }, 'shutting down: finishing requests in flight');
     await app.close();
+    step = 'closing the store';
     await store.close();
     process.exit(0);
   };

@@ -15,7 +15,7 @@ import { listKeys, retireKey, rotateKey } from './keys.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { addInstallServiceCommand, TENANT_ROLE } from './install-service.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_LISTEN, parseListen, serve } from './serve.js';
+import { DEFAULT_LISTEN, DEFAULT_SHUTDOWN_TIMEOUT_S, parseListen, serve } from './serve.js';
 import { parseTrustedProxies } from '../tls/proxies.js';
 import type { ServerTlsFiles } from '../tls/server.js';
 
@@ -61,6 +61,12 @@ program
     [] as string[],
   )
   .option(
+    '--shutdown-timeout <seconds>',
+    `seconds a graceful stop (SIGTERM, SIGINT) may take finishing requests in flight before the server exits anyway (default ${DEFAULT_SHUTDOWN_TIMEOUT_S})`,
+    parsePositiveInt('--shutdown-timeout', 3600),
+    DEFAULT_SHUTDOWN_TIMEOUT_S,
+  )
+  .option(
     '--metrics-token <file>',
     'file whose first line is the token /metrics then requires (Bearer), showing the per-tenant series too (env PPN_METRICS_TOKEN: the token itself)',
   )
@@ -79,6 +85,7 @@ program
         heartbeatIntervalS: opts.heartbeatInterval,
         scrubRate: opts.scrubRate,
         metricsTokenFile: opts.metricsToken,
+        shutdownTimeoutS: opts.shutdownTimeout,
       });
     }),
   );
@@ -96,6 +103,7 @@ interface ServeCommandOptions {
   tlsClientCa?: string;
   trustProxy: string[];
   metricsToken?: string;
+  shutdownTimeout: number;
 }
 
 /** --tls-cert and --tls-key (or their variables), both or neither; --tls-client-ca only with them. */
