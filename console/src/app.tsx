@@ -19,6 +19,11 @@ export function App() {
   const [signedOutBecause, setSignedOutBecause] = useState<string | null>(null);
   const t = (key: Parameters<typeof translate>[1]) => translate(language, key);
 
+  // The browser tests read this mark as the time to first render (docs/benchmarks.md).
+  useEffect(() => {
+    performance.mark('ppn-console-rendered');
+  }, []);
+
   useEffect(() => {
     document.documentElement.lang = language;
     document.title = translate(language, 'app.title');

@@ -16,16 +16,19 @@ export function usePolling<T>(read: () => Promise<T>, onUnauthenticated: () => v
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
+      let wait = everyMs;
       try {
         const value = await read();
         if (!stopped) setState({ value, error: undefined, at: new Date() });
       } catch (error) {
         if (stopped) return;
+        // A revoked or expired token, or a refused signature: the user must sign in again.
         if (error instanceof ApiError && error.problem.status === 401) return onUnauthenticated();
+        // A rate limit says when to come back (Retry-After); asking sooner would only be refused.
+        if (error instanceof ApiError && error.retryAfter !== undefined) wait = Math.max(wait, error.retryAfter * 1000);
         setState((previous) => ({ ...previous, error }));
       }
-      // A rate limit says when to come back; otherwise the usual interval.
-      if (!stopped) timer = setTimeout(() => void tick(), everyMs);
+      if (!stopped) timer = setTimeout(() => void tick(), wait);
     };
     void tick();
     return () => {

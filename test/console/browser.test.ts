@@ -5,6 +5,9 @@
  * critical violation; the walk runs once in Spanish. No browser download: the system's chromium.
  */
 import axe from 'axe-core';
+import type { KeyObject } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, privateKeyToPem, rawPublicKey } from '../../src/tokens/keys.js';
@@ -26,12 +29,7 @@ beforeAll(async () => {
     body: { tenant_id: TENANT, display_name: 'Acme Corporation', max_vms: 3, storage_quota_gb: 100, api_rate_limit_rpm: 600 },
   });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const issued = await api(server.url, 'POST', `/v1/tenants/${TENANT}/tokens`, {
-    ...admin,
-    body: { subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)), scope: 'service:tenant-admin', expires_in_seconds: 3600, proof_of_possession: true },
-  });
-  expect(issued.status, JSON.stringify(issued.body)).toBe(201);
-  popToken = issued.body.token;
+  popToken = (await issueToken(TENANT)).token;
   const vm = await api(server.url, 'POST', '/v1/vms', { token: popToken, signWith: holder.privateKey, body: { name: 'web-1', vcpus: 1, memory_mb: 512, disk_gb: 10 } });
   expect(vm.status, JSON.stringify(vm.body)).toBe(201);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] });
@@ -49,8 +47,11 @@ interface Visit {
   errors: string[];
 }
 
-async function visit(locale: string): Promise<Visit> {
-  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 800 } });
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 375, height: 740 };
+
+async function visit(locale: string, viewport = DESKTOP): Promise<Visit> {
+  const context = await browser.newContext({ locale, viewport });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (message) => {
@@ -61,10 +62,22 @@ async function visit(locale: string): Promise<Visit> {
   return { context, page, errors };
 }
 
-async function signIn(page: Page, labels: { token: string; key: string; submit: string }): Promise<void> {
-  await page.getByLabel(labels.token, { exact: true }).fill(popToken);
-  await page.getByLabel(labels.key).setInputFiles({ name: 'holder.key', mimeType: 'application/x-pem-file', buffer: Buffer.from(privateKeyToPem(holder.privateKey)) });
+const ENGLISH = { token: 'Token', key: "Holder's private key (PKCS#8 PEM file)", submit: 'Sign in' };
+
+async function signIn(page: Page, labels = ENGLISH, token = popToken, key: KeyObject | null = holder.privateKey): Promise<void> {
+  await page.getByLabel(labels.token, { exact: true }).fill(token);
+  if (key) await page.getByLabel(labels.key).setInputFiles({ name: 'holder.key', mimeType: 'application/x-pem-file', buffer: Buffer.from(privateKeyToPem(key)) });
   await page.getByRole('button', { name: labels.submit }).click();
+}
+
+/** Issues a token of `tenantId` for the test's holder key (proof of possession unless `pop` is false). */
+async function issueToken(tenantId: string, pop = true): Promise<{ token: string; token_id: string }> {
+  const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+    token: server.adminToken,
+    body: { subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)), scope: 'service:tenant-admin', expires_in_seconds: 3600, proof_of_possession: pop },
+  });
+  expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+  return issued.body;
 }
 
 /** axe-core's serious and critical violations on the page as it is now, by rule and target. */
@@ -86,7 +99,7 @@ describe('the web console in a browser', () => {
     try {
       await expect.poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
       expect(await accessibilityViolations(page)).toEqual([]);
-      await signIn(page, { token: 'Token', key: "Holder's private key (PKCS#8 PEM file)", submit: 'Sign in' });
+      await signIn(page);
 
       await expect.poll(() => page.getByRole('heading', { name: 'Overview of Acme Corporation' }).isVisible(), { timeout: 10_000 }).toBe(true);
       await expect.poll(() => page.locator('[data-limit="vms"] .figures').textContent(), { timeout: 10_000 }).toBe('1 of 3');
@@ -110,7 +123,7 @@ describe('the web console in a browser', () => {
   it('the list updates without reloading: a VM created elsewhere appears', async () => {
     const { context, page, errors } = await visit('en-US');
     try {
-      await signIn(page, { token: 'Token', key: "Holder's private key (PKCS#8 PEM file)", submit: 'Sign in' });
+      await signIn(page);
       await expect.poll(() => page.getByRole('row', { name: /web-1/ }).isVisible(), { timeout: 10_000 }).toBe(true);
       const vm = await api(server.url, 'POST', '/v1/vms', {
         token: popToken,
@@ -154,6 +167,71 @@ describe('the web console in a browser', () => {
       await page.getByLabel('Idioma').selectOption('en');
       await expect.poll(() => page.getByRole('heading', { name: 'Overview of Acme Corporation' }).isVisible()).toBe(true);
       expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a revoked token sends the user back to sign in, saying why', async () => {
+    const revocable = await issueToken(TENANT);
+    const { context, page } = await visit('en-US');
+    try {
+      await signIn(page, ENGLISH, revocable.token);
+      await expect.poll(() => page.getByRole('heading', { name: 'Overview of Acme Corporation' }).isVisible(), { timeout: 10_000 }).toBe(true);
+      const revoked = await api(server.url, 'DELETE', `/v1/tenants/${TENANT}/tokens/${revocable.token_id}`, { token: server.adminToken });
+      expect(revoked.status).toBe(200);
+      await expect.poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible(), { timeout: 15_000 }).toBe(true);
+      expect(await page.getByRole('alert').textContent()).toBe('Your token is no longer accepted (revoked, expired or wrong key): sign in again.');
+      expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a bearer token signs in without a key; over the API rate it says when to retry', async () => {
+    const created = await api(server.url, 'POST', '/v1/tenants', {
+      token: server.adminToken,
+      body: { tenant_id: 'tiny-rate', display_name: 'Tiny Rate', max_vms: 1, storage_quota_gb: 10, api_rate_limit_rpm: 4 },
+    });
+    expect(created.status).toBe(201);
+    const bearer = await issueToken('tiny-rate', false);
+    const { context, page } = await visit('en-US');
+    try {
+      // whoami, then the overview's two reads: the fourth request is the last one admitted.
+      await signIn(page, ENGLISH, bearer.token, null);
+      await expect.poll(() => page.locator('[data-limit="rate"] .figures').textContent(), { timeout: 10_000 }).toBe('3 of 4');
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 15_000 }).toMatch(/^Too many requests: try again in \d+ s\.$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('at phone width the overview fits the screen and passes axe-core', async () => {
+    const { context, page, errors } = await visit('en-US', PHONE);
+    try {
+      await signIn(page);
+      await expect.poll(() => page.getByRole('row', { name: /web-1/ }).isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await page.evaluate<boolean>('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("the console's JavaScript stays within 150 KB gzipped; its first render is reported", async () => {
+    const assets = 'dist/console/assets';
+    const gzipped = readdirSync(assets)
+      .filter((name) => name.endsWith('.js'))
+      .reduce((sum, name) => sum + gzipSync(readFileSync(`${assets}/${name}`)).length, 0);
+    expect(gzipped).toBeGreaterThan(0);
+    expect(gzipped).toBeLessThanOrEqual(150 * 1024);
+    const { context, page } = await visit('en-US');
+    try {
+      await expect.poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
+      const rendered = await page.evaluate<number>("performance.getEntriesByName('ppn-console-rendered')[0].startTime");
+      // Reported, not asserted: docs/benchmarks.md records it (a timed assertion would fail on a busy machine).
+      console.log(`console: ${(gzipped / 1024).toFixed(1)} KB of JavaScript gzipped; first render ${rendered.toFixed(0)} ms after navigation`);
     } finally {
       await context.close();
     }
