@@ -4,9 +4,19 @@ import { LANGUAGES, LANGUAGE_NAMES, preferredLanguage, translate, type Language 
 import { LanguageContext } from './i18n/context.js';
 import { Overview } from './pages/overview.js';
 import { SignIn } from './pages/sign-in.js';
+import { VmsPage } from './pages/vms.js';
 import { signOut, type Session } from './session.js';
 
 const LANGUAGE_ITEM = 'ppn-console-language';
+
+/** The pages a tenant's token sees, by the location hash that shows them (`#/vms`). */
+const PAGES = ['overview', 'vms'] as const;
+type PageName = (typeof PAGES)[number];
+
+function pageFromHash(): PageName {
+  const name = location.hash.replace(/^#\/?/, '');
+  return PAGES.find((page) => page === name) ?? 'overview';
+}
 
 function initialLanguage(): Language {
   const chosen = localStorage.getItem(LANGUAGE_ITEM);
@@ -17,11 +27,18 @@ export function App() {
   const [language, setLanguage] = useState<Language>(initialLanguage);
   const [session, setSession] = useState<Session | null>(null);
   const [signedOutBecause, setSignedOutBecause] = useState<string | null>(null);
+  const [page, setPage] = useState<PageName>(pageFromHash);
   const t = (key: Parameters<typeof translate>[1]) => translate(language, key);
 
   // The browser tests read this mark as the time to first render (docs/benchmarks.md).
   useEffect(() => {
     performance.mark('ppn-console-rendered');
+  }, []);
+
+  useEffect(() => {
+    const follow = () => setPage(pageFromHash());
+    addEventListener('hashchange', follow);
+    return () => removeEventListener('hashchange', follow);
   }, []);
 
   useEffect(() => {
@@ -48,9 +65,11 @@ export function App() {
         <span class="brand">{t('app.title')}</span>
         {session && (
           <nav aria-label={t('nav.label')}>
-            <a href="#/" aria-current="page">
-              {t('nav.overview')}
-            </a>
+            {(session.facts.tenantId === undefined ? (['overview'] as const) : PAGES).map((name) => (
+              <a key={name} href={`#/${name}`} aria-current={page === name ? 'page' : undefined}>
+                {t(`nav.${name}`)}
+              </a>
+            ))}
           </nav>
         )}
         <label class="language">
@@ -71,11 +90,17 @@ export function App() {
       </header>
       <main id="main" tabIndex={-1}>
         {session ? (
-          <Overview session={session} onUnauthenticated={() => leave(translate(language, 'error.unauthenticated'))} />
+          <Page name={page} session={session} onUnauthenticated={() => leave(translate(language, 'error.unauthenticated'))} />
         ) : (
           <SignIn notice={signedOutBecause} onSignedIn={setSession} />
         )}
       </main>
     </LanguageContext.Provider>
   );
+}
+
+function Page({ name, session, onUnauthenticated }: { name: PageName; session: Session; onUnauthenticated: () => void }) {
+  const tenantId = session.facts.tenantId;
+  if (name === 'vms' && tenantId !== undefined) return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  return <Overview session={session} onUnauthenticated={onUnauthenticated} />;
 }

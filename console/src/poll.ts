@@ -10,7 +10,8 @@ export interface Polled<T> {
   at: Date | undefined;
 }
 
-export function usePolling<T>(read: () => Promise<T>, onUnauthenticated: () => void, everyMs = POLL_MS): Polled<T> {
+/** A change of `refresh` reads again at once (after the page changed something). */
+export function usePolling<T>(read: () => Promise<T>, onUnauthenticated: () => void, everyMs = POLL_MS, refresh = 0): Polled<T> {
   const [state, setState] = useState<Polled<T>>({ value: undefined, error: undefined, at: undefined });
   useEffect(() => {
     let stopped = false;
@@ -35,6 +36,6 @@ export function usePolling<T>(read: () => Promise<T>, onUnauthenticated: () => v
       stopped = true;
       clearTimeout(timer);
     };
-  }, []);
+  }, [refresh]);
   return state;
 }

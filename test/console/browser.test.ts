@@ -236,4 +236,40 @@ describe('the web console in a browser', () => {
       await context.close();
     }
   });
+
+  it('creates VMs up to the quota, shown before submitting, then sees the refusal with limit and usage; deletes one', async () => {
+    const created = await api(server.url, 'POST', '/v1/tenants', {
+      token: server.adminToken,
+      body: { tenant_id: 'two-vms', display_name: 'Two VMs', max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 },
+    });
+    expect(created.status).toBe(201);
+    const token = (await issueToken('two-vms')).token;
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await signIn(page, ENGLISH, token);
+      await page.getByRole('link', { name: 'VMs' }).click();
+      await expect.poll(() => page.locator('#vm-quota').textContent(), { timeout: 10_000 }).toBe('Quota now: 0 of 2 VMs, 0 of 100 GB of storage.');
+      expect(await accessibilityViolations(page)).toEqual([]);
+      for (const name of ['app-1', 'app-2']) {
+        await page.getByLabel('Name').fill(name);
+        await page.getByRole('button', { name: 'Create', exact: true }).click();
+        await expect.poll(() => page.getByRole('row', { name: new RegExp(name) }).isVisible(), { timeout: 10_000 }).toBe(true);
+      }
+      await expect.poll(() => page.locator('#vm-quota').textContent()).toBe('Quota now: 2 of 2 VMs, 20 of 100 GB of storage.');
+      await page.getByLabel('Name').fill('app-3');
+      await page.getByRole('button', { name: 'Create', exact: true }).click();
+      await expect.poll(() => page.locator('form [role="alert"]').textContent()).toBe('Quota exceeded for vms: the limit is 2, 2 in use, 1 more requested.');
+      expect(await page.getByRole('row', { name: /app-3/ }).count()).toBe(0);
+
+      await page.getByRole('button', { name: 'Stop app-1' }).click();
+      await expect.poll(() => page.getByRole('button', { name: 'Start app-1' }).isEnabled()).toBe(true);
+      await page.getByRole('button', { name: 'Delete app-1' }).click();
+      await expect.poll(() => page.getByRole('row', { name: /app-1/ }).count(), { timeout: 10_000 }).toBe(0);
+      await expect.poll(() => page.locator('#vm-quota').textContent()).toBe('Quota now: 1 of 2 VMs, 10 of 100 GB of storage.');
+      expect(await accessibilityViolations(page)).toEqual([]);
+      expect(errors.filter((error) => !/status of 429/.test(error))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

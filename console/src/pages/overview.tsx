@@ -1,36 +1,9 @@
 /** The tenant overview: usage against each limit (API rate included) and the VM list, polled. */
-import { ApiError, callApi, readRateLimit } from '../api.js';
-import { useTranslate, type Translate } from '../i18n/context.js';
+import { ErrorNotice } from '../components/error-notice.js';
+import { useTranslate } from '../i18n/context.js';
+import { readTenantAndVms, usageOf, type TenantAndVms, type Vm } from '../model.js';
 import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
-
-interface Tenant {
-  tenant_id: string;
-  display_name: string;
-  state: string;
-  max_vms: number;
-  storage_quota_gb: number;
-  api_rate_limit_rpm: number;
-  max_vcpus: number | null;
-  max_memory_mb: number | null;
-  usage?: { vms: number; storage_gb: number; vcpus: number; memory_mb: number };
-}
-
-interface Vm {
-  vm_id: string;
-  name: string;
-  state: string;
-  node_id: string | null;
-  vcpus: number;
-  memory_mb: number;
-  disk_gb: number;
-}
-
-interface OverviewData {
-  tenant: Tenant;
-  rate: { used: number; limit: number } | undefined;
-  vms: Vm[];
-}
 
 interface Props {
   session: Session;
@@ -46,11 +19,7 @@ export function Overview({ session, onUnauthenticated }: Props) {
 
 function TenantOverview({ session, tenantId, onUnauthenticated }: Props & { tenantId: string }) {
   const t = useTranslate();
-  const polled = usePolling(async (): Promise<OverviewData> => {
-    const tenant = await callApi<Tenant>(session, 'GET', `/v1/tenants/${encodeURIComponent(tenantId)}`);
-    const vms = await callApi<{ items: Vm[] }>(session, 'GET', '/v1/vms?limit=1000');
-    return { tenant: tenant.body, rate: readRateLimit(vms.headers), vms: vms.body.items };
-  }, onUnauthenticated);
+  const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated);
   const data = polled.value;
 
   return (
@@ -71,10 +40,10 @@ function TenantOverview({ session, tenantId, onUnauthenticated }: Props & { tena
   );
 }
 
-function UsageBars({ data }: { data: OverviewData }) {
+function UsageBars({ data }: { data: TenantAndVms }) {
   const t = useTranslate();
   const { tenant, rate } = data;
-  const usage = tenant.usage ?? { vms: 0, storage_gb: 0, vcpus: 0, memory_mb: 0 };
+  const usage = usageOf(tenant);
   const rows: [string, string, number, number | null][] = [
     ['vms', t('overview.limit.vms'), usage.vms, tenant.max_vms],
     ['storage', t('overview.limit.storage'), usage.storage_gb, tenant.storage_quota_gb],
@@ -133,19 +102,4 @@ function VmList({ vms }: { vms: Vm[] }) {
       )}
     </section>
   );
-}
-
-export function ErrorNotice({ error }: { error: unknown }) {
-  const t = useTranslate();
-  return (
-    <p role="alert" class="error">
-      {describeError(t, error)}
-    </p>
-  );
-}
-
-function describeError(t: Translate, error: unknown): string {
-  if (!(error instanceof ApiError)) return t('error.network');
-  if (error.problem.code === 'rate_limited') return t('error.rate_limited', { seconds: error.retryAfter ?? 60 });
-  return t('error.generic', { status: error.problem.status, detail: error.message });
 }

@@ -1,0 +1,174 @@
+/**
+ * The VMs page: the list with state and node, create (with the quota beside the form, before
+ * submitting), start, stop and delete. A change the node has yet to carry out shows as in progress
+ * until the state is reached; the list is polled.
+ */
+import { useState } from 'preact/hooks';
+import { callApi } from '../api.js';
+import { ErrorNotice } from '../components/error-notice.js';
+import { useTranslate } from '../i18n/context.js';
+import { readTenantAndVms, usageOf, type Tenant, type Vm } from '../model.js';
+import { usePolling } from '../poll.js';
+import type { Session } from '../session.js';
+
+interface Props {
+  session: Session;
+  tenantId: string;
+  onUnauthenticated: () => void;
+}
+
+type Action = 'start' | 'stop' | 'delete';
+
+/** The state a VM is on its way to, or null when it is there (or placed nowhere to get there). */
+export function pendingChange(vm: Vm): string | null {
+  if (vm.desired_state === 'deleted') return 'deleted';
+  if (vm.state === 'pending' || vm.state === 'failed') return null;
+  return vm.desired_state !== vm.state ? vm.desired_state : null;
+}
+
+export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
+  const t = useTranslate();
+  const [refresh, setRefresh] = useState(0);
+  const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated, undefined, refresh);
+  const [actionError, setActionError] = useState<unknown>(undefined);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const act = async (vm: Vm, action: Action) => {
+    setActionError(undefined);
+    try {
+      const path = `/v1/vms/${encodeURIComponent(vm.vm_id)}`;
+      if (action === 'delete') await callApi(session, 'DELETE', path);
+      else await callApi(session, 'POST', `${path}/${action}`);
+      setNotice(t(`vms.done.${action}`, { name: vm.name }));
+      setRefresh((n) => n + 1);
+    } catch (error) {
+      setActionError(error);
+    }
+  };
+
+  const data = polled.value;
+  return (
+    <>
+      <h1>{t('vms.title')}</h1>
+      {polled.error !== undefined && <ErrorNotice error={polled.error} />}
+      {data === undefined ? (
+        <p aria-busy="true">{t('common.loading')}</p>
+      ) : (
+        <>
+          <CreateVm session={session} tenant={data.tenant} onCreated={() => setRefresh((n) => n + 1)} />
+          <section aria-labelledby="vm-list-title" class="card">
+            <h2 id="vm-list-title">{t('vms.list')}</h2>
+            <p role="status" class="quiet">
+              {notice}
+            </p>
+            {actionError !== undefined && <ErrorNotice error={actionError} />}
+            {data.vms.length === 0 ? (
+              <p>{t('vms.empty')}</p>
+            ) : (
+              <div class="table-scroll">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">{t('vms.name')}</th>
+                      <th scope="col">{t('vms.state')}</th>
+                      <th scope="col">{t('vms.node')}</th>
+                      <th scope="col">{t('vms.size')}</th>
+                      <th scope="col">{t('vms.actions')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {data.vms.map((vm) => (
+                      <VmRow key={vm.vm_id} vm={vm} onAction={(action) => void act(vm, action)} />
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+        </>
+      )}
+    </>
+  );
+}
+
+function VmRow({ vm, onAction }: { vm: Vm; onAction: (action: Action) => void }) {
+  const t = useTranslate();
+  const change = pendingChange(vm);
+  const deleting = vm.desired_state === 'deleted';
+  return (
+    <tr>
+      <th scope="row">{vm.name}</th>
+      <td>
+        {vm.state}
+        {change !== null && (
+          <span class="progress">
+            {' '}
+            <progress aria-label={t('vms.inProgress', { name: vm.name, state: change })} />
+            {t('vms.goingTo', { state: change })}
+          </span>
+        )}
+        {vm.reason !== null && <span class="quiet"> ({vm.reason})</span>}
+      </td>
+      <td>{vm.node_id ?? t('vms.unplaced')}</td>
+      <td>{t('vms.sizeValue', { vcpus: vm.vcpus, memory: vm.memory_mb, disk: vm.disk_gb })}</td>
+      <td class="actions">
+        <button type="button" disabled={deleting || vm.desired_state === 'running'} aria-label={t('vms.startNamed', { name: vm.name })} onClick={() => onAction('start')}>
+          {t('vms.start')}
+        </button>
+        <button type="button" disabled={deleting || vm.desired_state === 'stopped'} aria-label={t('vms.stopNamed', { name: vm.name })} onClick={() => onAction('stop')}>
+          {t('vms.stop')}
+        </button>
+        <button type="button" disabled={deleting} aria-label={t('vms.deleteNamed', { name: vm.name })} onClick={() => onAction('delete')}>
+          {t('vms.delete')}
+        </button>
+      </td>
+    </tr>
+  );
+}
+
+function CreateVm({ session, tenant, onCreated }: { session: Session; tenant: Tenant; onCreated: () => void }) {
+  const t = useTranslate();
+  const [name, setName] = useState('');
+  const [vcpus, setVcpus] = useState(1);
+  const [memory, setMemory] = useState(1024);
+  const [disk, setDisk] = useState(10);
+  const [error, setError] = useState<unknown>(undefined);
+  const [created, setCreated] = useState<string | null>(null);
+  const usage = usageOf(tenant);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(undefined);
+    setCreated(null);
+    try {
+      const body: Record<string, unknown> = { vcpus, memory_mb: memory, disk_gb: disk };
+      if (name.trim() !== '') body.name = name.trim();
+      const answer = await callApi<Vm>(session, 'POST', '/v1/vms', body);
+      setCreated(t('vms.created', { name: answer.body.name }));
+      setName('');
+      onCreated();
+    } catch (caught) {
+      setError(caught);
+    }
+  };
+
+  return (
+    <section aria-labelledby="vm-create-title" class="card">
+      <h2 id="vm-create-title">{t('vms.create')}</h2>
+      <p id="vm-quota">{t('vms.quotaBefore', { vms: usage.vms, maxVms: tenant.max_vms, storage: usage.storage_gb, maxStorage: tenant.storage_quota_gb })}</p>
+      <form class="grid" aria-describedby="vm-quota" onSubmit={(event) => void submit(event)}>
+        <label for="vm-name">{t('vms.name')}</label>
+        <input id="vm-name" value={name} pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?" onInput={(event) => setName(event.currentTarget.value)} />
+        <label for="vm-vcpus">{t('vms.vcpus')}</label>
+        <input id="vm-vcpus" type="number" min={1} max={256} value={vcpus} onInput={(event) => setVcpus(Number(event.currentTarget.value))} />
+        <label for="vm-memory">{t('vms.memory')}</label>
+        <input id="vm-memory" type="number" min={64} value={memory} onInput={(event) => setMemory(Number(event.currentTarget.value))} />
+        <label for="vm-disk">{t('vms.disk')}</label>
+        <input id="vm-disk" type="number" min={1} value={disk} onInput={(event) => setDisk(Number(event.currentTarget.value))} />
+        {error !== undefined && <ErrorNotice error={error} />}
+        <p role="status">{created}</p>
+        <button type="submit">{t('vms.createSubmit')}</button>
+      </form>
+    </section>
+  );
+}
