@@ -4,13 +4,14 @@ import { LANGUAGES, LANGUAGE_NAMES, preferredLanguage, translate, type Language 
 import { LanguageContext } from './i18n/context.js';
 import { Overview } from './pages/overview.js';
 import { SignIn } from './pages/sign-in.js';
+import { TokensPage } from './pages/tokens.js';
 import { VmsPage } from './pages/vms.js';
 import { signOut, type Session } from './session.js';
 
 const LANGUAGE_ITEM = 'ppn-console-language';
 
 /** The pages a tenant's token sees, by the location hash that shows them (`#/vms`). */
-const PAGES = ['overview', 'vms'] as const;
+const PAGES = ['overview', 'vms', 'tokens'] as const;
 type PageName = (typeof PAGES)[number];
 
 function pageFromHash(): PageName {
@@ -102,5 +103,6 @@ export function App() {
 function Page({ name, session, onUnauthenticated }: { name: PageName; session: Session; onUnauthenticated: () => void }) {
   const tenantId = session.facts.tenantId;
   if (name === 'vms' && tenantId !== undefined) return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'tokens' && tenantId !== undefined) return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   return <Overview session={session} onUnauthenticated={onUnauthenticated} />;
 }

@@ -53,6 +53,8 @@ const PHONE = { width: 375, height: 740 };
 async function visit(locale: string, viewport = DESKTOP): Promise<Visit> {
   const context = await browser.newContext({ locale, viewport });
   const page = await context.newPage();
+  // A control that never appears fails the test in seconds, naming it, instead of at the test's timeout.
+  page.setDefaultTimeout(10_000);
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
@@ -74,7 +76,12 @@ async function signIn(page: Page, labels = ENGLISH, token = popToken, key: KeyOb
 async function issueToken(tenantId: string, pop = true): Promise<{ token: string; token_id: string }> {
   const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
     token: server.adminToken,
-    body: { subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)), scope: 'service:tenant-admin', expires_in_seconds: 3600, proof_of_possession: pop },
+    body: {
+      subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)),
+      scope: 'service:tenant-admin',
+      expires_in_seconds: 30 * 24 * 3600,
+      proof_of_possession: pop,
+    },
   });
   expect(issued.status, JSON.stringify(issued.body)).toBe(201);
   return issued.body;
@@ -268,6 +275,48 @@ describe('the web console in a browser', () => {
       await expect.poll(() => page.locator('#vm-quota').textContent()).toBe('Quota now: 1 of 2 VMs, 10 of 100 GB of storage.');
       expect(await accessibilityViolations(page)).toEqual([]);
       expect(errors.filter((error) => !/status of 429/.test(error))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('issues a token, shown once with a copy button, and revokes it', async () => {
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+      await signIn(page);
+      await page.getByRole('link', { name: 'Tokens' }).click();
+      const machine = generateKeyPair();
+      await page.getByLabel('Name').fill('ci-runner');
+      await page.getByLabel("Holder's public key (from ppn keygen)").fill(encodeBase64url(rawPublicKey(machine.publicKey)));
+      await page.getByLabel('Scope').selectOption('tenant:read');
+      await page.getByLabel('Valid for').selectOption({ label: '8 hours' });
+      expect(await page.getByLabel(/proof of possession/).isChecked()).toBe(true);
+      await page.getByRole('button', { name: 'Issue', exact: true }).click();
+
+      const shown = page.getByRole('textbox', { name: 'Token', exact: true }).last();
+      await expect.poll(() => shown.inputValue(), { timeout: 10_000 }).toMatch(/^pct1\./);
+      const token = await shown.inputValue();
+      expect(await page.getByText('it is shown only this once').isVisible()).toBe(true);
+      await page.getByRole('button', { name: 'Copy' }).click();
+      await expect.poll(() => page.evaluate<string>('navigator.clipboard.readText()')).toBe(token);
+      expect((await api(server.url, 'GET', '/v1/vms', { token, signWith: machine.privateKey })).status).toBe(200);
+      expect(await accessibilityViolations(page)).toEqual([]);
+
+      await expect.poll(() => page.getByRole('row', { name: /ci-runner/ }).isVisible(), { timeout: 10_000 }).toBe(true);
+      await page.getByRole('button', { name: 'Revoke ci-runner' }).click();
+      await expect
+        .poll(
+          () =>
+            page
+              .getByRole('row', { name: /ci-runner/ })
+              .getByRole('cell', { name: 'revoked' })
+              .isVisible(),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      expect((await api(server.url, 'GET', '/v1/vms', { token, signWith: machine.privateKey })).status).toBe(401);
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
