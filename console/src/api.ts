@@ -29,10 +29,11 @@ export interface Answer<T> {
   headers: Headers;
 }
 
-export async function callApi<T>(session: Session, method: string, target: string, payload?: unknown): Promise<Answer<T>> {
+/** `as: 'text'` reads a text answer (the ledger's key and checkpoint) instead of JSON. */
+export async function callApi<T>(session: Session, method: string, target: string, payload?: unknown, as: 'json' | 'text' = 'json'): Promise<Answer<T>> {
   const url = new URL(target, location.origin);
   const body = payload === undefined ? undefined : new TextEncoder().encode(JSON.stringify(payload));
-  const headers: Record<string, string> = { authorization: `Bearer ${session.token}`, accept: 'application/json' };
+  const headers: Record<string, string> = { authorization: `Bearer ${session.token}`, accept: as === 'text' ? 'text/plain' : 'application/json' };
   if (body) headers['content-type'] = 'application/json';
   if (session.key) {
     const request = { method, path: url.pathname, query: url.search.slice(1), body };
@@ -40,6 +41,7 @@ export async function callApi<T>(session: Session, method: string, target: strin
   }
   const response = await fetch(url, { method, headers, body, credentials: 'omit', cache: 'no-store' });
   const text = await response.text();
+  if (response.ok && as === 'text') return { body: text as T, headers: response.headers };
   const parsed: unknown = text === '' ? null : JSON.parse(text);
   if (!response.ok) {
     const problem = (typeof parsed === 'object' && parsed !== null ? parsed : { status: response.status }) as Problem;

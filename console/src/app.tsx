@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { LANGUAGES, LANGUAGE_NAMES, preferredLanguage, translate, type Language } from './i18n/catalogue.js';
 import { LanguageContext } from './i18n/context.js';
+import { AuditPage } from './pages/audit.js';
 import { Overview } from './pages/overview.js';
 import { SignIn } from './pages/sign-in.js';
 import { TokensPage } from './pages/tokens.js';
@@ -11,7 +12,7 @@ import { signOut, type Session } from './session.js';
 const LANGUAGE_ITEM = 'ppn-console-language';
 
 /** The pages a tenant's token sees, by the location hash that shows them (`#/vms`). */
-const PAGES = ['overview', 'vms', 'tokens'] as const;
+const PAGES = ['overview', 'vms', 'tokens', 'audit'] as const;
 type PageName = (typeof PAGES)[number];
 
 function pageFromHash(): PageName {
@@ -66,7 +67,7 @@ export function App() {
         <span class="brand">{t('app.title')}</span>
         {session && (
           <nav aria-label={t('nav.label')}>
-            {(session.facts.tenantId === undefined ? (['overview'] as const) : PAGES).map((name) => (
+            {(session.facts.tenantId === undefined ? (['overview', 'audit'] as const) : PAGES).map((name) => (
               <a key={name} href={`#/${name}`} aria-current={page === name ? 'page' : undefined}>
                 {t(`nav.${name}`)}
               </a>
@@ -103,6 +104,7 @@ export function App() {
 function Page({ name, session, onUnauthenticated }: { name: PageName; session: Session; onUnauthenticated: () => void }) {
   const tenantId = session.facts.tenantId;
   if (name === 'vms' && tenantId !== undefined) return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'audit') return <AuditPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'tokens' && tenantId !== undefined) return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   return <Overview session={session} onUnauthenticated={onUnauthenticated} />;
 }

@@ -12,6 +12,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, privateKeyToPem, rawPublicKey } from '../../src/tokens/keys.js';
 import { api, startServer, type ServerProcess } from '../support/server-process.js';
+import { TamperingProxy } from '../support/tampering-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TENANT = 'acme-corp';
@@ -50,7 +51,7 @@ interface Visit {
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 740 };
 
-async function visit(locale: string, viewport = DESKTOP): Promise<Visit> {
+async function visit(locale: string, viewport = DESKTOP, origin?: string): Promise<Visit> {
   const context = await browser.newContext({ locale, viewport });
   const page = await context.newPage();
   // A control that never appears fails the test in seconds, naming it, instead of at the test's timeout.
@@ -60,7 +61,7 @@ async function visit(locale: string, viewport = DESKTOP): Promise<Visit> {
     if (message.type() === 'error') errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${server.url}/console/`);
+  await page.goto(`${origin ?? server.url}/console/`);
   return { context, page, errors };
 }
 
@@ -319,6 +320,49 @@ describe('the web console in a browser', () => {
       expect(errors).toEqual([]);
     } finally {
       await context.close();
+    }
+  });
+
+  it('marks audit entries verified in the browser, as failing when a proof is tampered with, and warns when the ledger key changes', async () => {
+    const proxy = await TamperingProxy.start(server.url);
+    const { context, page, errors } = await visit('en-US', DESKTOP, proxy.url);
+    try {
+      await signIn(page);
+      await page.getByRole('link', { name: 'Audit' }).click();
+      const rows = page.locator('tbody tr[data-status]');
+      const statuses = async () => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-status')));
+      // Entries written in the last second wait for the next checkpoint: refresh until every one is in.
+      await expect
+        .poll(
+          async () => {
+            await page.getByRole('button', { name: 'Refresh' }).click();
+            await page.getByText('Reading and checking entries…').waitFor({ state: 'detached' });
+            return [...new Set(await statuses())];
+          },
+          { timeout: 20_000, interval: 1000 },
+        )
+        .toEqual(['verified']);
+      expect(await rows.count()).toBeGreaterThan(2);
+      expect(await page.getByText('Ledger key pinned in this browser').isVisible()).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+
+      proxy.tamper = true;
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await expect.poll(async () => [...new Set(await statuses())], { timeout: 10_000 }).toEqual(['failed']);
+      expect(proxy.tampered).toBeGreaterThan(0);
+      expect(await rows.first().getByText('FAILED verification').isVisible()).toBe(true);
+      proxy.tamper = false;
+
+      await page.evaluate("localStorage.setItem('ppn-console-ledger-key', 'other-ledger+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')");
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await expect.poll(() => page.getByRole('heading', { name: 'Warning: the ledger key has changed' }).isVisible(), { timeout: 10_000 }).toBe(true);
+      expect([...new Set(await statuses())]).toEqual(['unchecked']);
+      await page.getByRole('button', { name: /pin it instead/ }).click();
+      await expect.poll(async () => [...new Set(await statuses())], { timeout: 10_000 }).toEqual(['verified']);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await proxy.close();
     }
   });
 });

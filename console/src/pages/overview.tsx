@@ -77,7 +77,7 @@ function VmList({ vms }: { vms: Vm[] }) {
       {vms.length === 0 ? (
         <p>{t('vms.empty')}</p>
       ) : (
-        <div class="table-scroll">
+        <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="vms-title">
           <table>
             <thead>
               <tr>

@@ -62,7 +62,7 @@ export function TokensPage({ session, tenantId, onUnauthenticated }: Props) {
         {polled.value === undefined ? (
           <p aria-busy="true">{t('common.loading')}</p>
         ) : (
-          <div class="table-scroll">
+          <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="token-list-title">
             <table>
               <thead>
                 <tr>

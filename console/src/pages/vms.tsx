@@ -65,7 +65,7 @@ export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
             {data.vms.length === 0 ? (
               <p>{t('vms.empty')}</p>
             ) : (
-              <div class="table-scroll">
+              <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="vm-list-title">
                 <table>
                   <thead>
                     <tr>
