@@ -5,14 +5,17 @@ import { LanguageContext } from './i18n/context.js';
 import { AuditPage } from './pages/audit.js';
 import { Overview } from './pages/overview.js';
 import { SignIn } from './pages/sign-in.js';
+import { TenantsPage } from './pages/tenants.js';
 import { TokensPage } from './pages/tokens.js';
 import { VmsPage } from './pages/vms.js';
 import { signOut, type Session } from './session.js';
 
 const LANGUAGE_ITEM = 'ppn-console-language';
 
-/** The pages a tenant's token sees, by the location hash that shows them (`#/vms`). */
-const PAGES = ['overview', 'vms', 'tokens', 'audit'] as const;
+/** The pages, by the location hash that shows them (`#/vms`): a tenant's token sees the first four, a platform admin's its own. */
+const TENANT_PAGES = ['overview', 'vms', 'tokens', 'audit'] as const;
+const PLATFORM_PAGES = ['tenants', 'audit'] as const;
+const PAGES = [...TENANT_PAGES, ...PLATFORM_PAGES] as const;
 type PageName = (typeof PAGES)[number];
 
 function pageFromHash(): PageName {
@@ -67,7 +70,7 @@ export function App() {
         <span class="brand">{t('app.title')}</span>
         {session && (
           <nav aria-label={t('nav.label')}>
-            {(session.facts.tenantId === undefined ? (['overview', 'audit'] as const) : PAGES).map((name) => (
+            {(session.facts.tenantId === undefined ? PLATFORM_PAGES : TENANT_PAGES).map((name) => (
               <a key={name} href={`#/${name}`} aria-current={page === name ? 'page' : undefined}>
                 {t(`nav.${name}`)}
               </a>
@@ -103,8 +106,9 @@ export function App() {
 
 function Page({ name, session, onUnauthenticated }: { name: PageName; session: Session; onUnauthenticated: () => void }) {
   const tenantId = session.facts.tenantId;
-  if (name === 'vms' && tenantId !== undefined) return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   if (name === 'audit') return <AuditPage session={session} onUnauthenticated={onUnauthenticated} />;
-  if (name === 'tokens' && tenantId !== undefined) return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
-  return <Overview session={session} onUnauthenticated={onUnauthenticated} />;
+  if (tenantId === undefined) return <TenantsPage session={session} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'vms') return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'tokens') return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  return <Overview session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
 }

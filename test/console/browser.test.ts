@@ -365,4 +365,42 @@ describe('the web console in a browser', () => {
       await proxy.close();
     }
   });
+
+  it('the platform operator signs in, creates a tenant, changes its limits, suspends it and deletes it', async () => {
+    const { context, page, errors } = await visit('en-US');
+    try {
+      page.on('dialog', (dialog) => void dialog.accept());
+      await signIn(page, ENGLISH, server.adminToken, null);
+      await expect.poll(() => page.getByRole('heading', { name: 'Tenants', exact: true }).isVisible(), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => page.getByRole('row', { name: /acme-corp/ }).isVisible()).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+
+      await page.getByLabel('Tenant id').fill('initech');
+      await page.getByLabel('Display name').fill('Initech');
+      await page.getByLabel('Most VMs').fill('4');
+      await page.getByRole('button', { name: 'Create', exact: true }).click();
+      const row = page.getByRole('row', { name: /initech/ });
+      await expect.poll(() => row.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await row.getByRole('cell', { name: '0 of 4' }).count()).toBe(1);
+      expect((await api(server.url, 'GET', '/v1/tenants/initech', { token: server.adminToken })).body).toMatchObject({
+        display_name: 'Initech',
+        max_vms: 4,
+        state: 'active',
+      });
+
+      await page.getByRole('button', { name: 'Edit limits of initech' }).click();
+      await page.locator('#edit-max_vms').fill('7');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => row.getByRole('cell', { name: '0 of 7' }).count(), { timeout: 10_000 }).toBe(1);
+
+      await page.getByRole('button', { name: 'Suspend initech' }).click();
+      await expect.poll(() => row.getByRole('cell', { name: 'suspended' }).count(), { timeout: 10_000 }).toBe(1);
+      await page.getByRole('button', { name: 'Delete initech' }).click();
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
+      expect((await api(server.url, 'GET', '/v1/tenants/initech', { token: server.adminToken })).status).toBe(404);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -10,14 +10,7 @@ interface Props {
   onUnauthenticated: () => void;
 }
 
-export function Overview({ session, onUnauthenticated }: Props) {
-  const t = useTranslate();
-  const tenantId = session.facts.tenantId;
-  if (tenantId === undefined) return <p>{t('overview.platform')}</p>;
-  return <TenantOverview session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
-}
-
-function TenantOverview({ session, tenantId, onUnauthenticated }: Props & { tenantId: string }) {
+export function Overview({ session, tenantId, onUnauthenticated }: Props & { tenantId: string }) {
   const t = useTranslate();
   const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated);
   const data = polled.value;
