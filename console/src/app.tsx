@@ -3,7 +3,9 @@ import { useEffect, useState } from 'preact/hooks';
 import { LANGUAGES, LANGUAGE_NAMES, preferredLanguage, translate, type Language } from './i18n/catalogue.js';
 import { LanguageContext } from './i18n/context.js';
 import { AuditPage } from './pages/audit.js';
+import { NodesPage } from './pages/nodes.js';
 import { Overview } from './pages/overview.js';
+import { SessionsPage } from './pages/sessions.js';
 import { SignIn } from './pages/sign-in.js';
 import { TenantsPage } from './pages/tenants.js';
 import { TokensPage } from './pages/tokens.js';
@@ -12,9 +14,9 @@ import { signOut, type Session } from './session.js';
 
 const LANGUAGE_ITEM = 'ppn-console-language';
 
-/** The pages, by the location hash that shows them (`#/vms`): a tenant's token sees the first four, a platform admin's its own. */
-const TENANT_PAGES = ['overview', 'vms', 'tokens', 'audit'] as const;
-const PLATFORM_PAGES = ['tenants', 'audit'] as const;
+/** The pages, by the location hash that shows them (`#/vms`): a tenant's token sees TENANT_PAGES, a platform admin's PLATFORM_PAGES. */
+const TENANT_PAGES = ['overview', 'vms', 'tokens', 'sessions', 'nodes', 'audit'] as const;
+const PLATFORM_PAGES = ['tenants', 'nodes', 'audit'] as const;
 const PAGES = [...TENANT_PAGES, ...PLATFORM_PAGES] as const;
 type PageName = (typeof PAGES)[number];
 
@@ -107,8 +109,10 @@ export function App() {
 function Page({ name, session, onUnauthenticated }: { name: PageName; session: Session; onUnauthenticated: () => void }) {
   const tenantId = session.facts.tenantId;
   if (name === 'audit') return <AuditPage session={session} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'nodes') return <NodesPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (tenantId === undefined) return <TenantsPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'vms') return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'sessions') return <SessionsPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'tokens') return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   return <Overview session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
 }

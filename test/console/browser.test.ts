@@ -73,13 +73,13 @@ async function signIn(page: Page, labels = ENGLISH, token = popToken, key: KeyOb
   await page.getByRole('button', { name: labels.submit }).click();
 }
 
-/** Issues a token of `tenantId` for the test's holder key (proof of possession unless `pop` is false). */
-async function issueToken(tenantId: string, pop = true): Promise<{ token: string; token_id: string }> {
+/** Issues a token of `tenantId` for `subject` (the test's holder key by default; proof of possession unless `pop` is false). */
+async function issueToken(tenantId: string, pop = true, scope = 'service:tenant-admin', subject = holder.publicKey): Promise<{ token: string; token_id: string }> {
   const issued = await api(server.url, 'POST', `/v1/tenants/${tenantId}/tokens`, {
     token: server.adminToken,
     body: {
-      subject_pubkey: encodeBase64url(rawPublicKey(holder.publicKey)),
-      scope: 'service:tenant-admin',
+      subject_pubkey: encodeBase64url(rawPublicKey(subject)),
+      scope,
       expires_in_seconds: 30 * 24 * 3600,
       proof_of_possession: pop,
     },
@@ -398,6 +398,47 @@ describe('the web console in a browser', () => {
       await page.getByRole('button', { name: 'Delete initech' }).click();
       await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
       expect((await api(server.url, 'GET', '/v1/tenants/initech', { token: server.adminToken })).status).toBe(404);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("lists the tenant's sessions and ends one, and lists its nodes with capacity and allocation", async () => {
+    const machine = generateKeyPair();
+    const used = await issueToken(TENANT, true, 'tenant:read', machine.publicKey);
+    expect((await api(server.url, 'GET', '/v1/vms', { token: used.token, signWith: machine.privateKey })).status).toBe(200);
+    const nodeKey = generateKeyPair();
+    const agent = await issueToken(TENANT, true, 'node:agent', nodeKey.publicKey);
+    const capacity = { cpus: 4, memory_mb_total: 8192, memory_mb_available: 8000, disk_gb_available: 100, kvm: false, load1: 0.1 };
+    const enrolled = await api(server.url, 'POST', '/v1/nodes', { token: agent.token, signWith: nodeKey.privateKey, body: { node_id: 'compute-01', capacity } });
+    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await signIn(page);
+      await page.getByRole('link', { name: 'Sessions' }).click();
+      // Session use reaches the store within a second or so: the page polls until it shows.
+      await expect.poll(() => page.getByRole('button', { name: `End ${used.token_id}` }).isVisible(), { timeout: 15_000 }).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      await page.getByRole('button', { name: `End ${used.token_id}` }).click();
+      await expect
+        .poll(
+          () =>
+            page
+              .getByRole('row', { name: new RegExp(used.token_id) })
+              .getByText('ended')
+              .isVisible(),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      expect((await api(server.url, 'GET', '/v1/vms', { token: used.token, signWith: machine.privateKey })).status).toBe(401);
+
+      await page.getByRole('link', { name: 'Nodes' }).click();
+      const row = page.getByRole('row', { name: /compute-01/ });
+      await expect.poll(() => row.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await row.getByRole('cell', { name: '4 CPU, 8192 MB, 100 GB free, TCG' }).count()).toBe(1);
+      expect(await accessibilityViolations(page)).toEqual([]);
       expect(errors).toEqual([]);
     } finally {
       await context.close();
