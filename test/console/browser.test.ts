@@ -24,12 +24,7 @@ let popToken: string;
 
 beforeAll(async () => {
   server = await startServer();
-  const admin = { token: server.adminToken };
-  const created = await api(server.url, 'POST', '/v1/tenants', {
-    ...admin,
-    body: { tenant_id: TENANT, display_name: 'Acme Corporation', max_vms: 3, storage_quota_gb: 100, api_rate_limit_rpm: 600 },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  await createTenant(TENANT, 'Acme Corporation', { max_vms: 3, storage_quota_gb: 100, api_rate_limit_rpm: 600 });
   popToken = (await issueToken(TENANT)).token;
   const vm = await api(server.url, 'POST', '/v1/vms', { token: popToken, signWith: holder.privateKey, body: { name: 'web-1', vcpus: 1, memory_mb: 512, disk_gb: 10 } });
   expect(vm.status, JSON.stringify(vm.body)).toBe(201);
@@ -71,6 +66,11 @@ async function signIn(page: Page, labels = ENGLISH, token = popToken, key: KeyOb
   await page.getByLabel(labels.token, { exact: true }).fill(token);
   if (key) await page.getByLabel(labels.key).setInputFiles({ name: 'holder.key', mimeType: 'application/x-pem-file', buffer: Buffer.from(privateKeyToPem(key)) });
   await page.getByRole('button', { name: labels.submit }).click();
+}
+
+async function createTenant(tenantId: string, displayName: string, limits: { max_vms: number; storage_quota_gb: number; api_rate_limit_rpm: number }): Promise<void> {
+  const created = await api(server.url, 'POST', '/v1/tenants', { token: server.adminToken, body: { tenant_id: tenantId, display_name: displayName, ...limits } });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
 }
 
 /** Issues a token of `tenantId` for `subject` (the test's holder key by default; proof of possession unless `pop` is false). */
@@ -197,11 +197,7 @@ describe('the web console in a browser', () => {
   });
 
   it('a bearer token signs in without a key; over the API rate it says when to retry', async () => {
-    const created = await api(server.url, 'POST', '/v1/tenants', {
-      token: server.adminToken,
-      body: { tenant_id: 'tiny-rate', display_name: 'Tiny Rate', max_vms: 1, storage_quota_gb: 10, api_rate_limit_rpm: 4 },
-    });
-    expect(created.status).toBe(201);
+    await createTenant('tiny-rate', 'Tiny Rate', { max_vms: 1, storage_quota_gb: 10, api_rate_limit_rpm: 4 });
     const bearer = await issueToken('tiny-rate', false);
     const { context, page } = await visit('en-US');
     try {
@@ -246,11 +242,7 @@ describe('the web console in a browser', () => {
   });
 
   it('creates VMs up to the quota, shown before submitting, then sees the refusal with limit and usage; deletes one', async () => {
-    const created = await api(server.url, 'POST', '/v1/tenants', {
-      token: server.adminToken,
-      body: { tenant_id: 'two-vms', display_name: 'Two VMs', max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 },
-    });
-    expect(created.status).toBe(201);
+    await createTenant('two-vms', 'Two VMs', { max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 });
     const token = (await issueToken('two-vms')).token;
     const { context, page, errors } = await visit('en-US');
     try {

@@ -7,26 +7,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { forgetPinnedLedgerKey, readAudit, SHOWN_ENTRIES, type AuditFilters, type AuditView, type EntryStatus } from '../audit.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import type { Session } from '../session.js';
-
-const EVENT_TYPES = [
-  'TENANT_CREATED',
-  'TENANT_UPDATED',
-  'TENANT_DELETED',
-  'TOKEN_ISSUED',
-  'TOKEN_REVOKED',
-  'KEY_ROTATED',
-  'KEY_RETIRED',
-  'VM_CREATED',
-  'VM_CREATE_DENIED',
-  'VM_STATE_CHANGED',
-  'VM_DELETED',
-  'NODE_ENROLLED',
-  'NODE_STATE_CHANGED',
-  'NODE_REMOVED',
-  'LEDGER_ROLLED_BACK',
-] as const;
+// The server's own list (src/ledger/entry.ts imports nothing), so the filter offers every type it writes.
+import { EVENT_TYPES } from '../../../src/ledger/entry.js';
 
 interface Props {
   session: Session;
@@ -136,42 +121,28 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
       {error !== undefined && <ErrorNotice error={error} />}
       {busy && <p aria-busy="true">{t('audit.checking')}</p>}
       {view !== undefined && (
-        <section class="card" aria-labelledby="audit-list-title">
-          <h2 id="audit-list-title">{t('audit.entries')}</h2>
-          {view.checkpoint && <p class="quiet">{t('audit.checkpoint', { size: view.checkpoint.size, origin: view.checkpoint.origin })}</p>}
-          {view.entries.length === 0 ? (
-            <p>{t('audit.empty')}</p>
-          ) : (
-            <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="audit-list-title">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{t('audit.index')}</th>
-                    <th scope="col">{t('audit.time')}</th>
-                    <th scope="col">{t('audit.eventType')}</th>
-                    <th scope="col">{t('audit.subjects')}</th>
-                    <th scope="col">{t('audit.actor')}</th>
-                    <th scope="col">{t('audit.status')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {view.entries.map((entry) => (
-                    <tr key={entry.index} data-index={entry.index} data-status={entry.status}>
-                      <th scope="row">{entry.index}</th>
-                      <td>{entry.ts}</td>
-                      <td>{entry.eventType}</td>
-                      <td>{entry.subjects}</td>
-                      <td>{entry.actor}</td>
-                      <td>
-                        <StatusBadge status={entry.status} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </section>
+        <ListSection
+          id="audit-list-title"
+          title={t('audit.entries')}
+          errors={[]}
+          loading={false}
+          empty={view.entries.length === 0 ? t('audit.empty') : undefined}
+          before={view.checkpoint && <p class="quiet">{t('audit.checkpoint', { size: view.checkpoint.size, origin: view.checkpoint.origin })}</p>}
+          columns={[t('audit.index'), t('audit.time'), t('audit.eventType'), t('audit.subjects'), t('audit.actor'), t('audit.status')]}
+        >
+          {view.entries.map((entry) => (
+            <tr key={entry.index} data-index={entry.index} data-status={entry.status}>
+              <th scope="row">{entry.index}</th>
+              <td>{entry.ts}</td>
+              <td>{entry.eventType}</td>
+              <td>{entry.subjects}</td>
+              <td>{entry.actor}</td>
+              <td>
+                <StatusBadge status={entry.status} />
+              </td>
+            </tr>
+          ))}
+        </ListSection>
       )}
     </>
   );

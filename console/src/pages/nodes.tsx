@@ -1,5 +1,5 @@
 /** The nodes page: each fleet node's state, capacity and what is allocated on it (a platform admin sees every pool's). */
-import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { callApi } from '../api.js';
 import { useTranslate } from '../i18n/context.js';
 import { usePolling } from '../poll.js';
@@ -26,56 +26,39 @@ export function NodesPage({ session, onUnauthenticated }: Props) {
   return (
     <>
       <h1>{t('nodes.title')}</h1>
-      <section class="card" aria-labelledby="node-list-title">
-        <h2 id="node-list-title">{t('nodes.list')}</h2>
-        {polled.error !== undefined && <ErrorNotice error={polled.error} />}
-        {polled.value === undefined ? (
-          <p aria-busy="true">{t('common.loading')}</p>
-        ) : polled.value.length === 0 ? (
-          <p>{t('nodes.empty')}</p>
-        ) : (
-          <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="node-list-title">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t('nodes.id')}</th>
-                  <th scope="col">{t('nodes.pool')}</th>
-                  <th scope="col">{t('vms.state')}</th>
-                  <th scope="col">{t('nodes.capacity')}</th>
-                  <th scope="col">{t('nodes.allocated')}</th>
-                  <th scope="col">{t('nodes.lastHeartbeat')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {polled.value.map((node) => (
-                  <tr key={`${node.tenant_id ?? ''}/${node.node_id}`}>
-                    <th scope="row">{node.node_id}</th>
-                    <td>{node.shared ? t('nodes.shared') : (node.tenant_id ?? '')}</td>
-                    <td>{node.state}</td>
-                    <td>
-                      {t('nodes.capacityValue', {
-                        cpus: node.capacity.cpus,
-                        memory: node.capacity.memory_mb_total,
-                        disk: node.capacity.disk_gb_available,
-                        kvm: node.capacity.kvm ? 'KVM' : 'TCG',
-                      })}
-                    </td>
-                    <td>
-                      {t('nodes.allocatedValue', {
-                        vms: node.allocated.vms,
-                        vcpus: node.allocated.vcpus,
-                        memory: node.allocated.memory_mb,
-                        disk: node.allocated.disk_gb,
-                      })}
-                    </td>
-                    <td>{new Date(node.last_heartbeat_at).toLocaleString()}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <ListSection
+        id="node-list-title"
+        title={t('nodes.list')}
+        errors={[polled.error]}
+        loading={polled.value === undefined}
+        empty={polled.value?.length === 0 ? t('nodes.empty') : undefined}
+        columns={[t('nodes.id'), t('nodes.pool'), t('vms.state'), t('nodes.capacity'), t('nodes.allocated'), t('nodes.lastHeartbeat')]}
+      >
+        {(polled.value ?? []).map((node) => (
+          <tr key={`${node.tenant_id ?? ''}/${node.node_id}`}>
+            <th scope="row">{node.node_id}</th>
+            <td>{node.shared ? t('nodes.shared') : (node.tenant_id ?? '')}</td>
+            <td>{node.state}</td>
+            <td>
+              {t('nodes.capacityValue', {
+                cpus: node.capacity.cpus,
+                memory: node.capacity.memory_mb_total,
+                disk: node.capacity.disk_gb_available,
+                kvm: node.capacity.kvm ? 'KVM' : 'TCG',
+              })}
+            </td>
+            <td>
+              {t('nodes.allocatedValue', {
+                vms: node.allocated.vms,
+                vcpus: node.allocated.vcpus,
+                memory: node.allocated.memory_mb,
+                disk: node.allocated.disk_gb,
+              })}
+            </td>
+            <td>{new Date(node.last_heartbeat_at).toLocaleString()}</td>
+          </tr>
+        ))}
+      </ListSection>
     </>
   );
 }

@@ -1,5 +1,6 @@
 /** The tenant overview: usage against each limit (API rate included) and the VM list, polled. */
 import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import { readTenantAndVms, usageOf, type TenantAndVms, type Vm } from '../model.js';
 import { usePolling } from '../poll.js';
@@ -65,34 +66,22 @@ function UsageBars({ data }: { data: TenantAndVms }) {
 function VmList({ vms }: { vms: Vm[] }) {
   const t = useTranslate();
   return (
-    <section aria-labelledby="vms-title" class="card">
-      <h2 id="vms-title">{t('vms.title')}</h2>
-      {vms.length === 0 ? (
-        <p>{t('vms.empty')}</p>
-      ) : (
-        <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="vms-title">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t('vms.name')}</th>
-                <th scope="col">{t('vms.state')}</th>
-                <th scope="col">{t('vms.node')}</th>
-                <th scope="col">{t('vms.size')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {vms.map((vm) => (
-                <tr key={vm.vm_id}>
-                  <th scope="row">{vm.name}</th>
-                  <td>{vm.state}</td>
-                  <td>{vm.node_id ?? t('vms.unplaced')}</td>
-                  <td>{t('vms.sizeValue', { vcpus: vm.vcpus, memory: vm.memory_mb, disk: vm.disk_gb })}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+    <ListSection
+      id="vms-title"
+      title={t('vms.title')}
+      errors={[]}
+      loading={false}
+      empty={vms.length === 0 ? t('vms.empty') : undefined}
+      columns={[t('vms.name'), t('vms.state'), t('vms.node'), t('vms.size')]}
+    >
+      {vms.map((vm) => (
+        <tr key={vm.vm_id}>
+          <th scope="row">{vm.name}</th>
+          <td>{vm.state}</td>
+          <td>{vm.node_id ?? t('vms.unplaced')}</td>
+          <td>{t('vms.sizeValue', { vcpus: vm.vcpus, memory: vm.memory_mb, disk: vm.disk_gb })}</td>
+        </tr>
+      ))}
+    </ListSection>
   );
 }

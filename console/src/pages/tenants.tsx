@@ -6,7 +6,9 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { callApi } from '../api.js';
+import { useListChanges } from '../changes.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import { usageOf, type Tenant } from '../model.js';
 import { usePolling } from '../poll.js';
@@ -25,98 +27,71 @@ interface Limits {
 
 export function TenantsPage({ session, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const [refresh, setRefresh] = useState(0);
-  const polled = usePolling(async () => (await callApi<{ items: Tenant[] }>(session, 'GET', '/v1/tenants?limit=1000')).body.items, onUnauthenticated, undefined, refresh);
-  const [actionError, setActionError] = useState<unknown>(undefined);
+  const changes = useListChanges();
+  const polled = usePolling(
+    async () => (await callApi<{ items: Tenant[] }>(session, 'GET', '/v1/tenants?limit=1000')).body.items,
+    onUnauthenticated,
+    undefined,
+    changes.refresh,
+  );
   const [editing, setEditing] = useState<string | null>(null);
-  const reload = () => setRefresh((n) => n + 1);
+  const editedTenant = polled.value?.find((tenant) => tenant.tenant_id === editing);
 
-  const change = async (tenant: Tenant, method: 'PATCH' | 'DELETE', body?: unknown, query = '') => {
-    setActionError(undefined);
-    try {
-      await callApi(session, method, `/v1/tenants/${encodeURIComponent(tenant.tenant_id)}${query}`, body);
-      reload();
-    } catch (error) {
-      setActionError(error);
-    }
-  };
+  const change = (tenant: Tenant, method: 'PATCH' | 'DELETE', body?: unknown, query = '') =>
+    changes.run(() => callApi(session, method, `/v1/tenants/${encodeURIComponent(tenant.tenant_id)}${query}`, body));
 
   return (
     <>
       <h1>{t('tenants.title')}</h1>
-      <CreateTenant session={session} onCreated={reload} />
-      <section class="card" aria-labelledby="tenant-list-title">
-        <h2 id="tenant-list-title">{t('tenants.list')}</h2>
-        {polled.error !== undefined && <ErrorNotice error={polled.error} />}
-        {actionError !== undefined && <ErrorNotice error={actionError} />}
-        {polled.value === undefined ? (
-          <p aria-busy="true">{t('common.loading')}</p>
-        ) : (
-          <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="tenant-list-title">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t('tenants.id')}</th>
-                  <th scope="col">{t('tenants.name')}</th>
-                  <th scope="col">{t('tenants.state')}</th>
-                  <th scope="col">{t('overview.limit.vms')}</th>
-                  <th scope="col">{t('overview.limit.storage')}</th>
-                  <th scope="col">{t('tenants.rate')}</th>
-                  <th scope="col">{t('vms.actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {polled.value.map((tenant) => {
-                  const usage = usageOf(tenant);
-                  const suspended = tenant.state === 'suspended';
-                  return (
-                    <tr key={tenant.tenant_id}>
-                      <th scope="row">{tenant.tenant_id}</th>
-                      <td>{tenant.display_name}</td>
-                      <td>{tenant.state}</td>
-                      <td>{t('overview.usedOf', { used: usage.vms, limit: tenant.max_vms })}</td>
-                      <td>{t('overview.usedOf', { used: usage.storage_gb, limit: tenant.storage_quota_gb })}</td>
-                      <td>{tenant.api_rate_limit_rpm}</td>
-                      <td class="actions">
-                        <button type="button" aria-label={t('tenants.editNamed', { id: tenant.tenant_id })} onClick={() => setEditing(tenant.tenant_id)}>
-                          {t('tenants.edit')}
-                        </button>
-                        <button
-                          type="button"
-                          aria-label={t(suspended ? 'tenants.resumeNamed' : 'tenants.suspendNamed', { id: tenant.tenant_id })}
-                          onClick={() => void change(tenant, 'PATCH', { state: suspended ? 'active' : 'suspended' })}
-                        >
-                          {t(suspended ? 'tenants.resume' : 'tenants.suspend')}
-                        </button>
-                        <button
-                          type="button"
-                          aria-label={t('tenants.deleteNamed', { id: tenant.tenant_id })}
-                          onClick={() => confirm(t('tenants.deleteConfirm', { id: tenant.tenant_id })) && void change(tenant, 'DELETE', undefined, '?cascade=true')}
-                        >
-                          {t('vms.delete')}
-                        </button>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {editing !== null && polled.value?.some((tenant) => tenant.tenant_id === editing) && (
-          <EditLimits
-            tenant={polled.value.find((tenant) => tenant.tenant_id === editing)!}
-            onSave={(limits) =>
-              void change(
-                polled.value!.find((tenant) => tenant.tenant_id === editing)!,
-                'PATCH',
-                limits,
-              ).then(() => setEditing(null))
-            }
-            onCancel={() => setEditing(null)}
-          />
-        )}
-      </section>
+      <CreateTenant session={session} onCreated={changes.reload} />
+      <ListSection
+        id="tenant-list-title"
+        title={t('tenants.list')}
+        errors={[polled.error, changes.error]}
+        loading={polled.value === undefined}
+        columns={[t('tenants.id'), t('tenants.name'), t('tenants.state'), t('overview.limit.vms'), t('overview.limit.storage'), t('tenants.rate'), t('vms.actions')]}
+      >
+        {(polled.value ?? []).map((tenant) => {
+          const usage = usageOf(tenant);
+          const suspended = tenant.state === 'suspended';
+          return (
+            <tr key={tenant.tenant_id}>
+              <th scope="row">{tenant.tenant_id}</th>
+              <td>{tenant.display_name}</td>
+              <td>{tenant.state}</td>
+              <td>{t('overview.usedOf', { used: usage.vms, limit: tenant.max_vms })}</td>
+              <td>{t('overview.usedOf', { used: usage.storage_gb, limit: tenant.storage_quota_gb })}</td>
+              <td>{tenant.api_rate_limit_rpm}</td>
+              <td class="actions">
+                <button type="button" aria-label={t('tenants.editNamed', { id: tenant.tenant_id })} onClick={() => setEditing(tenant.tenant_id)}>
+                  {t('tenants.edit')}
+                </button>
+                <button
+                  type="button"
+                  aria-label={t(suspended ? 'tenants.resumeNamed' : 'tenants.suspendNamed', { id: tenant.tenant_id })}
+                  onClick={() => void change(tenant, 'PATCH', { state: suspended ? 'active' : 'suspended' })}
+                >
+                  {t(suspended ? 'tenants.resume' : 'tenants.suspend')}
+                </button>
+                <button
+                  type="button"
+                  aria-label={t('tenants.deleteNamed', { id: tenant.tenant_id })}
+                  onClick={() => confirm(t('tenants.deleteConfirm', { id: tenant.tenant_id })) && void change(tenant, 'DELETE', undefined, '?cascade=true')}
+                >
+                  {t('vms.delete')}
+                </button>
+              </td>
+            </tr>
+          );
+        })}
+      </ListSection>
+      {editedTenant && (
+        <EditLimits
+          tenant={editedTenant}
+          onSave={(limits) => void change(editedTenant, 'PATCH', limits).then((done) => done && setEditing(null))}
+          onCancel={() => setEditing(null)}
+        />
+      )}
     </>
   );
 }

@@ -4,7 +4,9 @@
  */
 import { useState } from 'preact/hooks';
 import { callApi } from '../api.js';
+import { useListChanges } from '../changes.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
@@ -31,72 +33,47 @@ const EXPIRY_HOURS = [1, 8, 24, 24 * 7, 24 * 30, 24 * 90] as const;
 
 export function TokensPage({ session, tenantId, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const [refresh, setRefresh] = useState(0);
+  const changes = useListChanges();
   const base = `/v1/tenants/${encodeURIComponent(tenantId)}/tokens`;
   const polled = usePolling(
     async () => (await callApi<{ items: TokenRecord[] }>(session, 'GET', `${base}?limit=1000`)).body.items,
     onUnauthenticated,
     undefined,
-    refresh,
+    changes.refresh,
   );
-  const [actionError, setActionError] = useState<unknown>(undefined);
 
-  const revoke = async (record: TokenRecord) => {
-    setActionError(undefined);
-    try {
-      await callApi(session, 'DELETE', `${base}/${encodeURIComponent(record.token_id)}`);
-      setRefresh((n) => n + 1);
-    } catch (error) {
-      setActionError(error);
-    }
-  };
+  const revoke = (record: TokenRecord) => changes.run(() => callApi(session, 'DELETE', `${base}/${encodeURIComponent(record.token_id)}`));
 
   return (
     <>
       <h1>{t('tokens.title')}</h1>
-      <IssueToken session={session} base={base} onIssued={() => setRefresh((n) => n + 1)} />
-      <section aria-labelledby="token-list-title" class="card">
-        <h2 id="token-list-title">{t('tokens.list')}</h2>
-        {polled.error !== undefined && <ErrorNotice error={polled.error} />}
-        {actionError !== undefined && <ErrorNotice error={actionError} />}
-        {polled.value === undefined ? (
-          <p aria-busy="true">{t('common.loading')}</p>
-        ) : (
-          <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="token-list-title">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t('tokens.name')}</th>
-                  <th scope="col">{t('tokens.scope')}</th>
-                  <th scope="col">{t('tokens.expires')}</th>
-                  <th scope="col">{t('tokens.status')}</th>
-                  <th scope="col">{t('vms.actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {polled.value.map((record) => {
-                  const label = record.name ?? record.token_id;
-                  const revoked = record.revoked_at !== null;
-                  const expired = !revoked && Date.parse(record.expires_at) <= Date.now();
-                  return (
-                    <tr key={record.token_id}>
-                      <th scope="row">{label}</th>
-                      <td>{record.scope.join(', ')}</td>
-                      <td>{new Date(record.expires_at).toLocaleString()}</td>
-                      <td>{t(revoked ? 'tokens.revoked' : expired ? 'tokens.expired' : 'tokens.live')}</td>
-                      <td>
-                        <button type="button" disabled={revoked || expired} aria-label={t('tokens.revokeNamed', { name: label })} onClick={() => void revoke(record)}>
-                          {t('tokens.revoke')}
-                        </button>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <IssueToken session={session} base={base} onIssued={changes.reload} />
+      <ListSection
+        id="token-list-title"
+        title={t('tokens.list')}
+        errors={[polled.error, changes.error]}
+        loading={polled.value === undefined}
+        columns={[t('tokens.name'), t('tokens.scope'), t('tokens.expires'), t('tokens.status'), t('vms.actions')]}
+      >
+        {(polled.value ?? []).map((record) => {
+          const label = record.name ?? record.token_id;
+          const revoked = record.revoked_at !== null;
+          const expired = !revoked && Date.parse(record.expires_at) <= Date.now();
+          return (
+            <tr key={record.token_id}>
+              <th scope="row">{label}</th>
+              <td>{record.scope.join(', ')}</td>
+              <td>{new Date(record.expires_at).toLocaleString()}</td>
+              <td>{t(revoked ? 'tokens.revoked' : expired ? 'tokens.expired' : 'tokens.live')}</td>
+              <td>
+                <button type="button" disabled={revoked || expired} aria-label={t('tokens.revokeNamed', { name: label })} onClick={() => void revoke(record)}>
+                  {t('tokens.revoke')}
+                </button>
+              </td>
+            </tr>
+          );
+        })}
+      </ListSection>
     </>
   );
 }

@@ -5,7 +5,9 @@
  */
 import { useState } from 'preact/hooks';
 import { callApi } from '../api.js';
+import { useListChanges } from '../changes.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import { readTenantAndVms, usageOf, type Tenant, type Vm } from '../model.js';
 import { usePolling } from '../poll.js';
@@ -28,22 +30,14 @@ export function pendingChange(vm: Vm): string | null {
 
 export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const [refresh, setRefresh] = useState(0);
-  const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated, undefined, refresh);
-  const [actionError, setActionError] = useState<unknown>(undefined);
+  const changes = useListChanges();
+  const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated, undefined, changes.refresh);
   const [notice, setNotice] = useState<string | null>(null);
 
   const act = async (vm: Vm, action: Action) => {
-    setActionError(undefined);
-    try {
-      const path = `/v1/vms/${encodeURIComponent(vm.vm_id)}`;
-      if (action === 'delete') await callApi(session, 'DELETE', path);
-      else await callApi(session, 'POST', `${path}/${action}`);
-      setNotice(t(`vms.done.${action}`, { name: vm.name }));
-      setRefresh((n) => n + 1);
-    } catch (error) {
-      setActionError(error);
-    }
+    const path = `/v1/vms/${encodeURIComponent(vm.vm_id)}`;
+    const done = await changes.run(() => (action === 'delete' ? callApi(session, 'DELETE', path) : callApi(session, 'POST', `${path}/${action}`)));
+    if (done) setNotice(t(`vms.done.${action}`, { name: vm.name }));
   };
 
   const data = polled.value;
@@ -55,36 +49,24 @@ export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
         <p aria-busy="true">{t('common.loading')}</p>
       ) : (
         <>
-          <CreateVm session={session} tenant={data.tenant} onCreated={() => setRefresh((n) => n + 1)} />
-          <section aria-labelledby="vm-list-title" class="card">
-            <h2 id="vm-list-title">{t('vms.list')}</h2>
-            <p role="status" class="quiet">
-              {notice}
-            </p>
-            {actionError !== undefined && <ErrorNotice error={actionError} />}
-            {data.vms.length === 0 ? (
-              <p>{t('vms.empty')}</p>
-            ) : (
-              <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="vm-list-title">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t('vms.name')}</th>
-                      <th scope="col">{t('vms.state')}</th>
-                      <th scope="col">{t('vms.node')}</th>
-                      <th scope="col">{t('vms.size')}</th>
-                      <th scope="col">{t('vms.actions')}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {data.vms.map((vm) => (
-                      <VmRow key={vm.vm_id} vm={vm} onAction={(action) => void act(vm, action)} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
-          </section>
+          <CreateVm session={session} tenant={data.tenant} onCreated={changes.reload} />
+          <ListSection
+            id="vm-list-title"
+            title={t('vms.list')}
+            errors={[changes.error]}
+            loading={false}
+            empty={data.vms.length === 0 ? t('vms.empty') : undefined}
+            before={
+              <p role="status" class="quiet">
+                {notice}
+              </p>
+            }
+            columns={[t('vms.name'), t('vms.state'), t('vms.node'), t('vms.size'), t('vms.actions')]}
+          >
+            {data.vms.map((vm) => (
+              <VmRow key={vm.vm_id} vm={vm} onAction={(action) => void act(vm, action)} />
+            ))}
+          </ListSection>
         </>
       )}
     </>
