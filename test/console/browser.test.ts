@@ -436,4 +436,38 @@ describe('the web console in a browser', () => {
       await context.close();
     }
   });
+
+  it('every control is reachable by keyboard, and a VM can be created with the keyboard alone', async () => {
+    /** What has the focus after each of `presses` Tab presses: its id, or its role and accessible text. */
+    const tabThrough = async (page: Page, presses: number) => {
+      const reached: string[] = [];
+      for (let i = 0; i < presses; i++) {
+        await page.keyboard.press('Tab');
+        reached.push(await page.evaluate<string>("document.activeElement.id || (document.activeElement.tagName + ' ' + document.activeElement.textContent.trim())"));
+      }
+      return reached;
+    };
+    await createTenant('keyboard', 'Keyboard', { max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 });
+    const token = (await issueToken('keyboard')).token;
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await expect.poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
+      const signInControls = await tabThrough(page, 7);
+      expect(signInControls).toEqual(expect.arrayContaining(['A Skip to content', 'token', 'token-file', 'key-file']));
+      await signIn(page, ENGLISH, token);
+      await page.getByRole('link', { name: 'VMs' }).click();
+      await expect.poll(() => page.locator('#vm-quota').isVisible(), { timeout: 10_000 }).toBe(true);
+      await page.locator('#vm-name').focus();
+      await page.keyboard.type('typed-1');
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.getByRole('row', { name: /typed-1/ }).isVisible(), { timeout: 10_000 }).toBe(true);
+      // From the page's top, Tab reaches the navigation, the form and each row's buttons.
+      await page.locator('#main').focus();
+      const reached = await tabThrough(page, 12);
+      expect(reached).toEqual(expect.arrayContaining(['vm-name', 'vm-vcpus', 'vm-memory', 'vm-disk', 'BUTTON Create', 'BUTTON Stop', 'BUTTON Delete']));
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });
