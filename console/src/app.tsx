@@ -16,7 +16,7 @@ const LANGUAGE_ITEM = 'ppn-console-language';
 
 /** The pages, by the location hash that shows them (`#/vms`): a tenant's token sees TENANT_PAGES, a platform admin's PLATFORM_PAGES. */
 const TENANT_PAGES = ['overview', 'vms', 'tokens', 'sessions', 'nodes', 'audit'] as const;
-const PLATFORM_PAGES = ['tenants', 'nodes', 'audit'] as const;
+const PLATFORM_PAGES = ['tenants', 'tokens', 'nodes', 'audit'] as const;
 const PAGES = [...TENANT_PAGES, ...PLATFORM_PAGES] as const;
 type PageName = (typeof PAGES)[number];
 
@@ -110,9 +110,9 @@ function Page({ name, session, onUnauthenticated }: { name: PageName; session: S
   const tenantId = session.facts.tenantId;
   if (name === 'audit') return <AuditPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'nodes') return <NodesPage session={session} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'tokens') return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   if (tenantId === undefined) return <TenantsPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'vms') return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   if (name === 'sessions') return <SessionsPage session={session} onUnauthenticated={onUnauthenticated} />;
-  if (name === 'tokens') return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   return <Overview session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
 }

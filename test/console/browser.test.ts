@@ -358,7 +358,7 @@ describe('the web console in a browser', () => {
     }
   });
 
-  it('the platform operator signs in, creates a tenant, changes its limits, suspends it and deletes it', async () => {
+  it('the platform operator signs in, creates a tenant, changes its limits, suspends it and deletes it, and sees the platform tokens', async () => {
     const { context, page, errors } = await visit('en-US');
     try {
       page.on('dialog', (dialog) => void dialog.accept());
@@ -390,6 +390,12 @@ describe('the web console in a browser', () => {
       await page.getByRole('button', { name: 'Delete initech' }).click();
       await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
       expect((await api(server.url, 'GET', '/v1/tenants/initech', { token: server.adminToken })).status).toBe(404);
+
+      // The platform's own tokens: listed with their state, never issued from the browser.
+      await page.getByRole('link', { name: 'Tokens' }).click();
+      await expect.poll(() => page.getByRole('cell', { name: 'valid' }).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+      expect(await page.getByRole('heading', { name: 'Issue a token' }).count()).toBe(0);
+      expect(await accessibilityViolations(page)).toEqual([]);
       expect(errors).toEqual([]);
     } finally {
       await context.close();

@@ -1,5 +1,5 @@
 /**
- * The tokens page (tenant admins): issue a token (name, holder key, scope, expiry, limits, proof of
+ * The tokens page (tenant admins; a platform admin sees the platform's tokens, without the form): issue a token (name, holder key, scope, expiry, limits, proof of
  * possession), shown once with a copy button; list the tenant's tokens; revoke one.
  */
 import { useState } from 'preact/hooks';
@@ -13,7 +13,8 @@ import type { Session } from '../session.js';
 
 interface Props {
   session: Session;
-  tenantId: string;
+  /** The tenant whose tokens these are; absent for the platform's own (listed and revoked, never issued here). */
+  tenantId: string | undefined;
   onUnauthenticated: () => void;
 }
 
@@ -34,7 +35,8 @@ const EXPIRY_HOURS = [1, 8, 24, 24 * 7, 24 * 30, 24 * 90] as const;
 export function TokensPage({ session, tenantId, onUnauthenticated }: Props) {
   const t = useTranslate();
   const changes = useListChanges();
-  const base = `/v1/tenants/${encodeURIComponent(tenantId)}/tokens`;
+  // Platform tokens are minted on the server's machine (`service-vm-tenant admin-token`), never through the API.
+  const base = tenantId === undefined ? '/v1/admin/tokens' : `/v1/tenants/${encodeURIComponent(tenantId)}/tokens`;
   const polled = usePolling(
     async () => (await callApi<{ items: TokenRecord[] }>(session, 'GET', `${base}?limit=1000`)).body.items,
     onUnauthenticated,
@@ -47,7 +49,7 @@ export function TokensPage({ session, tenantId, onUnauthenticated }: Props) {
   return (
     <>
       <h1>{t('tokens.title')}</h1>
-      <IssueToken session={session} base={base} onIssued={changes.reload} />
+      {tenantId !== undefined && <IssueToken session={session} base={base} onIssued={changes.reload} />}
       <ListSection
         id="token-list-title"
         title={t('tokens.list')}
