@@ -402,7 +402,7 @@ describe('the web console in a browser', () => {
     }
   });
 
-  it("lists the tenant's sessions and ends one, and lists its nodes with capacity and allocation", async () => {
+  it("lists the tenant's sessions and ends one, lists its nodes with capacity and allocation, and follows a VM's console", async () => {
     const machine = generateKeyPair();
     const used = await issueToken(TENANT, true, 'tenant:read', machine.publicKey);
     expect((await api(server.url, 'GET', '/v1/vms', { token: used.token, signWith: machine.privateKey })).status).toBe(200);
@@ -436,6 +436,35 @@ describe('the web console in a browser', () => {
       const row = page.getByRole('row', { name: /compute-01/ });
       await expect.poll(() => row.isVisible(), { timeout: 10_000 }).toBe(true);
       expect(await row.getByRole('cell', { name: '4 CPU, 8192 MB, 100 GB free, TCG' }).count()).toBe(1);
+      expect(await accessibilityViolations(page)).toEqual([]);
+
+      // The scheduler places the tenant's VMs on the new node; its console output is followed on the VMs page.
+      let placed: { vm_id: string; name: string } | undefined;
+      await expect
+        .poll(
+          async () => {
+            const vms = await api(server.url, 'GET', '/v1/vms', { token: popToken, signWith: holder.privateKey });
+            placed = vms.body.items.find((vm: { node_id: string | null }) => vm.node_id === 'compute-01');
+            return placed !== undefined;
+          },
+          { timeout: 15_000 },
+        )
+        .toBe(true);
+      const upload = async (text: string) => {
+        const sent = await api(server.url, 'PUT', `/v1/nodes/compute-01/vms/${placed!.vm_id}/console`, {
+          token: agent.token,
+          signWith: nodeKey.privateKey,
+          body: { data: Buffer.from(text).toString('base64') },
+        });
+        expect(sent.status, JSON.stringify(sent.body)).toBe(204);
+      };
+      await upload('SeaBIOS\nBooting from Hard Disk...\n');
+      await page.getByRole('link', { name: 'VMs' }).click();
+      await page.getByRole('button', { name: `Console of ${placed!.name}` }).click();
+      const log = page.locator('pre.console-log');
+      await expect.poll(() => log.textContent(), { timeout: 10_000 }).toBe('SeaBIOS\nBooting from Hard Disk...\n');
+      await upload('SeaBIOS\nBooting from Hard Disk...\nppn-guest login: ');
+      await expect.poll(() => log.textContent(), { timeout: 15_000 }).toContain('ppn-guest login:');
       expect(await accessibilityViolations(page)).toEqual([]);
       expect(errors).toEqual([]);
     } finally {

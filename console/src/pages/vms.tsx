@@ -21,6 +21,11 @@ interface Props {
 
 type Action = 'start' | 'stop' | 'delete';
 
+/** The console text from its upload: base64 of the last bytes of the serial console, shown as UTF-8 (bad bytes as U+FFFD). */
+function consoleText(data: string): string {
+  return new TextDecoder().decode(Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
+}
+
 /** The state a VM is on its way to, or null when it is there (or placed nowhere to get there). */
 export function pendingChange(vm: Vm): string | null {
   if (vm.desired_state === 'deleted') return 'deleted';
@@ -33,6 +38,8 @@ export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
   const changes = useListChanges();
   const polled = usePolling(() => readTenantAndVms(session, tenantId), onUnauthenticated, undefined, changes.refresh);
   const [notice, setNotice] = useState<string | null>(null);
+
+  const [watching, setWatching] = useState<Vm | null>(null);
 
   const act = async (vm: Vm, action: Action) => {
     const path = `/v1/vms/${encodeURIComponent(vm.vm_id)}`;
@@ -64,16 +71,17 @@ export function VmsPage({ session, tenantId, onUnauthenticated }: Props) {
             columns={[t('vms.name'), t('vms.state'), t('vms.node'), t('vms.size'), t('vms.actions')]}
           >
             {data.vms.map((vm) => (
-              <VmRow key={vm.vm_id} vm={vm} onAction={(action) => void act(vm, action)} />
+              <VmRow key={vm.vm_id} vm={vm} onAction={(action) => void act(vm, action)} onConsole={() => setWatching(vm)} />
             ))}
           </ListSection>
+          {watching && <ConsoleLog key={watching.vm_id} session={session} vm={watching} onUnauthenticated={onUnauthenticated} onClose={() => setWatching(null)} />}
         </>
       )}
     </>
   );
 }
 
-function VmRow({ vm, onAction }: { vm: Vm; onAction: (action: Action) => void }) {
+function VmRow({ vm, onAction, onConsole }: { vm: Vm; onAction: (action: Action) => void; onConsole: () => void }) {
   const t = useTranslate();
   const change = pendingChange(vm);
   const deleting = vm.desired_state === 'deleted';
@@ -102,6 +110,9 @@ function VmRow({ vm, onAction }: { vm: Vm; onAction: (action: Action) => void })
         </button>
         <button type="button" disabled={deleting} aria-label={t('vms.deleteNamed', { name: vm.name })} onClick={() => onAction('delete')}>
           {t('vms.delete')}
+        </button>
+        <button type="button" aria-label={t('vms.consoleNamed', { name: vm.name })} onClick={onConsole}>
+          {t('vms.console')}
         </button>
       </td>
     </tr>
@@ -151,6 +162,37 @@ function CreateVm({ session, tenant, onCreated }: { session: Session; tenant: Te
         <p role="status">{created}</p>
         <button type="submit">{t('vms.createSubmit')}</button>
       </form>
+    </section>
+  );
+}
+
+/** A VM's serial console as its node last uploaded it, read again every few seconds (following it). */
+function ConsoleLog({ session, vm, onUnauthenticated, onClose }: { session: Session; vm: Vm; onUnauthenticated: () => void; onClose: () => void }) {
+  const t = useTranslate();
+  const polled = usePolling(
+    async () => (await callApi<{ data: string; updated_at: string | null }>(session, 'GET', `/v1/vms/${encodeURIComponent(vm.vm_id)}/console`)).body,
+    onUnauthenticated,
+  );
+  const log = polled.value;
+  return (
+    <section class="card" aria-labelledby="vm-console-title">
+      <h2 id="vm-console-title">{t('vms.consoleTitle', { name: vm.name })}</h2>
+      {polled.error !== undefined && <ErrorNotice error={polled.error} />}
+      {log === undefined ? (
+        <p aria-busy="true">{t('common.loading')}</p>
+      ) : log.updated_at === null ? (
+        <p>{t('vms.consoleEmpty')}</p>
+      ) : (
+        <>
+          <p class="quiet">{t('common.updated', { time: new Date(log.updated_at).toLocaleTimeString() })}</p>
+          <pre class="console-log" tabIndex={0} aria-label={t('vms.consoleTitle', { name: vm.name })}>
+            {consoleText(log.data)}
+          </pre>
+        </>
+      )}
+      <button type="button" onClick={onClose}>
+        {t('vms.consoleClose')}
+      </button>
     </section>
   );
 }
