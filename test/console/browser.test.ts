@@ -162,7 +162,7 @@ describe('the web console in a browser', () => {
     }
   });
 
-  it('in Spanish: the language follows the browser, and the walk works the same', async () => {
+  it('in Spanish: the language follows the browser, every tenant page reads and passes axe-core, and switching keeps the session', async () => {
     const { context, page, errors } = await visit('es-ES');
     try {
       await expect.poll(() => page.getByRole('heading', { name: 'Iniciar sesión' }).isVisible()).toBe(true);
@@ -171,6 +171,19 @@ describe('the web console in a browser', () => {
       await expect.poll(() => page.getByRole('heading', { name: 'Resumen de Acme Corporation' }).isVisible(), { timeout: 10_000 }).toBe(true);
       await expect.poll(() => page.locator('[data-limit="storage"] .figures').textContent()).toMatch(/^\d+ de 100$/);
       expect(await accessibilityViolations(page)).toEqual([]);
+      // Every tenant page, in Spanish, with no serious or critical violation.
+      for (const [link, heading] of [
+        ['Máquinas virtuales', 'Crear una máquina virtual'],
+        ['Tokens', 'Emitir un token'],
+        ['Sesiones', 'Tokens en uso'],
+        ['Nodos', 'Nodos de la flota'],
+        ['Auditoría', 'Entradas'],
+      ]) {
+        await page.getByRole('link', { name: link, exact: true }).click();
+        await expect.poll(() => page.getByRole('heading', { name: heading, exact: true }).isVisible(), { timeout: 10_000 }).toBe(true);
+        expect(await accessibilityViolations(page), link).toEqual([]);
+      }
+      await page.getByRole('link', { name: 'Resumen', exact: true }).click();
       // Switched to English, it stays signed in.
       await page.getByLabel('Idioma').selectOption('en');
       await expect.poll(() => page.getByRole('heading', { name: 'Overview of Acme Corporation' }).isVisible()).toBe(true);
