@@ -34,6 +34,7 @@ import { registerVmRoutes } from './routes/vms.js';
 import { registerNodeRoutes } from './routes/nodes.js';
 import { registerLedgerRoutes } from './routes/ledger.js';
 import { registerVersionRoutes } from './routes/version.js';
+import { builtConsoleDirectory, registerConsole } from './console.js';
 import { takeScopesFromAccessTable } from './routes/access.js';
 import { checkLedger, checkLedgerSince, ledgerRefusal, storedEntryCount, type LedgerProblem } from '../control/ledger-check.js';
 import { DEFAULT_SCRUB_PAUSE_MS, DEFAULT_SCRUB_RATE, startScrub } from '../control/ledger-scrub.js';
@@ -100,6 +101,8 @@ export interface AppOptions {
   clientCertificateForPlatformAdmin?: boolean;
   /** Proxies (addresses, CIDR blocks) whose X-Forwarded-For gives request.ip; none by default, so the header is ignored. */
   trustProxy?: string[];
+  /** The built web console served at /console/ (default: the package's dist/console, src/api/console.ts). */
+  consoleDirectory?: string;
 }
 
 // Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
@@ -225,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerNodeRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   registerVersionRoutes(app);
+  await registerConsole(app, options.consoleDirectory ?? builtConsoleDirectory());
   // After the last of the API's routes: register any new route above this line.
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);

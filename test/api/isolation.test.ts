@@ -58,6 +58,8 @@ const REQUESTS: Record<RouteKey, string> = {
   'GET /openapi.json': '/openapi.json',
   'GET /v1/version': '/v1/version',
   'GET /metrics': '/metrics',
+  'GET /console': '/console/',
+  'GET /console/*': '/console/index.html',
   'POST /v1/tenants': '/v1/tenants',
   'GET /v1/tenants': '/v1/tenants',
   'GET /v1/tenants/:tenant_id': '/v1/tenants/{A}',

@@ -26,7 +26,7 @@ function filesUnder(dir: string): string[] {
 function importedPackages(paths: string[]): Set<string> {
   const names = new Set<string>();
   const files = paths.flatMap((path) => (statSync(path).isDirectory() ? filesUnder(path) : [path]));
-  for (const path of files.filter((p) => /\.[jt]s$/.test(p))) {
+  for (const path of files.filter((p) => /\.[jt]sx?$/.test(p))) {
     for (const [, specifier] of readFileSync(path, 'utf8').matchAll(/(?:^import|^export)[^'"]*['"]([^'".][^'"]*)['"]/gm)) {
       const parts = specifier!.split('/');
       names.add(specifier!.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
@@ -57,8 +57,8 @@ describe('the docs agree with the code', () => {
     expect(Object.keys(pkg.dependencies).filter((name) => !used.has(name))).toEqual([]);
   });
 
-  it('every development dependency is imported by tests or benchmarks, run by a script, or types a used package', () => {
-    const used = importedPackages(['src', 'test', 'bench', 'eslint.config.js', 'vitest.config.ts']);
+  it('every development dependency is imported by tests, benchmarks or the web console, run by a script, or types a used package', () => {
+    const used = importedPackages(['src', 'test', 'bench', 'console', 'eslint.config.js', 'vitest.config.ts']);
     const scripts = [...Object.values(pkg.scripts), ...filesUnder('scripts').map((p) => readFileSync(p, 'utf8'))].join('\n');
     const unused = Object.keys(pkg.devDependencies).filter((name) => {
       if (used.has(name) || commandsOf(name).some((command) => new RegExp(`\\b${command}\\b`).test(scripts))) return false;

@@ -7,7 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
 import type { TypedApp } from '../../src/api/deps.js';
@@ -25,6 +25,9 @@ import { integrateEntries } from '../../src/store/ledger-tree.js';
 import type { Store } from '../../src/store/store.js';
 import type { LiveKeyring } from '../../src/control/platform-keys.js';
 import { encodeBase64url, generateKeyPair, rawPublicKey, type KeyPair } from '../../src/tokens/keys.js';
+
+/** A stand-in for the built web console, so API tests serve /console/ without `npm run build`. */
+export const CONSOLE_FIXTURE = resolve('test/fixtures/console');
 
 export interface RequestOptions {
   token?: string;
@@ -65,7 +68,7 @@ export async function startHarness(options: { clock?: Clock; app?: HarnessAppOpt
   const clock = options.clock ?? new ManualClock(Date.now());
   const ids = makeIdSource(clock);
   const { token: adminToken } = await mintAdminToken({ store, clock, ids }, keyring, loadAdminKey(dataDir).publicKey, 30 * 24 * 3600);
-  const app = await buildApp({ ...options.app, store, keyring, clock, ids });
+  const app = await buildApp({ consoleDirectory: CONSOLE_FIXTURE, ...options.app, store, keyring, clock, ids });
 
   const request: Harness['request'] = async (method, url, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };

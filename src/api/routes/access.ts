@@ -66,6 +66,9 @@ export const ROUTE_ACCESS = {
   'GET /v1/version':                             row('public',                 200, ALL_200,                   ALL_200),
   // A node:agent token may call nothing but its node's own routes (below), so not /metrics either.
   'GET /metrics':                                row('optional',               200, NOT_AGENT,                 NOT_AGENT),
+  // The web console's static files (src/api/console.ts): the page asks nothing; its API calls do.
+  'GET /console':                                row('public',                 200, ALL_200,                   ALL_200),
+  'GET /console/*':                              row('public',                 200, ALL_200,                   ALL_200),
 
   'POST /v1/tenants':                            row('service:platform-admin', 201, NONE,                      NONE),
   'GET /v1/tenants':                             row('service:platform-admin', 200, NONE,                      NONE),

@@ -1,0 +1,149 @@
+/**
+ * The audit trail as the console shows it: each entry marked verified only when its inclusion proof
+ * leads to the root of a checkpoint whose signature verifies with the ledger key this browser
+ * pinned on first use. The entry shown is the one hashed (`leaf_input`), never the server's parsed
+ * copy beside it.
+ */
+import { callApi } from './api.js';
+import { fromHex, hashLeaf, openNote, parseCheckpoint, parseVerifierKey, verifyInclusion, type Checkpoint, type VerifierKey } from './ledger.js';
+import type { Session } from './session.js';
+
+const PINNED_KEY_ITEM = 'ppn-console-ledger-key';
+/** Entries shown (and proven) at once, newest first: each costs one proof request. */
+export const SHOWN_ENTRIES = 50;
+const MAX_PAGES = 10;
+
+export type EntryStatus = 'verified' | 'failed' | 'pending' | 'unchecked';
+
+export interface AuditEntry {
+  index: number;
+  ts: string;
+  eventType: string;
+  tenantId: string | null;
+  actor: string;
+  subjects: string;
+  status: EntryStatus;
+}
+
+export interface AuditFilters {
+  event_type?: string;
+  vm_id?: string;
+  node_id?: string;
+  token_id?: string;
+  since?: string;
+  until?: string;
+}
+
+/** How the key the server serves stands against the one pinned here. */
+export type KeyTrust = { state: 'pinned-now'; key: VerifierKey } | { state: 'pinned'; key: VerifierKey } | { state: 'changed'; pinned: string; served: string };
+
+export async function trustLedgerKey(session: Session): Promise<KeyTrust> {
+  const served = ((await callApi<string>(session, 'GET', '/v1/ledger/key', undefined, 'text')).body ?? '').trim();
+  const pinned = localStorage.getItem(PINNED_KEY_ITEM);
+  if (pinned === null) {
+    const key = await parseVerifierKey(served);
+    localStorage.setItem(PINNED_KEY_ITEM, key.text);
+    return { state: 'pinned-now', key };
+  }
+  if (pinned !== served) return { state: 'changed', pinned, served };
+  return { state: 'pinned', key: await parseVerifierKey(pinned) };
+}
+
+/** After a warning the user read: pin the key the server serves now instead. */
+export function forgetPinnedLedgerKey(): void {
+  localStorage.removeItem(PINNED_KEY_ITEM);
+}
+
+/** The latest checkpoint, when its signature verifies with `key`; null when there is none yet. */
+async function readCheckpoint(session: Session, key: VerifierKey): Promise<Checkpoint | null> {
+  const answer = await callApi<string>(session, 'GET', '/v1/ledger/checkpoint', undefined, 'text').catch((error: unknown) => {
+    if ((error as { problem?: { status?: number } }).problem?.status === 404) return null;
+    throw error;
+  });
+  return answer === null ? null : parseCheckpoint(await openNote(answer.body, key));
+}
+
+interface EntryItem {
+  index: number;
+  leaf_input: string;
+}
+
+/** The newest SHOWN_ENTRIES entries matching `filters` (the API lists oldest first). */
+async function readNewestEntries(session: Session, filters: AuditFilters): Promise<EntryItem[]> {
+  const query = new URLSearchParams({ limit: '1000' });
+  for (const [name, value] of Object.entries(filters) as [string, string | undefined][]) if (value) query.set(name, value);
+  let items: EntryItem[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    if (cursor !== null) query.set('cursor', cursor);
+    const answer = await callApi<{ items: EntryItem[]; next_cursor: string | null }>(session, 'GET', `/v1/ledger/entries?${query.toString()}`);
+    items = [...items, ...answer.body.items].slice(-SHOWN_ENTRIES);
+    cursor = answer.body.next_cursor;
+    if (cursor === null) break;
+  }
+  return items.reverse();
+}
+
+async function proveEntry(session: Session, entry: EntryItem, checkpoint: Checkpoint): Promise<EntryStatus> {
+  if (entry.index >= checkpoint.size) return 'pending';
+  const answer = await callApi<{ hashes: string[] }>(session, 'GET', `/v1/ledger/proof/inclusion?index=${entry.index}&tree_size=${checkpoint.size}`);
+  const path = (Array.isArray(answer.body.hashes) ? answer.body.hashes : []).map((h) => fromHex(String(h)));
+  if (path.some((h) => h === null)) return 'failed';
+  // The leaf hash is computed here from the bytes shown, not taken from the proof's answer.
+  const leafHash = await hashLeaf(new TextEncoder().encode(entry.leaf_input));
+  const ok = await verifyInclusion(entry.index, checkpoint.size, leafHash, path as Uint8Array[], checkpoint.root);
+  return ok ? 'verified' : 'failed';
+}
+
+function describeEntry(item: EntryItem, status: EntryStatus): AuditEntry {
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = JSON.parse(item.leaf_input) as Record<string, unknown>;
+  } catch {
+    status = 'failed';
+  }
+  const text = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? String(value) : '');
+  const actor = (parsed.actor ?? {}) as { subject?: unknown; token_id?: unknown };
+  const subjects = Object.entries((parsed.subject_ids ?? {}) as Record<string, unknown>)
+    .map(([name, value]) => `${name}=${text(value)}`)
+    .join(' ');
+  return {
+    index: item.index,
+    ts: text(parsed.ts),
+    eventType: text(parsed.event_type),
+    tenantId: typeof parsed.tenant_id === 'string' ? parsed.tenant_id : null,
+    actor: text(actor.token_id) || text(actor.subject),
+    subjects,
+    status,
+  };
+}
+
+export interface AuditView {
+  trust: KeyTrust;
+  checkpoint: Checkpoint | null;
+  /** Why the checkpoint could not be trusted, when it could not. */
+  checkpointFailure: string | null;
+  entries: AuditEntry[];
+}
+
+export async function readAudit(session: Session, filters: AuditFilters): Promise<AuditView> {
+  const trust = await trustLedgerKey(session);
+  const items = await readNewestEntries(session, filters);
+  if (trust.state === 'changed') return { trust, checkpoint: null, checkpointFailure: null, entries: items.map((item) => describeEntry(item, 'unchecked')) };
+  let checkpoint: Checkpoint | null = null;
+  let checkpointFailure: string | null = null;
+  try {
+    checkpoint = await readCheckpoint(session, trust.key);
+  } catch (error) {
+    checkpointFailure = error instanceof Error ? error.message : String(error);
+  }
+  const entries: AuditEntry[] = [];
+  for (const item of items) {
+    let status: EntryStatus;
+    if (checkpointFailure !== null) status = 'failed';
+    else if (checkpoint === null) status = 'pending';
+    else status = await proveEntry(session, item, checkpoint).catch((): EntryStatus => 'failed');
+    entries.push(describeEntry(item, status));
+  }
+  return { trust, checkpoint, checkpointFailure, entries };
+}

@@ -1,0 +1,51 @@
+/** The API's records as the console reads them (docs/api.md), and the reads more than one page makes. */
+import { callApi, readRateLimit } from './api.js';
+import type { Session } from './session.js';
+
+export interface Tenant {
+  tenant_id: string;
+  display_name: string;
+  state: string;
+  max_vms: number;
+  storage_quota_gb: number;
+  api_rate_limit_rpm: number;
+  max_vcpus: number | null;
+  max_memory_mb: number | null;
+  usage?: Usage;
+}
+
+export interface Usage {
+  vms: number;
+  storage_gb: number;
+  vcpus: number;
+  memory_mb: number;
+}
+
+export interface Vm {
+  vm_id: string;
+  name: string;
+  state: string;
+  desired_state: string;
+  node_id: string | null;
+  reason: string | null;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+}
+
+export interface TenantAndVms {
+  tenant: Tenant;
+  /** The tenant's API rate as its last answer reported it. */
+  rate: { used: number; limit: number } | undefined;
+  vms: Vm[];
+}
+
+export async function readTenantAndVms(session: Session, tenantId: string): Promise<TenantAndVms> {
+  const tenant = await callApi<Tenant>(session, 'GET', `/v1/tenants/${encodeURIComponent(tenantId)}`);
+  const vms = await callApi<{ items: Vm[] }>(session, 'GET', '/v1/vms?limit=1000');
+  return { tenant: tenant.body, rate: readRateLimit(vms.headers), vms: vms.body.items };
+}
+
+export function usageOf(tenant: Tenant): Usage {
+  return tenant.usage ?? { vms: 0, storage_gb: 0, vcpus: 0, memory_mb: 0 };
+}
