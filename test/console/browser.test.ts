@@ -7,7 +7,9 @@
 import axe from 'axe-core';
 import type { KeyObject } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, privateKeyToPem, rawPublicKey } from '../../src/tokens/keys.js';
@@ -516,6 +518,68 @@ describe('the web console in a browser', () => {
       expect(errors).toEqual([]);
     } finally {
       await context.close();
+    }
+  });
+
+  // Last, so the pages show what the walk above made: VMs, tokens, a session, a node, audit entries.
+  it('takes a screenshot of every page at desktop and phone width (docs/console.md shows them)', async () => {
+    // `npm run docs:screenshots` writes them into docs/console; otherwise they go to a temporary directory.
+    const kept = process.env.PPN_CONSOLE_SCREENSHOTS;
+    const directory = kept ?? mkdtempSync(join(tmpdir(), 'ppn-console-shots-'));
+    mkdirSync(directory, { recursive: true });
+    /** Each page: its name, the link that opens it (none for the first), and what shows once its data is in. */
+    const tenantPages = [
+      { name: 'overview', link: null, ready: (page: Page) => page.getByRole('row', { name: /web-1/ }) },
+      { name: 'vms', link: 'VMs', ready: (page: Page) => page.getByRole('button', { name: 'Console of web-1' }) },
+      { name: 'tokens', link: 'Tokens', ready: (page: Page) => page.getByRole('cell', { name: 'valid' }).first() },
+      { name: 'sessions', link: 'Sessions', ready: (page: Page) => page.getByRole('button', { name: /^End / }).first() },
+      { name: 'nodes', link: 'Nodes', ready: (page: Page) => page.getByRole('row', { name: /compute-01/ }) },
+      { name: 'audit', link: 'Audit', ready: (page: Page) => page.locator('tbody tr[data-status="verified"]').first() },
+    ];
+    const platformPages = [
+      { name: 'tenants', link: null, ready: (page: Page) => page.getByRole('row', { name: /acme-corp/ }) },
+      { name: 'platform-tokens', link: 'Tokens', ready: (page: Page) => page.getByRole('cell', { name: 'valid' }).first() },
+    ];
+    const taken: string[] = [];
+    try {
+      for (const [width, viewport] of [
+        ['desktop', DESKTOP],
+        ['phone', PHONE],
+      ] as const) {
+        const shoot = async (page: Page, name: string) => {
+          const file = join(directory, `${name}-${width}.png`);
+          await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+          taken.push(file);
+        };
+        for (const [pages, token, key] of [
+          [tenantPages, popToken, holder.privateKey],
+          [platformPages, server.adminToken, null],
+        ] as const) {
+          const { context, page, errors } = await visit('en-US', viewport);
+          try {
+            await expect.poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
+            if (pages === tenantPages) await shoot(page, 'sign-in');
+            await signIn(page, ENGLISH, token, key);
+            for (const shown of pages) {
+              if (shown.link) await page.getByRole('link', { name: shown.link }).click();
+              await expect.poll(() => shown.ready(page).isVisible(), { timeout: 20_000 }).toBe(true);
+              if (shown.name === 'audit') await page.getByText('Reading and checking entries…').waitFor({ state: 'detached' });
+              await shoot(page, shown.name);
+            }
+            expect(errors).toEqual([]);
+          } finally {
+            await context.close();
+          }
+        }
+      }
+      // Nine pages at two widths, each a real image of some size.
+      expect(taken).toHaveLength(18);
+      for (const file of taken) {
+        expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
+        expect(statSync(file).size).toBeGreaterThan(5_000);
+      }
+    } finally {
+      if (!kept) rmSync(directory, { recursive: true, force: true });
     }
   });
 });
