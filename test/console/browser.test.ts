@@ -195,6 +195,89 @@ describe('the web console in a browser', () => {
     }
   });
 
+  it('the walk in Spanish: VMs up to the quota and the refusal, a token issued and revoked, audit entries verified; the operator creates a tenant', async () => {
+    const SPANISH = { token: 'Token', key: 'Clave privada del titular (archivo PEM PKCS#8)', submit: 'Iniciar sesión' };
+    await createTenant('cuota-es', 'Cuota ES', { max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 });
+    const token = (await issueToken('cuota-es')).token;
+    const tenantVisit = await visit('es-ES');
+    try {
+      const { page, errors } = tenantVisit;
+      await signIn(page, SPANISH, token);
+      await page.getByRole('link', { name: 'Máquinas virtuales', exact: true }).click();
+      await expect
+        .poll(() => page.locator('#vm-quota').textContent(), { timeout: 10_000 })
+        .toBe('Cuota actual: 0 de 2 máquinas virtuales, 0 de 100 GB de almacenamiento.');
+      for (const name of ['es-1', 'es-2']) {
+        await page.getByLabel('Nombre').fill(name);
+        await page.getByRole('button', { name: 'Crear', exact: true }).click();
+        await expect.poll(() => page.getByRole('row', { name: new RegExp(name) }).isVisible(), { timeout: 10_000 }).toBe(true);
+      }
+      await page.getByLabel('Nombre').fill('es-3');
+      await page.getByRole('button', { name: 'Crear', exact: true }).click();
+      await expect
+        .poll(() => page.locator('form [role="alert"]').textContent(), { timeout: 10_000 })
+        .toBe('Cuota superada en vms: el límite es 2, hay 2 en uso y se piden 1 más.');
+      expect(await page.getByRole('row', { name: /es-3/ }).count()).toBe(0);
+
+      await page.getByRole('link', { name: 'Tokens', exact: true }).click();
+      const machine = generateKeyPair();
+      await page.getByLabel('Nombre').fill('portatil');
+      await page.getByLabel('Clave pública del titular (de ppn keygen)').fill(encodeBase64url(rawPublicKey(machine.publicKey)));
+      await page.getByRole('button', { name: 'Emitir', exact: true }).click();
+      const shown = page.getByRole('textbox', { name: 'Token', exact: true }).last();
+      await expect.poll(() => shown.inputValue(), { timeout: 10_000 }).toMatch(/^pct1\./);
+      const issued = await shown.inputValue();
+      expect((await api(server.url, 'GET', '/v1/vms', { token: issued, signWith: machine.privateKey })).status).toBe(200);
+      await expect.poll(() => page.getByRole('button', { name: 'Revocar portatil' }).isVisible(), { timeout: 10_000 }).toBe(true);
+      await page.getByRole('button', { name: 'Revocar portatil' }).click();
+      await expect
+        .poll(
+          () =>
+            page
+              .getByRole('row', { name: /portatil/ })
+              .getByRole('cell', { name: 'revocado' })
+              .isVisible(),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      expect((await api(server.url, 'GET', '/v1/vms', { token: issued, signWith: machine.privateKey })).status).toBe(401);
+
+      await page.getByRole('link', { name: 'Auditoría', exact: true }).click();
+      const rows = page.locator('tbody tr[data-status]');
+      await expect
+        .poll(
+          async () => {
+            await page.getByRole('button', { name: 'Actualizar' }).click();
+            await page.locator('[aria-busy="true"]').waitFor({ state: 'detached' });
+            return [...new Set(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-status'))))];
+          },
+          { timeout: 20_000, interval: 1000 },
+        )
+        .toEqual(['verified']);
+      expect(await rows.first().getByText('verificada').isVisible()).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      expect(errors.filter((error) => !/status of 429/.test(error))).toEqual([]);
+    } finally {
+      await tenantVisit.context.close();
+    }
+
+    const operatorVisit = await visit('es-ES');
+    try {
+      const { page, errors } = operatorVisit;
+      await signIn(page, SPANISH, server.adminToken, null);
+      await expect.poll(() => page.getByRole('heading', { name: 'Inquilinos', exact: true }).isVisible(), { timeout: 10_000 }).toBe(true);
+      await page.getByLabel('Id del inquilino').fill('hispania');
+      await page.getByLabel('Nombre visible').fill('Hispania');
+      await page.getByLabel('Máximo de máquinas virtuales').fill('5');
+      await page.getByRole('button', { name: 'Crear', exact: true }).click();
+      await expect.poll(() => page.getByRole('row', { name: /hispania/ }).isVisible(), { timeout: 10_000 }).toBe(true);
+      expect((await api(server.url, 'GET', '/v1/tenants/hispania', { token: server.adminToken })).body).toMatchObject({ display_name: 'Hispania', max_vms: 5 });
+      expect(errors).toEqual([]);
+    } finally {
+      await operatorVisit.context.close();
+    }
+  });
+
   it('a revoked token sends the user back to sign in, saying why', async () => {
     const revocable = await issueToken(TENANT);
     const { context, page } = await visit('en-US');
