@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { LANGUAGES, LANGUAGE_NAMES, preferredLanguage, translate, type Language } from './i18n/catalogue.js';
 import { LanguageContext } from './i18n/context.js';
 import { AuditPage } from './pages/audit.js';
+import { KeysPage } from './pages/keys.js';
 import { NodesPage } from './pages/nodes.js';
 import { Overview } from './pages/overview.js';
 import { SessionsPage } from './pages/sessions.js';
@@ -16,7 +17,7 @@ const LANGUAGE_ITEM = 'ppn-console-language';
 
 /** The pages, by the location hash that shows them (`#/vms`): a tenant's token sees TENANT_PAGES, a platform admin's PLATFORM_PAGES. */
 const TENANT_PAGES = ['overview', 'vms', 'tokens', 'sessions', 'nodes', 'audit'] as const;
-const PLATFORM_PAGES = ['tenants', 'tokens', 'nodes', 'audit'] as const;
+const PLATFORM_PAGES = ['tenants', 'tokens', 'keys', 'nodes', 'audit'] as const;
 const PAGES = [...TENANT_PAGES, ...PLATFORM_PAGES] as const;
 type PageName = (typeof PAGES)[number];
 
@@ -110,6 +111,7 @@ function Page({ name, session, onUnauthenticated }: { name: PageName; session: S
   const tenantId = session.facts.tenantId;
   if (name === 'audit') return <AuditPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'nodes') return <NodesPage session={session} onUnauthenticated={onUnauthenticated} />;
+  if (name === 'keys' && tenantId === undefined) return <KeysPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'tokens') return <TokensPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;
   if (tenantId === undefined) return <TenantsPage session={session} onUnauthenticated={onUnauthenticated} />;
   if (name === 'vms') return <VmsPage session={session} tenantId={tenantId} onUnauthenticated={onUnauthenticated} />;

@@ -91,6 +91,7 @@ export const OPERATIONS: Partial<Record<RouteKey, Operation>> = {
   'DELETE /v1/tenants/:tenant_id/tokens/:token_id': op('revokeToken', 'tokens', "Revoke a tenant's token or token block", [...AUTHED, 404, 409]),
   'GET /v1/admin/tokens':                        op('listAdminTokens', 'tokens', 'List platform admin tokens', AUTHED),
   'DELETE /v1/admin/tokens/:token_id':           op('revokeAdminToken', 'tokens', 'Revoke a platform admin token', [...AUTHED, 404, 409]),
+  'GET /v1/admin/keys':                          op('listPlatformKeys', 'tokens', "The platform's token-signing keys and the ledger's key (public halves)", AUTHED),
   'GET /v1/whoami':                              op('whoAmI', 'tokens', 'Describe the token sent', AUTHED),
 
   'GET /v1/sessions':                            op('listSessions', 'sessions', "List a tenant's sessions", [...AUTHED, 404]),

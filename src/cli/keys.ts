@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { loadKeyEncryptionKey, readLegacyPlatformKeys, sqliteFile } from '../config/data-dir.js';
 import { ensureKeySet, LiveKeyring, retirePlatformKey, rotatePlatformKey } from '../control/platform-keys.js';
-import { listPlatformKeys } from '../store/platform-keys.js';
+import { listPublicPlatformKeys } from '../store/platform-keys.js';
 import type { Store } from '../store/store.js';
 import { KeySetError } from '../tokens/keyring.js';
 import { SealError } from '../tokens/seal.js';
@@ -55,10 +55,9 @@ async function withKeyStore<T>(dataDir: string, databaseUrl: string | undefined,
 
 export function listKeys(dataDir: string, databaseUrl: string | undefined, json: boolean): Promise<void> {
   return withKeyStore(dataDir, databaseUrl, async (store) => {
-    const rows = await listPlatformKeys(store.db);
+    const rows = await listPublicPlatformKeys(store.db);
     if (json) {
-      const keys = rows.map(({ kid, state, public_key, created_at, retired_at }) => ({ kid, state, public_key, created_at, retired_at }));
-      process.stdout.write(`${JSON.stringify(keys, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;
     }
     const lines = [['KID', 'STATE', 'CREATED', 'RETIRED'], ...rows.map((r) => [r.kid, r.state, r.created_at, r.retired_at ?? '-'])];

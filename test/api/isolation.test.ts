@@ -70,6 +70,7 @@ const REQUESTS: Record<RouteKey, string> = {
   'DELETE /v1/tenants/:tenant_id/tokens/:token_id': '/v1/tenants/{A}/tokens/{tokA}',
   'GET /v1/admin/tokens': '/v1/admin/tokens',
   'DELETE /v1/admin/tokens/:token_id': '/v1/admin/tokens/{tokP}',
+  'GET /v1/admin/keys': '/v1/admin/keys',
   'GET /v1/whoami': '/v1/whoami',
   'GET /v1/sessions': '/v1/sessions?tenant_id={A}',
   'DELETE /v1/sessions/:token_id': '/v1/sessions/{sesA}?tenant_id={A}',

@@ -604,6 +604,30 @@ describe('the web console in a browser', () => {
     }
   });
 
+  it("the platform operator reads the platform's keys: the active token-signing key and the ledger key the audit page pins", async () => {
+    const listed = await api(server.url, 'GET', '/v1/admin/keys', { token: server.adminToken });
+    expect(listed.status).toBe(200);
+    const active = (listed.body.token_keys as { kid: string; state: string; public_key: string }[]).find((key) => key.state === 'active')!;
+    const ledgerKey = (await (await fetch(`${server.url}/v1/ledger/key`)).text()).trim();
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await signIn(page, ENGLISH, server.adminToken, null);
+      await page.getByRole('link', { name: 'Keys' }).click();
+      const row = page.getByRole('row', { name: new RegExp(active.kid) });
+      await expect.poll(() => row.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await row.getByRole('cell', { name: 'active', exact: true }).count()).toBe(1);
+      // The public key is shortened in the table, whole in its title.
+      expect(await row.locator(`code[title="${active.public_key}"]`).count()).toBe(1);
+      expect(await page.getByRole('button', { name: `Copy the public key of ${active.kid}` }).count()).toBe(1);
+      expect(await page.locator('#ledger-verifier-key').textContent()).toBe(ledgerKey);
+      expect(await page.getByText('service-vm-tenant keys rotate').count()).toBe(1);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   // Last, so the pages show what the walk above made: VMs, tokens, a session, a node, audit entries.
   it('takes a screenshot of every page at desktop and phone width (docs/console.md shows them)', async () => {
     // `npm run docs:screenshots` writes them into docs/console; otherwise they go to a temporary directory.
@@ -622,6 +646,7 @@ describe('the web console in a browser', () => {
     const platformPages = [
       { name: 'tenants', link: null, ready: (page: Page) => page.getByRole('row', { name: /acme-corp/ }) },
       { name: 'platform-tokens', link: 'Tokens', ready: (page: Page) => page.getByRole('cell', { name: 'valid' }).first() },
+      { name: 'keys', link: 'Keys', ready: (page: Page) => page.getByRole('cell', { name: 'active', exact: true }) },
     ];
     const taken: string[] = [];
     try {
@@ -655,8 +680,8 @@ describe('the web console in a browser', () => {
           }
         }
       }
-      // Nine pages at two widths, each a real image of some size.
-      expect(taken).toHaveLength(18);
+      // Ten pages at two widths, each a real image of some size.
+      expect(taken).toHaveLength(20);
       for (const file of taken) {
         expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
         expect(statSync(file).size).toBeGreaterThan(5_000);

@@ -81,6 +81,7 @@ export const ROUTE_ACCESS = {
   'DELETE /v1/tenants/:tenant_id/tokens/:token_id': row('service:tenant-admin', 200, [200, 403, 403, 403, 403], [404, 403, 403, 403, 403]),
   'GET /v1/admin/tokens':                        row('service:platform-admin', 200, NONE,                      NONE),
   'DELETE /v1/admin/tokens/:token_id':           row('service:platform-admin', 200, NONE,                      NONE),
+  'GET /v1/admin/keys':                          row('service:platform-admin', 200, NONE,                      NONE),
   'GET /v1/whoami':                              row('authenticated',          200, NOT_AGENT,                 NOT_AGENT),
 
   'GET /v1/sessions':                            row('service:tenant-admin',   200, [200, 403, 403, 403, 403], NONE),

@@ -1,4 +1,8 @@
-/** /v1/tenants/{id}/tokens and /v1/whoami (SPEC §5). */
+/**
+ * /v1/tenants/{id}/tokens, /v1/admin/tokens, /v1/admin/keys and /v1/whoami (SPEC §5). The platform's
+ * keys are changed only on a server's machine (`service-vm-tenant keys`); the API shows their public
+ * halves.
+ */
 import { Type } from 'typebox';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { assertOwnTenant, originOf } from '../context.js';
@@ -23,8 +27,10 @@ import { revokePlatformToken } from '../../control/admin-token.js';
 import { issueToken, MAX_TOKEN_LIFETIME_SECONDS, revokeToken } from '../../control/tokens.js';
 import { PpnError, invalidInput } from '../../errors.js';
 import { readBlockUsage } from '../../store/token-blocks.js';
+import { listPublicPlatformKeys } from '../../store/platform-keys.js';
 import { findQuotaLineage, listTokenRows, type TokenRow } from '../../store/tokens.js';
 import { encodeBase64url, parsePublicKeyText } from '../../tokens/keys.js';
+import { parseVerifierKey } from '../../ledger/note.js';
 import { scopesWithin, type Scope } from '../../tokens/scopes.js';
 
 const IssueToken = Type.Object(
@@ -75,6 +81,21 @@ const WhoAmI = Type.Object({
   ),
   /** The limited blocks of the token that issued this one through the API (and of its issuers). */
   issued_under: Type.Array(Type.Object({ token_id: Type.String(), limits: TokenLimitsSchema, usage: Type.Union([Usage, Type.Null()]) })),
+});
+
+const PlatformKeys = Type.Object({
+  token_keys: Type.Array(
+    Type.Object({
+      kid: Type.String(),
+      state: Type.Union([Type.Literal('active'), Type.Literal('verifying'), Type.Literal('retired')]),
+      /** base64url of the raw 32-byte Ed25519 key, as `keys list --json` prints it. */
+      public_key: Type.String(),
+      created_at: Type.String(),
+      retired_at: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
+  /** What GET /v1/ledger/key serves, with its name and key hash apart; null on a server that signs no checkpoints. */
+  ledger_key: Type.Union([Type.Object({ name: Type.String(), key_id: Type.String(), verifier_key: Type.String() }), Type.Null()]),
 });
 
 const TenantParams = Type.Object({ tenant_id: TenantId });
@@ -202,6 +223,15 @@ export function registerTokenRoutes(app: TypedApp, deps: RouteDeps): void {
       return tokenInfo(await revokePlatformToken(deps, deps.revocations, originOf(request), request.params.token_id, token.tokenId));
     },
   );
+
+  app.get('/v1/admin/keys', { config: { scope: 'service:platform-admin' }, schema: { response: { 200: PlatformKeys } } }, async () => {
+    const verifierKey = deps.ledgerSigner?.verifierKey;
+    const ledgerKey = verifierKey === undefined ? null : parseVerifierKey(verifierKey);
+    return {
+      token_keys: await listPublicPlatformKeys(deps.store.db),
+      ledger_key: ledgerKey && { name: ledgerKey.name, key_id: ledgerKey.keyHash.toString('hex'), verifier_key: verifierKey! },
+    };
+  });
 
   app.get('/v1/whoami', { config: { scope: 'authenticated' }, schema: { response: { 200: WhoAmI } } }, async (request) => {
     const { token, names } = callerOf(request);
