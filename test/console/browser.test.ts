@@ -629,7 +629,7 @@ describe('the web console in a browser', () => {
   });
 
   // Last, so the pages show what the walk above made: VMs, tokens, a session, a node, audit entries.
-  it('takes a screenshot of every page at desktop and phone width (docs/console.md shows them)', async () => {
+  it('takes a screenshot of every page at desktop and phone width (docs/console.md shows them), each passing axe-core', async () => {
     // `npm run docs:screenshots` writes them into docs/console; otherwise they go to a temporary directory.
     const kept = process.env.PPN_CONSOLE_SCREENSHOTS;
     const directory = kept ?? mkdtempSync(join(tmpdir(), 'ppn-console-shots-'));
@@ -647,6 +647,8 @@ describe('the web console in a browser', () => {
       { name: 'tenants', link: null, ready: (page: Page) => page.getByRole('row', { name: /acme-corp/ }) },
       { name: 'platform-tokens', link: 'Tokens', ready: (page: Page) => page.getByRole('cell', { name: 'valid' }).first() },
       { name: 'keys', link: 'Keys', ready: (page: Page) => page.getByRole('cell', { name: 'active', exact: true }) },
+      { name: 'platform-nodes', link: 'Nodes', ready: (page: Page) => page.getByRole('row', { name: /compute-01/ }) },
+      { name: 'platform-audit', link: 'Audit', ready: (page: Page) => page.locator('tbody tr[data-status="verified"]').first() },
     ];
     const taken: string[] = [];
     try {
@@ -658,6 +660,8 @@ describe('the web console in a browser', () => {
           const file = join(directory, `${name}-${width}.png`);
           await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
           taken.push(file);
+          // Every page at both widths, the platform operator's views of nodes and audit included.
+          expect(await accessibilityViolations(page), `${name} at ${width} width`).toEqual([]);
         };
         for (const [pages, token, key] of [
           [tenantPages, popToken, holder.privateKey],
@@ -671,7 +675,7 @@ describe('the web console in a browser', () => {
             for (const shown of pages) {
               if (shown.link) await page.getByRole('link', { name: shown.link }).click();
               await expect.poll(() => shown.ready(page).isVisible(), { timeout: 20_000 }).toBe(true);
-              if (shown.name === 'audit') await page.getByText('Reading and checking entries…').waitFor({ state: 'detached' });
+              if (shown.name.endsWith('audit')) await page.getByText('Reading and checking entries…').waitFor({ state: 'detached' });
               await shoot(page, shown.name);
             }
             expect(errors).toEqual([]);
@@ -680,8 +684,8 @@ describe('the web console in a browser', () => {
           }
         }
       }
-      // Ten pages at two widths, each a real image of some size.
-      expect(taken).toHaveLength(20);
+      // Twelve pages at two widths, each a real image of some size.
+      expect(taken).toHaveLength(24);
       for (const file of taken) {
         expect(readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
         expect(statSync(file).size).toBeGreaterThan(5_000);

@@ -94,25 +94,37 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
         </p>
       )}
       <form class="card filters" onSubmit={apply} aria-label={t('audit.filters')}>
-        <label for="audit-event_type">{t('audit.eventType')}</label>
-        <select id="audit-event_type" value={form.event_type} onChange={(event) => setForm({ ...form, event_type: event.currentTarget.value })}>
-          <option value="">{t('audit.any')}</option>
-          {EVENT_TYPES.map((type) => (
-            <option key={type} value={type}>
-              {type}
-            </option>
-          ))}
-        </select>
-        <label for="audit-vm_id">{t('audit.vm')}</label>
-        <input {...field('vm_id')} />
-        <label for="audit-node_id">{t('audit.node')}</label>
-        <input {...field('node_id')} />
-        <label for="audit-token_id">{t('audit.token')}</label>
-        <input {...field('token_id')} />
-        <label for="audit-since">{t('audit.since')}</label>
-        <input type="datetime-local" {...field('since')} />
-        <label for="audit-until">{t('audit.until')}</label>
-        <input type="datetime-local" {...field('until')} />
+        <div class="field">
+          <label for="audit-event_type">{t('audit.eventType')}</label>
+          <select id="audit-event_type" value={form.event_type} onChange={(event) => setForm({ ...form, event_type: event.currentTarget.value })}>
+            <option value="">{t('audit.any')}</option>
+            {EVENT_TYPES.map((type) => (
+              <option key={type} value={type}>
+                {type}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="audit-vm_id">{t('audit.vm')}</label>
+          <input {...field('vm_id')} />
+        </div>
+        <div class="field">
+          <label for="audit-node_id">{t('audit.node')}</label>
+          <input {...field('node_id')} />
+        </div>
+        <div class="field">
+          <label for="audit-token_id">{t('audit.token')}</label>
+          <input {...field('token_id')} />
+        </div>
+        <div class="field">
+          <label for="audit-since">{t('audit.since')}</label>
+          <input type="datetime-local" {...field('since')} />
+        </div>
+        <div class="field">
+          <label for="audit-until">{t('audit.until')}</label>
+          <input type="datetime-local" {...field('until')} />
+        </div>
         <button type="submit">{t('audit.apply')}</button>
         <button type="button" onClick={() => setLoads((n) => n + 1)}>
           {t('audit.refresh')}
@@ -128,18 +140,19 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
           loading={false}
           empty={view.entries.length === 0 ? t('audit.empty') : undefined}
           before={view.checkpoint && <p class="quiet">{t('audit.checkpoint', { size: view.checkpoint.size, origin: view.checkpoint.origin })}</p>}
-          columns={[t('audit.index'), t('audit.time'), t('audit.eventType'), t('audit.subjects'), t('audit.actor'), t('audit.status')]}
+          columns={[t('audit.index'), t('audit.status'), t('audit.time'), t('audit.eventType'), t('audit.subjects'), t('audit.actor')]}
         >
           {view.entries.map((entry) => (
             <tr key={entry.index} data-index={entry.index} data-status={entry.status}>
               <th scope="row">{entry.index}</th>
+              {/* The verification comes first, where a narrow screen still shows it without scrolling. */}
+              <td>
+                <StatusBadge status={entry.status} />
+              </td>
               <td>{entry.ts}</td>
               <td>{entry.eventType}</td>
               <td>{entry.subjects}</td>
               <td>{entry.actor}</td>
-              <td>
-                <StatusBadge status={entry.status} />
-              </td>
             </tr>
           ))}
         </ListSection>
