@@ -24,8 +24,8 @@ const FILTER_KEYS = { 'tenant-id': 'tenantId', 'vm-id': 'vmId', 'node-id': 'node
 const PAGE = 1000;
 
 /** Parses `KEY=VALUE` filters into an EntryFilter; unknown keys are usage errors. */
-export function parseFilters(filters: string[]): Partial<EntryFilter> {
-  const parsed: Partial<EntryFilter> = {};
+export function parseFilters(filters: string[]): Partial<Pick<EntryFilter, (typeof FILTER_KEYS)[keyof typeof FILTER_KEYS]>> {
+  const parsed: Partial<Pick<EntryFilter, (typeof FILTER_KEYS)[keyof typeof FILTER_KEYS]>> = {};
   for (const text of filters) {
     const eq = text.indexOf('=');
     const key = text.slice(0, eq) as keyof typeof FILTER_KEYS;

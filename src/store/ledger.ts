@@ -69,6 +69,9 @@ export interface EntryFilter {
   eventType?: EventType;
   since?: string;
   until?: string;
+  /** Newest first (highest index first) instead of oldest first. */
+  newestFirst?: boolean;
+  /** Entries after this index in the listing's order: higher oldest first, lower newest first. */
   afterIndex?: number;
   limit: number;
 }
@@ -91,8 +94,11 @@ export async function readEntries(db: Db, filter: EntryFilter): Promise<StoredEn
   if (filter.eventType !== undefined) query = query.where('event_type', '=', filter.eventType);
   if (filter.since !== undefined) query = query.where('ts', '>=', filter.since);
   if (filter.until !== undefined) query = query.where('ts', '<', filter.until);
-  if (filter.afterIndex !== undefined) query = query.where('idx', '>', filter.afterIndex);
-  const rows = await query.orderBy('idx').limit(filter.limit).execute();
+  if (filter.afterIndex !== undefined) query = query.where('idx', filter.newestFirst ? '<' : '>', filter.afterIndex);
+  const rows = await query
+    .orderBy('idx', filter.newestFirst ? 'desc' : 'asc')
+    .limit(filter.limit)
+    .execute();
   return rows.map((r) => ({ index: Number(r.idx), line: r.entry }));
 }
 

@@ -121,6 +121,7 @@ const VALID_ENTRIES_QUERY = {
   since: '2026-01-01T00:00:00Z',
   until: '2030-01-01T00:00:00.000+02:00',
   limit: '10',
+  order: 'desc',
   cursor: cursorOf('{"after":"0"}'),
 };
 const VALID_INCLUSION = { index: '0', tree_size: '1' };
@@ -391,6 +392,9 @@ const CASES: BadRequest[] = [
   ledgerEntries('a node id with underscores', { node_id: 'node_1' }, 'node_id'),
   ledgerEntries('a node id with a leading hyphen', { node_id: '-node' }, 'node_id'),
   ledgerEntries('a node id of 64 characters', { node_id: 'n'.repeat(64) }, 'node_id'),
+  ledgerEntries('an order in upper case', { order: 'DESC' }, 'order'),
+  ledgerEntries('an order that is not asc or desc', { order: 'newest' }, 'order'),
+  ledgerEntries('an empty order', { order: '' }, 'order'),
   ledgerEntries('limit 0', { limit: '0' }, 'limit'),
   ledgerEntries('limit 1001', { limit: '1001' }, 'limit'),
   ledgerEntries('a cursor of a VM listing', { cursor: cursorOf(`{"after":"vm-${'0'.repeat(26)}"}`) }, 'cursor'),

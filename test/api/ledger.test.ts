@@ -272,6 +272,35 @@ describe('the ledger API over a ledger of two tenants and the platform', () => {
       expect((await walk(aRead, '?event_type=VM_CREATED', 1)).items).toEqual(asItems(created));
     });
 
+    it('order=desc lists newest first, and its cursor pages back through every entry exactly once, at any page size and with filters', async () => {
+      for (const [token, expected] of [
+        [h.adminToken, stored],
+        [aRead, ofTenant(A)],
+        [bRead, ofTenant(B)],
+      ] as const) {
+        const newestFirst = asItems([...expected].reverse());
+        expect((await list(token, '?order=desc&limit=1000')).items).toEqual(newestFirst);
+        expect((await list(token, '?order=asc&limit=1000')).items).toEqual(asItems(expected));
+        for (const limit of [1, 2, 3, 7, expected.length - 1, expected.length, 1000]) {
+          const { items, pages } = await walk(token, '?order=desc', limit);
+          expect(items).toEqual(newestFirst);
+          expect(pages).toBe(Math.max(1, Math.ceil(expected.length / limit)));
+        }
+      }
+      const created = ofTenant(A).filter((e) => parse(e).event_type === 'VM_CREATED');
+      expect(created.length).toBeGreaterThan(1);
+      expect((await walk(aRead, '?event_type=VM_CREATED&order=desc', 1)).items).toEqual(asItems([...created].reverse()));
+      const since = isoTime(phases[2]!);
+      expect((await list(h.adminToken, `?since=${since}&order=desc&limit=3`)).items).toEqual(
+        asItems(
+          stored
+            .filter((e) => Date.parse(parse(e).ts) >= phases[2]!)
+            .reverse()
+            .slice(0, 3),
+        ),
+      );
+    });
+
     it("a cursor from another tenant's listing, or any index, gives a tenant only its own later entries", async () => {
       const first = await list(h.adminToken, '?limit=1');
       expect(first.next_cursor).not.toBeNull();

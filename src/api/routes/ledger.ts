@@ -33,6 +33,8 @@ const EntriesQuery = strictQuery({
   event_type: Type.Optional(Type.Union(EVENT_TYPES.map((t) => Type.Literal(t)))),
   since: Type.Optional(Time),
   until: Type.Optional(Time),
+  /** asc: oldest first (the default); desc: newest first. A cursor continues in its listing's order. */
+  order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
   ...Page,
 });
 
@@ -132,6 +134,7 @@ export function registerLedgerRoutes(app: TypedApp, deps: RouteDeps): void {
         ...(q.event_type !== undefined ? { eventType: q.event_type } : {}),
         ...(since !== undefined ? { since } : {}),
         ...(until !== undefined ? { until } : {}),
+        ...(q.order === 'desc' ? { newestFirst: true } : {}),
         ...(afterIndex !== undefined ? { afterIndex } : {}),
       };
       const rows = await readEntries(deps.store.db, filter);
