@@ -67,12 +67,18 @@ interface EntryItem {
   leaf_input: string;
 }
 
-/** The newest SHOWN_ENTRIES entries matching `filters`, newest first, in one request however long the ledger. */
-async function readNewestEntries(session: Session, filters: AuditFilters): Promise<EntryItem[]> {
+interface EntriesPage {
+  items: EntryItem[];
+  /** Where the next, older page starts; null at the ledger's first matching entry. */
+  next_cursor: string | null;
+}
+
+/** SHOWN_ENTRIES entries matching `filters`, newest first, from the newest or from `cursor` back. */
+async function readNewestEntries(session: Session, filters: AuditFilters, cursor: string | null = null): Promise<EntriesPage> {
   const query = new URLSearchParams({ order: 'desc', limit: String(SHOWN_ENTRIES) });
   for (const [name, value] of Object.entries(filters) as [string, string | undefined][]) if (value) query.set(name, value);
-  const answer = await callApi<{ items: EntryItem[] }>(session, 'GET', `/v1/ledger/entries?${query.toString()}`);
-  return answer.body.items;
+  if (cursor !== null) query.set('cursor', cursor);
+  return (await callApi<EntriesPage>(session, 'GET', `/v1/ledger/entries?${query.toString()}`)).body;
 }
 
 async function proveEntry(session: Session, entry: EntryItem, checkpoint: Checkpoint): Promise<EntryStatus> {
@@ -115,12 +121,16 @@ export interface AuditView {
   /** Why the checkpoint could not be trusted, when it could not. */
   checkpointFailure: string | null;
   entries: AuditEntry[];
+  /** The cursor of the next older page, null when the oldest matching entry is shown. */
+  older: string | null;
 }
 
 export async function readAudit(session: Session, filters: AuditFilters): Promise<AuditView> {
   const trust = await trustLedgerKey(session);
-  const items = await readNewestEntries(session, filters);
-  if (trust.state === 'changed') return { trust, checkpoint: null, checkpointFailure: null, entries: items.map((item) => describeEntry(item, 'unchecked')) };
+  const page = await readNewestEntries(session, filters);
+  if (trust.state === 'changed') {
+    return { trust, checkpoint: null, checkpointFailure: null, entries: page.items.map((item) => describeEntry(item, 'unchecked')), older: page.next_cursor };
+  }
   let checkpoint: Checkpoint | null = null;
   let checkpointFailure: string | null = null;
   try {
@@ -128,13 +138,29 @@ export async function readAudit(session: Session, filters: AuditFilters): Promis
   } catch (error) {
     checkpointFailure = error instanceof Error ? error.message : String(error);
   }
+  const view: AuditView = { trust, checkpoint, checkpointFailure, entries: [], older: null };
+  return { ...view, entries: await proveAll(session, view, page.items), older: page.next_cursor };
+}
+
+/** The next older page added below `view`'s entries, proven against the same checkpoint. */
+export async function readOlderAudit(session: Session, view: AuditView, filters: AuditFilters): Promise<AuditView> {
+  if (view.older === null) return view;
+  const page = await readNewestEntries(session, filters, view.older);
+  // Entries come newest first, each once: a page that does not go on below the last shown is not the ledger.
+  const last = view.entries.at(-1)?.index ?? Number.POSITIVE_INFINITY;
+  const items = page.items.filter((item) => item.index < last);
+  const entries = view.trust.state === 'changed' ? items.map((item) => describeEntry(item, 'unchecked')) : await proveAll(session, view, items);
+  return { ...view, entries: [...view.entries, ...entries], older: page.next_cursor };
+}
+
+async function proveAll(session: Session, view: AuditView, items: EntryItem[]): Promise<AuditEntry[]> {
   const entries: AuditEntry[] = [];
   for (const item of items) {
     let status: EntryStatus;
-    if (checkpointFailure !== null) status = 'failed';
-    else if (checkpoint === null) status = 'pending';
-    else status = await proveEntry(session, item, checkpoint).catch((): EntryStatus => 'failed');
+    if (view.checkpointFailure !== null) status = 'failed';
+    else if (view.checkpoint === null) status = 'pending';
+    else status = await proveEntry(session, item, view.checkpoint).catch((): EntryStatus => 'failed');
     entries.push(describeEntry(item, status));
   }
-  return { trust, checkpoint, checkpointFailure, entries };
+  return entries;
 }

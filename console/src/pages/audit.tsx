@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
-import { forgetPinnedLedgerKey, readAudit, SHOWN_ENTRIES, type AuditFilters, type AuditView, type EntryStatus } from '../audit.js';
+import { forgetPinnedLedgerKey, readAudit, readOlderAudit, SHOWN_ENTRIES, type AuditFilters, type AuditView, type EntryStatus } from '../audit.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
@@ -32,21 +32,32 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
   const [loads, setLoads] = useState(0);
   const [busy, setBusy] = useState(false);
 
+  const failed = (caught: unknown) => {
+    if (caught instanceof ApiError && caught.problem.status === 401) onUnauthenticated();
+    else setError(caught);
+  };
+
   useEffect(() => {
     let stopped = false;
     setBusy(true);
     readAudit(session, filters)
       .then((next) => !stopped && (setView(next), setError(undefined)))
-      .catch((caught: unknown) => {
-        if (stopped) return;
-        if (caught instanceof ApiError && caught.problem.status === 401) onUnauthenticated();
-        else setError(caught);
-      })
+      .catch((caught: unknown) => !stopped && failed(caught))
       .finally(() => !stopped && setBusy(false));
     return () => {
       stopped = true;
     };
   }, [filters, loads]);
+
+  /** The next older entries, below those shown, checked against the same checkpoint. */
+  const showOlder = () => {
+    if (view === undefined) return;
+    setBusy(true);
+    readOlderAudit(session, view, filters)
+      .then((next) => (setView(next), setError(undefined)))
+      .catch(failed)
+      .finally(() => setBusy(false));
+  };
 
   const apply = (event: Event) => {
     event.preventDefault();
@@ -156,6 +167,11 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
             </tr>
           ))}
         </ListSection>
+      )}
+      {view !== undefined && view.older !== null && (
+        <button type="button" onClick={showOlder} disabled={busy}>
+          {t('audit.older', { count: SHOWN_ENTRIES })}
+        </button>
       )}
     </>
   );
