@@ -24,7 +24,7 @@
  * sqlite, and postgres too when PPN_TEST_DATABASE_URL names a server, as under `npm run bench`).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -77,10 +77,17 @@ async function startServer(databaseUrl: string | undefined): Promise<Server> {
     });
     void exited.then(() => fail(new Error(`server exited:\n${output}`)));
   });
+  // The server listens before its first start has written the admin token on PostgreSQL (it makes
+  // the key set in the store first): wait for the file rather than read it at once.
+  const tokenFile = join(dataDir, 'admin.token');
+  for (let waited = 0; !existsSync(tokenFile); waited += 100) {
+    if (waited > 60_000 || child.exitCode !== null) throw new Error(`the server wrote no ${tokenFile} within a minute of listening`);
+    await sleep(100);
+  }
   return {
     url: new URL(url),
     pid: child.pid!,
-    adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    adminToken: readFileSync(tokenFile, 'utf8').trim(),
     async stop() {
       child.kill('SIGTERM');
       await exited;
