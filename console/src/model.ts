@@ -2,24 +2,9 @@
 import { callApi, readRateLimit } from './api.js';
 import type { Session } from './session.js';
 
-export interface Tenant {
-  tenant_id: string;
-  display_name: string;
-  state: string;
-  max_vms: number;
-  storage_quota_gb: number;
-  api_rate_limit_rpm: number;
-  max_vcpus: number | null;
-  max_memory_mb: number | null;
-  usage?: Usage;
-}
+import type { TenantRecord as Tenant, Usage } from '../../src/records.js';
 
-export interface Usage {
-  vms: number;
-  storage_gb: number;
-  vcpus: number;
-  memory_mb: number;
-}
+export type { Tenant, Usage };
 
 export interface Vm {
   vm_id: string;

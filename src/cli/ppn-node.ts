@@ -1,20 +1,11 @@
 /** `ppn node list | show | remove`: the tenant's fleet nodes (docs/api.md, Fleet nodes); nodes enroll themselves with service-vm-host. */
 import type { Command } from 'commander';
 import type { ApiClient } from './client.js';
+import type { NodeRecord } from '../records.js';
 import { printJson, printList, printRecord, printTable, type Column } from './output.js';
 import { serverCommand, withTenant, type CallOptions } from './ppn-options.js';
 
-interface FleetNode {
-  node_id: string;
-  tenant_id: string | null;
-  shared: boolean;
-  state: string;
-  capacity: { cpus: number; memory_mb_total: number; memory_mb_available: number; disk_gb_available: number; kvm: boolean };
-  allocated: { vms: number; vcpus: number; memory_mb: number; disk_gb: number };
-  last_heartbeat_at: string | null;
-  enrolled_at: string;
-  vms?: { vm_id: string; tenant_id: string; name: string; state: string; desired_state: string }[];
-}
+type FleetNode = NodeRecord;
 
 type NodeOptions = CallOptions & { tenant?: string };
 

@@ -9,21 +9,9 @@ import { CliError, EXIT_USAGE } from './command-line.js';
 import { printList, printRecord, printTable, type Column } from './output.js';
 import { serverCommand, type CallOptions } from './ppn-options.js';
 import type { ApiClient } from './client.js';
+import type { TenantRecord } from '../records.js';
 
-interface Tenant {
-  tenant_id: string;
-  display_name: string;
-  state: string;
-  max_vms: number;
-  storage_quota_gb: number;
-  api_rate_limit_rpm: number;
-  max_vcpus: number | null;
-  max_memory_mb: number | null;
-  require_pop: boolean;
-  shared_pool: boolean;
-  created_at: string;
-  usage?: { vms: number; storage_gb: number; vcpus: number; memory_mb: number };
-}
+type Tenant = TenantRecord;
 
 const LIMITS = ['max_vms', 'storage_quota_gb', 'api_rate_limit_rpm', 'max_vcpus', 'max_memory_mb'] as const;
 const SETTABLE = ['display_name', ...LIMITS, 'state', 'require_pop', 'shared_pool'] as const;

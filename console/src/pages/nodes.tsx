@@ -4,16 +4,7 @@ import { callApi } from '../api.js';
 import { useTranslate } from '../i18n/context.js';
 import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
-
-interface NodeRecord {
-  node_id: string;
-  tenant_id: string | null;
-  shared: boolean;
-  state: string;
-  capacity: { cpus: number; memory_mb_total: number; memory_mb_available: number; disk_gb_available: number; kvm: boolean };
-  allocated: { vms: number; vcpus: number; memory_mb: number; disk_gb: number };
-  last_heartbeat_at: string;
-}
+import type { NodeRecord } from '../../../src/records.js';
 
 interface Props {
   session: Session;
