@@ -1,13 +1,15 @@
 /**
  * The replica's state on /metrics, read at scrape time: the ledger's size (entries sequenced, entries
  * in the tree), its newest signed checkpoint (size and age), the start-up check of the ledger (the
- * state /readyz reports, and its progress) and whether this replica leads the background work. None
+ * state /readyz reports, and its progress), whether this replica leads the background work, and its
+ * group commit (commits, and the writes they carried). None
  * of it names a tenant, so it is in the public registry. The ledger's figures are the store's, the
  * same on every replica; the check and the leadership are this replica's own.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import { latestCheckpoint } from '../store/checkpoints.js';
+import { groupCommitStats } from '../store/group-commit.js';
 import { ledgerEnds } from '../store/ledger-tree.js';
 import type { RouteDeps } from './deps.js';
 
@@ -27,6 +29,8 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
   const checked = gauge('ppn_ledger_check_checked_entries', 'Entries the running start-up check has checked (absent once it has ended)');
   const total = gauge('ppn_ledger_check_total_entries', 'Entries the running start-up check has to check (absent once it has ended)');
   const leader = gauge('ppn_leader', '1 while this replica is the elected leader running the background work, else 0');
+  const commits = gauge('ppn_store_commits', 'Write transactions this replica committed (group commit: one per batch), since it started');
+  const writes = gauge('ppn_store_committed_writes', 'Writes those commits carried (÷ ppn_store_commits: the mean batch size), since this replica started');
   const fromStore = [sequenced, integrated, checkpointSize, checkpointAge];
 
   return async () => {
@@ -43,6 +47,9 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
       progress.set(1);
     }
     leader.set(deps.backgroundRole() === 'leader' ? 1 : 0);
+    const batches = groupCommitStats(deps.store.db);
+    commits.set(batches.commits);
+    writes.set(batches.writes);
     try {
       const [ends, checkpoint] = await Promise.all([ledgerEnds(deps.store.db), latestCheckpoint(deps.store.db)]);
       sequenced.set(ends.lastEntry + 1);

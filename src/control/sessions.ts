@@ -16,9 +16,12 @@ import type { VerifiedToken } from '../tokens/verify.js';
 /** At most one flush a second per server (the issue's bound on session writes). */
 export const FLUSH_MS = 1000;
 
+/** A session's unflushed use: times kept as numbers, made RFC 3339 only when flushed. */
+type PendingUse = Omit<SessionRow, 'first_seen' | 'last_seen'> & { firstMs: number; lastMs: number };
+
 export class SessionRecorder {
   /** Unflushed use, by tenant and block id. */
-  private pending = new Map<string, SessionRow>();
+  private pending = new Map<string, PendingUse>();
 
   /**
    * Counts one accepted request of a tenant token; platform tokens belong to no tenant's sessions.
@@ -27,13 +30,12 @@ export class SessionRecorder {
   record(token: VerifiedToken, name: string | null, address: string, nowMs: number): void {
     if (token.tenantId === null) return;
     const key = `${token.tenantId} ${token.tokenId}`;
-    const seen = isoTime(nowMs);
     const row = this.pending.get(key);
     if (row) {
       row.request_count += 1;
-      if (seen < row.first_seen) row.first_seen = seen;
-      if (seen >= row.last_seen) {
-        row.last_seen = seen;
+      if (nowMs < row.firstMs) row.firstMs = nowMs;
+      if (nowMs >= row.lastMs) {
+        row.lastMs = nowMs;
         row.last_address = address;
       }
       return;
@@ -45,8 +47,8 @@ export class SessionRecorder {
       subject: token.subject,
       scopes: JSON.stringify(token.scopes),
       chain: JSON.stringify(token.chain.map((link) => link.jti)),
-      first_seen: seen,
-      last_seen: seen,
+      firstMs: nowMs,
+      lastMs: nowMs,
       last_address: address,
       request_count: 1,
     });
@@ -58,7 +60,8 @@ export class SessionRecorder {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      await inTransaction(store, (trx) => upsertSessions(trx, [...batch.values()]));
+      const rows = [...batch.values()].map(({ firstMs, lastMs, ...use }): SessionRow => ({ ...use, first_seen: isoTime(firstMs), last_seen: isoTime(lastMs) }));
+      await inTransaction(store, (trx) => upsertSessions(trx, rows));
     } catch (error) {
       this.merge(batch);
       throw error;
@@ -66,7 +69,7 @@ export class SessionRecorder {
   }
 
   /** Puts back a batch whose flush failed, beneath whatever was recorded meanwhile. */
-  private merge(batch: Map<string, SessionRow>): void {
+  private merge(batch: Map<string, PendingUse>): void {
     for (const [key, old] of batch) {
       const row = this.pending.get(key);
       if (!row) {
@@ -74,7 +77,7 @@ export class SessionRecorder {
         continue;
       }
       row.request_count += old.request_count;
-      if (old.first_seen < row.first_seen) row.first_seen = old.first_seen;
+      if (old.firstMs < row.firstMs) row.firstMs = old.firstMs;
     }
   }
 }

@@ -29,6 +29,8 @@ interface Batcher {
   queue: Pending[];
   running: boolean;
   commits: number;
+  /** Writes answered by those commits (succeeded or failed alone in a committed batch). */
+  writes: number;
   budgetMs: number;
 }
 
@@ -46,15 +48,16 @@ const batchers = new WeakMap<Kysely<Database>, Batcher>();
 function batcherOf(db: Kysely<Database>): Batcher {
   let batcher = batchers.get(db);
   if (!batcher) {
-    batcher = { queue: [], running: false, commits: 0, budgetMs: BATCH_BUDGET_MS };
+    batcher = { queue: [], running: false, commits: 0, writes: 0, budgetMs: BATCH_BUDGET_MS };
     batchers.set(db, batcher);
   }
   return batcher;
 }
 
-/** What a store's batcher has done, for tests and metrics. */
-export function groupCommitStats(db: Kysely<Database>): { commits: number } {
-  return { commits: batchers.get(db)?.commits ?? 0 };
+/** What a store's batcher has done, for tests and metrics: writes ÷ commits is the mean batch size. */
+export function groupCommitStats(db: Kysely<Database>): { commits: number; writes: number } {
+  const batcher = batchers.get(db);
+  return { commits: batcher?.commits ?? 0, writes: batcher?.writes ?? 0 };
 }
 
 /** Changes the time budget of a store's batches (tests that need a batch not to be cut on a slow machine). */
@@ -63,21 +66,26 @@ export function setBatchBudget(db: Kysely<Database>, budgetMs: number): void {
 }
 
 /**
- * Runs `work` in the next batch of `db`'s batcher and resolves once that batch has committed. A lone
- * write starts at once; writes arriving while a batch runs wait for the next one, which starts as
- * soon as the running one ends. `work` must not itself call this (it would wait for its own batch).
+ * Runs `work` in the next batch of `db`'s batcher and resolves once that batch has committed. A batch
+ * starts once the event loop's current turn is over, with every write queued by then; writes arriving
+ * while a batch runs wait for the next one, which starts as soon as the running one ends. `work` must
+ * not itself call this (it would wait for its own batch).
  */
 export function runInBatch<T>(db: Kysely<Database>, dialect: Dialect, work: (trx: Db) => Promise<T>): Promise<T> {
   const batcher = batcherOf(db);
   return new Promise<T>((resolve, reject) => {
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the write's own error, passed on exactly as it was thrown
     batcher.queue.push({ work, settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) });
-    if (!batcher.running) void drain(db, dialect, batcher);
+    if (batcher.running) return;
+    // The batch starts after the event loop's current turn, not at once: every request whose bytes
+    // arrived in this turn reaches the queue first. A synchronous driver (better-sqlite3) would
+    // otherwise run a whole batch, COMMIT included, inside the first request's turn, alone.
+    batcher.running = true;
+    setImmediate(() => void drain(db, dialect, batcher));
   });
 }
 
 async function drain(db: Kysely<Database>, dialect: Dialect, batcher: Batcher): Promise<void> {
-  batcher.running = true;
   try {
     while (batcher.queue.length > 0) await runBatch(db, dialect, batcher);
   } finally {
@@ -120,6 +128,7 @@ async function runBatch(db: Kysely<Database>, dialect: Dialect, batcher: Batcher
     return;
   }
   batcher.commits += 1;
+  batcher.writes += batch.length;
   batch.forEach((pending, i) => pending.settle(outcomes[i]!));
 }
 

@@ -1,6 +1,7 @@
 /** Appending to and reading the audit ledger's entries. */
 import { sql } from 'kysely';
 import { encodeEntry, type EntryDraft, type EventType } from '../ledger/entry.js';
+import { prepareQuery } from './prepared.js';
 import type { Db } from './schema.js';
 import type { Dialect } from './dialect.js';
 
@@ -37,28 +38,52 @@ export async function appendEntry(trx: Db, dialect: Dialect, draft: EntryDraft, 
   sequenced++;
   // The time is read under the ledger lock, so times never go backwards along the index order.
   const ts = now();
-  const row = await trx
-    .selectFrom('ledger_entries')
-    .select((eb) => eb.fn.max('idx').as('last'))
-    .executeTakeFirst();
+  const row = (await selectLastIndex(trx)).rows[0];
   const index = row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1;
   const line = encodeEntry({ index, ts, ...draft });
-  await trx
-    .insertInto('ledger_entries')
-    .values({
-      idx: index,
-      ts,
-      event_type: draft.event_type,
-      tenant_id: draft.tenant_id,
-      vm_id: draft.subject_ids.vm_id ?? null,
-      node_id: draft.subject_ids.node_id ?? null,
-      token_id: draft.subject_ids.token_id ?? null,
-      actor_token_id: draft.actor.token_id,
-      entry: line,
-    })
-    .execute();
+  const { subject_ids: subjects } = draft;
+  await insertEntry(
+    trx,
+    index,
+    ts,
+    draft.event_type,
+    draft.tenant_id,
+    subjects.vm_id ?? null,
+    subjects.node_id ?? null,
+    subjects.token_id ?? null,
+    draft.actor.token_id,
+    line,
+  );
   return index;
 }
+
+const selectLastIndex = prepareQuery((db: Db) => db.selectFrom('ledger_entries').select((eb) => eb.fn.max('idx').as('last')));
+
+const insertEntry = prepareQuery(
+  (
+    db: Db,
+    idx: number,
+    ts: string,
+    eventType: string,
+    tenantId: string | null,
+    vmId: string | null,
+    nodeId: string | null,
+    tokenId: string | null,
+    actorTokenId: string | null,
+    entry: string,
+  ) =>
+    db.insertInto('ledger_entries').values({
+      idx,
+      ts,
+      event_type: eventType as EventType,
+      tenant_id: tenantId,
+      vm_id: vmId,
+      node_id: nodeId,
+      token_id: tokenId,
+      actor_token_id: actorTokenId,
+      entry,
+    }),
+);
 
 export interface EntryFilter {
   tenantId?: string;

@@ -5,6 +5,7 @@
  * summing VMs.
  */
 import type { Usage } from '../quota/quota.js';
+import { prepareQuery } from './prepared.js';
 import type { Db } from './schema.js';
 
 const ZERO: Usage = { vms: 0, storage_gb: 0, vcpus: 0, memory_mb: 0 };
@@ -23,17 +24,20 @@ export async function readBlockUsage(db: Db, tenantId: string, blockIds: readonl
 /** Adds `delta` (negative to free) to every block of a chain, creating the rows it lacks. */
 export async function addBlockUsage(trx: Db, tenantId: string, blockIds: readonly string[], delta: Usage): Promise<void> {
   for (const blockId of new Set(blockIds)) {
-    await trx
-      .insertInto('token_block_usage')
-      .values({ tenant_id: tenantId, block_id: blockId, ...delta })
-      .onConflict((oc) =>
-        oc.columns(['tenant_id', 'block_id']).doUpdateSet((eb) => ({
-          vms: eb('token_block_usage.vms', '+', delta.vms),
-          storage_gb: eb('token_block_usage.storage_gb', '+', delta.storage_gb),
-          vcpus: eb('token_block_usage.vcpus', '+', delta.vcpus),
-          memory_mb: eb('token_block_usage.memory_mb', '+', delta.memory_mb),
-        })),
-      )
-      .execute();
+    await upsertBlockUsage(trx, tenantId, blockId, delta.vms, delta.storage_gb, delta.vcpus, delta.memory_mb);
   }
 }
+
+const upsertBlockUsage = prepareQuery((db: Db, tenantId: string, blockId: string, vms: number, storageGb: number, vcpus: number, memoryMb: number) =>
+  db
+    .insertInto('token_block_usage')
+    .values({ tenant_id: tenantId, block_id: blockId, vms, storage_gb: storageGb, vcpus, memory_mb: memoryMb })
+    .onConflict((oc) =>
+      oc.columns(['tenant_id', 'block_id']).doUpdateSet((eb) => ({
+        vms: eb('token_block_usage.vms', '+', vms),
+        storage_gb: eb('token_block_usage.storage_gb', '+', storageGb),
+        vcpus: eb('token_block_usage.vcpus', '+', vcpus),
+        memory_mb: eb('token_block_usage.memory_mb', '+', memoryMb),
+      })),
+    ),
+);

@@ -1,5 +1,6 @@
 /** Issued tokens' metadata (never their text) and revocations. */
 import type { TokenLimits } from '../tokens/format.js';
+import { prepareQuery } from './prepared.js';
 import type { Db, TokensTable } from './schema.js';
 
 /** A token block with limits, by its id. */
@@ -60,9 +61,11 @@ export async function listLiveTokensIssuedUnder(db: Db, tenantId: string, blockI
     .map((r) => ({ token_id: r.token_id, name: r.name }));
 }
 
+const selectQuotaLineage = prepareQuery((db: Db, tokenId: string) => db.selectFrom('tokens').select('quota_lineage').where('token_id', '=', tokenId));
+
 /** The limited blocks a token was issued under (see TokensTable.quota_lineage); none when unknown. */
 export async function findQuotaLineage(db: Db, tokenId: string): Promise<LimitedBlock[]> {
-  const row = await db.selectFrom('tokens').select('quota_lineage').where('token_id', '=', tokenId).executeTakeFirst();
+  const row = (await selectQuotaLineage(db, tokenId)).rows[0];
   return row?.quota_lineage ? (JSON.parse(row.quota_lineage) as LimitedBlock[]) : [];
 }
 

@@ -1,5 +1,6 @@
 /** VM rows and the usage derived from them. */
 import type { Usage } from '../quota/quota.js';
+import { prepareQuery } from './prepared.js';
 import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
 import type { TenantRow } from './tenants.js';
 import { addBlockUsage } from './token-blocks.js';
@@ -23,22 +24,29 @@ export function usageOf(tenant: Pick<TenantRow, 'usage_vms' | 'usage_storage_gb'
  * the same transaction as the VM row, so the usage cannot drift from the rows.
  */
 async function recordVmChange(trx: Db, tenantId: string, delta: Usage | null): Promise<void> {
-  await trx
+  if (delta === null) await bumpVmGeneration(trx, tenantId);
+  else await addTenantUsage(trx, delta.vms, delta.storage_gb, delta.vcpus, delta.memory_mb, tenantId);
+}
+
+const bumpVmGeneration = prepareQuery((db: Db, tenantId: string) =>
+  db
+    .updateTable('tenants')
+    .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
+    .where('tenant_id', '=', tenantId),
+);
+
+const addTenantUsage = prepareQuery((db: Db, vms: number, storageGb: number, vcpus: number, memoryMb: number, tenantId: string) =>
+  db
     .updateTable('tenants')
     .set((eb) => ({
       vm_generation: eb('vm_generation', '+', 1),
-      ...(delta === null
-        ? {}
-        : {
-            usage_vms: eb('usage_vms', '+', delta.vms),
-            usage_storage_gb: eb('usage_storage_gb', '+', delta.storage_gb),
-            usage_vcpus: eb('usage_vcpus', '+', delta.vcpus),
-            usage_memory_mb: eb('usage_memory_mb', '+', delta.memory_mb),
-          }),
+      usage_vms: eb('usage_vms', '+', vms),
+      usage_storage_gb: eb('usage_storage_gb', '+', storageGb),
+      usage_vcpus: eb('usage_vcpus', '+', vcpus),
+      usage_memory_mb: eb('usage_memory_mb', '+', memoryMb),
     }))
-    .where('tenant_id', '=', tenantId)
-    .execute();
-}
+    .where('tenant_id', '=', tenantId),
+);
 
 /** The token block ids a VM was created under, root first. */
 export function tokenChainOf(vm: Pick<VmRow, 'token_chain'>): string[] {
@@ -49,9 +57,37 @@ function resourcesOf(vm: VmRow, sign: 1 | -1): Usage {
   return { vms: sign, storage_gb: sign * vm.disk_gb, vcpus: sign * vm.vcpus, memory_mb: sign * vm.memory_mb };
 }
 
+/** Every column of a VM row, in the order the prepared insert binds them. */
+const VM_COLUMNS = [
+  'vm_id',
+  'tenant_id',
+  'name',
+  'vcpus',
+  'memory_mb',
+  'disk_gb',
+  'image',
+  'state',
+  'desired_state',
+  'node_id',
+  'reason',
+  'created_at',
+  'updated_at',
+  'created_by',
+  'token_chain',
+  'node_pool',
+] as const satisfies readonly (keyof VmRow)[];
+
+// A column added to VmsTable but not to the list above fails the type-check here.
+const allColumns: [Exclude<keyof VmRow, (typeof VM_COLUMNS)[number]>] extends [never] ? true : never = true;
+void allColumns;
+
+const insertVmRow = prepareQuery((db: Db, ...values: (string | number | null)[]) =>
+  db.insertInto('vms').values(Object.fromEntries(VM_COLUMNS.map((column, i) => [column, values[i]])) as unknown as VmRow),
+);
+
 /** Inserts a VM and counts it in its tenant and in every block of its token chain. */
 export async function insertVm(trx: Db, row: VmRow): Promise<void> {
-  await trx.insertInto('vms').values(row).execute();
+  await insertVmRow(trx, ...VM_COLUMNS.map((column) => row[column]));
   await addBlockUsage(trx, row.tenant_id, tokenChainOf(row), resourcesOf(row, 1));
   await recordVmChange(trx, row.tenant_id, resourcesOf(row, 1));
 }
@@ -65,8 +101,12 @@ export async function findVm(db: Db, vmId: string, tenantId: string | null): Pro
     .executeTakeFirst();
 }
 
+const selectVmByName = prepareQuery((db: Db, tenantId: string, name: string) =>
+  db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name),
+);
+
 export async function findVmByName(db: Db, tenantId: string, name: string): Promise<VmRow | undefined> {
-  return db.selectFrom('vms').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  return (await selectVmByName(db, tenantId, name)).rows[0];
 }
 
 /** One tenant's VMs (null: every tenant's) in id order; with `name`, only those of that name. */

@@ -3,7 +3,7 @@
  * fail, each asserting its stable code. Requests are signed for real with Ed25519 keys, so each case
  * differs from a valid request only in the part under test. Time comes from a ManualClock.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, pbkdf2, type KeyObject } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { type RequestParts } from '../../src/httpsig/base.js';
@@ -84,6 +84,19 @@ describe('a request signed by the final holder', () => {
     const get: RequestParts = { method: 'GET', path: '/v1/whoami', query: '', headers: { host: 'x' } };
     const signed = { ...get, headers: { ...get.headers, ...signRequest(get, { privateKey: holder.privateKey, clock }) } };
     await expect(check(signed)).resolves.toMatchObject({ components: ['@method', '@path', '@query'] });
+  });
+
+  it("verifies the Ed25519 signature on libuv's thread pool: the event loop goes on meanwhile", async () => {
+    // Jobs that keep every thread of the pool busy for a while: the signature check queues behind them.
+    const busyPool = Array.from({ length: 16 }, () => new Promise((resolve) => pbkdf2('busy', 'salt', 100_000, 32, 'sha256', resolve)));
+    let verified = false;
+    const verifying = check(customSigned()).then(() => (verified = true));
+    // A whole turn of the event loop (timers, I/O, immediates) runs before the check can finish.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(verified).toBe(false);
+    await Promise.all(busyPool);
+    await verifying;
+    expect(verified).toBe(true);
   });
 
   it('signs the same with a keyid derived once (keyIdOf) as with the keyid derived per request', async () => {

@@ -93,6 +93,15 @@ describe('the whole-ledger check', () => {
     expect(result).toMatchObject({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
   });
 
+  it('reads pages of the size asked (the scrub reads small ones) and recomputes the same result', async () => {
+    const pages: number[] = [];
+    const result = await checkLedger(h.store, key, { pageSize: 7, pace: async (entries) => void pages.push(entries) });
+    expect(result).toMatchObject({ size: SIZE, checkpoints: CHECKPOINT_SIZES.length, latestCheckpoint: SIZE, problem: null });
+    expect(result.root).toEqual((await checkLedger(h.store, key)).root);
+    expect(pages.reduce((a, b) => a + b, 0)).toBe(SIZE);
+    expect(Math.max(...pages)).toBe(7);
+  });
+
   it('entries past the tree and every checkpoint are sequenced, not yet integrated: not a problem', async () => {
     const result = await checkTampered(h.store, key, async (trx) => {
       for (let n = 0; n < 3; n++) await appendVmEntry(trx, h.store, {}, { late: n }, '2026-11-28T00:00:01.000Z');
