@@ -2,9 +2,9 @@
  * The replica's state on /metrics, read at scrape time: the ledger's size (entries sequenced, entries
  * in the tree), its newest signed checkpoint (size and age), the start-up check of the ledger (the
  * state /readyz reports, and its progress), whether this replica leads the background work, and its
- * group commit (commits, and the writes they carried). None
- * of it names a tenant, so it is in the public registry. The ledger's figures are the store's, the
- * same on every replica; the check and the leadership are this replica's own.
+ * group commit (commits, and the writes they carried). None of it names a tenant, so it is in the
+ * public registry. The ledger's figures are the store's, the same on every replica; the check, the
+ * leadership and the commits are this replica's own.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';

@@ -122,7 +122,7 @@ async function readCheckpoints(
   const valid: SignedTreeHead[] = [];
   for (const [i, row] of rows.entries()) {
     // A signature check costs about 60 µs and a day of steady writes signs up to 86,400 checkpoints:
-    // let the event loop answer requests between every few hundred of them.
+    // let the event loop answer requests between every CHECKPOINTS_PER_TURN of them.
     if (i > 0 && i % CHECKPOINTS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const size = Number(row.size);
     try {

@@ -2,9 +2,9 @@
  * Statements the hot path runs on every request (the tenant lookup of every authenticated request;
  * the tenant lock, name check, VM insert, usage updates and ledger append of every create), built and
  * compiled by Kysely once per store and then run with new parameter values: building and compiling a
- * query costs more than SQLite's own lookup. The
- * driver keeps the prepared statement by its text (sqlite/open.ts), so the database does not parse
- * it again either. Kysely builds everything else, and the migrations.
+ * query costs more than SQLite's own lookup. The driver keeps the prepared statement by its text
+ * (sqlite/open.ts), so the database does not parse it again either. Kysely builds everything else,
+ * and the migrations.
  */
 import type { CompiledQuery, Compilable, QueryResult } from 'kysely';
 import type { Db } from './schema.js';
