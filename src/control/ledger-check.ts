@@ -18,6 +18,7 @@
  * The result names the problem at the lowest entry index, if there is one. `checkExtension` is the
  * same pass over only the entries added since a tree head already verified, for the signer.
  */
+import { sql } from 'kysely';
 import { PpnError } from '../errors.js';
 import { parseCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/checkpoint.js';
 import { claimedIndex } from '../ledger/entry.js';
@@ -97,6 +98,7 @@ async function nodesCompletedBy(store: Store, start: number, end: number): Promi
     if (low > high) continue;
     const stored: StoredLevel = { low, hashes: Buffer.alloc((high - low + 1) * HASH_BYTES), present: new Uint8Array(high - low + 1) };
     levels[level] = stored;
+    if (await readWholeLevel(store, level, stored, high)) continue;
     const rows = await selectArrays(
       store.db,
       store.dialect,
@@ -115,6 +117,38 @@ async function nodesCompletedBy(store: Store, start: number, end: number): Promi
     if (!found || slot < 0 || slot >= found.present.length || found.present[slot] === 0) return undefined;
     return found.present[slot] === 1 && hash.compare(found.hashes, slot * HASH_BYTES, (slot + 1) * HASH_BYTES) === 0;
   };
+}
+
+/**
+ * Reads the nodes of `level` from `stored.low` to `high` as one string of their hex, joined by the
+ * database in index order, into `stored`: one row for the level instead of one a node. True when
+ * every node is there and 64 hex digits; otherwise nothing is marked and the caller reads them a row
+ * each, to tell which one is missing or malformed.
+ */
+async function readWholeLevel(store: Store, level: number, stored: StoredLevel, high: number): Promise<boolean> {
+  const count = high - stored.low + 1;
+  const [row] = await selectArrays(
+    store.db,
+    store.dialect,
+    store.db
+      .selectFrom('ledger_nodes')
+      .select((eb) => [
+        eb.fn.countAll().as('count'),
+        eb.fn.min(eb.fn<number>('length', ['hash'])).as('shortest'),
+        eb.fn.max(eb.fn<number>('length', ['hash'])).as('longest'),
+        sql<string>`string_agg(hash, '' order by idx)`.as('joined'),
+      ])
+      .where('level', '=', level)
+      .where('idx', '>=', stored.low)
+      .where('idx', '<=', high)
+      .compile(),
+  );
+  const [found, shortest, longest, joined] = row as [number, number, number, string | null];
+  // (level, idx) is the key, so `count` rows in a range of `count` indexes are all of them.
+  if (Number(found) !== count || Number(shortest) !== 2 * HASH_BYTES || Number(longest) !== 2 * HASH_BYTES || joined === null) return false;
+  if (stored.hashes.write(joined, 0, 'hex') !== count * HASH_BYTES) return false;
+  stored.present.fill(1);
+  return true;
 }
 
 /** The root of the tree whose right edge is `edges` (RFC 6962 MTH, folded from the right). */
