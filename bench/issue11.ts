@@ -434,7 +434,7 @@ async function ledgerSection(): Promise<void> {
     // Closing folds SQLite's write-ahead log into the file: verify reads a quiet, complete ledger.
     await store.close();
   }
-  const verifyRounds = SHORT ? 1 : 2;
+  const verifyRounds = SHORT ? 1 : 3;
   const verify: Sample[] = [];
   const flat: Sample[] = [];
   for (let round = 1; round <= verifyRounds; round++) {

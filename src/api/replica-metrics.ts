@@ -7,7 +7,7 @@
  * leadership and the commits are this replica's own.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { latestCheckpoint } from '../store/checkpoints.js';
 import { groupCommitStats } from '../store/group-commit.js';
 import { ledgerEnds } from '../store/ledger-tree.js';
@@ -29,8 +29,11 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
   const checked = gauge('ppn_ledger_check_checked_entries', 'Entries the running start-up check has checked (absent once it has ended)');
   const total = gauge('ppn_ledger_check_total_entries', 'Entries the running start-up check has to check (absent once it has ended)');
   const leader = gauge('ppn_leader', '1 while this replica is the elected leader running the background work, else 0');
-  const commits = gauge('ppn_store_commits', 'Write transactions this replica committed (group commit: one per batch), since it started');
-  const writes = gauge('ppn_store_committed_writes', 'Writes those commits carried (÷ ppn_store_commits: the mean batch size), since this replica started');
+  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const commits = counter('ppn_store_commits_total', 'Write transactions this replica committed (group commit: one per batch)');
+  const writes = counter('ppn_store_committed_writes_total', 'Writes those commits carried (÷ ppn_store_commits_total: the mean batch size)');
+  // The store counts since it opened; the counters are raised by what it counted since the last scrape.
+  const counted = { commits: 0, writes: 0 };
   const fromStore = [sequenced, integrated, checkpointSize, checkpointAge];
 
   return async () => {
@@ -48,8 +51,9 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
     }
     leader.set(deps.backgroundRole() === 'leader' ? 1 : 0);
     const batches = groupCommitStats(deps.store.db);
-    commits.set(batches.commits);
-    writes.set(batches.writes);
+    commits.inc(batches.commits - counted.commits);
+    writes.inc(batches.writes - counted.writes);
+    Object.assign(counted, batches);
     try {
       const [ends, checkpoint] = await Promise.all([ledgerEnds(deps.store.db), latestCheckpoint(deps.store.db)]);
       sequenced.set(ends.lastEntry + 1);

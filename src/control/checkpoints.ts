@@ -79,7 +79,7 @@ export async function signCheckpoint(
   }
   const latest = await latestCheckpoint(store.db);
   if (size === 0 || (latest && latest.size >= size)) return null;
-  const { head, problem } = await checkExtension(store.db, verified, size);
+  const { head, problem } = await checkExtension(store, verified, size);
   if (problem) throw new LedgerProblemError(problem);
   const note = signNote(formatCheckpoint({ origin: signer.origin, size, root: head.root }), signer.origin, signer.key);
   const checkpoint = { size, note, created_at: isoTime(clock.now()) };

@@ -12,8 +12,8 @@ export const HASH_BYTES = 32;
 /** MTH({}) = SHA-256() (RFC 6962 §2.1). */
 export const EMPTY_ROOT = createHash('sha256').digest();
 
-/** MTH({d}) = SHA-256(0x00 || d): the leaf hash of one entry's bytes. */
-export function hashLeaf(entry: Uint8Array): Buffer {
+/** MTH({d}) = SHA-256(0x00 || d): the leaf hash of one entry's bytes (a string: its UTF-8 bytes). */
+export function hashLeaf(entry: Uint8Array | string): Buffer {
   return createHash('sha256').update(Buffer.of(0)).update(entry).digest();
 }
 

@@ -5,7 +5,7 @@
  * (SPEC §3).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ledgerChecked } from '../../src/api/app.js';
+import { ledgerChecked, ledgerProblemOf } from '../../src/api/app.js';
 import type { ManualClock } from '../../src/clock.js';
 import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -236,6 +236,23 @@ describe('per-tenant usage and limits on /metrics', () => {
 });
 
 describe('the start-up check on /metrics', () => {
+  it('in the background, begins only once the app is ready, not while its routes are still being built', async () => {
+    const h = await startHarness({ app: { checkLedgerInBackground: true } });
+    try {
+      let ended = false;
+      void ledgerChecked(h.app).then(() => (ended = true));
+      // A tiny ledger is checked in milliseconds once the check begins.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(ended).toBe(false);
+      await h.app.ready();
+      await ledgerChecked(h.app);
+      expect(ledgerProblemOf(h.app)).toBeNull();
+      expect((await h.request('GET', '/readyz')).statusCode).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('shows verifying with its progress while the check runs, then verified', async () => {
     let release = () => {};
     const held = new Promise<void>((done) => (release = done));

@@ -38,7 +38,7 @@ describe(`group commit over real HTTP (${TEST_STORE})`, () => {
 
   async function counters(): Promise<{ commits: number; writes: number }> {
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    return { commits: sampleValue(text, 'ppn_store_commits')!, writes: sampleValue(text, 'ppn_store_committed_writes')! };
+    return { commits: sampleValue(text, 'ppn_store_commits_total')!, writes: sampleValue(text, 'ppn_store_committed_writes_total')! };
   }
 
   it(`${CONCURRENT} creates sent at once are all created, with fewer commits than creates`, async () => {

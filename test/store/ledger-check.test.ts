@@ -156,6 +156,29 @@ describe('the whole-ledger check', () => {
     );
   });
 
+  it('names a tree node whose stored hash is not 64 hex digits by the first entry under it', async () => {
+    // The last two keep the right hash in front: its first 32 bytes decode to the right hash.
+    const malformed = [
+      '',
+      'ab'.repeat(31),
+      'ab'.repeat(33),
+      'zz'.repeat(32),
+      `${'ab'.repeat(31)}a `,
+      'ab'.repeat(16),
+      sql<string>`hash || 'ab'`,
+      sql<string>`hash || 'zz'`,
+    ];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...storedNodes()), fc.constantFrom(...malformed), async ({ level, index }, hash) => {
+        const result = await checkTampered(h.store, key, async (trx) => {
+          await trx.updateTable('ledger_nodes').set({ hash }).where('level', '=', level).where('idx', '=', index).execute();
+        });
+        expect(result.problem?.index).toBe(index * 2 ** level);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('names the first of two swapped entries', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 0, max: SIZE - 1 }), { minLength: 2, maxLength: 2 }), async ([a, b]) => {
@@ -234,7 +257,7 @@ describe('the whole-ledger check', () => {
       const whole = await checkLedger(h.store, key);
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 0, max: SIZE }), async (from) => {
-          const { head, problem } = await checkExtension(h.store.db, await headAt(from), SIZE);
+          const { head, problem } = await checkExtension(h.store, await headAt(from), SIZE);
           expect(problem).toBeNull();
           expect(head).toEqual({ size: SIZE, root: whole.root });
         }),
@@ -248,7 +271,7 @@ describe('the whole-ledger check', () => {
           fc.integer({ min: 1, max: SIZE - 1 }).chain((from) => fc.tuple(fc.constant(from), fc.integer({ min: from, max: SIZE - 1 }))),
           async ([from, index]) => {
             const head = await headAt(from);
-            const { problem } = await tamperedThen(h.store, changeEntry(index), (tampered) => checkExtension(tampered.db, head, SIZE));
+            const { problem } = await tamperedThen(h.store, changeEntry(index), (tampered) => checkExtension(tampered, head, SIZE));
             expect(problem?.index).toBe(index);
           },
         ),
@@ -268,13 +291,13 @@ describe('the whole-ledger check', () => {
             .where('level', '=', 3)
             .where('idx', '=', 2)
             .execute()),
-        (tampered) => checkExtension(tampered.db, head, SIZE),
+        (tampered) => checkExtension(tampered, head, SIZE),
       );
       expect(changed.problem).toEqual({ index: 29, what: `the stored tree at size 30 no longer has the root this server verified (${head.root.toString('hex')})` });
       const deleted = await tamperedThen(
         h.store,
         async (trx) => void (await trx.deleteFrom('ledger_nodes').where('level', '=', 2).where('idx', '=', 6).execute()),
-        (tampered) => checkExtension(tampered.db, head, SIZE),
+        (tampered) => checkExtension(tampered, head, SIZE),
       );
       expect(deleted.problem).toEqual({ index: 24, what: 'stored tree node 2/6 is missing' });
     });

@@ -7,6 +7,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import { ARRAY_ROWS } from '../rows.js';
 import type { Database } from '../schema.js';
 import type { Store } from '../store.js';
 
@@ -44,7 +45,8 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /**
  * Kysely prepares every query afresh; preparing costs as much as running a small query. The queries
- * are a fixed set of shapes, so keep the prepared statements (a bounded LRU by SQL text).
+ * are a fixed set of shapes, so keep the prepared statements (a bounded LRU by SQL text). A query
+ * marked ARRAY_ROWS returns its rows as arrays (store/rows.ts).
  */
 function withStatementCache(connection: BetterSqlite3.Database) {
   const statements = new Map<string, BetterSqlite3.Statement>();
@@ -56,6 +58,7 @@ function withStatementCache(connection: BetterSqlite3.Database) {
         statements.delete(sql);
       } else {
         statement = connection.prepare(sql);
+        if (sql.startsWith(ARRAY_ROWS)) statement.raw(true);
         if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
       }
       statements.set(sql, statement);
