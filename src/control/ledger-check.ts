@@ -24,7 +24,7 @@ import { parseCheckpoint, type SignedTreeHead, type TreeHead } from '../ledger/c
 import { claimedIndex } from '../ledger/entry.js';
 import { EMPTY_ROOT, HASH_BYTES, hashChildren, hashLeaf, verifyConsistency } from '../ledger/merkle.js';
 import { openNote, type VerifierKey } from '../ledger/note.js';
-import { ledgerEnds, readConsistencyProof } from '../store/ledger-tree.js';
+import { edgeOf, ledgerEnds, readConsistencyProof } from '../store/ledger-tree.js';
 import { selectArrays } from '../store/rows.js';
 import type { Db } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -98,7 +98,7 @@ async function nodesCompletedBy(store: Store, start: number, end: number): Promi
     if (low > high) continue;
     const stored: StoredLevel = { low, hashes: Buffer.alloc((high - low + 1) * HASH_BYTES), present: new Uint8Array(high - low + 1) };
     levels[level] = stored;
-    if (await readWholeLevel(store, level, stored, high)) continue;
+    if (await readWholeLevel(store, level, stored)) continue;
     const rows = await selectArrays(
       store.db,
       store.dialect,
@@ -120,13 +120,13 @@ async function nodesCompletedBy(store: Store, start: number, end: number): Promi
 }
 
 /**
- * Reads the nodes of `level` from `stored.low` to `high` as one string of their hex, joined by the
+ * Reads the nodes of `level` in `stored`'s range as one string of their hex, joined by the
  * database in index order, into `stored`: one row for the level instead of one a node. True when
  * every node is there and 64 hex digits; otherwise nothing is marked and the caller reads them a row
  * each, to tell which one is missing or malformed.
  */
-async function readWholeLevel(store: Store, level: number, stored: StoredLevel, high: number): Promise<boolean> {
-  const count = high - stored.low + 1;
+async function readWholeLevel(store: Store, level: number, stored: StoredLevel): Promise<boolean> {
+  const count = stored.present.length;
   const [row] = await selectArrays(
     store.db,
     store.dialect,
@@ -140,7 +140,7 @@ async function readWholeLevel(store: Store, level: number, stored: StoredLevel, 
       ])
       .where('level', '=', level)
       .where('idx', '>=', stored.low)
-      .where('idx', '<=', high)
+      .where('idx', '<', stored.low + count)
       .compile(),
   );
   const [found, shortest, longest, joined] = row as [number, number, number, string | null];
@@ -503,14 +503,7 @@ export async function checkExtension(store: Store, from: TreeHead, to: number): 
 
 /** The stored perfect subtrees of a tree of `head.size` leaves, when they fold to `head.root`. */
 async function storedEdges(db: Db, head: TreeHead, note: (p: LedgerProblem) => void): Promise<Edge[] | null> {
-  const ids: { level: number; index: number; first: number }[] = [];
-  for (let level = 52, first = 0; level >= 0; level--) {
-    const width = 2 ** level;
-    if (head.size - first >= width) {
-      ids.push({ level, index: first / width, first });
-      first += width;
-    }
-  }
+  const ids = edgeOf(head.size);
   const rows =
     ids.length === 0
       ? []
@@ -523,7 +516,7 @@ async function storedEdges(db: Db, head: TreeHead, note: (p: LedgerProblem) => v
   for (const id of ids) {
     const row = rows.find((r) => r.level === id.level && Number(r.idx) === id.index);
     if (!row) {
-      note({ index: id.first, what: `stored tree node ${id.level}/${id.index} is missing` });
+      note({ index: id.index * 2 ** id.level, what: `stored tree node ${id.level}/${id.index} is missing` });
       return null;
     }
     edges.push({ level: id.level, index: id.index, recomputed: Buffer.from(row.hash, 'hex'), agrees: true });
