@@ -61,7 +61,7 @@ export class SessionRecorder {
     this.pending = new Map();
     try {
       const rows = [...batch.values()].map(({ firstMs, lastMs, ...use }): SessionRow => ({ ...use, first_seen: isoTime(firstMs), last_seen: isoTime(lastMs) }));
-      await inTransaction(store, (trx) => upsertSessions(trx, rows));
+      await inTransaction(store, (trx) => upsertSessions(trx, store.dialect, rows));
     } catch (error) {
       this.merge(batch);
       throw error;

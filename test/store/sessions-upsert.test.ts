@@ -1,7 +1,7 @@
 /**
  * The session flush's statements (src/store/sessions.ts) on the run's store: a flush of more rows
- * than one statement takes is written in chunks, every row lands, and a second flush of the same
- * sessions adds its counts and widens the times of each.
+ * than one PostgreSQL statement takes (on SQLite, a prepared statement a row) lands in full, and a
+ * second flush of the same sessions adds its counts and widens the times of each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSessionRows, upsertSessions, type SessionRow } from '../../src/store/sessions.js';
@@ -38,8 +38,8 @@ describe('the session flush statements', () => {
   });
 
   it('writes a flush larger than one statement in full, and adds a second flush to each row', async () => {
-    await inTransaction(h.store, (trx) => upsertSessions(trx, rowsSeenAt('2026-06-01T00:00:01.000Z', '2026-06-01T00:00:02.000Z', 2)));
-    await inTransaction(h.store, (trx) => upsertSessions(trx, rowsSeenAt('2026-06-01T00:00:00.000Z', '2026-06-01T00:00:03.000Z', 5)));
+    await inTransaction(h.store, (trx) => upsertSessions(trx, h.store.dialect, rowsSeenAt('2026-06-01T00:00:01.000Z', '2026-06-01T00:00:02.000Z', 2)));
+    await inTransaction(h.store, (trx) => upsertSessions(trx, h.store.dialect, rowsSeenAt('2026-06-01T00:00:00.000Z', '2026-06-01T00:00:03.000Z', 5)));
     const stored = await listSessionRows(h.store.db, TENANT, undefined, ROWS + 1);
     expect(stored).toHaveLength(ROWS);
     for (const row of stored) {
