@@ -153,9 +153,9 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.post(
     '/v1/nodes/:node_id/heartbeat',
-    // Background: the heartbeat gives way to other requests before its signature check and again
-    // here, once admitted (src/api/give-way.ts), so a read that arrives meanwhile waits for a stage
-    // of it, not for all of it.
+    // Background: the heartbeat gives way to other requests when it arrives, before its signature
+    // check and again here, once admitted (src/api/give-way.ts), so a read that arrives meanwhile
+    // waits for a stage of it, not for all of it.
     { config: { scope: 'node:agent', background: true }, schema: { params: NodeParams, body: Heartbeat, response: { 200: HeartbeatReply } } },
     async (request, reply) => {
       await giveWay();
