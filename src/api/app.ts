@@ -18,6 +18,7 @@ import type { PlatformKeyring } from '../tokens/keyring.js';
 import { LiveKeyring } from '../control/platform-keys.js';
 import { LEDGER_JOB, startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
+import { registerGiveWay } from './give-way.js';
 import { registerAuth } from './plugins/auth.js';
 import { rateLimiterFor } from './rate-limiter.js';
 import { limitConnectionsPerAddress } from './connections.js';
@@ -200,6 +201,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const checked = startLedgerCheck(app, deps, options);
   ledgerChecks.set(app, checked);
   if (!options.checkLedgerInBackground) await checked;
+  registerGiveWay(app);
   registerAuth(app, deps, { clientCertificateForPlatformAdmin: options.clientCertificateForPlatformAdmin === true });
 
   // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),

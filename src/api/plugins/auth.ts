@@ -18,7 +18,6 @@ import { PpnError } from '../../errors.js';
 import { splitTarget } from '../../httpsig/base.js';
 import { SignatureError } from '../../httpsig/error.js';
 import { verifyRequestSignature, type AcceptNonce } from '../../httpsig/verify.js';
-import { giveWay } from '../give-way.js';
 import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
@@ -51,8 +50,6 @@ declare module 'fastify' {
     scope?: Scope | 'authenticated' | 'optional';
     /** The route checks the bearer itself (/metrics under `serve --metrics-token`): no capability token is looked for. */
     ownBearer?: boolean;
-    /** Background traffic (a node's heartbeat): gives way to other requests between its stages (src/api/give-way.ts). */
-    background?: boolean;
   }
   interface FastifyRequest {
     caller: Caller | null;
@@ -138,7 +135,6 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
   const acceptNonce = nonceRecordFor(options.store, options.clock);
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.routeOptions.config.background) await giveWay();
     const required = request.routeOptions.config.scope;
     if (required === undefined || request.routeOptions.config.ownBearer) return;
     if (required === 'optional' && request.headers.authorization === undefined) return;
@@ -171,7 +167,6 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     const awaiting = request.awaitingProof;
     if (!awaiting) return;
     request.awaitingProof = null;
-    if (request.routeOptions.config.background) await giveWay();
     await checkPossession(request, awaiting.known.token, awaiting.why, options.clock, acceptNonce);
     await admit(request, reply, awaiting.known, awaiting.tenant);
   });

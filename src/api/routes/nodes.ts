@@ -8,7 +8,6 @@ import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, tenantScopeOf } from '../context.js';
-import { giveWay } from '../give-way.js';
 import { callerOf } from '../plugins/auth.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { DnsLabel, Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
@@ -153,12 +152,10 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
 
   app.post(
     '/v1/nodes/:node_id/heartbeat',
-    // Background: the heartbeat gives way to other requests when it arrives, before its signature
-    // check and again here, once admitted (src/api/give-way.ts), so a read that arrives meanwhile
-    // waits for a stage of it, not for all of it.
+    // Background: the heartbeat gives way to other requests between its stages (src/api/give-way.ts),
+    // so a read that arrives meanwhile waits for a stage of it, not for all of it.
     { config: { scope: 'node:agent', background: true }, schema: { params: NodeParams, body: Heartbeat, response: { 200: HeartbeatReply } } },
     async (request, reply) => {
-      await giveWay();
       const { capacity, vms } = request.body;
       const beat = await receiveHeartbeat(deps, originOf(request), nodeCallerOf(request), request.params.node_id, capacity, vms, deps.heartbeatIntervalS);
       // A heartbeat answered from memory returns the very node row it was last answered with (a new
