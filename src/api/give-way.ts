@@ -14,7 +14,7 @@
  * immediate queued from inside an immediate runs in the next iteration's check phase, after that
  * iteration's poll.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,10 +30,13 @@ export function giveWay(): Promise<void> {
 /**
  * The three points where a background request gives way. Registered before the auth plugin, whose
  * onRequest (authentication) and preValidation (the signature check) hooks then run after these.
+ * Every request passes these hooks, so they take a callback rather than return a promise: for all
+ * but background requests they only read one flag.
  */
 export function registerGiveWay(app: FastifyInstance): void {
-  const hook = async (request: FastifyRequest): Promise<void> => {
-    if (request.routeOptions.config.background) await giveWay();
+  const hook = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+    if (request.routeOptions.config.background) void giveWay().then(done);
+    else done();
   };
   app.addHook('onRequest', hook);
   app.addHook('preValidation', hook);
