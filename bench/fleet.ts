@@ -10,6 +10,11 @@
  * reads GET /v1/vms at a steady rate (an open-loop client: requests leave on a fixed schedule
  * whatever the answers do, latency measured from the moment each is sent to its last byte, in µs).
  *
+ * Measuring starts once the fleet has settled: the VMs run, the nodes are ready and a whole interval
+ * has passed in which the server answered every heartbeat from memory (its ppn_heartbeats_total),
+ * since each change of the warm-up sends every node's next heartbeat through the store once. The
+ * report says how many went through the store while measuring.
+ *
  * Windows: "without" pauses the generator's clock (no heartbeats), "with" runs it. Odd rounds measure
  * without then with, even rounds with then without. Before each "without" window the heartbeats
  * have run at least one full interval since the last one, so no node ever goes silent long enough
@@ -233,6 +238,31 @@ async function allPages<T>(base: URL, agent: Agent, token: string, path: string)
   return items;
 }
 
+interface Answered {
+  memory: number;
+  store: number;
+}
+
+/** The server's count of heartbeats answered from memory and through the store (/metrics). */
+async function heartbeatsAnswered(base: URL, agent: Agent, token: string): Promise<Answered> {
+  const text = await new Promise<string>((done, fail) => {
+    const req = request({ host: base.hostname, port: base.port, path: '/metrics', headers: { authorization: `Bearer ${token}` }, agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => (response.statusCode === 200 ? done(body) : fail(new Error(`GET /metrics: ${response.statusCode}`))));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+  const count = (how: string): number => {
+    const match = new RegExp(`^ppn_heartbeats_total\\{answered="${how}"\\} (\\d+)$`, 'm').exec(text);
+    if (!match) throw new Error(`GET /metrics has no ppn_heartbeats_total{answered="${how}"}`);
+    return Number(match[1]);
+  };
+  return { memory: count('memory'), store: count('store') };
+}
+
 function ledgerByType(entries: { entry: { event_type: string } }[]): string {
   const counts = new Map<string, number>();
   for (const { entry } of entries) counts.set(entry.event_type, (counts.get(entry.event_type) ?? 0) + 1);
@@ -291,18 +321,33 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
     }
     await generator.ask({ cmd: 'start' });
     const warmStart = performance.now();
-    log(`heartbeats started; warming up until the ${VMS} VMs run on their nodes and all ${NODES} nodes are ready (at least ${2 * INTERVAL_S} s)`);
+    log(
+      `heartbeats started; warming up until the ${VMS} VMs run on their nodes, all ${NODES} nodes are ready and a whole interval's heartbeats were answered from memory (at least ${2 * INTERVAL_S} s)`,
+    );
+    // Settled: every change of the warm-up (placements, VMs reported running) moved the tenant's
+    // generation, after which each node's next heartbeat goes through the store once.
+    let quietSince: number | null = null;
+    let lastStoreCount = -1;
     for (;;) {
       await sleep(2000);
       const vms = await allPages<Vm>(base, agent, tenantAdmin, '/v1/vms');
       const nodes = await allPages<NodeItem>(base, agent, tenantAdmin, '/v1/nodes');
+      const answered = await heartbeatsAnswered(base, agent, admin);
       const running = vms.filter((vm) => vm.state === 'running').length;
       const ready = nodes.filter((node) => node.state === 'ready').length;
-      const warmS = (performance.now() - warmStart) / 1000;
-      log(`  ${warmS.toFixed(0)} s: ${running}/${VMS} VMs running, ${ready}/${NODES} nodes ready`);
-      if (running === VMS && ready === NODES && warmS >= 2 * INTERVAL_S) break;
+      const now = performance.now();
+      const warmS = (now - warmStart) / 1000;
+      if (answered.store !== lastStoreCount) quietSince = null;
+      else quietSince ??= now;
+      lastStoreCount = answered.store;
+      const quietS = quietSince === null ? 0 : (now - quietSince) / 1000;
+      log(
+        `  ${warmS.toFixed(0)} s: ${running}/${VMS} VMs running, ${ready}/${NODES} nodes ready, ${answered.store} heartbeats through the store so far (none for ${quietS.toFixed(0)} s)`,
+      );
+      if (running === VMS && ready === NODES && warmS >= 2 * INTERVAL_S && quietS >= INTERVAL_S) break;
       if (warmS > 300) throw new Error('the fleet did not settle within 300 s');
     }
+    const answeredBefore = await heartbeatsAnswered(base, agent, admin);
 
     const measureStart = new Date().toISOString();
     const windows: Window[] = [];
@@ -325,9 +370,11 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
       for (const measure of round % 2 === 1 ? [withoutBeats, withBeats] : [withBeats, withoutBeats]) await measure();
     }
     const final = (await generator.ask({ cmd: 'stats' })) as AgentStats;
+    const answeredAfter = await heartbeatsAnswered(base, agent, admin);
+    const answeredWhileMeasuring = { memory: answeredAfter.memory - answeredBefore.memory, store: answeredAfter.store - answeredBefore.store };
     const ledger = await allPages<{ entry: { event_type: string } }>(base, agent, admin, `/v1/ledger/entries?since=${encodeURIComponent(measureStart)}`);
     const nodesAfter = await allPages<NodeItem>(base, agent, tenantAdmin, '/v1/nodes');
-    return { store, report: report(store, readRate, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore) };
+    return { store, report: report(store, readRate, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore, answeredWhileMeasuring) };
   } finally {
     await generator.ask({ cmd: 'exit' }).catch(() => undefined);
     generator.child.kill();
@@ -345,6 +392,7 @@ function report(
   ledgerEntries: string,
   nodesAfter: NodeItem[],
   loadBefore: number,
+  answered: Answered,
 ): string {
   const on = windows.filter((w) => w.heartbeats);
   const off = windows.filter((w) => !w.heartbeats);
@@ -397,6 +445,7 @@ function report(
     `server CPU per heartbeat: ${median(cpuPerBeat).toFixed(0)} µs, median of rounds (${list(cpuPerBeat, 0)}); clock-tick resolution ${(1e6 / TICKS_PER_SECOND / 1000).toFixed(0)} ms per window`,
     `generator CPU per heartbeat: ${median(generatorPerBeat).toFixed(0)} µs, median of rounds (${list(generatorPerBeat, 0)}), of which signing ${enrolled.signUs.toFixed(0)} µs (measured alone)`,
     `ledger entries written while measuring: ${ledgerEntries}; nodes ready at the end: ${ready}/${nodesAfter.length}`,
+    `heartbeats answered while measuring (the server's ppn_heartbeats_total): ${answered.memory} from memory, ${answered.store} through the store`,
     `p50 ratio ${pooledP50.toFixed(2)} pooled, ${median(p50Ratios).toFixed(2)} median of rounds; p99 ratio ${pooledP99.toFixed(2)} pooled, ${median(p99Ratios).toFixed(2)} median of rounds (goal ≤ 1.2: p50 ${goal(pooledP50)}, p99 ${goal(pooledP99)})`,
   ];
   return lines.join('\n');

@@ -218,8 +218,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   });
   followKeyChanges(app, deps.store, options.keyring, options.revocationPollMs ?? REFRESH_MS);
   const flushMs = Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS);
-  flushPeriodically(app, 'sessions', () => deps.sessions.flush(deps.store), flushMs);
-  flushPeriodically(app, 'heartbeats', () => deps.heartbeats.flush(deps.store), flushMs);
+  flushPeriodically(app, { sessions: () => deps.sessions.flush(deps.store), heartbeats: () => deps.heartbeats.flush(deps.store) }, flushMs);
 
   requireStrictQueries(app);
   registerHealthRoutes(app, deps, { metricsToken: options.metricsToken });
@@ -251,36 +250,50 @@ function serverOptions(requestTimeoutMs: number, tls: HttpsOptions | undefined):
 }
 
 type FlushKind = 'sessions' | 'heartbeats';
-const flushers = new WeakMap<TypedApp, Map<FlushKind, () => Promise<void>>>();
+const flushers = new WeakMap<TypedApp, Record<FlushKind | 'both', () => Promise<void>>>();
 
 /** Writes the sessions `app` has aggregated now, as its flusher would within a second (for tests). */
 export async function flushSessions(app: TypedApp): Promise<void> {
-  await flushers.get(app)?.get('sessions')?.();
+  await flushers.get(app)?.sessions();
 }
 
 /** Writes the quiet heartbeats' times `app` holds now, as its flusher would within a second (for tests). */
 export async function flushHeartbeats(app: TypedApp): Promise<void> {
-  await flushers.get(app)?.get('heartbeats')?.();
+  await flushers.get(app)?.heartbeats();
+}
+
+/** Writes both at once, exactly as the flusher's timer does (for tests). */
+export async function flushBackgroundWrites(app: TypedApp): Promise<void> {
+  await flushers.get(app)?.both();
 }
 
 /**
  * Session use and quiet heartbeats reach the store once a second, not once a request, and once
- * more on close, so a server stopped cleanly loses none of them.
+ * more on close, so a server stopped cleanly loses none of them. Both are started in the same turn
+ * of the event loop, so group commit writes them in one transaction: one COMMIT (one fsync, which
+ * holds the event loop on SQLite) a second, not one for each. Two timers drift apart and paid two.
  */
-function flushPeriodically(app: TypedApp, kind: FlushKind, write: () => Promise<void>, everyMs: number): void {
-  // One flush at a time: the one on close waits for one the timer started.
-  let last: Promise<void> = Promise.resolve();
-  const flush = () => (last = last.catch(() => undefined).then(write));
-  const mine = flushers.get(app) ?? new Map<FlushKind, () => Promise<void>>();
-  mine.set(kind, flush);
-  flushers.set(app, mine);
+function flushPeriodically(app: TypedApp, writes: Record<FlushKind, () => Promise<void>>, everyMs: number): void {
+  // One flush of each kind at a time: the one on close waits for one the timer started.
+  const serial = (write: () => Promise<void>) => {
+    let last: Promise<void> = Promise.resolve();
+    return () => (last = last.catch(() => undefined).then(write));
+  };
+  const sessions = serial(writes.sessions);
+  const heartbeats = serial(writes.heartbeats);
+  const both = async () => {
+    const outcomes = await Promise.allSettled([sessions(), heartbeats()]);
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  flushers.set(app, { sessions, heartbeats, both });
   const flusher = setInterval(() => {
-    flush().catch((error: unknown) => app.log.warn({ err: error }, `${kind} flush failed`));
+    both().catch((error: unknown) => app.log.warn({ err: error }, 'session and heartbeat flush failed'));
   }, everyMs);
   flusher.unref();
   app.addHook('onClose', async () => {
     clearInterval(flusher);
-    await flush();
+    await both();
   });
 }
 

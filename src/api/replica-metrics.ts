@@ -2,7 +2,8 @@
  * The replica's state on /metrics, read at scrape time: the ledger's size (entries sequenced, entries
  * in the tree), its newest signed checkpoint (size and age), the start-up check of the ledger (the
  * state /readyz reports, and its progress), whether this replica leads the background work, and its
- * group commit (commits, and the writes they carried). None of it names a tenant, so it is in the
+ * group commit (commits, and the writes they carried), and how its heartbeats were answered (from
+ * memory or through the store). None of it names a tenant, so it is in the
  * public registry. The ledger's figures are the store's, the same on every replica; the check, the
  * leadership and the commits are this replica's own.
  */
@@ -32,8 +33,16 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
   const counter = (name: string, help: string) => new Counter({ name, help, registers });
   const commits = counter('ppn_store_commits_total', 'Write transactions this replica committed (group commit: one per batch)');
   const writes = counter('ppn_store_committed_writes_total', 'Writes those commits carried (÷ ppn_store_commits_total: the mean batch size)');
-  // The store counts since it opened; the counters are raised by what it counted since the last scrape.
-  const counted = { commits: 0, writes: 0 };
+  const heartbeats = new Counter({
+    name: 'ppn_heartbeats_total',
+    help: 'Node heartbeats this replica answered: answered="memory" (quiet: no statement), answered="store" (read and written in a transaction)',
+    labelNames: ['answered'],
+    registers,
+  });
+  for (const answered of ['memory', 'store']) heartbeats.inc({ answered }, 0);
+  // The store and the heartbeat recorder count since they started; the counters are raised by what
+  // they counted since the last scrape.
+  const counted = { commits: 0, writes: 0, memory: 0, store: 0 };
   const fromStore = [sequenced, integrated, checkpointSize, checkpointAge];
 
   return async () => {
@@ -54,6 +63,10 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
     commits.inc(batches.commits - counted.commits);
     writes.inc(batches.writes - counted.writes);
     Object.assign(counted, batches);
+    const { memory, store } = deps.heartbeats.answered;
+    heartbeats.inc({ answered: 'memory' }, memory - counted.memory);
+    heartbeats.inc({ answered: 'store' }, store - counted.store);
+    Object.assign(counted, { memory, store });
     try {
       const [ends, checkpoint] = await Promise.all([ledgerEnds(deps.store.db), latestCheckpoint(deps.store.db)]);
       sequenced.set(ends.lastEntry + 1);

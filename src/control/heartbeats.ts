@@ -26,6 +26,8 @@ export interface KnownAnswer {
 const MAX_ANSWERS = 100_000;
 
 export class HeartbeatRecorder {
+  /** Heartbeats answered since the server started: from memory (quiet), or through the store. */
+  readonly answered = { memory: 0, store: 0 };
   /** Unflushed liveness times, by pool and node id. */
   private pending = new Map<string, HeartbeatTime>();
   private answers = new Map<string, KnownAnswer>();
@@ -44,7 +46,7 @@ export class HeartbeatRecorder {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      await inTransaction(store, (trx) => storeHeartbeatTimes(trx, [...batch.values()]));
+      await inTransaction(store, (trx) => storeHeartbeatTimes(trx, store.dialect, [...batch.values()]));
     } catch (error) {
       for (const row of batch.values()) this.record(row.tenant_id, row.node_id, row.at);
       throw error;

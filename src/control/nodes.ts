@@ -136,9 +136,11 @@ export async function receiveHeartbeat(
   const pool = poolOf(caller);
   const known = caller.vmGeneration === null ? undefined : deps.heartbeats.lastAnswer(pool, nodeId);
   if (known?.generation === caller.vmGeneration && known.node.public_key === caller.publicKey && changesNothing(known, capacity, observed)) {
+    deps.heartbeats.answered.memory += 1;
     return answerFromMemory(deps, known, intervalS);
   }
   const reply = await heartbeatInStore(deps, origin, caller, { nodeId, capacity, observed, intervalS });
+  deps.heartbeats.answered.store += 1;
   // Tagged with the generation auth read before the transaction: a change committed after that read
   // moved it, so this answer is never reused over a change it may not include.
   if (caller.vmGeneration !== null) deps.heartbeats.rememberAnswer(pool, nodeId, caller.vmGeneration, reply.node, reply.vms);

@@ -1,6 +1,7 @@
 /** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Dialect } from './dialect.js';
+import { prepareQuery } from './prepared.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
 
 export type NodeRow = NodesTable;
@@ -90,18 +91,33 @@ export interface HeartbeatTime {
 
 /**
  * Moves each node's last_heartbeat_at forward to its time; a newer stored time, or a node gone, is
- * left as it is. One statement per node, built and compiled once per flush (about 50 rows a second
- * from 1,000 nodes), not once per row.
+ * left as it is. On SQLite one prepared statement moves them all, the times passed as one JSON
+ * array: the flush runs on the event loop, and a statement a node (about 50 a second from 1,000
+ * nodes) held it for milliseconds. On PostgreSQL one statement a node, built and compiled once per
+ * flush.
  */
-export async function storeHeartbeatTimes(trx: Db, times: readonly HeartbeatTime[]): Promise<void> {
+export async function storeHeartbeatTimes(trx: Db, dialect: Dialect, times: readonly HeartbeatTime[]): Promise<void> {
   if (times.length === 0) return;
-  const { sql, parameters } = moveHeartbeatTime(trx, times[0]!).compile();
+  if (dialect === 'sqlite') {
+    await moveHeartbeatTimes(trx, JSON.stringify(times.map((t) => [t.tenant_id, t.node_id, t.at])));
+    return;
+  }
+  const { sql: text, parameters } = moveHeartbeatTime(trx, times[0]!).compile();
   const order = [times[0]!.at, times[0]!.tenant_id, times[0]!.node_id, times[0]!.at];
   if (parameters.length !== order.length || parameters.some((value, i) => value !== order[i])) {
-    throw new TypeError(`unexpected parameter order in ${sql}`);
+    throw new TypeError(`unexpected parameter order in ${text}`);
   }
-  for (const t of times) await trx.executeQuery(CompiledQuery.raw(sql, [t.at, t.tenant_id, t.node_id, t.at]));
+  for (const t of times) await trx.executeQuery(CompiledQuery.raw(text, [t.at, t.tenant_id, t.node_id, t.at]));
 }
+
+/** SQLite: every `[pool, node id, time]` of the JSON array in one UPDATE … FROM json_each (each row found by its key). */
+const moveHeartbeatTimes = prepareQuery((db: Db, times: string) =>
+  db
+    .updateTable('nodes')
+    .from(sql<{ value: string }>`json_each(${times})`.as('t'))
+    .set({ last_heartbeat_at: sql<string>`t.value ->> 2` })
+    .where(sql<boolean>`nodes.tenant_id = t.value ->> 0 and nodes.node_id = t.value ->> 1 and nodes.last_heartbeat_at < t.value ->> 2`),
+);
 
 function moveHeartbeatTime(trx: Db, t: HeartbeatTime) {
   return trx

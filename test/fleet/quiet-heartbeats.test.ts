@@ -5,9 +5,10 @@
  * so the test flushes by hand, as the timer would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushHeartbeats } from '../../src/api/app.js';
+import { flushBackgroundWrites, flushHeartbeats } from '../../src/api/app.js';
 import { ManualClock, isoTime } from '../../src/clock.js';
 import { HEARTBEAT_INTERVAL_S, storedHeartbeatMs } from '../../src/control/nodes.js';
+import { groupCommitStats } from '../../src/store/group-commit.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const TENANT = 'quiet-fleet';
@@ -66,6 +67,46 @@ describe('quiet heartbeats', () => {
     const flushed = await storedRow('quiet-2');
     await flushHeartbeats(h.app);
     expect(await storedRow('quiet-2')).toEqual(flushed);
+  });
+
+  it("writes session use and quiet heartbeats' times in one transaction, as the flusher's timer does", async () => {
+    const beats = [await enroll('together-1'), await enroll('together-2')];
+    // Whatever the enrolments left is written first, so that only the beats below are pending.
+    await flushBackgroundWrites(h.app);
+    clock.advance(storedHeartbeatMs(HEARTBEAT_INTERVAL_S));
+    const heardAt = isoTime(clock.now());
+    for (const beat of beats) await beat();
+    const sessionsBefore = await h.store.db.selectFrom('sessions').select(['token_id', 'request_count']).where('tenant_id', '=', TENANT).execute();
+    const before = groupCommitStats(h.store.db);
+
+    await flushBackgroundWrites(h.app);
+
+    const after = groupCommitStats(h.store.db);
+    // One COMMIT for both kinds of rows (two writes in it), not one each.
+    expect(after.commits - before.commits).toBe(1);
+    expect(after.writes - before.writes).toBe(2);
+    for (const nodeId of ['together-1', 'together-2']) expect((await storedRow(nodeId)).last_heartbeat_at).toBe(heardAt);
+    const sessionsAfter = await h.store.db.selectFrom('sessions').select(['token_id', 'request_count']).where('tenant_id', '=', TENANT).execute();
+    const counted = (rows: { request_count: number | string }[]) => rows.reduce((sum, row) => sum + Number(row.request_count), 0);
+    expect(counted(sessionsAfter) - counted(sessionsBefore)).toBe(2);
+  });
+
+  it('counts on /metrics how each heartbeat was answered: from memory when quiet, through the store otherwise', async () => {
+    const answered = async () => {
+      const res = await h.request('GET', '/metrics');
+      expect(res.statusCode).toBe(200);
+      const count = (how: string) => Number(new RegExp(`^ppn_heartbeats_total\\{answered="${how}"\\} (\\d+)$`, 'm').exec(res.body)?.[1]);
+      return { memory: count('memory'), store: count('store') };
+    };
+    const beat = await enroll('counted-1');
+    const before = await answered();
+    await beat(); // the first since the enrolment: the store's answer is read and remembered
+    await beat();
+    await beat();
+    await beat({ ...CAPACITY, cpus: 16 }); // a change: through the store
+    const after = await answered();
+    expect(after.memory - before.memory).toBe(2);
+    expect(after.store - before.store).toBe(2);
   });
 
   it('writes a heartbeat that changes the node at once, with its time, and a later flush never moves the time back', async () => {
