@@ -245,16 +245,8 @@ interface Answered {
 
 /** The server's count of heartbeats answered from memory and through the store (/metrics). */
 async function heartbeatsAnswered(base: URL, agent: Agent, token: string): Promise<Answered> {
-  const text = await new Promise<string>((done, fail) => {
-    const req = request({ host: base.hostname, port: base.port, path: '/metrics', headers: { authorization: `Bearer ${token}` }, agent }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => (response.statusCode === 200 ? done(body) : fail(new Error(`GET /metrics: ${response.statusCode}`))));
-    });
-    req.on('error', fail);
-    req.end();
-  });
+  // Not JSON: expectJson answers the text as it came.
+  const text = await expectJson<string>(base, agent, { method: 'GET', path: '/metrics', token }, 200);
   const count = (how: string): number => {
     const match = new RegExp(`^ppn_heartbeats_total\\{answered="${how}"\\} (\\d+)$`, 'm').exec(text);
     if (!match) throw new Error(`GET /metrics has no ppn_heartbeats_total{answered="${how}"}`);

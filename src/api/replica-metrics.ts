@@ -30,15 +30,14 @@ export function registerReplicaMetrics(registry: Registry, deps: RouteDeps, log:
   const checked = gauge('ppn_ledger_check_checked_entries', 'Entries the running start-up check has checked (absent once it has ended)');
   const total = gauge('ppn_ledger_check_total_entries', 'Entries the running start-up check has to check (absent once it has ended)');
   const leader = gauge('ppn_leader', '1 while this replica is the elected leader running the background work, else 0');
-  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers });
   const commits = counter('ppn_store_commits_total', 'Write transactions this replica committed (group commit: one per batch)');
   const writes = counter('ppn_store_committed_writes_total', 'Writes those commits carried (÷ ppn_store_commits_total: the mean batch size)');
-  const heartbeats = new Counter({
-    name: 'ppn_heartbeats_total',
-    help: 'Node heartbeats this replica answered: answered="memory" (quiet: no statement), answered="store" (read and written in a transaction)',
-    labelNames: ['answered'],
-    registers,
-  });
+  const heartbeats = counter(
+    'ppn_heartbeats_total',
+    'Node heartbeats this replica answered: answered="memory" (quiet: no statement), answered="store" (read and written in a transaction)',
+    ['answered'],
+  );
   for (const answered of ['memory', 'store']) heartbeats.inc({ answered }, 0);
   // The store and the heartbeat recorder count since they started; the counters are raised by what
   // they counted since the last scrape.
