@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Dialect } from './dialect.js';
 import { prepareQuery } from './prepared.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
+import { tenantRowWritten } from './tenants.js';
 
 export type NodeRow = NodesTable;
 export type ConsoleRow = VmConsolesTable;
@@ -18,6 +19,7 @@ export const SHARED_POOL = '*';
  */
 async function markNodeChanged(trx: Db, pool: string): Promise<void> {
   if (pool === SHARED_POOL) return;
+  tenantRowWritten(pool);
   await trx
     .updateTable('tenants')
     .set((eb) => ({ vm_generation: eb('vm_generation', '+', 1) }))
