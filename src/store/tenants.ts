@@ -14,6 +14,53 @@ export async function findTenant(db: Db, tenantId: string): Promise<TenantRow | 
   return (await selectTenant(db, tenantId)).rows[0];
 }
 
+/**
+ * Writes of each tenant's row made by this process, counted by the functions below that write it
+ * (tenantRowWritten): a kept row is good only while its tenant's count is what it was when the row
+ * was read. Process-wide, so it needs no way from a transaction back to its store; a tenant id that
+ * two stores in one process share (tests) only costs a read.
+ */
+const rowWrites = new Map<string, number>();
+const keptRows = new WeakMap<Db, Map<string, KeptRow>>();
+interface KeptRow {
+  row: TenantRow;
+  writes: number;
+}
+const MAX_KEPT_ROWS = 10_000;
+
+/** Every statement that writes a tenant row calls this (test/meta/tenant-row-writes.test.ts checks). */
+export function tenantRowWritten(tenantId: string): void {
+  rowWrites.set(tenantId, (rowWrites.get(tenantId) ?? 0) + 1);
+}
+
+/**
+ * The tenant row as every authenticated request reads it. On SQLite the row is kept in memory and
+ * served again until this process writes it: the server is the only writer of its SQLite file (the
+ * data directory's lock), and a read outside a transaction waits for the one transaction that holds
+ * the connection, so it never sees a write that could still roll back. A read that a write of the
+ * same tenant overtook keeps nothing. PostgreSQL replicas write one another's tenants, so there it
+ * is read every time.
+ */
+export async function findTenantForRequest(db: Db, dialect: Dialect, tenantId: string): Promise<TenantRow | undefined> {
+  if (dialect !== 'sqlite') return findTenant(db, tenantId);
+  let kept = keptRows.get(db);
+  if (!kept) {
+    kept = new Map<string, KeptRow>();
+    keptRows.set(db, kept);
+  }
+  const writes = rowWrites.get(tenantId) ?? 0;
+  const hit = kept.get(tenantId);
+  if (hit && hit.writes === writes) return hit.row;
+  const row = await findTenant(db, tenantId);
+  if (row) {
+    // Shared by every request until the next write: nobody may change it in place.
+    Object.freeze(row);
+    if (!hit && kept.size >= MAX_KEPT_ROWS) kept.clear();
+    kept.set(tenantId, { row, writes });
+  }
+  return row;
+}
+
 const selectLiveTenant = (db: Db, tenantId: string) => db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).where('state', '!=', 'deleted');
 const readLiveTenant = prepareQuery(selectLiveTenant);
 const lockLiveTenant = prepareQuery((db: Db, tenantId: string) => selectLiveTenant(db, tenantId).forUpdate());
@@ -29,10 +76,12 @@ export async function lockTenant(trx: Db, dialect: Dialect, tenantId: string): P
 }
 
 export async function insertTenant(trx: Db, row: NewTenantRow): Promise<void> {
+  tenantRowWritten(row.tenant_id);
   await trx.insertInto('tenants').values(row).execute();
 }
 
 export async function updateTenantRow(trx: Db, tenantId: string, changes: Partial<NewTenantRow>): Promise<void> {
+  tenantRowWritten(tenantId);
   await trx.updateTable('tenants').set(changes).where('tenant_id', '=', tenantId).execute();
 }
 

@@ -2,7 +2,7 @@
 import type { Usage } from '../quota/quota.js';
 import { prepareQuery } from './prepared.js';
 import type { Db, DesiredState, VmState, VmsTable } from './schema.js';
-import type { TenantRow } from './tenants.js';
+import { tenantRowWritten, type TenantRow } from './tenants.js';
 import { addBlockUsage } from './token-blocks.js';
 
 export type VmRow = VmsTable;
@@ -24,6 +24,7 @@ export function usageOf(tenant: Pick<TenantRow, 'usage_vms' | 'usage_storage_gb'
  * the same transaction as the VM row, so the usage cannot drift from the rows.
  */
 async function recordVmChange(trx: Db, tenantId: string, delta: Usage | null): Promise<void> {
+  tenantRowWritten(tenantId);
   if (delta === null) await bumpVmGeneration(trx, tenantId);
   else await addTenantUsage(trx, delta.vms, delta.storage_gb, delta.vcpus, delta.memory_mb, tenantId);
 }

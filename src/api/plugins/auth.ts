@@ -22,7 +22,7 @@ import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { Store } from '../../store/store.js';
-import { findTenant, type TenantRow } from '../../store/tenants.js';
+import { findTenantForRequest, type TenantRow } from '../../store/tenants.js';
 import { findTokenName } from '../../store/tokens.js';
 import type { PlatformKeyring } from '../../tokens/keyring.js';
 import { scopesAllow, type Scope } from '../../tokens/scopes.js';
@@ -151,7 +151,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     }
     let tenant: TenantRow | null = null;
     if (token.tenantId !== null) {
-      tenant = (await findTenant(options.store.db, token.tenantId)) ?? null;
+      tenant = (await findTenantForRequest(options.store.db, options.store.dialect, token.tenantId)) ?? null;
       if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
     }
     const proofNeeded = whyProofIsNeeded(token, tenant);
