@@ -1,7 +1,6 @@
 /** Fleet node rows and VM consoles (SPEC §7). Nodes are keyed by pool (a tenant id or SHARED_POOL) and node id. */
 import { sql } from 'kysely';
 import type { Dialect } from './dialect.js';
-import { prepareQuery } from './prepared.js';
 import type { Db, NodeState, NodesTable, VmConsolesTable } from './schema.js';
 import { tenantRowWritten } from './tenants.js';
 
@@ -101,24 +100,11 @@ export interface HeartbeatTime {
 export async function storeHeartbeatTimes(trx: Db, dialect: Dialect, times: readonly HeartbeatTime[]): Promise<void> {
   if (times.length === 0) return;
   const json = JSON.stringify(times.map((t) => [t.tenant_id, t.node_id, t.at]));
-  if (dialect === 'sqlite') await moveHeartbeatTimes(trx, json);
-  else await moveHeartbeatTimesPostgres(json).execute(trx);
+  // The array's rows as `t.value`: SQLite's json_each has that column; PostgreSQL names it in the alias.
+  const rows = dialect === 'sqlite' ? sql`json_each(${json}) as t` : sql`json_array_elements(${json}::json) as t(value)`;
+  await sql`update nodes set last_heartbeat_at = t.value ->> 2 from ${rows}
+    where nodes.tenant_id = t.value ->> 0 and nodes.node_id = t.value ->> 1 and nodes.last_heartbeat_at < t.value ->> 2`.execute(trx);
 }
-
-/** SQLite: one UPDATE … FROM json_each, built and compiled once (each row found by its key). */
-const moveHeartbeatTimes = prepareQuery((db: Db, times: string) =>
-  db
-    .updateTable('nodes')
-    .from(sql<{ value: string }>`json_each(${times})`.as('t'))
-    .set({ last_heartbeat_at: sql<string>`t.value ->> 2` })
-    .where(sql<boolean>`nodes.tenant_id = t.value ->> 0 and nodes.node_id = t.value ->> 1 and nodes.last_heartbeat_at < t.value ->> 2`),
-);
-
-/** PostgreSQL: the same statement over json_array_elements, whose one column is named by the alias list. */
-const moveHeartbeatTimesPostgres = (times: string) => sql`
-  update nodes set last_heartbeat_at = t.value ->> 2
-  from json_array_elements(${times}::json) as t(value)
-  where nodes.tenant_id = t.value ->> 0 and nodes.node_id = t.value ->> 1 and nodes.last_heartbeat_at < t.value ->> 2`;
 
 export async function deleteNodeRow(trx: Db, node: Pick<NodeRow, 'tenant_id' | 'node_id'>): Promise<void> {
   await trx.deleteFrom('nodes').where('tenant_id', '=', node.tenant_id).where('node_id', '=', node.node_id).execute();
