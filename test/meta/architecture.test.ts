@@ -2,16 +2,10 @@
  * The layout is the architecture (docs/design/README.md); these checks keep it so. Each rule reads
  * the import lines of the source files.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
+import { sourceFiles } from '../support/source-files.js';
 
 const files = sourceFiles('src').map((path) => ({
   path: relative('src', path),

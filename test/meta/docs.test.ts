@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { filesUnder } from '../support/source-files.js';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   bin: Record<string, string>;
@@ -14,13 +15,6 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   devDependencies: Record<string, string>;
 };
 const readme = readFileSync('README.md', 'utf8');
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
 
 /** The packages a set of folders and files imports (bare specifiers, reduced to the package name). */
 function importedPackages(paths: string[]): Set<string> {

@@ -5,16 +5,10 @@
  * rate limit, a suspension missed, a VM list from before a create. This check finds each such
  * statement and looks for the call in the lines just above it. The migrations run before serving.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
+import { sourceFiles } from '../support/source-files.js';
 
 /** Kysely's builders on the tenants table, and SQL text writing it. */
 const WRITE = /(?:updateTable|insertInto|deleteFrom|replaceInto|mergeInto)\(\s*'tenants'\s*\)|\b(?:update|insert\s+into|delete\s+from|replace\s+into)\s+"?tenants"?\b/i;
