@@ -28,12 +28,16 @@ export async function lowerThreadPoolPriority(): Promise<PoolPriority> {
   const size = threadPoolSize();
   if (process.platform !== 'linux') return { lowered: [], size };
   const found = new Set<number>();
-  for (let attempt = 0; attempt < ATTEMPTS && found.size < size; attempt++) {
-    const links = await Promise.all(Array.from({ length: size * 4 }, () => readlink('/proc/thread-self')));
-    for (const link of links) {
-      const tid = Number(link.slice(link.lastIndexOf('/') + 1));
-      if (Number.isInteger(tid) && tid !== process.pid) found.add(tid);
+  try {
+    for (let attempt = 0; attempt < ATTEMPTS && found.size < size; attempt++) {
+      const links = await Promise.all(Array.from({ length: size * 4 }, () => readlink('/proc/thread-self')));
+      for (const link of links) {
+        const tid = Number(link.slice(link.lastIndexOf('/') + 1));
+        if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) found.add(tid);
+      }
     }
+  } catch {
+    // No /proc/thread-self (a kernel before 3.17, or no /proc): the pool keeps its priority.
   }
   const lowered: number[] = [];
   for (const tid of found) {
