@@ -6,9 +6,11 @@
  *
  * Three processes: the server; the load generator (bench/fleet-agents.ts, forked: every node has its
  * own key and its own node:agent token issued through the API, enrols through the API and signs every
- * request like the real agent); and this one, which sets up through the API, drives the generator and
- * reads GET /v1/vms at a steady rate (an open-loop client: requests leave on a fixed schedule
- * whatever the answers do, latency measured from the moment each is sent to its last byte, in µs).
+ * request like the real agent, at nice 19 because it stands for machines elsewhere: at the server's
+ * priority it would take the server's core each time an answer woke it); and this one, which sets
+ * up through the API, drives the generator and reads GET /v1/vms at a steady rate (an open-loop
+ * client: requests leave on a fixed schedule whatever the answers do, latency measured from the
+ * moment each is sent to its last byte, in µs).
  *
  * Measuring starts once the fleet has settled: the VMs run, the nodes are ready and a whole interval
  * has passed in which the server answered every heartbeat from memory (its ppn_heartbeats_total),
@@ -19,14 +21,16 @@
  * without then with, even rounds with then without. Before each "without" window the heartbeats
  * have run at least one full interval since the last one, so no node ever goes silent long enough
  * for the sweep (30 s) and no round measures a node coming back. Server CPU comes from
- * /proc/PID/stat (user + system), the generator's from its own process.cpuUsage().
+ * /proc/PID/stat (user + system), the generator's from its own process.cpuUsage(); how long the
+ * server's event-loop thread waited on a run queue for a core from its /proc schedstat.
  *
  * Options: BENCH_FLEET_NODES (1000), BENCH_FLEET_INTERVAL (10 s), BENCH_FLEET_VMS placed on the
  * nodes (50), BENCH_FLEET_READ_RATE GET /v1/vms per second (200 on SQLite),
  * BENCH_FLEET_PG_READ_RATE (50 on PostgreSQL, whose reads alone reach about 170 a second on the
  * project's 2-core machine), BENCH_FLEET_WINDOW seconds per window (5), BENCH_FLEET_ROUNDS (8),
  * BENCH_FLEET_PROFILE=DIR (the server writes a CPU profile there), BENCH_FLEET_STORES (default:
- * sqlite, and postgres too when PPN_TEST_DATABASE_URL names a server, as under `npm run bench`).
+ * sqlite, and postgres too when PPN_TEST_DATABASE_URL names a server, as under `npm run bench`),
+ * BENCH_FLEET_GENERATOR_NICE (19), BENCH_FLEET_NODE_FLAGS (node options for the server process).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -71,7 +75,8 @@ async function startServer(databaseUrl: string | undefined): Promise<Server> {
   const args = [SERVER_CLI, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(databaseUrl ? ['--database-url', databaseUrl] : [])];
   // BENCH_FLEET_PROFILE=DIR: the server writes a CPU profile (.cpuprofile) into DIR when it stops.
   const profile = process.env.BENCH_FLEET_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_FLEET_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeFlags = (process.env.BENCH_FLEET_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, ...profile, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((done) => child.on('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
     let output = '';
@@ -108,6 +113,14 @@ function processCpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6;
+}
+
+/**
+ * How long a thread has waited on a run queue for a core so far, in µs (/proc/PID/task/TID/schedstat,
+ * its second field, in ns): the time it was ready to run but another thread had the core.
+ */
+function runQueueWaitUs(pid: number, tid = pid): number {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
 }
 
 /** One generator process and a way to ask it something and wait for its answer. */
@@ -176,6 +189,8 @@ interface Window {
   latenciesUs: number[];
   readErrors: number;
   serverCpuUs: number;
+  /** How long the server's event-loop thread waited for a core. */
+  serverWaitUs: number;
   generatorCpuUs: number;
   /** Heartbeats answered 200 during the window, and those that were not. */
   beatsOk: number;
@@ -196,10 +211,12 @@ async function measureWindow(
   log(`window ${heartbeats ? 'with' : 'without'} heartbeats, ${WINDOW_S} s`);
   const before = (await generator.ask({ cmd: 'stats' })) as AgentStats;
   const serverBefore = processCpuUs(server.pid);
+  const waitBefore = runQueueWaitUs(server.pid);
   const started = performance.now();
   const reads = await steadyReads(server.url, agent, readToken, readRate, WINDOW_S);
   const seconds = (performance.now() - started) / 1000;
   const serverAfter = processCpuUs(server.pid);
+  const waitAfter = runQueueWaitUs(server.pid);
   const after = (await generator.ask({ cmd: 'stats' })) as AgentStats;
   return {
     heartbeats,
@@ -207,6 +224,7 @@ async function measureWindow(
     latenciesUs: reads.latenciesUs,
     readErrors: reads.errors,
     serverCpuUs: serverAfter - serverBefore,
+    serverWaitUs: waitAfter - waitBefore,
     generatorCpuUs: after.cpuUs - before.cpuUs,
     beatsOk: after.ok - before.ok,
     beatErrors: errorCount(after) - errorCount(before),
@@ -426,6 +444,11 @@ function report(
     `| GET /v1/vms p99 ms | ${ms(percentile(allOn, 0.99))} | ${ms(percentile(allOff, 0.99))} | ${pooledP99.toFixed(2)} | ${median(p99Ratios).toFixed(2)} | ${list(p99Ratios)} |`,
     `| GET /v1/vms answered / errors | ${allOn.length} / ${sum(on, (w) => w.readErrors)} | ${allOff.length} / ${sum(off, (w) => w.readErrors)} | | | |`,
     `| server CPU, ms a second | ${(sum(on, (w) => w.serverCpuUs) / sum(on, (w) => w.seconds) / 1000).toFixed(0)} | ${(sum(off, (w) => w.serverCpuUs) / sum(off, (w) => w.seconds) / 1000).toFixed(0)} | | | |`,
+    `| server event loop waiting for a core, ms a second | ${(sum(on, (w) => w.serverWaitUs) / sum(on, (w) => w.seconds) / 1000).toFixed(1)} | ${(sum(off, (w) => w.serverWaitUs) / sum(off, (w) => w.seconds) / 1000).toFixed(1)} | | | |`,
+    ...[0.9, 0.95, 0.98, 0.99, 0.995, 0.999].map(
+      (q) =>
+        `| GET /v1/vms p${(q * 100).toFixed(1).replace(/\.0$/, '')} ms | ${ms(percentile(allOn, q))} | ${ms(percentile(allOff, q))} | ${(percentile(allOn, q) / percentile(allOff, q)).toFixed(2)} | | |`,
+    ),
     `| generator CPU, ms a second | ${(sum(on, (w) => w.generatorCpuUs) / sum(on, (w) => w.seconds) / 1000).toFixed(0)} | ${(sum(off, (w) => w.generatorCpuUs) / sum(off, (w) => w.seconds) / 1000).toFixed(0)} | | | |`,
     '',
     `heartbeats answered 200 a second during the with-windows: ${beatRate.toFixed(1)} (rounds ${list(

@@ -1,4 +1,5 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
+import { POOL_NICE, lowerThreadPoolPriority } from '../thread-pool-priority.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
@@ -167,6 +168,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   stopWhenNpmIsGone(() => void shutdown('npm exited'));
 
+  // The event loop first: a pool thread woken for work it handed off must not pre-empt it.
+  const pool = await lowerThreadPoolPriority();
+  if (process.platform === 'linux' && pool.lowered.length < pool.size) {
+    app.log.warn({ lowered: pool.lowered.length, size: pool.size }, `lowered only ${pool.lowered.length} of ${pool.size} thread pool threads to nice ${POOL_NICE}`);
+  }
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
   if (metricsToken !== undefined) say('/metrics answers only the metrics token, with the per-tenant series');
