@@ -99,6 +99,7 @@ remote
           { heading: 'URL', value: (r) => r.url, shrink: true },
           { heading: 'TOKEN', value: (r) => r.token, shrink: true },
           { heading: 'KEY', value: (r) => r.key, shrink: true },
+          { heading: 'CA', value: (r) => r.ca, shrink: true },
         ],
         (r) => r.name,
       );

@@ -264,8 +264,11 @@ function readKeyFile(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-/** The remotes for `ppn remote list`, with which is current; tokens and keys shown only as where they are. */
-export function listRemotes(): { name: string; url: string; current: boolean; token: string; key: string }[] {
+/**
+ * The remotes for `ppn remote list`, with which is current; tokens, keys and CAs shown only as where
+ * they are, and whether plain http:// to another machine was allowed.
+ */
+export function listRemotes(): { name: string; url: string; current: boolean; token: string; key: string; ca: string; client_cert: string; insecure: boolean }[] {
   const config = loadConfig();
   return Object.entries(config.remotes).map(([name, r]) => ({
     name,
@@ -273,5 +276,8 @@ export function listRemotes(): { name: string; url: string; current: boolean; to
     current: config.current === name,
     token: r.token !== undefined ? '(inline)' : (r.token_file ?? '-'),
     key: r.key !== undefined ? '(inline)' : (r.key_file ?? '-'),
+    ca: r.ca !== undefined ? '(inline)' : (r.ca_file ?? '-'),
+    client_cert: r.client_cert_file ?? '-',
+    insecure: r.insecure === true,
   }));
 }
