@@ -35,7 +35,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const program = new Command('ppn')
   .description('PPN client: remotes, tenants, VMs, tokens, sessions and nodes over the API; keys and offline token delegation')
   .version(VERSION, '-V, --version')
-  .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER)')
+  .option('--remote <name>', 'the saved remote to use for this call (default: the current one, or PPN_SERVER); for token delegate, whose token and key')
   .option('--ca <file>', "the CA that signs the server's certificate, for this call (env PPN_CA; default: the remote's, else the system's)")
   .option('--insecure', 'allow plain http:// to a server that is not on this machine (the token then crosses the network unencrypted)')
   .configureHelp({ showGlobalOptions: true })
@@ -99,6 +99,7 @@ remote
           { heading: 'URL', value: (r) => r.url, shrink: true },
           { heading: 'TOKEN', value: (r) => r.token, shrink: true },
           { heading: 'KEY', value: (r) => r.key, shrink: true },
+          { heading: 'CA', value: (r) => r.ca, shrink: true },
         ],
         (r) => r.name,
       );
@@ -134,8 +135,8 @@ token
 token
   .command('delegate')
   .description("append a narrower block for another holder, signed with the current holder's key; prints the new token")
-  .requiredOption('--token <token>', 'the token to delegate, or a file holding it')
-  .requiredOption('--key <file>', "the current holder's private key (from ppn keygen)")
+  .option('--token <token>', "the token to delegate, or a file holding it (default: the remote's token, or PPN_TOKEN)")
+  .option('--key <file>', "the current holder's private key, from ppn keygen (default: the remote's key, or PPN_KEY)")
   .requiredOption('--subject <pubkey>', "the new holder's public key")
   .requiredOption('--scope <scope>', "a scope the new holder gets (repeat, or separate with commas); within the token's scopes", collectScopes)
   .requiredOption(
@@ -151,9 +152,11 @@ token
     'after',
     helpExamples([
       'ppn token delegate --token acme-admin.token --key acme-admin.key --subject "$PUB" --scope tenant:input --expires-in 1h --limit max_vms=2 > build-box.token',
+      'ppn token delegate --subject "$PUB" --scope tenant:read --expires-in 8h > reader.token   # as the current remote\'s holder',
     ]),
   )
-  .action((opts: DelegateOptions) => runCli(async () => delegate(opts)));
+  // The global --remote names the saved remote whose token and key fill in --token and --key.
+  .action((_opts: unknown, command: Command) => runCli(async () => delegate(command.optsWithGlobals<DelegateOptions>())));
 
 registerSession(program);
 registerNode(program);

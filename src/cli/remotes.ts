@@ -200,16 +200,47 @@ export function resolveConnection(options: ConnectionOptions): Connection {
   } else {
     throw new CliError('no server: add one with "ppn remote add NAME URL --token-file FILE", or set PPN_SERVER', EXIT_USAGE);
   }
-  const connection: Connection = { url: remote.url, source, tls: clientTls(remote, options, source) };
-  const envToken = options.remote === undefined ? process.env.PPN_TOKEN : undefined;
-  const envKey = options.remote === undefined ? process.env.PPN_KEY : undefined;
-  if (envToken) connection.token = readToken(envToken, 'PPN_TOKEN');
-  else if (remote.token !== undefined) connection.token = remote.token;
-  else if (remote.token_file !== undefined) connection.token = readToken(remote.token_file, `the token file of ${source}`);
-  if (envKey) Object.assign(connection, { keyPem: readKeyFile(envKey), keySource: envKey });
-  else if (remote.key !== undefined) Object.assign(connection, { keyPem: remote.key, keySource: `the key of ${source}` });
-  else if (remote.key_file !== undefined) Object.assign(connection, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
-  return connection;
+  return { url: remote.url, source, tls: clientTls(remote, options, source), ...holderOf(remote, source, options.remote === undefined) };
+}
+
+/** A holder's token and key: what `ppn token delegate` signs with when not given --token and --key. */
+export interface Holder {
+  /** `remote "prod"` or `the environment`, for messages. */
+  source: string;
+  token?: string;
+  keyPem?: string;
+  keySource?: string;
+}
+
+/**
+ * The holder a call acts as, with no server involved: `--remote NAME`'s token and key; otherwise
+ * the current remote's, PPN_TOKEN and PPN_KEY overriding them as for a call to the server.
+ */
+export function resolveHolder(remoteName: string | undefined): Holder {
+  const config = loadConfig();
+  if (remoteName !== undefined) {
+    const remote = config.remotes[remoteName];
+    if (!remote) throw unknownRemote(remoteName, config);
+    const source = `remote "${remoteName}"`;
+    return { source, ...holderOf(remote, source, false) };
+  }
+  const current = config.current !== null ? config.remotes[config.current] : undefined;
+  const source = current ? `remote "${config.current}"` : 'the environment';
+  return { source, ...holderOf(current ?? { url: '' }, source, true) };
+}
+
+/** The token and key of `remote`, PPN_TOKEN and PPN_KEY overriding them when `useEnv`. */
+function holderOf(remote: Remote, source: string, useEnv: boolean): Pick<Connection, 'token' | 'keyPem' | 'keySource'> {
+  const holder: Pick<Connection, 'token' | 'keyPem' | 'keySource'> = {};
+  const envToken = useEnv ? process.env.PPN_TOKEN : undefined;
+  const envKey = useEnv ? process.env.PPN_KEY : undefined;
+  if (envToken) holder.token = readToken(envToken, 'PPN_TOKEN');
+  else if (remote.token !== undefined) holder.token = remote.token;
+  else if (remote.token_file !== undefined) holder.token = readToken(remote.token_file, `the token file of ${source}`);
+  if (envKey) Object.assign(holder, { keyPem: readKeyFile(envKey), keySource: envKey });
+  else if (remote.key !== undefined) Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
+  else if (remote.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
+  return holder;
 }
 
 /**
@@ -233,8 +264,11 @@ function readKeyFile(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-/** The remotes for `ppn remote list`, with which is current; tokens and keys shown only as where they are. */
-export function listRemotes(): { name: string; url: string; current: boolean; token: string; key: string }[] {
+/**
+ * The remotes for `ppn remote list`, with which is current; tokens, keys and CAs shown only as where
+ * they are, and whether plain http:// to another machine was allowed.
+ */
+export function listRemotes(): { name: string; url: string; current: boolean; token: string; key: string; ca: string; client_cert: string; insecure: boolean }[] {
   const config = loadConfig();
   return Object.entries(config.remotes).map(([name, r]) => ({
     name,
@@ -242,5 +276,8 @@ export function listRemotes(): { name: string; url: string; current: boolean; to
     current: config.current === name,
     token: r.token !== undefined ? '(inline)' : (r.token_file ?? '-'),
     key: r.key !== undefined ? '(inline)' : (r.key_file ?? '-'),
+    ca: r.ca !== undefined ? '(inline)' : (r.ca_file ?? '-'),
+    client_cert: r.client_cert_file ?? '-',
+    insecure: r.insecure === true,
   }));
 }

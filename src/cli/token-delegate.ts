@@ -3,21 +3,26 @@
  * holder's private key, naming a new holder and equal or narrower scopes, expiry and limits. What
  * the server would refuse is refused here first, saying why; the server checks it all again.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
 import { isoTime } from '../clock.js';
 import { TokenError } from '../tokens/error.js';
 import { isPrintableText, LIMIT_KEYS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
-import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
+import { encodeBase64url, parsePublicKeyText, privateKeyFromPem, rawPublicKey } from '../tokens/keys.js';
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
-import { CliError } from './command-line.js';
+import { CliError, EXIT_USAGE } from './command-line.js';
 import { parseTokenText, readPrivateKey, readToken } from './holder.js';
+import { resolveHolder } from './remotes.js';
 import { formatLimits } from './token-inspect.js';
 
 export interface DelegateOptions {
-  token: string;
-  key: string;
+  /** The token, or a file holding it; without it, the saved remote's (or PPN_TOKEN). */
+  token?: string | undefined;
+  /** The holder's private key file; without it, the saved remote's (or PPN_KEY). */
+  key?: string | undefined;
+  /** The saved remote whose token and key to use instead of the current one's. */
+  remote?: string | undefined;
   subject: string;
   scope: Scope[];
   expiresIn: number;
@@ -57,11 +62,28 @@ function printableText(option: string, value: string, maxChars: number): string 
   return value;
 }
 
+/**
+ * The token to delegate and its holder's key: --token and --key when given, each else taken from
+ * the saved remote (--remote NAME, or the current one; PPN_TOKEN and PPN_KEY over it), so a tenant
+ * admin who saved theirs delegates with neither.
+ */
+function holderOf(options: DelegateOptions): { token: string; holderKey: KeyObject; keySource: string } {
+  const saved = options.token === undefined || options.key === undefined || options.remote !== undefined ? resolveHolder(options.remote) : undefined;
+  const token = options.token !== undefined ? readToken(options.token, '--token') : saved?.token;
+  if (token === undefined) throw new CliError(`no token to delegate: give --token, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
+  if (options.key !== undefined) return { token, holderKey: readPrivateKey(options.key), keySource: options.key };
+  if (saved?.keyPem === undefined) throw new CliError(`no holder key to sign with: give --key, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
+  try {
+    return { token, holderKey: privateKeyFromPem(saved.keyPem), keySource: saved.keySource! };
+  } catch {
+    throw new CliError(`${saved.keySource} is not an Ed25519 private key in PEM (make one with ppn keygen)`);
+  }
+}
+
 export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
-  const token = readToken(options.token, '--token');
+  const { token, holderKey, keySource } = holderOf(options);
   const blocks = parseTokenText(token);
   const parent = blocks[blocks.length - 1]!.claims;
-  const holderKey = readPrivateKey(options.key);
   const subject = parsePublicKeyText(options.subject);
   if (!subject) throw new CliError('--subject wants an Ed25519 public key (as ppn keygen prints it: 32 bytes in base64url; base64 or hex also work)');
   const name = options.name === undefined ? undefined : printableText('--name', options.name, MAX_NAME_CHARS);
@@ -87,7 +109,7 @@ export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
   } catch (error) {
     if (error instanceof TypeError && /not the holder/.test(error.message)) {
       const given = encodeBase64url(rawPublicKey(createPublicKey(holderKey)));
-      throw new CliError(`refused: the key ${options.key} (public key ${given}) is not this token's holder; it is held by ${parent.sub}`);
+      throw new CliError(`refused: the key ${keySource} (public key ${given}) is not this token's holder; it is held by ${parent.sub}`);
     }
     if (error instanceof TokenError && error.code === 'widened') {
       const held = `the token has scopes ${parent.scp.join(', ')}, expires ${isoTime(parent.exp * 1000)} (in ${parent.exp - now} s)${parent.lim ? `, limits ${formatLimits(parent.lim)}` : ''}`;

@@ -32,7 +32,9 @@ describe('ppn against a real server', () => {
     const file = join(config, 'ppn', 'config.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ current: 'local', remotes: { local: { url: server.url, token_file: join(dir, 'admin.token') } } });
-    expect(json('remote', 'list')).toEqual([{ name: 'local', url: server.url, current: true, token: join(dir, 'admin.token'), key: '-' }]);
+    expect(json('remote', 'list')).toEqual([
+      { name: 'local', url: server.url, current: true, token: join(dir, 'admin.token'), key: '-', ca: '-', client_cert: '-', insecure: false },
+    ]);
     expect(ok('whoami')).toMatch(/^tenant +\(none: platform\)$/m);
     expect(json('whoami')).toMatchObject({ tenant_id: null, scope: ['service:platform-admin'] });
   });

@@ -155,6 +155,59 @@ describe('ppn token delegate', () => {
   });
 });
 
+describe("ppn token delegate as a saved remote's holder", () => {
+  /** A fresh ppn config home, and ppn run with it and nothing of the caller's PPN_* environment. */
+  function home(): { env: Record<string, string>; run: (...args: string[]) => ReturnType<typeof runCli> } {
+    const env = { XDG_CONFIG_HOME: mkdtempSync(join(dir, 'config-')), PPN_TOKEN: '', PPN_KEY: '', PPN_SERVER: '' };
+    return { env, run: (...args: string[]) => runCli(CLI.ppn, args, env) };
+  }
+  const narrow = () => ['--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600'];
+
+  it('takes the token and key from the current remote, a named one with --remote, or PPN_TOKEN and PPN_KEY', () => {
+    const { run } = home();
+    const tokenFile = join(dir, 'alice-saved.token');
+    writeFileSync(tokenFile, `${root}\n`);
+    expect(run('remote', 'add', 'acme', 'http://127.0.0.1:9221', '--token-file', tokenFile, '--key', alice.file).status).toBe(0);
+    // bob's remote is not current: --remote picks it.
+    const bobToken = run('token', 'delegate', ...narrow()).stdout.trim();
+    writeFileSync(join(dir, 'bob-saved.token'), bobToken);
+    expect(run('remote', 'add', 'bob', 'http://127.0.0.1:9221', '--token', bobToken, '--key', bob.file, '--inline').status).toBe(0);
+    expect(verifyToken(bobToken, verifyOptions()).chain.map((link) => link.sub)).toEqual([alice.pub, bob.pub]);
+
+    const fromBob = run('token', 'delegate', '--remote', 'bob', '--subject', carol.pub, '--scope', 'tenant:read', '--expires-in', '60');
+    expect(fromBob.stderr).toBe('');
+    expect(verifyToken(fromBob.stdout.trim(), verifyOptions()).chain.map((link) => link.sub)).toEqual([alice.pub, bob.pub, carol.pub]);
+
+    // --token given, the key still the current remote's.
+    const mixed = run('token', 'delegate', '--token', root, ...narrow());
+    expect(mixed.status).toBe(0);
+    // The environment over the current remote, as for a call to the server.
+    const { run: bare } = home();
+    const fromEnv = runCli(CLI.ppn, ['token', 'delegate', '--subject', carol.pub, '--scope', 'tenant:read', '--expires-in', '60'], {
+      ...home().env,
+      PPN_TOKEN: join(dir, 'bob-saved.token'),
+      PPN_KEY: bob.file,
+    });
+    expect(fromEnv.stderr).toBe('');
+    expect(verifyToken(fromEnv.stdout.trim(), verifyOptions()).chain.map((link) => link.sub)).toEqual([alice.pub, bob.pub, carol.pub]);
+    expectRefused(bare('token', 'delegate', ...narrow()), /no token to delegate: give --token, or save one with the remote \(the environment has none\)/);
+  });
+
+  it("refuses, naming where it looked: no token saved, no key saved, an unknown remote, the wrong holder's key", () => {
+    const { run } = home();
+    expect(run('remote', 'add', 'tokenless', 'http://127.0.0.1:9221').status).toBe(0);
+    expectRefused(run('token', 'delegate', ...narrow()), /no token to delegate: give --token, or save one with the remote \(remote "tokenless" has none\)/);
+    expect(run('remote', 'add', 'keyless', 'http://127.0.0.1:9221', '--token', root, '--use').status).toBe(0);
+    expectRefused(run('token', 'delegate', ...narrow()), /no holder key to sign with: give --key, or save one with the remote \(remote "keyless" has none\)/);
+    expectRefused(run('token', 'delegate', '--remote', 'nowhere', ...narrow()), /no remote named "nowhere"; the remotes are tokenless, keyless/);
+    expect(run('remote', 'add', 'wrong', 'http://127.0.0.1:9221', '--token', root, '--key', bob.file, '--use').status).toBe(0);
+    expectRefused(
+      run('token', 'delegate', ...narrow()),
+      new RegExp(`refused: the key ${bob.file} \\(public key ${bob.pub}\\) is not this token's holder; it is held by ${alice.pub}`),
+    );
+  });
+});
+
 describe('ppn token delegate --name and --description', () => {
   const delegate = (...args: string[]) =>
     ppn('token', 'delegate', '--token', root, '--key', alice.file, '--subject', bob.pub, '--scope', 'tenant:read', '--expires-in', '600', ...args);

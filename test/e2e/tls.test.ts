@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../src/tls/client.js';
@@ -63,6 +63,8 @@ describe('the server and every client over TLS', () => {
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const user = ppnUser();
     user.ok('remote', 'add', 'tls', server.url, '--token', server.adminToken, '--ca', pki.caFile);
+    expect(user.json('remote', 'list')).toMatchObject([{ name: 'tls', ca: resolve(pki.caFile), client_cert: '-', insecure: false }]);
+    expect(user.ppn('remote', 'list').stdout).toContain(resolve(pki.caFile));
     expect(user.json('whoami')).toMatchObject({ tenant_id: null });
     expect(user.json('tenant', 'create', 'tls-corp', '--display-name', 'TLS Corp')).toMatchObject({ tenant_id: 'tls-corp' });
     expect(user.json('vm', 'list', '--tenant', 'tls-corp')).toEqual([]);
