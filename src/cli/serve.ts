@@ -1,5 +1,4 @@
 /** `service-vm-tenant serve`: the API server, on the data directory's SQLite file or on PostgreSQL. */
-import { POOL_NICE, lowerThreadPoolPriority } from '../thread-pool-priority.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
@@ -18,6 +17,7 @@ import {
   writeLedgerPublicKey,
   writeSecretFile,
 } from '../config/data-dir.js';
+import { POOL_NICE, lowerThreadPoolPriority } from '../thread-pool-priority.js';
 import { readServerTls, reloadOnSighup, type ServerTlsFiles } from '../tls/server.js';
 import { preparePlatformKeys } from './keys.js';
 import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
