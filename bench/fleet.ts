@@ -116,11 +116,11 @@ function processCpuUs(pid: number): number {
 }
 
 /**
- * How long a thread has waited on a run queue for a core so far, in µs (/proc/PID/task/TID/schedstat,
- * its second field, in ns): the time it was ready to run but another thread had the core.
+ * How long a process's main thread (the event loop) has waited on a run queue for a core so far, in
+ * µs (/proc/PID/task/PID/schedstat, its second field, in ns): ready to run, but another thread had the core.
  */
-function runQueueWaitUs(pid: number, tid = pid): number {
-  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
+function runQueueWaitUs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
 }
 
 /** One generator process and a way to ask it something and wait for its answer. */

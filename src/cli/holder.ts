@@ -24,15 +24,23 @@ export function parseTokenText(text: string): TokenBlock[] {
 
 /** An Ed25519 private key in PEM, as `ppn keygen --out` writes it. */
 export function readPrivateKey(file: string): KeyObject {
-  let pem: string;
+  return parsePrivateKey(readKeyText(file), file);
+}
+
+/** The text of a key file, refused in one line when it cannot be read. */
+export function readKeyText(file: string): string {
   try {
-    pem = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     throw new CliError(`cannot read the key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+/** A private key's PEM, read from `source` (a path, or where it was saved, for the message). */
+export function parsePrivateKey(pem: string, source: string): KeyObject {
   try {
     return privateKeyFromPem(pem);
   } catch {
-    throw new CliError(`${file} is not an Ed25519 private key in PEM (make one with ppn keygen)`);
+    throw new CliError(`${source} is not an Ed25519 private key in PEM (make one with ppn keygen)`);
   }
 }

@@ -13,7 +13,7 @@ import { writeSecretFile } from '../config/secret-file.js';
 import { plainHttpRefusal, readCaFile, type ClientTls } from '../tls/client.js';
 import { TOKEN_PREFIX } from '../tokens/format.js';
 import { CliError, EXIT_USAGE, readCaOption } from './command-line.js';
-import { readPrivateKey, readToken } from './holder.js';
+import { parsePrivateKey, readKeyText, readToken } from './holder.js';
 
 export interface Remote {
   url: string;
@@ -143,8 +143,8 @@ export function addRemote(name: string, url: string, options: AddRemoteOptions):
   }
   if (options.token !== undefined) remote.token = readToken(options.token, '--token');
   if (options.key !== undefined) {
-    readPrivateKey(options.key);
-    if (options.inline) remote.key = readFileSync(options.key, 'utf8');
+    const pem = readKeyFile(options.key);
+    if (options.inline) remote.key = pem;
     else remote.key_file = resolve(options.key);
   }
   const config = loadConfig();
@@ -226,20 +226,20 @@ export function resolveHolder(remoteName: string | undefined): Holder {
   }
   const current = config.current !== null ? config.remotes[config.current] : undefined;
   const source = current ? `remote "${config.current}"` : 'the environment';
-  return { source, ...holderOf(current ?? { url: '' }, source, true) };
+  return { source, ...holderOf(current, source, true) };
 }
 
-/** The token and key of `remote`, PPN_TOKEN and PPN_KEY overriding them when `useEnv`. */
-function holderOf(remote: Remote, source: string, useEnv: boolean): Pick<Connection, 'token' | 'keyPem' | 'keySource'> {
+/** The token and key of `remote` (none without one), PPN_TOKEN and PPN_KEY overriding them when `useEnv`. */
+function holderOf(remote: Remote | undefined, source: string, useEnv: boolean): Pick<Connection, 'token' | 'keyPem' | 'keySource'> {
   const holder: Pick<Connection, 'token' | 'keyPem' | 'keySource'> = {};
   const envToken = useEnv ? process.env.PPN_TOKEN : undefined;
   const envKey = useEnv ? process.env.PPN_KEY : undefined;
   if (envToken) holder.token = readToken(envToken, 'PPN_TOKEN');
-  else if (remote.token !== undefined) holder.token = remote.token;
-  else if (remote.token_file !== undefined) holder.token = readToken(remote.token_file, `the token file of ${source}`);
+  else if (remote?.token !== undefined) holder.token = remote.token;
+  else if (remote?.token_file !== undefined) holder.token = readToken(remote.token_file, `the token file of ${source}`);
   if (envKey) Object.assign(holder, { keyPem: readKeyFile(envKey), keySource: envKey });
-  else if (remote.key !== undefined) Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
-  else if (remote.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
+  else if (remote?.key !== undefined) Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
+  else if (remote?.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
   return holder;
 }
 
@@ -259,9 +259,11 @@ function clientTls(remote: Remote, options: ConnectionOptions, source: string): 
   return tls;
 }
 
+/** A key file's PEM, read once and checked to be a private key. */
 function readKeyFile(file: string): string {
-  readPrivateKey(file);
-  return readFileSync(file, 'utf8');
+  const pem = readKeyText(file);
+  parsePrivateKey(pem, file);
+  return pem;
 }
 
 /**

@@ -8,11 +8,11 @@ import { InvalidArgumentError } from 'commander';
 import { isoTime } from '../clock.js';
 import { TokenError } from '../tokens/error.js';
 import { isPrintableText, LIMIT_KEYS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, type BlockClaims, type LimitKey, type TokenLimits } from '../tokens/format.js';
-import { encodeBase64url, parsePublicKeyText, privateKeyFromPem, rawPublicKey } from '../tokens/keys.js';
+import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/keys.js';
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
 import { CliError, EXIT_USAGE } from './command-line.js';
-import { parseTokenText, readPrivateKey, readToken } from './holder.js';
+import { parsePrivateKey, parseTokenText, readPrivateKey, readToken } from './holder.js';
 import { resolveHolder } from './remotes.js';
 import { formatLimits } from './token-inspect.js';
 
@@ -67,21 +67,17 @@ function printableText(option: string, value: string, maxChars: number): string 
  * the saved remote (--remote NAME, or the current one; PPN_TOKEN and PPN_KEY over it), so a tenant
  * admin who saved theirs delegates with neither.
  */
-function holderOf(options: DelegateOptions): { token: string; holderKey: KeyObject; keySource: string } {
+function tokenAndKey(options: DelegateOptions): { token: string; holderKey: KeyObject; keySource: string } {
   const saved = options.token === undefined || options.key === undefined || options.remote !== undefined ? resolveHolder(options.remote) : undefined;
   const token = options.token !== undefined ? readToken(options.token, '--token') : saved?.token;
   if (token === undefined) throw new CliError(`no token to delegate: give --token, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
   if (options.key !== undefined) return { token, holderKey: readPrivateKey(options.key), keySource: options.key };
   if (saved?.keyPem === undefined) throw new CliError(`no holder key to sign with: give --key, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
-  try {
-    return { token, holderKey: privateKeyFromPem(saved.keyPem), keySource: saved.keySource! };
-  } catch {
-    throw new CliError(`${saved.keySource} is not an Ed25519 private key in PEM (make one with ppn keygen)`);
-  }
+  return { token, holderKey: parsePrivateKey(saved.keyPem, saved.keySource!), keySource: saved.keySource! };
 }
 
 export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
-  const { token, holderKey, keySource } = holderOf(options);
+  const { token, holderKey, keySource } = tokenAndKey(options);
   const blocks = parseTokenText(token);
   const parent = blocks[blocks.length - 1]!.claims;
   const subject = parsePublicKeyText(options.subject);
