@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ppnUser } from '../support/ppn-cli.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
 
@@ -108,7 +108,7 @@ describe('ppn against a real server', () => {
     expect(json('tenant', 'show', 'acme-corp')).toMatchObject({ usage: { vms: 1, vcpus: 2, memory_mb: 2048 } });
   });
 
-  it('token delegate, inspect, then list and revoke by name: the delegated token is refused after', () => {
+  it('token delegate, inspect, then list and revoke by name: the delegated token is refused after', async () => {
     const buildPub = ok('keygen', '--out', join(dir, 'build.key')).trim();
     const buildToken = join(dir, 'build.token');
     writeFileSync(
@@ -145,7 +145,12 @@ describe('ppn against a real server', () => {
     expect(json('token', 'revoke', 'reader')).toMatchObject({ token_id: reader.token_id, revoked_at: expect.any(String) });
     expect(json('token', 'list').find((t: { name: string }) => t.name === 'reader')).toMatchObject({ revoked_at: expect.any(String) });
 
-    expect(json('session', 'list').map((s: { token_id: string }) => s.token_id)).toContain(inspected.token_id);
+    // The server writes session use at most once a second (src/control/sessions.ts): the build box's
+    // whoami shows in the list after the next flush, however fast the commands above ran.
+    await vi.waitFor(() => expect(json('session', 'list').map((s: { token_id: string }) => s.token_id)).toContain(inspected.token_id), {
+      timeout: 5000,
+      interval: 250,
+    });
     expect(json('session', 'end', 'build box')).toMatchObject({ token_id: inspected.token_id, revoked: true });
     const refused = ppn('whoami', '--remote', 'build');
     expect(refused.status).toBe(1);
