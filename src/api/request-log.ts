@@ -10,7 +10,7 @@
  * write, one write(2) to stdout per line from the event loop. The server's stream (serverLogStream)
  * therefore collects lines and hands them to the file system in batches, off the event loop.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pino } from 'pino';
 
 declare module 'fastify' {
@@ -20,8 +20,8 @@ declare module 'fastify' {
   }
 }
 
-/** Lines are written once this many bytes have gathered (about 20 request lines)… */
-export const LOG_BATCH_BYTES = 4096;
+/** Lines are written once this many bytes have gathered (about 130 request lines)… */
+export const LOG_BATCH_BYTES = 32 * 1024;
 /** …or this long after the last write, whichever comes first, so a quiet server's lines are not held. */
 export const LOG_FLUSH_MS = 200;
 
@@ -30,44 +30,73 @@ export const LOG_FLUSH_MS = 200;
  * asynchronous and batched. Whatever is buffered is written synchronously when the process exits
  * (pino registers that for asynchronous destinations), so a stop loses nothing; a `kill -9` can lose
  * the last LOG_FLUSH_MS of lines, never the record of what happened (that is the ledger).
+ *
+ * Each line goes in as bytes. Given text, sonic-boom measures the byte length of its whole pending
+ * batch again at every line, a cost that grows with the batch: 2.9 µs a line at 4 KiB, 7.5 µs at
+ * 32 KiB, against 1.3 µs as bytes at 32 KiB (docs/benchmarks.md, issue 11).
  */
 export function serverLogStream(dest: number | string = 1): pino.DestinationStream {
-  return pino.destination({ dest, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+  const destination = pino.destination({
+    dest,
+    sync: false,
+    contentMode: 'buffer',
+    minLength: LOG_BATCH_BYTES,
+    maxWrite: 2 * LOG_BATCH_BYTES,
+    periodicFlush: LOG_FLUSH_MS,
+  });
+  // In buffer mode sonic-boom takes bytes, though its types say text.
+  const writeBytes = destination.write.bind(destination) as unknown as (bytes: Buffer) => boolean;
+  return { write: (line: string) => writeBytes(Buffer.from(line)) };
 }
 
-/** The line's fields, one object of a fixed shape per request (optional fields are left undefined, which JSON omits). */
-interface RequestLine {
-  method: string;
-  route: string;
-  path: string | undefined;
-  status: number;
-  ms: number;
-  tenant: string | null | undefined;
-  token_id: string | undefined;
-  code: string | undefined;
-  /** The client: the peer's address, or X-Forwarded-For's when the peer is a trusted proxy (`serve --trust-proxy`). */
-  remote: string;
+/** pino's numeric levels of the three kinds of request line. */
+const INFO = 30;
+const WARN = 40;
+const ERROR = 50;
+
+/** A pino logger's parts that a line is made of, under the symbols pino exports for this use. */
+type PinoLogger = Record<symbol, unknown> & { levelVal?: number };
+const { chindingsSym, streamSym, timeSym, lsCacheSym, endSym } = pino.symbols;
+
+/** Strings that are their own JSON text between quotes: ids, routes, methods, addresses. */
+const PLAIN = /^[\w.:/@-]*$/;
+
+/** A string as a JSON value; JSON's null for null. Most of a line's strings are plain, and quoting them is cheaper than JSON.stringify. */
+const text = (value: string | null): string => (value === null ? 'null' : PLAIN.test(value) ? `"${value}"` : JSON.stringify(value));
+
+/**
+ * The request's line, written as pino would write `request.log[level](fields, message)` and to the
+ * same stream, so it sits in order among the server's other lines and any pino reader parses it:
+ * `{"level":N`, pino's time, the request logger's bindings as pino serialised them when it made the
+ * logger (pid, hostname, reqId), the fields, the message, `}` and the line end. It is built as one
+ * string: pino's own call takes an object, walks it key by key and serialises each value, which
+ * cost several µs a request (docs/benchmarks.md, issue 11).
+ */
+function writeLine(logger: PinoLogger, level: number, request: FastifyRequest, reply: FastifyReply, message: string): void {
+  const route = request.routeOptions.url;
+  const principal = request.principal;
+  const code = request.problemCode;
+  let line = `${(logger[lsCacheSym] as Record<number, string>)[level]}${(logger[timeSym] as () => string)()}${logger[chindingsSym] as string}`;
+  line += `,"method":${text(request.method)}`;
+  line += route === undefined ? `,"route":"unmatched","path":${text(request.url.split('?')[0]!)}` : `,"route":${text(route)}`;
+  line += `,"status":${reply.statusCode},"ms":${Math.round(reply.elapsedTime * 10) / 10}`;
+  if (principal) line += `,"tenant":${text(principal.tenantId)},"token_id":${text(principal.tokenId)}`;
+  if (code) line += `,"code":${text(code)}`;
+  // The client: the peer's address, or X-Forwarded-For's when the peer is a trusted proxy (`serve --trust-proxy`).
+  const remote = request.ip;
+  if (remote !== undefined) line += `,"remote":${text(remote)}`;
+  line += `,"msg":${text(message)}${logger[endSym] as string}`;
+  (logger[streamSym] as { write(line: string): unknown }).write(line);
 }
 
 export function registerRequestLog(app: FastifyInstance): void {
   app.decorateRequest('principal', null);
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url;
-    const principal = request.principal;
     const code = request.problemCode;
-    const line: RequestLine = {
-      method: request.method,
-      route: route ?? 'unmatched',
-      path: route === undefined ? request.url.split('?')[0] : undefined,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-      tenant: principal ? principal.tenantId : undefined,
-      token_id: principal ? principal.tokenId : undefined,
-      code: code ?? undefined,
-      remote: request.ip,
-    };
-    if (code === 'internal') request.log.error(line, 'request failed');
-    else if (code) request.log[reply.statusCode >= 500 ? 'warn' : 'info'](line, 'request refused');
-    else request.log.info(line, 'request completed');
+    const level = code === 'internal' ? ERROR : code && reply.statusCode >= 500 ? WARN : INFO;
+    const logger = request.log as unknown as PinoLogger;
+    // No levelVal: logging is off (the server was built with `logger: false`).
+    if (logger.levelVal === undefined || level < logger.levelVal) return;
+    writeLine(logger, level, request, reply, code === 'internal' ? 'request failed' : code ? 'request refused' : 'request completed');
   });
 }
