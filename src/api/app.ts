@@ -26,6 +26,7 @@ import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpM
 import { describeOperation } from './openapi.js';
 import { answerFrameworkError, answerSocketError, MAX_PARAM_LENGTH, registerProblemHandling } from './problem.js';
 import { registerRequestLog } from './request-log.js';
+import { registerRouteConfig } from './route-config.js';
 import { NoQuery } from './schemas.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -192,6 +193,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     transform: describeOperation,
   });
 
+  registerRouteConfig(app);
   registerHttpMetrics(app, deps.metrics);
   registerRequestLog(app);
   app.addHook('onSend', async (request, reply) => {

@@ -15,6 +15,7 @@
  * iteration's poll.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { routeConfigOf } from './route-config.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -35,7 +36,7 @@ export function giveWay(): Promise<void> {
  */
 export function registerGiveWay(app: FastifyInstance): void {
   const hook = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
-    if (request.routeOptions.config.background) void giveWay().then(done);
+    if (routeConfigOf(request).background) void giveWay().then(done);
     else done();
   };
   app.addHook('onRequest', hook);

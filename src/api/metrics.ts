@@ -16,6 +16,7 @@ import { PpnError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { readTenantQuotas } from '../store/tenants.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { routeConfigOf } from './route-config.js';
 
 export const DEFAULT_MAX_TENANT_LABELS = 1000;
 export const OVERFLOW_TENANT_LABEL = 'other';
@@ -166,7 +167,7 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
     registers: [registry],
   });
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = routeConfigOf(request).url ?? 'unmatched';
     requests.inc({ method: request.method, route, status: String(reply.statusCode) });
     duration.observe({ route }, reply.elapsedTime / 1000);
   });

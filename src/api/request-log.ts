@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pino } from 'pino';
+import { routeConfigOf } from './route-config.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -73,7 +74,7 @@ const text = (value: string | null): string => (value === null ? 'null' : PLAIN.
  * cost several µs a request (docs/benchmarks.md, issue 11).
  */
 function writeLine(logger: PinoLogger, level: number, request: FastifyRequest, reply: FastifyReply, message: string): void {
-  const route = request.routeOptions.url;
+  const route = routeConfigOf(request).url;
   const principal = request.principal;
   const code = request.problemCode;
   let line = `${(logger[lsCacheSym] as Record<number, string>)[level]}${(logger[timeSym] as () => string)()}${logger[chindingsSym] as string}`;

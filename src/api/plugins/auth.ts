@@ -21,6 +21,7 @@ import { verifyRequestSignature, type AcceptNonce } from '../../httpsig/verify.j
 import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
+import { routeConfigOf } from '../route-config.js';
 import type { Store } from '../../store/store.js';
 import { findTenantForRequest, type TenantRow } from '../../store/tenants.js';
 import { findTokenName } from '../../store/tokens.js';
@@ -135,8 +136,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
   const acceptNonce = nonceRecordFor(options.store, options.clock);
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const required = request.routeOptions.config.scope;
-    if (required === undefined || request.routeOptions.config.ownBearer) return;
+    const config = routeConfigOf(request);
+    const required = config.scope;
+    if (required === undefined || config.ownBearer) return;
     if (required === 'optional' && request.headers.authorization === undefined) return;
     const known = await authenticate(request.headers.authorization);
     const { token } = known;
@@ -173,7 +175,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
 
   /** Rate limit, tenant state and scope; a request that reaches this has proved whatever it must. */
   async function admit(request: FastifyRequest, reply: FastifyReply, { token, names }: KnownToken, tenant: TenantRow | null): Promise<void> {
-    const required = request.routeOptions.config.scope;
+    const required = routeConfigOf(request).scope;
     if (tenant) {
       const decision = await options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
       // draft-ietf-httpapi-ratelimit-headers: the policy, then what is left of it.
