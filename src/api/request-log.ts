@@ -92,12 +92,17 @@ function writeLine(logger: PinoLogger, level: number, request: FastifyRequest, r
 
 export function registerRequestLog(app: FastifyInstance): void {
   app.decorateRequest('principal', null);
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const code = request.problemCode;
     const level = code === 'internal' ? ERROR : code && reply.statusCode >= 500 ? WARN : INFO;
     const logger = request.log as unknown as PinoLogger;
     // No levelVal: logging is off (the server was built with `logger: false`).
-    if (logger.levelVal === undefined || level < logger.levelVal) return;
-    writeLine(logger, level, request, reply, code === 'internal' ? 'request failed' : code ? 'request refused' : 'request completed');
+    try {
+      if (logger.levelVal !== undefined && level >= logger.levelVal) {
+        writeLine(logger, level, request, reply, code === 'internal' ? 'request failed' : code ? 'request refused' : 'request completed');
+      }
+    } finally {
+      done();
+    }
   });
 }
