@@ -238,8 +238,11 @@ function holderOf(remote: Remote | undefined, source: string, useEnv: boolean): 
   else if (remote?.token !== undefined) holder.token = remote.token;
   else if (remote?.token_file !== undefined) holder.token = readToken(remote.token_file, `the token file of ${source}`);
   if (envKey) Object.assign(holder, { keyPem: readKeyFile(envKey), keySource: envKey });
-  else if (remote?.key !== undefined) Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
-  else if (remote?.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
+  else if (remote?.key !== undefined) {
+    // Saved inline by `remote add --inline`, and checked then; checked again, as a file is, in case the configuration was edited.
+    parsePrivateKey(remote.key, `the key of ${source}`);
+    Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
+  } else if (remote?.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
   return holder;
 }
 

@@ -177,4 +177,15 @@ describe('ppn against a real server', () => {
     ok('remote', 'remove', 'acme-unsigned');
     expect(json('remote', 'list').map((r: { name: string }) => r.name)).toEqual(['local', 'acme', 'build']);
   });
+  it('a saved inline key that was edited into something else is refused in one line naming the remote', () => {
+    const file = join(config, 'ppn', 'config.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { remotes: Record<string, { key?: string }> };
+    expect(saved.remotes.build!.key).toContain('PRIVATE KEY');
+    saved.remotes.build!.key = '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n';
+    writeFileSync(file, JSON.stringify(saved));
+    const refused = ppn('whoami', '--remote', 'build');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/the key of .*build.* is not an Ed25519 private key in PEM \(make one with ppn keygen\)/);
+  });
 });
