@@ -8,7 +8,6 @@
 import { systemClock } from '../clock.js';
 import { signRequest } from '../httpsig/sign.js';
 import { isCertificateError, send } from '../tls/client.js';
-import { privateKeyFromPem } from '../tokens/keys.js';
 import { CliError, EXIT_UNREACHABLE } from './command-line.js';
 import { problemMessage, type Problem } from './problems.js';
 import type { Connection } from './remotes.js';
@@ -33,7 +32,7 @@ export class ApiClient {
   private readonly signingKey;
 
   constructor(readonly connection: Connection) {
-    this.signingKey = connection.keyPem === undefined ? undefined : privateKeyFromPem(connection.keyPem);
+    this.signingKey = connection.key;
   }
 
   /** Sends one request; answers the parsed body of a 2xx, and throws a ProblemError otherwise. */

@@ -7,13 +7,14 @@
  * that asks platform admins for one, or `--insecure` for plain http:// to another machine.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeSecretFile } from '../config/secret-file.js';
 import { plainHttpRefusal, readCaFile, type ClientTls } from '../tls/client.js';
 import { TOKEN_PREFIX } from '../tokens/format.js';
 import { CliError, EXIT_USAGE, readCaOption } from './command-line.js';
-import { parsePrivateKey, readKeyText, readToken } from './holder.js';
+import { parsePrivateKey, readKeyText, readPrivateKey, readToken } from './holder.js';
 
 export interface Remote {
   url: string;
@@ -37,13 +38,13 @@ export interface ClientConfig {
   remotes: Record<string, Remote>;
 }
 
-/** What one call talks to and as whom: the server, the token text and the holder's key (PEM), each with where it came from. */
+/** What one call talks to and as whom: the server, the token text and the holder's key (parsed once, refused in one line), each with where it came from. */
 export interface Connection {
   url: string;
   /** e.g. `remote "prod"` or `PPN_SERVER`, for messages. */
   source: string;
   token?: string;
-  keyPem?: string;
+  key?: KeyObject;
   /** Where the key was read from, for messages: a path, or `the remote "prod"`. */
   keySource?: string;
   /** What the server's certificate is checked against, and the client certificate to present. */
@@ -208,7 +209,7 @@ export interface Holder {
   /** `remote "prod"` or `the environment`, for messages. */
   source: string;
   token?: string;
-  keyPem?: string;
+  key?: KeyObject;
   keySource?: string;
 }
 
@@ -230,19 +231,18 @@ export function resolveHolder(remoteName: string | undefined): Holder {
 }
 
 /** The token and key of `remote` (none without one), PPN_TOKEN and PPN_KEY overriding them when `useEnv`. */
-function holderOf(remote: Remote | undefined, source: string, useEnv: boolean): Pick<Connection, 'token' | 'keyPem' | 'keySource'> {
-  const holder: Pick<Connection, 'token' | 'keyPem' | 'keySource'> = {};
+function holderOf(remote: Remote | undefined, source: string, useEnv: boolean): Pick<Connection, 'token' | 'key' | 'keySource'> {
+  const holder: Pick<Connection, 'token' | 'key' | 'keySource'> = {};
   const envToken = useEnv ? process.env.PPN_TOKEN : undefined;
   const envKey = useEnv ? process.env.PPN_KEY : undefined;
   if (envToken) holder.token = readToken(envToken, 'PPN_TOKEN');
   else if (remote?.token !== undefined) holder.token = remote.token;
   else if (remote?.token_file !== undefined) holder.token = readToken(remote.token_file, `the token file of ${source}`);
-  if (envKey) Object.assign(holder, { keyPem: readKeyFile(envKey), keySource: envKey });
-  else if (remote?.key !== undefined) {
-    // Saved inline by `remote add --inline`, and checked then; checked again, as a file is, in case the configuration was edited.
-    parsePrivateKey(remote.key, `the key of ${source}`);
-    Object.assign(holder, { keyPem: remote.key, keySource: `the key of ${source}` });
-  } else if (remote?.key_file !== undefined) Object.assign(holder, { keyPem: readKeyFile(remote.key_file), keySource: remote.key_file });
+  // Parsed here, wherever the key came from, so every command refuses a bad one in the same line. An
+  // inline key was checked by `remote add --inline`, but the configuration may have been edited since.
+  if (envKey) Object.assign(holder, { key: readPrivateKey(envKey), keySource: envKey });
+  else if (remote?.key !== undefined) Object.assign(holder, { key: parsePrivateKey(remote.key, `the key of ${source}`), keySource: `the key of ${source}` });
+  else if (remote?.key_file !== undefined) Object.assign(holder, { key: readPrivateKey(remote.key_file), keySource: remote.key_file });
   return holder;
 }
 
@@ -262,7 +262,7 @@ function clientTls(remote: Remote, options: ConnectionOptions, source: string): 
   return tls;
 }
 
-/** A key file's PEM, read once and checked to be a private key. */
+/** A key file's PEM, read once and checked to be a private key: what `remote add --inline` saves. */
 function readKeyFile(file: string): string {
   const pem = readKeyText(file);
   parsePrivateKey(pem, file);

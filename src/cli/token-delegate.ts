@@ -12,7 +12,7 @@ import { encodeBase64url, parsePublicKeyText, rawPublicKey } from '../tokens/key
 import { delegateToken } from '../tokens/mint.js';
 import { isScope, SCOPES, type Scope } from '../tokens/scopes.js';
 import { CliError, EXIT_USAGE } from './command-line.js';
-import { parsePrivateKey, parseTokenText, readPrivateKey, readToken } from './holder.js';
+import { parseTokenText, readPrivateKey, readToken } from './holder.js';
 import { resolveHolder } from './remotes.js';
 import { formatLimits } from './token-inspect.js';
 
@@ -72,8 +72,8 @@ function tokenAndKey(options: DelegateOptions): { token: string; holderKey: KeyO
   const token = options.token !== undefined ? readToken(options.token, '--token') : saved?.token;
   if (token === undefined) throw new CliError(`no token to delegate: give --token, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
   if (options.key !== undefined) return { token, holderKey: readPrivateKey(options.key), keySource: options.key };
-  if (saved?.keyPem === undefined) throw new CliError(`no holder key to sign with: give --key, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
-  return { token, holderKey: parsePrivateKey(saved.keyPem, saved.keySource!), keySource: saved.keySource! };
+  if (saved?.key === undefined) throw new CliError(`no holder key to sign with: give --key, or save one with the remote (${saved!.source} has none)`, EXIT_USAGE);
+  return { token, holderKey: saved.key, keySource: saved.keySource! };
 }
 
 export function delegate(options: DelegateOptions, nowMs = Date.now()): void {
