@@ -18,7 +18,7 @@ import { claimedIndex } from '../ledger/entry.js';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../ledger/merkle.js';
 import { openNote, parseVerifierKey, type VerifierKey } from '../ledger/note.js';
 import { plainHttpRefusal, send, type ClientTls } from '../tls/client.js';
-import { CliError } from './common.js';
+import { CliError, EXIT_USAGE } from './command-line.js';
 
 export interface RemoteOptions {
   url: string;
@@ -133,11 +133,31 @@ function parseKey(text: string, from: string): VerifierKey {
   }
 }
 
+/**
+ * The key `--ledger-key` gives (service-fs --url, restore): a verifier key, or a file holding one
+ * such as ledger.pub, with its text. One that is neither is a wrong command line (exit 2).
+ */
+export function givenLedgerKey(given: string): { text: string; key: VerifierKey } {
+  const isFile = existsSync(given);
+  const text = (isFile ? readFileSync(given, 'utf8') : given).trim();
+  try {
+    return { text, key: parseVerifierKey(text) };
+  } catch (error) {
+    const why = (error as Error).message;
+    throw new CliError(
+      isFile
+        ? `the ledger key in ${given} (--ledger-key) is not a verifier key: ${why}`
+        : `--ledger-key wants a verifier key or a file holding one, such as ledger.pub: "${given}" is neither (no such file; ${why})`,
+      EXIT_USAGE,
+      { cause: error },
+    );
+  }
+}
+
 /** The ledger key for this server: given (and then pinned), pinned before, or served and pinned now. */
 async function pinnedKey(client: LedgerClient, state: State, given: string | undefined): Promise<VerifierKey> {
   if (given !== undefined) {
-    const text = (existsSync(given) ? readFileSync(given, 'utf8') : given).trim();
-    const key = parseKey(text, 'given with --ledger-key');
+    const { text, key } = givenLedgerKey(given);
     state.keys[client.base] = text;
     return key;
   }

@@ -348,7 +348,7 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     }
   });
 
-  it('(f) remote verify and prove succeed against an honest server; --url with --data-dir is a usage error', async () => {
+  it('(f) remote verify and prove succeed against an honest server; --url with --data-dir, and a --ledger-key that is no key, are usage errors', async () => {
     const note = await covered(server);
     const size = noteSize(note);
     const lines = linesOf(localRead(server.dataDir));
@@ -421,6 +421,11 @@ describe(`service-fs --url: the ledger read from a server, trusting only what it
     const tokenAlone = runCli(CLI.fs, ['verify', '--token', server.adminToken, '--data-dir', server.dataDir], { XDG_CONFIG_HOME: config });
     expect(tokenAlone.status).toBe(2);
     expect(tokenAlone.stderr).toBe('error: --token, --ledger-key, --ca and --insecure go with --url\n');
+    const badKey = await remote(config, server.url, server.adminToken, 'verify', '--ledger-key', 'not-a-key');
+    expect(badKey.status).toBe(2);
+    expect(badKey.stderr).toBe(
+      'error: --ledger-key wants a verifier key or a file holding one, such as ledger.pub: "not-a-key" is neither (no such file; a verifier key is <name>+<8 hex digits>+<base64 key>)\n',
+    );
   });
 
   it('(g) answers that are not proofs or pages of entries are refused, naming what was wrong', async () => {
