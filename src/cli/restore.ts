@@ -9,6 +9,11 @@
  * restore rolls the ledger back. That is refused unless --accept-rollback is given, which goes
  * through `ledger accept-rollback`: the restored ledger records LEDGER_ROLLED_BACK, signed, naming
  * the checkpoint it replaces, so every verifier sees the rollback instead of a silent one.
+ *
+ * The ledger key: the backup brings its ledger.pub, and its ledger is verified with that. The key
+ * must be the one --ledger-key pins, when given, and the directory's own ledger.pub, when it has
+ * one. With neither (a new directory, without --ledger-key) the backup's key is trusted on first
+ * use, as service-fs --url trusts a server's, and stderr names it.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +27,7 @@ import { unpackArchive } from './backup-archive.js';
 import { BACKUP_FORMAT, REQUIRED_KEYS, type BackupManifest } from './backup.js';
 import { CliError, openExistingStore } from './common.js';
 import { verifyLedger } from './fs-verify.js';
+import { givenLedgerKey } from './remote.js';
 
 export interface RestoreOptions {
   archive: string;
@@ -32,6 +38,8 @@ export interface RestoreOptions {
   seenCheckpoint: string | undefined;
   /** PostgreSQL: the database the backup's pg_dump was restored into. */
   databaseUrl: string | undefined;
+  /** The ledger's verifier key, or a file holding it (ledger.pub): the backup's must be this one. */
+  ledgerKey?: string | undefined;
 }
 
 /** A checkpoint servers have seen, and where it comes from, for the messages. */
@@ -42,6 +50,7 @@ interface Seen {
 
 export async function restore(options: RestoreOptions): Promise<void> {
   const { archive, dataDir } = options;
+  const pinned = options.ledgerKey === undefined ? undefined : givenLedgerKey(options.ledgerKey).key;
   if (!existsSync(archive)) throw new CliError(`no backup at ${archive}`);
   const existed = existsSync(dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -69,6 +78,9 @@ export async function restore(options: RestoreOptions): Promise<void> {
     const unpacked = unpackArchive(archive, staging);
     const manifest = readManifest(archive, staging);
     const databaseUrl = databaseFor(manifest, options.databaseUrl);
+    // The key before the ledger: a ledger verified with a key nobody vouches for proves nothing.
+    const key = backupLedgerKey(staging);
+    const trustedOnFirstUse = checkLedgerKey(staging, dataDir, key, pinned);
 
     // The ledger first: a damaged one is named by its first bad index, as service-fs verify names it.
     try {
@@ -84,10 +96,7 @@ export async function restore(options: RestoreOptions): Promise<void> {
     }
     const unlisted = [...unpacked.members.keys()].find((name) => name !== 'manifest.json' && !(name in manifest.files));
     if (unlisted) throw new CliError(`the backup holds ${unlisted}, which its manifest does not list; nothing was restored`);
-    const key = readLedgerVerifierKey(staging);
-    checkSameLedgerKey(staging, dataDir, key);
-
-    const seen = seenCheckpoints(dataDir, key, options.seenCheckpoint);
+    const seen = seenCheckpoints(dataDir, pinned ?? key, pinned ? 'the ledger key given with --ledger-key' : "the backup's ledger key", options.seenCheckpoint);
     const rolledBack = await notExtended(staging, databaseUrl, key, seen);
     if (rolledBack && !options.acceptRollback) {
       const c = rolledBack.checkpoint;
@@ -101,6 +110,12 @@ export async function restore(options: RestoreOptions): Promise<void> {
 
     install(staging, dataDir, unpacked.members.keys(), { rolledBack, seen, databaseUrl });
     process.stdout.write(`restored ${archive} into ${dataDir}\n`);
+    if (trustedOnFirstUse) {
+      process.stderr.write(
+        `trusted the backup's ledger key ${readFileSync(join(dataDir, 'ledger.pub'), 'utf8').trim()} (first use: ${dataDir} had no ledger.pub to check it against; ` +
+          'pin the key with --ledger-key <ledger.pub> next time)\n',
+      );
+    }
     if (rolledBack) {
       if (existsSync(join(dataDir, 'keys', 'ledger.pem'))) await acceptRollbackLocked(dataDir, databaseUrl);
       else
@@ -153,22 +168,44 @@ function databaseFor(manifest: BackupManifest, databaseUrl: string | undefined):
   return databaseUrl;
 }
 
-/** A directory that already has a ledger key must be restored with a backup of the same ledger. */
-function checkSameLedgerKey(staging: string, dataDir: string, key: VerifierKey): void {
+/** The backup's ledger.pub, which its ledger is verified with. */
+function backupLedgerKey(staging: string): VerifierKey {
+  try {
+    return readLedgerVerifierKey(staging);
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `not a verifier key: ${(error as Error).message}`;
+    throw new CliError(`the backup's ledger.pub is ${why}; nothing was restored`, 1, { cause: error });
+  }
+}
+
+/**
+ * The backup's ledger key must be the one --ledger-key pins, if given, and the directory's own, if
+ * it has one (a directory is restored only with a backup of its own ledger). True when neither
+ * vouches for it: the key is then trusted on first use.
+ */
+function checkLedgerKey(staging: string, dataDir: string, key: VerifierKey, pinned: VerifierKey | undefined): boolean {
   const same = (a: VerifierKey, b: VerifierKey) => a.name === b.name && a.keyHash.equals(b.keyHash);
+  const named = (k: VerifierKey) => `${k.name}+${k.keyHash.toString('hex')}`;
   const own = existsSync(join(staging, 'keys', 'ledger.pem')) ? parseVerifierKey(loadLedgerSigner(staging).verifierKey) : undefined;
   if (own && !same(own, key)) throw new CliError("the backup's keys/ledger.pem is not the key of its ledger.pub; nothing was restored");
-  if (!existsSync(join(dataDir, 'ledger.pub'))) return;
+  if (pinned && !same(pinned, key)) {
+    throw new CliError(
+      `the backup's ledger key is ${named(key)}, not ${named(pinned)} given with --ledger-key: ` +
+        'its ledger.pub, and so its ledger, is not the one you named; nothing was restored',
+    );
+  }
+  if (!existsSync(join(dataDir, 'ledger.pub'))) return pinned === undefined;
   const existing = readLedgerVerifierKey(dataDir);
   if (!same(existing, key)) {
     throw new CliError(
       `${dataDir} belongs to another ledger (its ledger key is ${existing.name}, the backup's is ${key.name}): restore into a new directory; nothing was restored`,
     );
   }
+  return false;
 }
 
-/** The checkpoints servers have seen: the directory's ledger.state and --seen-checkpoint, each checked with the backup's ledger key. */
-function seenCheckpoints(dataDir: string, key: VerifierKey, seenFile: string | undefined): Seen[] {
+/** The checkpoints servers have seen: the directory's ledger.state and --seen-checkpoint, each checked with the ledger key (the pinned one, when given). */
+function seenCheckpoints(dataDir: string, key: VerifierKey, keySource: string, seenFile: string | undefined): Seen[] {
   const seen: Seen[] = [];
   try {
     const own = readLedgerState(dataDir, key);
@@ -187,7 +224,9 @@ function seenCheckpoints(dataDir: string, key: VerifierKey, seenFile: string | u
       if (checkpoint.origin !== key.name) throw new Error(`its origin is "${checkpoint.origin}", not "${key.name}"`);
       seen.push({ checkpoint: { size: checkpoint.size, root: checkpoint.root, note }, source: `the checkpoint in ${seenFile}` });
     } catch (error) {
-      throw new CliError(`${seenFile} is not a checkpoint signed with the backup's ledger key: ${(error as Error).message}; nothing was restored`, 2, { cause: error });
+      throw new CliError(`${seenFile} is not a checkpoint signed with ${keySource} (${key.name}): ${(error as Error).message}; nothing was restored`, 2, {
+        cause: error,
+      });
     }
   }
   return seen;

@@ -222,7 +222,11 @@ program
   .option('--seen-checkpoint <file>', 'a checkpoint servers have seen (e.g. the latest from GET /v1/ledger/checkpoint): refuse a backup whose ledger does not extend it')
   .option('--accept-rollback', 'accept a backup older than a checkpoint servers have seen, recorded in the ledger as LEDGER_ROLLED_BACK')
   .option('--database-url <url>', 'for a PostgreSQL backup: the database its pg_dump was restored into')
-  .action((file: string, opts: { dataDir: string; force?: boolean; seenCheckpoint?: string; acceptRollback?: boolean; databaseUrl?: string }) =>
+  .option(
+    '--ledger-key <key-or-file>',
+    "the ledger's verifier key, or a file holding it such as the live ledger.pub: refuse a backup of another key (default: the directory's ledger.pub, else the backup's, trusted on first use)",
+  )
+  .action((file: string, opts: { dataDir: string; force?: boolean; seenCheckpoint?: string; acceptRollback?: boolean; databaseUrl?: string; ledgerKey?: string }) =>
     runCli(() =>
       restore({
         archive: file,
@@ -231,6 +235,7 @@ program
         acceptRollback: opts.acceptRollback === true,
         seenCheckpoint: opts.seenCheckpoint,
         databaseUrl: opts.databaseUrl || undefined,
+        ledgerKey: opts.ledgerKey,
       }),
     ),
   );

@@ -290,6 +290,101 @@ if (TEST_STORE === 'sqlite') {
         await again.stop();
       }
     });
+
+    it("--ledger-key pins the ledger key: a backup whose ledger.pub, ledger key and ledger are another ledger's is refused, writing nothing; the right key, as a file or as text, restores", async () => {
+      // Another server's backup with its keys: a ledger.pub, keys/ledger.pem and a ledger that agree
+      // with one another, as a backup whose key and ledger were replaced together would.
+      const other = await start();
+      await createTenant(other, 'mallory');
+      const otherSeen = await checkpointCovering(other, await ledgerSize(other));
+      const otherSeenFile = join(scratch(), 'other.checkpoint');
+      writeFileSync(otherSeenFile, otherSeen.note);
+      const swapped = join(scratch(), 'swapped.tar');
+      expect(runCli(CLI.server, ['backup', '--data-dir', other.dataDir, '--out', swapped, '--include-keys']).status).toBe(0);
+      await other.stop();
+      const keyName = (dataDir: string) => {
+        const key = parseVerifierKey(readFileSync(join(dataDir, 'ledger.pub'), 'utf8'));
+        return `${key.name}+${key.keyHash.toString('hex')}`;
+      };
+      const realPub = join(source.dataDir, 'ledger.pub');
+      const realKeyText = readFileSync(realPub, 'utf8').trim();
+
+      for (const given of [realPub, realKeyText]) {
+        const target = tempDataDir();
+        const refused = runCli(CLI.server, ['restore', swapped, '--data-dir', target, '--ledger-key', given]);
+        expect(refused.status).toBe(1);
+        expect(refused.stdout).toBe('');
+        expect(refused.stderr).toBe(
+          `error: the backup's ledger key is ${keyName(other.dataDir)}, not ${keyName(source.dataDir)} given with --ledger-key: ` +
+            'its ledger.pub, and so its ledger, is not the one you named; nothing was restored\n',
+        );
+        expect(readdirSync(target)).toEqual([]);
+      }
+
+      // The real backup with the real key restores, with no first-use notice, as a file and as text.
+      for (const [file, given] of [
+        [withKeys.file, realPub],
+        [plain.file, realKeyText],
+      ] as const) {
+        const target = tempDataDir();
+        const out = runCli(CLI.server, ['restore', file, '--data-dir', target, '--ledger-key', given]);
+        expect(out.status, out.stderr).toBe(0);
+        expect(out.stdout).toContain(`restored ${file} into ${target}\n`);
+        expect(out.stderr).toBe('');
+        expect(readFileSync(join(target, 'ledger.pub'), 'utf8').trim()).toBe(realKeyText);
+        expect(verify(target).status).toBe(0);
+      }
+
+      // --seen-checkpoint is checked with the pinned key: one signed by the other ledger's is refused.
+      const target = tempDataDir();
+      const foreign = runCli(CLI.server, ['restore', withKeys.file, '--data-dir', target, '--ledger-key', realPub, '--seen-checkpoint', otherSeenFile]);
+      expect(foreign.status).toBe(2);
+      expect(foreign.stderr).toContain(
+        `error: ${otherSeenFile} is not a checkpoint signed with the ledger key given with --ledger-key (${parseVerifierKey(realKeyText).name}): `,
+      );
+      expect(foreign.stderr).toMatch(/; nothing was restored\n$/);
+      expect(existsSync(join(target, 'ppn.sqlite'))).toBe(false);
+    });
+
+    it('a --ledger-key that is neither a verifier key nor a file holding one is a usage error (exit 2), before anything is written', () => {
+      const dir = scratch();
+      const notAKey = join(dir, 'notes.txt');
+      writeFileSync(notAKey, 'not a key\n');
+      const missing = join(dir, 'no-such-ledger.pub');
+      const cases: [string, string][] = [
+        [
+          'garbage',
+          '--ledger-key wants a verifier key or a file holding one, such as ledger.pub: "garbage" is neither (no such file; a verifier key is <name>+<8 hex digits>+<base64 key>)',
+        ],
+        [
+          missing,
+          `--ledger-key wants a verifier key or a file holding one, such as ledger.pub: "${missing}" is neither (no such file; a verifier key is <name>+<8 hex digits>+<base64 key>)`,
+        ],
+        [notAKey, `the ledger key in ${notAKey} (--ledger-key) is not a verifier key: a verifier key is <name>+<8 hex digits>+<base64 key>`],
+      ];
+      for (const [given, message] of cases) {
+        const target = tempDataDir();
+        const out = runCli(CLI.server, ['restore', plain.file, '--data-dir', target, '--ledger-key', given]);
+        expect(out.status, given).toBe(2);
+        expect(out.stdout, given).toBe('');
+        expect(out.stderr, given).toBe(`error: ${message}\n`);
+        expect(existsSync(target), given).toBe(false);
+      }
+    });
+
+    it("without --ledger-key, a restore into a directory with no ledger.pub trusts the backup's key and names it on stderr, with how to pin one", () => {
+      const target = tempDataDir();
+      const out = runCli(CLI.server, ['restore', plain.file, '--data-dir', target]);
+      expect(out.status, out.stderr).toBe(0);
+      const key = readFileSync(join(source.dataDir, 'ledger.pub'), 'utf8').trim();
+      expect(out.stderr).toBe(
+        `trusted the backup's ledger key ${key} (first use: ${target} had no ledger.pub to check it against; pin the key with --ledger-key <ledger.pub> next time)\n`,
+      );
+      // Once the directory holds that ledger.pub, it is the key checked against: no notice.
+      const again = runCli(CLI.server, ['restore', plain.file, '--data-dir', target, '--force']);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stderr).toBe('');
+    });
   });
 } else {
   describe('backup of a data directory whose state is in PostgreSQL', () => {
