@@ -1,9 +1,8 @@
 /** The sessions page (tenant admins): each token in use, with when and from where; End revokes its token. */
 import { callApi } from '../api.js';
-import { useListChanges } from '../changes.js';
+import { usePolledList } from '../changes.js';
 import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
-import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
 
 interface SessionRecord {
@@ -24,13 +23,7 @@ interface Props {
 
 export function SessionsPage({ session, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const changes = useListChanges();
-  const polled = usePolling(
-    async () => (await callApi<{ items: SessionRecord[] }>(session, 'GET', '/v1/sessions?limit=1000')).body.items,
-    onUnauthenticated,
-    undefined,
-    changes.refresh,
-  );
+  const { polled, changes } = usePolledList<SessionRecord>(session, '/v1/sessions?limit=1000', onUnauthenticated);
 
   const end = (record: SessionRecord) => changes.run(() => callApi(session, 'DELETE', `/v1/sessions/${encodeURIComponent(record.token_id)}`));
 

@@ -6,12 +6,11 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { callApi } from '../api.js';
-import { useListChanges } from '../changes.js';
+import { usePolledList } from '../changes.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
 import { usageOf, type Tenant } from '../model.js';
-import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
 
 interface Props {
@@ -27,13 +26,7 @@ interface Limits {
 
 export function TenantsPage({ session, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const changes = useListChanges();
-  const polled = usePolling(
-    async () => (await callApi<{ items: Tenant[] }>(session, 'GET', '/v1/tenants?limit=1000')).body.items,
-    onUnauthenticated,
-    undefined,
-    changes.refresh,
-  );
+  const { polled, changes } = usePolledList<Tenant>(session, '/v1/tenants?limit=1000', onUnauthenticated);
   const [editing, setEditing] = useState<string | null>(null);
   const editedTenant = polled.value?.find((tenant) => tenant.tenant_id === editing);
 

@@ -4,11 +4,10 @@
  */
 import { useState } from 'preact/hooks';
 import { callApi } from '../api.js';
-import { useListChanges } from '../changes.js';
+import { usePolledList } from '../changes.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
-import { usePolling } from '../poll.js';
 import type { Session } from '../session.js';
 
 interface Props {
@@ -34,15 +33,9 @@ const EXPIRY_HOURS = [1, 8, 24, 24 * 7, 24 * 30, 24 * 90] as const;
 
 export function TokensPage({ session, tenantId, onUnauthenticated }: Props) {
   const t = useTranslate();
-  const changes = useListChanges();
   // Platform tokens are minted on the server's machine (`service-vm-tenant admin-token`), never through the API.
   const base = tenantId === undefined ? '/v1/admin/tokens' : `/v1/tenants/${encodeURIComponent(tenantId)}/tokens`;
-  const polled = usePolling(
-    async () => (await callApi<{ items: TokenRecord[] }>(session, 'GET', `${base}?limit=1000`)).body.items,
-    onUnauthenticated,
-    undefined,
-    changes.refresh,
-  );
+  const { polled, changes } = usePolledList<TokenRecord>(session, `${base}?limit=1000`, onUnauthenticated);
 
   const revoke = (record: TokenRecord) => changes.run(() => callApi(session, 'DELETE', `${base}/${encodeURIComponent(record.token_id)}`));
 
