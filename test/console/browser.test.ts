@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, generateKeyPair, privateKeyToPem, rawPublicKey } from '../../src/tokens/keys.js';
-import { api, startServer, type ServerProcess } from '../support/server-process.js';
+import { CLI, api, runCli, startServer, type ServerProcess } from '../support/server-process.js';
 import { TamperingProxy } from '../support/tampering-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,6 +88,23 @@ async function issueToken(tenantId: string, pop = true, scope = 'service:tenant-
   });
   expect(issued.status, JSON.stringify(issued.body)).toBe(201);
   return issued.body;
+}
+
+const NODE_CAPACITY = { cpus: 4, memory_mb_total: 8192, memory_mb_available: 8000, disk_gb_available: 100, kvm: false, load1: 0.1 };
+
+/** Enrolls `nodeId` as the node holding `key`, with a `node:agent` token: its tenant's, or a shared node's (minted on the server's machine) when `tenantId` is null. */
+async function enrollNode(tenantId: string | null, nodeId: string, key = generateKeyPair()): Promise<{ token: string; key: typeof key }> {
+  let token: string;
+  if (tenantId === null) {
+    const minted = runCli(CLI.server, ['admin-token', '--data-dir', server.dataDir, '--scope', 'node:agent', '--subject', encodeBase64url(rawPublicKey(key.publicKey))]);
+    expect(minted.status, minted.stderr).toBe(0);
+    token = minted.stdout.trim();
+  } else {
+    token = (await issueToken(tenantId, true, 'node:agent', key.publicKey)).token;
+  }
+  const enrolled = await api(server.url, 'POST', '/v1/nodes', { token, signWith: key.privateKey, body: { node_id: nodeId, capacity: NODE_CAPACITY } });
+  expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+  return { token, key };
 }
 
 /** axe-core's serious and critical violations on the page as it is now, by rule and target. */
@@ -504,11 +521,7 @@ describe('the web console in a browser', () => {
     const machine = generateKeyPair();
     const used = await issueToken(TENANT, true, 'tenant:read', machine.publicKey);
     expect((await api(server.url, 'GET', '/v1/vms', { token: used.token, signWith: machine.privateKey })).status).toBe(200);
-    const nodeKey = generateKeyPair();
-    const agent = await issueToken(TENANT, true, 'node:agent', nodeKey.publicKey);
-    const capacity = { cpus: 4, memory_mb_total: 8192, memory_mb_available: 8000, disk_gb_available: 100, kvm: false, load1: 0.1 };
-    const enrolled = await api(server.url, 'POST', '/v1/nodes', { token: agent.token, signWith: nodeKey.privateKey, body: { node_id: 'compute-01', capacity } });
-    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+    const { token: agentToken, key: nodeKey } = await enrollNode(TENANT, 'compute-01');
 
     const { context, page, errors } = await visit('en-US');
     try {
@@ -550,7 +563,7 @@ describe('the web console in a browser', () => {
         .toBe(true);
       const upload = async (text: string) => {
         const sent = await api(server.url, 'PUT', `/v1/nodes/compute-01/vms/${placed!.vm_id}/console`, {
-          token: agent.token,
+          token: agentToken,
           signWith: nodeKey.privateKey,
           body: { data: Buffer.from(text).toString('base64') },
         });
@@ -567,6 +580,102 @@ describe('the web console in a browser', () => {
       expect(errors).toEqual([]);
     } finally {
       await context.close();
+    }
+  });
+
+  it("removes a node after a confirmation naming it: its VMs become failed; a refusal shows the server's reason; the operator removes a tenant's and a shared node", async () => {
+    const tenant = 'node-removal';
+    await createTenant(tenant, 'Node Removal', { max_vms: 2, storage_quota_gb: 100, api_rate_limit_rpm: 600 });
+    const admin = (await issueToken(tenant)).token;
+    const reader = (await issueToken(tenant, true, 'tenant:read')).token;
+    const asAdmin = { token: admin, signWith: holder.privateKey };
+    const vm = await api(server.url, 'POST', '/v1/vms', { ...asAdmin, body: { name: 'on-doomed', vcpus: 1, memory_mb: 512, disk_gb: 10 } });
+    expect(vm.status, JSON.stringify(vm.body)).toBe(201);
+    await enrollNode(tenant, 'doomed-01');
+    await expect.poll(async () => (await api(server.url, 'GET', `/v1/vms/${vm.body.vm_id}`, asAdmin)).body.node_id, { timeout: 15_000 }).toBe('doomed-01');
+    /** Whether the pool (a tenant's, or the shared one for null) has the node, as the operator lists every pool. */
+    const hasNode = async (pool: string | null, nodeId: string) =>
+      ((await api(server.url, 'GET', '/v1/nodes?limit=1000', { token: server.adminToken })).body.items as { node_id: string; tenant_id: string | null }[]).some(
+        (node) => node.node_id === nodeId && node.tenant_id === pool,
+      );
+
+    /** Opens the nodes page signed in with `token`; each confirmation is recorded, then answered with `answer.accept`. */
+    const openNodes = async (token: string, key: KeyObject | null) => {
+      const opened = await visit('en-US');
+      const answer = { accept: false, asked: [] as string[] };
+      opened.page.on('dialog', (dialog) => {
+        answer.asked.push(dialog.message());
+        void (answer.accept ? dialog.accept() : dialog.dismiss());
+      });
+      await signIn(opened.page, ENGLISH, token, key);
+      await opened.page.getByRole('link', { name: 'Nodes' }).click();
+      return { ...opened, answer };
+    };
+
+    // A token that may read but not remove: the server's refusal is shown, with its reason, and the node stays.
+    const refused = await api(server.url, 'DELETE', '/v1/nodes/doomed-01', { token: reader, signWith: holder.privateKey });
+    expect(refused.status).toBe(403);
+    const readerVisit = await openNodes(reader, holder.privateKey);
+    try {
+      const { page, answer, errors } = readerVisit;
+      answer.accept = true;
+      await page.getByRole('button', { name: `Remove doomed-01 (${tenant})` }).click();
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 10_000 }).toBe(`The server answered 403: ${refused.body.detail}`);
+      expect(await page.getByRole('row', { name: /doomed-01/ }).count()).toBe(1);
+      expect(await hasNode(tenant, 'doomed-01')).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      expect(errors.filter((error) => !/status of 403/.test(error))).toEqual([]);
+    } finally {
+      await readerVisit.context.close();
+    }
+
+    // The tenant admin: declining the confirmation sends nothing; accepting it removes the node and fails its VM.
+    const adminVisit = await openNodes(admin, holder.privateKey);
+    try {
+      const { page, answer, errors } = adminVisit;
+      const row = page.getByRole('row', { name: /doomed-01/ });
+      await page.getByRole('button', { name: `Remove doomed-01 (${tenant})` }).click();
+      expect(answer.asked).toEqual([
+        `Remove the node doomed-01 (${tenant})? Its VMs become failed and leave it; those it was deleting are removed. Its agent must enroll again to rejoin.`,
+      ]);
+      expect(await hasNode(tenant, 'doomed-01')).toBe(true);
+      answer.accept = true;
+      await page.getByRole('button', { name: `Remove doomed-01 (${tenant})` }).click();
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(0);
+      expect(await hasNode(tenant, 'doomed-01')).toBe(false);
+      expect((await api(server.url, 'GET', `/v1/vms/${vm.body.vm_id}`, asAdmin)).body).toMatchObject({
+        state: 'failed',
+        node_id: null,
+        reason: 'node doomed-01 was removed',
+      });
+      expect(await page.getByRole('alert').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await adminVisit.context.close();
+    }
+
+    // The operator sees every pool: a tenant's node is removed by its tenant, a shared one of the same name by none.
+    await enrollNode(tenant, 'twin-01');
+    await enrollNode(null, 'twin-01');
+    const operatorVisit = await openNodes(server.adminToken, null);
+    try {
+      const { page, answer, errors } = operatorVisit;
+      answer.accept = true;
+      const tenants = page.getByRole('button', { name: `Remove twin-01 (${tenant})` });
+      const shared = page.getByRole('button', { name: 'Remove twin-01 (shared)' });
+      await expect.poll(() => shared.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await accessibilityViolations(page)).toEqual([]);
+      await tenants.click();
+      await expect.poll(() => tenants.count(), { timeout: 10_000 }).toBe(0);
+      expect(await hasNode(tenant, 'twin-01')).toBe(false);
+      expect(await hasNode(null, 'twin-01')).toBe(true);
+      await shared.click();
+      await expect.poll(() => shared.count(), { timeout: 10_000 }).toBe(0);
+      expect(await hasNode(null, 'twin-01')).toBe(false);
+      expect(answer.asked).toHaveLength(2);
+      expect(errors).toEqual([]);
+    } finally {
+      await operatorVisit.context.close();
     }
   });
 
