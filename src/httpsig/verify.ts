@@ -19,7 +19,7 @@ import type { Clock } from '../clock.js';
 import { decodeBase64url, holderPublicKey } from '../tokens/keys.js';
 import { signatureBase, type RequestParts } from './base.js';
 import { checkContentDigest } from './digest.js';
-import { SignatureError } from './error.js';
+import { SignatureError, type SignatureErrorCode } from './error.js';
 import { fieldValue, malformed, parseSignatureFields, type SignatureFields } from './fields.js';
 
 /** How far `created` may be from the server's clock, and so how long a nonce must be remembered. */
@@ -67,16 +67,87 @@ export function verifyMessageSignature(request: RequestParts, publicKey: KeyObje
 }
 
 export async function verifyRequestSignature(request: RequestParts, options: ProofOptions): Promise<VerifiedProof> {
-  const holder = decodeBase64url(options.holderKey);
-  if (holder === null || holder.length !== 32) throw new TypeError('holderKey must be a 32-byte public key in base64url');
-  const fields = parseSignatureFields(request.headers);
-  const params = readParams(fields.params);
+  assertHolderKey(options.holderKey);
+  return concludeExamination(await examineRequestSignature(request, options.clock), options.holderKey, options.acceptNonce);
+}
+
+/** A refusal as plain data, so that an examination can cross a `postMessage` (src/api/agent-listener/). */
+export interface Refusal {
+  code: SignatureErrorCode;
+  message: string;
+}
+
+/**
+ * What can be learnt of a request's signature without its token: either a refusal, or the proof it
+ * would be if `keyid` turns out to be the holder's. `afterKeyCheck` is a refusal found by checks
+ * that today's order puts after the key check (digest, signature), kept back so that a request
+ * signed by the wrong key is still answered `wrong_key` first.
+ */
+export type Examination = { refusal: Refusal } | { proof: VerifiedProof; expiresAt: number; afterKeyCheck: Refusal | null };
+
+/**
+ * Every check that needs no token: the fields, the profile's parameters and components, the time
+ * window, the content digest, and the Ed25519 signature by the key `keyid` names (attacker-chosen:
+ * a pass here proves nothing until concludeExamination has matched it to the holder's key).
+ */
+export async function examineRequestSignature(request: RequestParts, clock: Clock): Promise<Examination> {
+  let fields: SignatureFields;
+  let params: ProfileParams;
+  try {
+    fields = parseSignatureFields(request.headers);
+    params = readParams(fields.params);
+    checkProfile(fields, params, request.body, clock);
+  } catch (error) {
+    return { refusal: refusalOf(error) };
+  }
   const body = request.body ?? new Uint8Array();
-  const required = body.length > 0 ? [...REQUIRED_COMPONENTS, 'content-digest'] : REQUIRED_COMPONENTS;
+  let afterKeyCheck: Refusal | null = null;
+  try {
+    if (body.length > 0 || fields.components.includes('content-digest')) {
+      checkContentDigest(fieldValue(request.headers, 'content-digest'), body);
+    }
+    // keyid is the sender's choice here: 32 bytes that are no Ed25519 point fail as a bad signature.
+    await checkSignatureOffThread(request, fields, keyNamed(params.keyid, fields));
+  } catch (error) {
+    afterKeyCheck = refusalOf(error);
+  }
+  const proof = { label: fields.label, keyid: params.keyid, nonce: params.nonce, created: params.created, components: fields.components };
+  return { proof, expiresAt: (params.created + SIGNATURE_WINDOW_SECONDS) * 1000, afterKeyCheck };
+}
+
+/** The checks that need the token: `keyid` is its final holder's key, then the nonce is fresh. */
+export async function concludeExamination(examination: Examination, holderKey: string, acceptNonce: AcceptNonce): Promise<VerifiedProof> {
+  if ('refusal' in examination) throw errorOf(examination.refusal);
+  const { proof, expiresAt, afterKeyCheck } = examination;
+  if (proof.keyid !== holderKey) {
+    throw new SignatureError('wrong_key', "keyid is not the token holder's public key: the final holder must sign");
+  }
+  if (afterKeyCheck) throw errorOf(afterKeyCheck);
+  if (!(await acceptNonce(proof.keyid, proof.nonce, expiresAt))) {
+    throw new SignatureError('nonce_reused', 'this nonce was already used: sign every request with a fresh nonce');
+  }
+  return proof;
+}
+
+function keyNamed(keyid: string, fields: SignatureFields): KeyObject {
+  try {
+    return holderPublicKey(keyid);
+  } catch {
+    throw invalidSignature(fields);
+  }
+}
+
+function assertHolderKey(holderKey: string): void {
+  const holder = decodeBase64url(holderKey);
+  if (holder === null || holder.length !== 32) throw new TypeError('holderKey must be a 32-byte public key in base64url');
+}
+
+/** The required components and the time window (SPEC §5: `created` within 60 s either way). */
+function checkProfile(fields: SignatureFields, params: ProfileParams, body: Uint8Array | undefined, clock: Clock): void {
+  const required = body !== undefined && body.length > 0 ? [...REQUIRED_COMPONENTS, 'content-digest'] : REQUIRED_COMPONENTS;
   const missing = required.filter((name) => !fields.components.includes(name));
   if (missing.length > 0) throw new SignatureError('components_missing', `the signature must cover ${missing.join(', ')}`);
-
-  const now = options.clock.now();
+  const now = clock.now();
   const window = SIGNATURE_WINDOW_SECONDS * 1000;
   if (now - params.created * 1000 > window) {
     throw new SignatureError('signature_expired', `the signature was created more than ${SIGNATURE_WINDOW_SECONDS} s ago`);
@@ -85,18 +156,15 @@ export async function verifyRequestSignature(request: RequestParts, options: Pro
     throw new SignatureError('signature_not_yet_valid', `the signature was created more than ${SIGNATURE_WINDOW_SECONDS} s in the future`);
   }
   if (params.expires !== undefined && now >= params.expires * 1000) throw new SignatureError('signature_expired', 'the signature has expired');
-  if (params.keyid !== options.holderKey) {
-    throw new SignatureError('wrong_key', "keyid is not the token holder's public key: the final holder must sign");
-  }
-  if (body.length > 0 || fields.components.includes('content-digest')) {
-    checkContentDigest(fieldValue(request.headers, 'content-digest'), body);
-  }
-  await checkSignatureOffThread(request, fields, holderPublicKey(options.holderKey));
-  const expiresAt = (params.created + SIGNATURE_WINDOW_SECONDS) * 1000;
-  if (!(await options.acceptNonce(params.keyid, params.nonce, expiresAt))) {
-    throw new SignatureError('nonce_reused', 'this nonce was already used: sign every request with a fresh nonce');
-  }
-  return { label: fields.label, keyid: params.keyid, nonce: params.nonce, created: params.created, components: fields.components };
+}
+
+function refusalOf(error: unknown): Refusal {
+  if (error instanceof SignatureError) return { code: error.code, message: error.message };
+  throw error;
+}
+
+function errorOf(refusal: Refusal): SignatureError {
+  return new SignatureError(refusal.code, refusal.message);
 }
 
 function checkSignature(request: RequestParts, fields: SignatureFields, publicKey: KeyObject): void {
