@@ -2,12 +2,8 @@
  * buildApp wires the API together and never listens (src/cli/serve.ts does). Registration order is
  * the order requests meet things: request id → problem mapping → auth/rate limit → routes.
  */
-import { randomUUID } from 'node:crypto';
 import type { ServerOptions as HttpsOptions } from 'node:https';
 import fastifySwagger from '@fastify/swagger';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv } from 'ajv';
-import Fastify, { LogController } from 'fastify';
 import { makeIdSource, systemClock, type Clock, type IdSource } from '../clock.js';
 import { REFRESH_MS, RevocationList } from '../control/revocations.js';
 import { HeartbeatRecorder } from '../control/heartbeats.js';
@@ -20,14 +16,10 @@ import { LEDGER_JOB, startBackground } from './background.js';
 import type { RouteDeps, TypedApp } from './deps.js';
 import { registerGiveWay } from './give-way.js';
 import { registerAuth } from './plugins/auth.js';
+import { createHttpApp } from './http-app.js';
 import { rateLimiterFor } from './rate-limiter.js';
-import { limitConnectionsPerAddress } from './connections.js';
 import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpMetrics } from './metrics.js';
 import { describeOperation } from './openapi.js';
-import { answerFrameworkError, answerSocketError, MAX_PARAM_LENGTH, registerProblemHandling } from './problem.js';
-import { registerRequestLog } from './request-log.js';
-import { registerRouteConfig } from './route-config.js';
-import { NoQuery } from './schemas.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -47,11 +39,6 @@ import { parseVerifierKey } from '../ledger/note.js';
 import { HEARTBEAT_INTERVAL_S } from '../control/nodes.js';
 import { DEFAULT_CPU_OVERCOMMIT } from '../control/scheduler.js';
 import { VERSION } from '../version.js';
-
-export const BODY_LIMIT_BYTES = 64 * 1024;
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export interface AppOptions {
   store: Store;
@@ -107,13 +94,6 @@ export interface AppOptions {
   consoleDirectory?: string;
 }
 
-// Bodies are validated strictly: no type coercion and no silent removal of unknown fields, so a
-// wrong type or a misspelt field is a 400 naming it. Query strings and path parameters are text,
-// so they are coerced ("10" → 10) by a second validator.
-// `verbose` keeps the failing schema and data on each error, from which src/api/validation.ts words it.
-const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
-const textAjv = new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
-
 /** What each built app's start-up check (or, later, its signer or scrub) found wrong with the ledger. */
 const ledgerProblems = new WeakMap<TypedApp, () => LedgerProblem | null>();
 /** Each built app's start-up check, settled when it has ended (passed or not). */
@@ -153,36 +133,17 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   };
   await deps.revocations.refresh(deps.store.db);
 
-  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const app: TypedApp = Fastify({
-    logger: options.logger ?? false,
-    // src/api/request-log.ts writes one line per request instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT_BYTES,
-    requestIdHeader: false,
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-    },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
-    // A request whose headers or body never arrive in full is answered 408 and closed, so slow or
-    // stalled clients cannot hold sockets open. Node checks its timers every connectionsCheckingInterval.
-    requestTimeout: requestTimeoutMs,
-    ...serverOptions(requestTimeoutMs, options.https),
-    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
-    frameworkErrors: answerFrameworkError,
-    clientErrorHandler: (error, socket) => answerSocketError(app.log, requestTimeoutMs, error, socket),
-  }).withTypeProvider<TypeBoxTypeProvider>();
-  // First, so every route meets it: each takes its scope from its row in routes/access.ts, and a route
-  // without a row refuses to build.
+  const app = createHttpApp({
+    logger: options.logger,
+    requestTimeoutMs: options.requestTimeoutMs,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    https: options.https,
+    trustProxy: options.trustProxy,
+    instrument: (app) => registerHttpMetrics(app, deps.metrics),
+  });
+  // Before any route: each takes its scope from its row in routes/access.ts, and a route without a
+  // row refuses to build.
   const closeAccessTable = takeScopesFromAccessTable(app);
-  limitConnectionsPerAddress(app.server, options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, (address, requestId) =>
-    app.log.warn({ reqId: requestId, remote: address, status: 429, code: 'too_many_connections' }, 'connection refused'),
-  );
-
-  // Fastify parses text/plain by default; the API takes JSON only, so any other body is a 415 (SPEC §3).
-  app.removeContentTypeParser('text/plain');
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -193,15 +154,6 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     transform: describeOperation,
   });
 
-  registerRouteConfig(app);
-  registerHttpMetrics(app, deps.metrics);
-  registerRequestLog(app);
-  // Hooks every request passes take a callback: an async hook costs a promise and a microtask each.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('X-Request-Id', request.id);
-    done(null, payload);
-  });
-  registerProblemHandling(app);
   const checked = startLedgerCheck(app, deps, options);
   ledgerChecks.set(app, checked);
   if (!options.checkLedgerInBackground) await checked;
@@ -224,7 +176,6 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const flushMs = Math.max(FLUSH_MS, options.sessionFlushMs ?? FLUSH_MS);
   flushPeriodically(app, { sessions: () => deps.sessions.flush(deps.store), heartbeats: () => deps.heartbeats.flush(deps.store) }, flushMs);
 
-  requireStrictQueries(app);
   registerHealthRoutes(app, deps, { metricsToken: options.metricsToken });
   registerTenantRoutes(app, deps);
   registerTokenRoutes(app, deps);
@@ -238,19 +189,6 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   return app;
-}
-
-/**
- * Node's server options: the request timeouts, and the TLS options when serving HTTPS (Fastify
- * then builds an https server from `https` alone, so the timeouts go there too).
- */
-function serverOptions(requestTimeoutMs: number, tls: HttpsOptions | undefined): { http: object } | { https: HttpsOptions } {
-  const timeouts = {
-    requestTimeout: requestTimeoutMs,
-    headersTimeout: requestTimeoutMs,
-    connectionsCheckingInterval: Math.min(1000, Math.max(10, requestTimeoutMs / 4)),
-  };
-  return tls ? { https: { ...timeouts, ...tls } } : { http: timeouts };
 }
 
 type FlushKind = 'sessions' | 'heartbeats';
@@ -313,19 +251,6 @@ function followKeyChanges(app: TypedApp, store: Store, keyring: PlatformKeyring 
   app.addHook('onClose', async () => {
     clearInterval(refresher);
     await stopListening();
-  });
-}
-
-/**
- * Every route refuses query parameters it does not name (a 400 naming them), rather than ignore a
- * misspelt filter and answer as if it were absent. A route without a query schema takes none.
- */
-function requireStrictQueries(app: TypedApp): void {
-  app.addHook('onRoute', (route) => {
-    const querystring = (route.schema?.querystring ?? NoQuery) as { additionalProperties?: unknown };
-    if (querystring.additionalProperties !== false)
-      throw new TypeError(`${[route.method].flat().join(',')} ${route.url}: its query schema must refuse unknown parameters (use strictQuery)`);
-    route.schema = { ...route.schema, querystring };
   });
 }
 

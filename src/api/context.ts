@@ -2,12 +2,16 @@
 import type { FastifyRequest } from 'fastify';
 import type { Origin } from '../control/context.js';
 import { PpnError, invalidInput } from '../errors.js';
-import { callerOf } from './plugins/auth.js';
+import { callerOf, type Caller } from './plugins/auth.js';
 
 export function originOf(request: FastifyRequest): Origin {
-  const { token, names } = callerOf(request);
+  return originFor(callerOf(request), request.id);
+}
+
+/** The ledger origin of a request `caller` made, with the request's id (the agent listener has no FastifyRequest). */
+export function originFor({ token, names }: Caller, requestId: string): Origin {
   const name = names.at(-1) ?? null;
-  return { actor: { token_id: token.tokenId, subject: token.subject, scope: token.scopes, ...(name !== null ? { name } : {}) }, requestId: request.id };
+  return { actor: { token_id: token.tokenId, subject: token.subject, scope: token.scopes, ...(name !== null ? { name } : {}) }, requestId };
 }
 
 /**

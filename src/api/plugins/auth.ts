@@ -17,7 +17,7 @@ import type { SessionRecorder } from '../../control/sessions.js';
 import { PpnError } from '../../errors.js';
 import { splitTarget } from '../../httpsig/base.js';
 import { SignatureError } from '../../httpsig/error.js';
-import { verifyRequestSignature, type AcceptNonce } from '../../httpsig/verify.js';
+import { concludeExamination, verifyRequestSignature, type AcceptNonce, type Examination } from '../../httpsig/verify.js';
 import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
@@ -54,8 +54,6 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     caller: Caller | null;
-    /** A JSON body's bytes as received: a request signature's `content-digest` covers them. */
-    rawBody: Buffer | null;
     /** Authenticated, and waiting for the body before its signature can be checked. */
     awaitingProof: { known: KnownToken; tenant: TenantRow | null; why: string } | null;
   }
@@ -69,12 +67,6 @@ export interface AuthOptions {
   limiter: RateLimiter;
   clock: Clock;
   tenantMetrics: TenantMetrics;
-}
-
-/** A verified token and its blocks' names, as cached. */
-interface KnownToken {
-  token: VerifiedToken;
-  names: (string | null)[];
 }
 
 const CACHE_LIMIT = 10_000;
@@ -111,7 +103,42 @@ export interface TransportPolicy {
   clientCertificateForPlatformAdmin: boolean;
 }
 
-export function registerAuth(app: FastifyInstance, options: AuthOptions, transport: TransportPolicy = { clientCertificateForPlatformAdmin: false }): void {
+/** What admitting a request needs to know of it, wherever it arrived (this app, or the agent listener). */
+export interface RequestFacts {
+  method: string;
+  /** The client's address, for the session record. */
+  ip: string;
+  /** The route's config.scope. */
+  scope: Scope | 'authenticated' | 'optional' | undefined;
+  /** Sets a response header (the rate limit's). */
+  header(name: string, value: string): void;
+  /** The connection presented a client certificate that Node verified (`serve --tls-client-ca`). */
+  clientCertified(): boolean;
+}
+
+/** A bearer token verified, with its blocks' names. */
+export interface KnownToken {
+  token: VerifiedToken;
+  names: (string | null)[];
+}
+
+/**
+ * The checks the hooks below run, one by one, for the agent listener's main-thread side
+ * (src/api/agent-listener/answer.ts), which runs them in the same order on calls its worker passes on.
+ */
+export interface AuthChecks {
+  /** The bearer token, verified (from the cache when it verified before). */
+  authenticate(header: string | undefined): Promise<KnownToken>;
+  /** Revocation and the tenant's existence, on every request; the token's tenant as read now. */
+  checkStanding(token: VerifiedToken): Promise<TenantRow | null>;
+  whyProofIsNeeded(token: VerifiedToken, tenant: TenantRow | null): string | null;
+  /** The possession checks that need the token, on a signature its worker examined (src/httpsig/verify.ts). */
+  concludePossession(examination: Examination, token: VerifiedToken, why: string): Promise<void>;
+  /** Rate limit, tenant state and scope; a request that reaches this has proved whatever it must. */
+  admit(known: KnownToken, tenant: TenantRow | null, facts: RequestFacts): Promise<Caller>;
+}
+
+export function registerAuth(app: FastifyInstance, options: AuthOptions, transport: TransportPolicy = { clientCertificateForPlatformAdmin: false }): AuthChecks {
   const verifyCached = cachedTokenVerifier(options.keyring);
 
   // Names never change, so the root's is read once per verified token and kept beside it.
@@ -130,10 +157,23 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     return { token, names };
   }
 
+  async function checkStanding(token: VerifiedToken): Promise<TenantRow | null> {
+    if (
+      options.revocations.anyRevoked(
+        token.tenantId,
+        token.chain.map((link) => link.jti),
+      )
+    ) {
+      throw new PpnError('unauthenticated', 'token has been revoked');
+    }
+    if (token.tenantId === null) return null;
+    const tenant = await findTenantForRequest(options.store.db, options.store.dialect, token.tenantId);
+    if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
+    return tenant;
+  }
+
   app.decorateRequest('caller', null);
-  app.decorateRequest('rawBody', null);
   app.decorateRequest('awaitingProof', null);
-  keepRawJsonBodies(app);
   const acceptNonce = nonceRecordFor(options.store, options.clock);
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -144,25 +184,13 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     const known = await authenticate(request.headers.authorization);
     const { token } = known;
     request.principal = { tenantId: token.tenantId, tokenId: token.tokenId };
-    if (
-      options.revocations.anyRevoked(
-        token.tenantId,
-        token.chain.map((link) => link.jti),
-      )
-    ) {
-      throw new PpnError('unauthenticated', 'token has been revoked');
-    }
-    let tenant: TenantRow | null = null;
-    if (token.tenantId !== null) {
-      tenant = (await findTenantForRequest(options.store.db, options.store.dialect, token.tenantId)) ?? null;
-      if (!tenant || tenant.state === 'deleted') throw new PpnError('unauthenticated', "token's tenant no longer exists");
-    }
+    const tenant = await checkStanding(token);
     const proofNeeded = whyProofIsNeeded(token, tenant);
     if (proofNeeded) {
       request.awaitingProof = { known, tenant, why: proofNeeded };
       return;
     }
-    await admit(request, reply, known, tenant);
+    request.caller = await admit(known, tenant, factsOf(request, reply));
   });
 
   // Runs after the body is read (and refused if too large or not JSON), before any validation.
@@ -171,17 +199,16 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     if (!awaiting) return;
     request.awaitingProof = null;
     await checkPossession(request, awaiting.known.token, awaiting.why, options.clock, acceptNonce);
-    await admit(request, reply, awaiting.known, awaiting.tenant);
+    request.caller = await admit(awaiting.known, awaiting.tenant, factsOf(request, reply));
   });
 
-  /** Rate limit, tenant state and scope; a request that reaches this has proved whatever it must. */
-  async function admit(request: FastifyRequest, reply: FastifyReply, { token, names }: KnownToken, tenant: TenantRow | null): Promise<void> {
-    const required = routeConfigOf(request).scope;
+  async function admit({ token, names }: KnownToken, tenant: TenantRow | null, facts: RequestFacts): Promise<Caller> {
+    const required = facts.scope;
     if (tenant) {
       const decision = await options.limiter.take(tenant.tenant_id, tenant.api_rate_limit_rpm, options.clock.now());
       // draft-ietf-httpapi-ratelimit-headers: the policy, then what is left of it.
-      reply.header('RateLimit-Policy', `"tenant";q=${decision.limit};w=60`);
-      reply.header('RateLimit', `"tenant";r=${decision.remaining};t=${decision.resetSeconds}`);
+      facts.header('RateLimit-Policy', `"tenant";q=${decision.limit};w=60`);
+      facts.header('RateLimit', `"tenant";r=${decision.remaining};t=${decision.resetSeconds}`);
       if (!decision.allowed) {
         options.tenantMetrics.rateLimited(tenant.tenant_id);
         throw new PpnError('rate_limited', `tenant ${tenant.tenant_id} exceeded ${decision.limit} requests per minute`, {
@@ -189,7 +216,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
           extensions: { retry_after_seconds: Math.max(1, decision.resetSeconds) },
         });
       }
-      if (tenant.state === 'suspended' && !READ_METHODS.has(request.method)) {
+      if (tenant.state === 'suspended' && !READ_METHODS.has(facts.method)) {
         throw new PpnError('tenant_suspended', `tenant ${tenant.tenant_id} is suspended: its tokens may only read`);
       }
     }
@@ -205,7 +232,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     const isPlatformAdmin = token.scopes.includes('service:platform-admin');
     // A platform-admin token alone, copied off a laptop, is not enough: the connection must also
     // have presented a certificate the --tls-client-ca signed (Node verified it in the handshake).
-    if (isPlatformAdmin && transport.clientCertificateForPlatformAdmin && (request.raw.socket as TLSSocket).authorized !== true) {
+    if (isPlatformAdmin && transport.clientCertificateForPlatformAdmin && !facts.clientCertified()) {
       throw new PpnError(
         'client_certificate_required',
         'platform-admin tokens are accepted only on a connection that presents a client certificate signed by the CA the server was given (--tls-client-ca)',
@@ -214,10 +241,30 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
     if (required !== undefined && required !== 'authenticated' && required !== 'optional' && !scopesAllow(token.scopes, required)) {
       throw new PpnError('forbidden', `this action needs scope ${required}; the token has ${token.scopes.join(', ')}`);
     }
-    request.caller = { token, names, tenant, isPlatformAdmin };
     // Only admitted requests are a session's use: refused ones are not counted (SPEC §5 sessions).
-    options.sessions.record(token, names.at(-1) ?? null, request.ip, options.clock.now());
+    options.sessions.record(token, names.at(-1) ?? null, facts.ip, options.clock.now());
+    return { token, names, tenant, isPlatformAdmin };
   }
+
+  async function concludePossession(examination: Examination, token: VerifiedToken, why: string): Promise<void> {
+    try {
+      await concludeExamination(examination, token.subject, acceptNonce);
+    } catch (error) {
+      throw possessionRefusal(error, why);
+    }
+  }
+
+  return { authenticate, checkStanding, whyProofIsNeeded, concludePossession, admit };
+}
+
+function factsOf(request: FastifyRequest, reply: FastifyReply): RequestFacts {
+  return {
+    method: request.method,
+    ip: request.ip,
+    scope: routeConfigOf(request).scope,
+    header: (name, value) => void reply.header(name, value),
+    clientCertified: () => (request.raw.socket as TLSSocket).authorized === true,
+  };
 }
 
 /** Why a request under `token` must prove possession (SPEC §5, require_pop), or null when it need not. */
@@ -230,8 +277,7 @@ function whyProofIsNeeded(token: VerifiedToken, tenant: TenantRow | null): strin
 
 /**
  * SPEC §5: the request carries an RFC 9421 signature by the final holder's key. Checked before the
- * rate limit, so a forged or replayed request counts against no tenant. A SignatureError becomes a
- * 401 naming its code in `signature_error`, as a TokenError's is named in `token_error`.
+ * rate limit, so a forged or replayed request counts against no tenant.
  */
 async function checkPossession(request: FastifyRequest, token: VerifiedToken, why: string, clock: Clock, acceptNonce: AcceptNonce): Promise<void> {
   const { path, query } = splitTarget(request.url);
@@ -239,23 +285,14 @@ async function checkPossession(request: FastifyRequest, token: VerifiedToken, wh
   try {
     await verifyRequestSignature(parts, { holderKey: token.subject, clock, acceptNonce });
   } catch (error) {
-    if (!(error instanceof SignatureError)) throw error;
-    throw new PpnError('unauthenticated', `${why}: ${error.message}`, { extensions: { signature_error: error.code } });
+    throw possessionRefusal(error, why);
   }
 }
 
-/**
- * JSON bodies are read as bytes and kept beside the parsed value, since a request signature's digest
- * covers the bytes as sent. Parsing is Fastify's own (prototype-poisoning checks included).
- */
-function keepRawJsonBodies(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    request.rawBody = body as Buffer;
-    // Fastify's parser answers through `done`; its return value carries nothing.
-    void parseJson(request, body as unknown as string, done);
-  });
+/** A SignatureError becomes a 401 naming its code in `signature_error`, as a TokenError's is named in `token_error`. */
+function possessionRefusal(error: unknown, why: string): unknown {
+  if (!(error instanceof SignatureError)) return error;
+  return new PpnError('unauthenticated', `${why}: ${error.message}`, { extensions: { signature_error: error.code } });
 }
 
 /** The caller of an authenticated route (the hook guarantees it is set). */

@@ -4,74 +4,20 @@
  * and removing nodes is for the tenant's tokens; a platform admin addresses a tenant's nodes with
  * ?tenant_id= and the shared pool without it.
  */
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteDeps, TypedApp } from '../deps.js';
 import { originOf, tenantScopeOf } from '../context.js';
-import { callerOf } from '../plugins/auth.js';
+import { callerOf, type Caller } from '../plugins/auth.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { DnsLabel, Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
-import { CONSOLE_BYTES, enrollNode, receiveHeartbeat, removeNode, uploadConsole, type NodeCaller } from '../../control/nodes.js';
+import { Page, ResourceId, TenantId, listOf, strictQuery } from '../schemas.js';
+import type { Origin } from '../../control/context.js';
+import { enrollNode, receiveHeartbeat, removeNode, uploadConsole, type Capacity, type NodeCaller, type ObservedVm } from '../../control/nodes.js';
+import { CONSOLE_BODY_LIMIT_BYTES, ConsoleParams, ConsoleUpload, Enroll, Heartbeat, HeartbeatReply, NodeParams, NodeView } from './agent-schemas.js';
 import { invalidInput, notFound } from '../../errors.js';
 import { SHARED_POOL, findConsole, findNode, listNodeRows, type NodeRow } from '../../store/nodes.js';
 import { findVm, listVmsOnNode, sumNodeAllocations, type VmRow } from '../../store/vms.js';
 
-const Capacity = Type.Object(
-  {
-    cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
-    memory_mb_total: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-    memory_mb_available: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
-    disk_gb_available: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
-    kvm: Type.Boolean(),
-    load1: Type.Number({ minimum: 0, maximum: 1_000_000 }),
-  },
-  { additionalProperties: false },
-);
-
-const ObservedVm = Type.Object(
-  {
-    vm_id: ResourceId,
-    state: Type.Union([Type.Literal('starting'), Type.Literal('running'), Type.Literal('stopped'), Type.Literal('failed')]),
-    // The exit status and last console lines of a failed VM (≤ 1 KiB).
-    reason: Type.Optional(Type.String({ maxLength: 1024 })),
-  },
-  { additionalProperties: false },
-);
-
-const Enroll = Type.Object({ node_id: DnsLabel, capacity: Capacity }, { additionalProperties: false });
-const Heartbeat = Type.Object({ capacity: Capacity, vms: Type.Array(ObservedVm, { maxItems: 1000 }) }, { additionalProperties: false });
-/** base64 of at most CONSOLE_BYTES bytes. */
-const ConsoleUpload = Type.Object(
-  {
-    data: Type.String({
-      pattern: '^[A-Za-z0-9+/]*={0,2}$',
-      maxLength: Math.ceil(CONSOLE_BYTES / 3) * 4,
-      description: 'standard base64 of at most the last 64 KiB of the console',
-    }),
-  },
-  { additionalProperties: false },
-);
-/** A console upload is up to 64 KiB as base64 inside JSON: above the API's 64 KiB body limit. */
-const CONSOLE_BODY_LIMIT_BYTES = 128 * 1024;
-
-const NodeView = Type.Object({
-  node_id: Type.String(),
-  tenant_id: Type.Union([Type.String(), Type.Null()]),
-  shared: Type.Boolean(),
-  public_key: Type.String(),
-  state: Type.String(),
-  capacity: Type.Object({
-    cpus: Type.Integer(),
-    memory_mb_total: Type.Integer(),
-    memory_mb_available: Type.Integer(),
-    disk_gb_available: Type.Integer(),
-    kvm: Type.Boolean(),
-  }),
-  allocated: Type.Object({ vms: Type.Integer(), vcpus: Type.Integer(), memory_mb: Type.Integer(), disk_gb: Type.Integer() }),
-  last_heartbeat_at: Type.String(),
-  enrolled_at: Type.String(),
-  enrolled_by: Type.String(),
-});
 const NodeVmView = Type.Object({
   vm_id: Type.String(),
   tenant_id: Type.String(),
@@ -80,20 +26,8 @@ const NodeVmView = Type.Object({
   desired_state: Type.String(),
 });
 const NodeDetail = Type.Intersect([NodeView, Type.Object({ vms: Type.Array(NodeVmView) })]);
-const DesiredVm = Type.Object({
-  vm_id: Type.String(),
-  name: Type.String(),
-  vcpus: Type.Integer(),
-  memory_mb: Type.Integer(),
-  disk_gb: Type.Integer(),
-  image: Type.Union([Type.String(), Type.Null()]),
-  desired_state: Type.String(),
-});
-const HeartbeatReply = Type.Object({ node: NodeView, heartbeat_interval_s: Type.Integer(), vms: Type.Array(DesiredVm) });
 const ConsoleView = Type.Object({ vm_id: Type.String(), data: Type.String(), bytes: Type.Integer(), updated_at: Type.Union([Type.String(), Type.Null()]) });
 
-const NodeParams = Type.Object({ node_id: DnsLabel });
-const ConsoleParams = Type.Object({ node_id: DnsLabel, vm_id: ResourceId });
 const VmParams = Type.Object({ vm_id: ResourceId });
 const TenantQuery = strictQuery({ tenant_id: Type.Optional(TenantId) });
 const ListQuery = strictQuery({ tenant_id: Type.Optional(TenantId), ...Page });
@@ -129,9 +63,53 @@ function allocatedBy(vms: readonly VmRow[]): Allocated {
   return { vms: placed.length, vcpus: sum('vcpus'), memory_mb: sum('memory_mb'), disk_gb: sum('disk_gb') };
 }
 
-function nodeCallerOf(request: FastifyRequest): NodeCaller {
-  const { token, tenant } = callerOf(request);
+/** A VM the node should run, in the order of DesiredVm's fields. */
+function desiredVmView(vm: VmRow) {
+  return { vm_id: vm.vm_id, name: vm.name, vcpus: vm.vcpus, memory_mb: vm.memory_mb, disk_gb: vm.disk_gb, image: vm.image, desired_state: vm.desired_state };
+}
+
+export function nodeCallerOf({ token, tenant }: Caller): NodeCaller {
   return { tenantId: token.tenantId, publicKey: token.subject, tokenId: token.tokenId, vmGeneration: tenant?.vm_generation ?? null };
+}
+
+/**
+ * The node's own routes as answers, whichever port the request came in on: the API's routes below
+ * and the agent listener's (src/api/agent-listener/answer.ts) call these, with the caller admitted.
+ */
+export interface NodeAnswers {
+  /** The enrolled node's view (201). */
+  enroll(origin: Origin, caller: Caller, body: { node_id: string; capacity: Capacity }): Promise<Static<typeof NodeView>>;
+  /** The heartbeat's reply as JSON text (200). */
+  heartbeat(origin: Origin, caller: Caller, nodeId: string, body: { capacity: Capacity; vms: ObservedVm[] }): Promise<string>;
+  /** Stores the console's last bytes (204). */
+  uploadConsole(caller: Caller, nodeId: string, vmId: string, body: { data: string }): Promise<void>;
+}
+
+export function nodeAnswers(deps: RouteDeps): NodeAnswers {
+  /** Serialised heartbeat replies by the node row they were made from; they go with their rows. */
+  const replyBodies = new WeakMap<NodeRow, string>();
+  return {
+    async enroll(origin, caller, body) {
+      const node = await enrollNode(deps, origin, nodeCallerOf(caller), body.node_id, body.capacity);
+      return nodeView(node, allocatedBy([]));
+    },
+    async heartbeat(origin, caller, nodeId, { capacity, vms }) {
+      const beat = await receiveHeartbeat(deps, origin, nodeCallerOf(caller), nodeId, capacity, vms, deps.heartbeatIntervalS);
+      // A heartbeat answered from memory returns the very node row it was last answered with (a new
+      // one whenever anything in the answer changes), so that answer's bytes serve it again.
+      let text = replyBodies.get(beat.node);
+      if (text === undefined) {
+        // Each view lists HeartbeatReply's fields in its order, so this is the text its serializer makes.
+        const reply = { node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: deps.heartbeatIntervalS, vms: beat.vms.map(desiredVmView) };
+        text = JSON.stringify(reply);
+        replyBodies.set(beat.node, text);
+      }
+      return text;
+    },
+    async uploadConsole(caller, nodeId, vmId, body) {
+      await uploadConsole(deps, nodeCallerOf(caller), nodeId, vmId, Buffer.from(body.data, 'base64'));
+    },
+  };
 }
 
 /**
@@ -142,12 +120,10 @@ function poolOf(request: FastifyRequest, named: string | undefined): string {
   return tenantScopeOf(request, named) ?? SHARED_POOL;
 }
 
-export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
-  /** Serialised heartbeat replies by the node row they were made from; they go with their rows. */
-  const replyBodies = new WeakMap<NodeRow, string>();
+export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): NodeAnswers {
+  const answers = nodeAnswers(deps);
   app.post('/v1/nodes', { config: { scope: 'node:agent' }, schema: { body: Enroll, response: { 201: NodeView } } }, async (request, reply) => {
-    const node = await enrollNode(deps, originOf(request), nodeCallerOf(request), request.body.node_id, request.body.capacity);
-    return reply.code(201).send(nodeView(node, allocatedBy([])));
+    return reply.code(201).send(await answers.enroll(originOf(request), callerOf(request), request.body));
   });
 
   app.post(
@@ -156,17 +132,9 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
     // so a read that arrives meanwhile waits for a stage of it, not for all of it.
     { config: { scope: 'node:agent', background: true }, schema: { params: NodeParams, body: Heartbeat, response: { 200: HeartbeatReply } } },
     async (request, reply) => {
-      const { capacity, vms } = request.body;
-      const beat = await receiveHeartbeat(deps, originOf(request), nodeCallerOf(request), request.params.node_id, capacity, vms, deps.heartbeatIntervalS);
-      // A heartbeat answered from memory returns the very node row it was last answered with (a new
-      // one whenever anything in the answer changes), so that answer's bytes serve it again.
-      let body = replyBodies.get(beat.node);
-      if (body === undefined) {
-        body = reply.serialize({ node: nodeView(beat.node, allocatedBy(beat.vms)), heartbeat_interval_s: deps.heartbeatIntervalS, vms: beat.vms }) as string;
-        replyBodies.set(beat.node, body);
-      }
-      // Pre-serialised bytes bypass the typed reply; the route's response schema made them.
-      return (reply as FastifyReply).type('application/json; charset=utf-8').send(body);
+      const text = await answers.heartbeat(originOf(request), callerOf(request), request.params.node_id, request.body);
+      // Pre-serialised bytes bypass the typed reply; the route's response schema describes them.
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(text);
     },
   );
 
@@ -174,7 +142,7 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
     '/v1/nodes/:node_id/vms/:vm_id/console',
     { bodyLimit: CONSOLE_BODY_LIMIT_BYTES, config: { scope: 'node:agent' }, schema: { params: ConsoleParams, body: ConsoleUpload } },
     async (request, reply) => {
-      await uploadConsole(deps, nodeCallerOf(request), request.params.node_id, request.params.vm_id, Buffer.from(request.body.data, 'base64'));
+      await answers.uploadConsole(callerOf(request), request.params.node_id, request.params.vm_id, request.body);
       return reply.code(204).send();
     },
   );
@@ -227,4 +195,5 @@ export function registerNodeRoutes(app: TypedApp, deps: RouteDeps): void {
       return { vm_id: vm.vm_id, data, bytes: Buffer.from(data, 'base64').length, updated_at: console?.updated_at ?? null };
     },
   );
+  return answers;
 }
