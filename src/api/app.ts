@@ -17,6 +17,7 @@ import type { RouteDeps, TypedApp } from './deps.js';
 import { registerGiveWay } from './give-way.js';
 import { registerAuth } from './plugins/auth.js';
 import { createHttpApp } from './http-app.js';
+import { answerAgentCalls, type AnswerAgentCall } from './agent-listener/answer.js';
 import { rateLimiterFor } from './rate-limiter.js';
 import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpMetrics } from './metrics.js';
 import { describeOperation } from './openapi.js';
@@ -99,6 +100,16 @@ const ledgerProblems = new WeakMap<TypedApp, () => LedgerProblem | null>();
 /** Each built app's start-up check, settled when it has ended (passed or not). */
 const ledgerChecks = new WeakMap<TypedApp, Promise<void>>();
 
+/** Each built app's answerer of the agent listener's calls (src/api/agent-listener/). */
+const agentCalls = new WeakMap<TypedApp, AnswerAgentCall>();
+
+/** How the agent listener's worker has `app` answer the node's calls it passes on (`serve --agent-listen`). */
+export function agentCallsOf(app: TypedApp): AnswerAgentCall {
+  const answer = agentCalls.get(app);
+  if (!answer) throw new TypeError('not an app buildApp built');
+  return answer;
+}
+
 /** The problem that makes `app` refuse /v1, or null while its ledger holds. */
 export function ledgerProblemOf(app: TypedApp): LedgerProblem | null {
   return ledgerProblems.get(app)?.() ?? null;
@@ -158,7 +169,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   ledgerChecks.set(app, checked);
   if (!options.checkLedgerInBackground) await checked;
   registerGiveWay(app);
-  registerAuth(app, deps, { clientCertificateForPlatformAdmin: options.clientCertificateForPlatformAdmin === true });
+  const auth = registerAuth(app, deps, { clientCertificateForPlatformAdmin: options.clientCertificateForPlatformAdmin === true });
 
   // Revocations made by other replicas reach this one when they announce them (PostgreSQL NOTIFY),
   // and within REFRESH_MS whatever happens to the notification.
@@ -181,13 +192,14 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   registerTokenRoutes(app, deps);
   registerSessionRoutes(app, deps);
   registerVmRoutes(app, deps);
-  registerNodeRoutes(app, deps);
+  const nodes = registerNodeRoutes(app, deps);
   registerLedgerRoutes(app, deps);
   registerVersionRoutes(app);
   await registerConsole(app, options.consoleDirectory ?? builtConsoleDirectory());
   // After the last of the API's routes: register any new route above this line.
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
+  agentCalls.set(app, answerAgentCalls(deps, auth, nodes, app.log));
   return app;
 }
 

@@ -73,19 +73,22 @@ export interface ReloadLog {
 }
 
 /**
- * On SIGHUP, re-reads the files and gives new connections the new certificate. A pair that does not
- * load is logged and the one in use kept. Returns a function that stops listening for the signal.
+ * Re-reads the files and gives new connections the new certificate. A pair that does not load is
+ * logged and the one in use kept.
  */
+export function reloadTls(server: TlsServer, files: ServerTlsFiles, log: ReloadLog): void {
+  try {
+    const { context, fingerprint } = readContext(files);
+    server.setSecureContext(context);
+    log.info({ cert: files.cert, fingerprint }, 'reloaded the TLS certificate and key: new connections get them');
+  } catch (error) {
+    log.error({ cert: files.cert, key: files.key, err: error }, `kept the TLS certificate in use: ${(error as Error).message}`);
+  }
+}
+
+/** Reloads on SIGHUP (reloadTls). Returns a function that stops listening for the signal. */
 export function reloadOnSighup(server: TlsServer, files: ServerTlsFiles, log: ReloadLog): () => void {
-  const reload = () => {
-    try {
-      const { context, fingerprint } = readContext(files);
-      server.setSecureContext(context);
-      log.info({ cert: files.cert, fingerprint }, 'reloaded the TLS certificate and key: new connections get them');
-    } catch (error) {
-      log.error({ cert: files.cert, key: files.key, err: error }, `kept the TLS certificate in use: ${(error as Error).message}`);
-    }
-  };
+  const reload = () => reloadTls(server, files, log);
   process.on('SIGHUP', reload);
   return () => process.off('SIGHUP', reload);
 }
