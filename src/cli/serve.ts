@@ -2,7 +2,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
-import { buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
+import { agentCallsOf, buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
+import { startAgentListener, type AgentListener } from '../api/agent-listener/host.js';
+import type { TypedApp } from '../api/deps.js';
+import type { Store } from '../store/store.js';
 import { serverLogStream } from '../api/request-log.js';
 import { mintAdminToken, DEFAULT_ADMIN_TOKEN_SECONDS } from '../control/admin-token.js';
 import {
@@ -23,6 +26,8 @@ import { preparePlatformKeys } from './keys.js';
 import { CliError, controlDeps, openWritableStore, withDatabaseSource, type DatabaseUrl } from './common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9221';
+/** What --agent-listen's help and errors suggest: the port beside the API's. */
+export const EXAMPLE_AGENT_LISTEN = '0.0.0.0:9222';
 
 export interface ServeOptions {
   dataDir: string;
@@ -31,6 +36,8 @@ export interface ServeOptions {
   /** Forget the URL the data directory remembers (--database-url ""). */
   forgetDatabaseUrl?: boolean;
   listen: string;
+  /** --agent-listen: also serve the node agents' routes here, from a worker thread (undefined: off). */
+  agentListen?: string;
   logLevel: string;
   /** vCPUs the scheduler may place per node CPU. */
   cpuOvercommit?: number;
@@ -74,10 +81,10 @@ export function readMetricsToken(file: string | undefined): string | undefined {
   return token;
 }
 
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, option = '--listen', example = DEFAULT_LISTEN): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw new CliError(`--listen wants HOST:PORT, e.g. ${DEFAULT_LISTEN}; got "${text}"`, 2);
+  if (!match || port > 65535) throw new CliError(`${option} wants HOST:PORT, e.g. ${example}; got "${text}"`, 2);
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -93,6 +100,7 @@ function pollMsFromEnv(): number | undefined {
 export async function serve(options: ServeOptions): Promise<void> {
   const say = startupLog();
   const { host, port } = parseListen(options.listen);
+  const agentListen = options.agentListen ? parseListen(options.agentListen, '--agent-listen', EXAMPLE_AGENT_LISTEN) : undefined;
   const metricsToken = readMetricsToken(options.metricsTokenFile);
   // Before anything else, so a wrong file stops the server before it takes the data directory.
   const tls = options.tls ? readServerTls(options.tls) : undefined;
@@ -120,12 +128,13 @@ export async function serve(options: ServeOptions): Promise<void> {
     writeSecretFile(tokenFile, `${token}\n`);
     say(`wrote a platform-admin token (${row.token_id}, expires ${row.expires_at}) to ${tokenFile}`);
   };
+  const logStream = serverLogStream();
   const app = await buildApp({
     store,
     keyring,
     clock: deps.clock,
     ids: deps.ids,
-    logger: { level: options.logLevel, stream: serverLogStream() },
+    logger: { level: options.logLevel, stream: logStream },
     runBackgroundWork: true,
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(dataDir),
@@ -141,7 +150,11 @@ export async function serve(options: ServeOptions): Promise<void> {
     clientCertificateForPlatformAdmin: tls?.clientCertificateForPlatformAdmin,
     trustProxy: options.trustProxy,
   });
-  if (options.tls) reloadOnSighup(app.server as unknown as TlsServer, options.tls, app.log);
+  let agentListener: AgentListener | undefined;
+  if (options.tls) {
+    reloadOnSighup(app.server as unknown as TlsServer, options.tls, app.log);
+    process.on('SIGHUP', () => agentListener?.reloadTls());
+  }
   // Without TLS there is nothing to reload, but `systemctl reload` (the unit's ExecReload) still
   // sends SIGHUP, whose default action would end the server.
   else process.on('SIGHUP', () => app.log.info('SIGHUP: nothing to reload (no TLS certificate): still serving'));
@@ -159,7 +172,8 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.exit(1);
     }, timeoutS * 1000).unref();
     app.log.info({ signal }, 'shutting down: finishing requests in flight');
-    await app.close();
+    // The agent listener's requests in flight are answered by the app: both finish before the store closes.
+    await Promise.all([agentListener?.close(), app.close()]);
     step = 'closing the store';
     await store.close();
     process.exit(0);
@@ -175,11 +189,44 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const address = await app.listen({ host, port });
   say(`service-vm-tenant listening on ${address} (data: ${dataDir}, store: ${store.location})`);
+  if (agentListen) {
+    agentListener = await startListenerOrStop(app, store, options, agentListen, (lines) => logStream.write(lines));
+    say(`the node agents' routes (enroll, heartbeat, console) are also served on ${agentListener.address}, from a worker thread (--agent-listen)`);
+  }
   if (metricsToken !== undefined) say('/metrics answers only the metrics token, with the per-tenant series');
   if (tls) say(`serving TLS with certificate ${tls.fingerprint}${tls.clientCertificateForPlatformAdmin ? '; platform-admin tokens need a client certificate' : ''}`);
   await ledgerChecked(app);
   const problem = ledgerProblemOf(app);
   if (problem && needsToken) say(`wrote no platform-admin token to ${tokenFile}: the ledger failed its check at index ${problem.index}`);
+}
+
+/**
+ * The agent listener (src/api/agent-listener/), on the API port's certificate. A port it cannot
+ * take stops the start: the API closes, the store too, and the command fails naming the option.
+ */
+async function startListenerOrStop(
+  app: TypedApp,
+  store: Store,
+  options: ServeOptions,
+  { host, port }: { host: string; port: number },
+  writeLog: (lines: string) => void,
+): Promise<AgentListener> {
+  try {
+    return await startAgentListener({
+      host,
+      port,
+      answer: agentCallsOf(app),
+      log: app.log,
+      writeLog,
+      logLevel: options.logLevel,
+      tls: options.tls,
+      trustProxy: options.trustProxy,
+    });
+  } catch (error) {
+    await app.close();
+    await store.close();
+    throw new CliError(`--agent-listen ${options.agentListen}: cannot serve the agent routes there: ${(error as Error).message}`, 1);
+  }
 }
 
 /**

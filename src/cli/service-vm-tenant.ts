@@ -15,7 +15,7 @@ import { listKeys, retireKey, rotateKey } from './keys.js';
 import { CliError, parsePositiveInt, resolveDatabaseUrl, runCli, withDatabaseSource } from './common.js';
 import { addInstallServiceCommand, TENANT_ROLE } from './install-service.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_LISTEN, DEFAULT_SHUTDOWN_TIMEOUT_S, parseListen, serve } from './serve.js';
+import { DEFAULT_LISTEN, DEFAULT_SHUTDOWN_TIMEOUT_S, EXAMPLE_AGENT_LISTEN, parseListen, serve } from './serve.js';
 import { parseTrustedProxies } from '../tls/proxies.js';
 import type { ServerTlsFiles } from '../tls/server.js';
 
@@ -37,6 +37,10 @@ program
     'PostgreSQL URL, postgres://... (env PPN_DATABASE_URL); remembered in the data directory once it works; "" forgets it and uses SQLite; default: the remembered one, else SQLite',
   )
   .option('--listen <host:port>', `address to listen on (env PPN_LISTEN, default ${DEFAULT_LISTEN})`)
+  .option(
+    '--agent-listen <host:port>',
+    `also serve the node agents' routes (enroll, heartbeat, console) on this address, from a worker thread, off the API's event loop (env PPN_AGENT_LISTEN, e.g. ${EXAMPLE_AGENT_LISTEN}; default off)`,
+  )
   .option('--log-level <level>', 'pino log level (env PPN_LOG_LEVEL)', process.env.PPN_LOG_LEVEL ?? 'info')
   .option('--cpu-overcommit <ratio>', `vCPUs the scheduler may place per node CPU (default ${DEFAULT_CPU_OVERCOMMIT})`, parseOvercommit, DEFAULT_CPU_OVERCOMMIT)
   .option(
@@ -80,6 +84,7 @@ program
         database: resolveDatabaseUrl(dataDir, opts.databaseUrl),
         forgetDatabaseUrl: opts.databaseUrl === '',
         listen: opts.listen ?? process.env.PPN_LISTEN ?? DEFAULT_LISTEN,
+        agentListen: opts.agentListen ?? (process.env.PPN_AGENT_LISTEN || undefined),
         logLevel: opts.logLevel,
         cpuOvercommit: opts.cpuOvercommit,
         heartbeatIntervalS: opts.heartbeatInterval,
@@ -94,6 +99,7 @@ interface ServeCommandOptions {
   dataDir?: string;
   databaseUrl?: string;
   listen?: string;
+  agentListen?: string;
   logLevel: string;
   cpuOvercommit: number;
   heartbeatInterval: number;
