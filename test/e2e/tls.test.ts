@@ -261,6 +261,30 @@ describe('serve --tls-cert and --tls-key', () => {
     expect((await api(server.url, 'GET', '/v1/whoami', { token: server.adminToken, ca: pki.ca })).status).toBe(200);
   });
 
+  it('serves the agent port (--agent-listen) with the same certificate, and reloads it there too on SIGHUP', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ppn-live-'));
+    const live = { cert: join(dir, 'live.pem'), key: join(dir, 'live.key') };
+    copyFileSync(pki.server.cert, live.cert);
+    copyFileSync(pki.server.key, live.key);
+    const server = await start(undefined, { args: [...tlsArgs(live), '--agent-listen', '127.0.0.1:0', '--log-level', 'info'], ca: pki.ca });
+    const said = /node agents' routes .* are also served on (https:\/\/127\.0\.0\.1:\d+)/;
+    expect(await within(10_000, async () => said.test(server.output()))).not.toBeNull();
+    const agentUrl = said.exec(server.output())![1]!;
+    expect(await servedFingerprint(agentUrl)).toBe(fingerprintOf(pki.server.cert));
+    expect((await api(agentUrl, 'GET', '/v1/version', { ca: pki.ca })).status).toBe(200);
+
+    const renewed = pki.issueServer('server-renewed');
+    copyFileSync(renewed.cert, live.cert);
+    copyFileSync(renewed.key, live.key);
+    server.process.kill('SIGHUP');
+    expect(
+      await within(5000, async () => (await servedFingerprint(agentUrl)) === fingerprintOf(renewed.cert)),
+      'the agent port offers the renewed certificate',
+    ).not.toBeNull();
+    expect(await servedFingerprint(server.url)).toBe(fingerprintOf(renewed.cert));
+    expect((await api(agentUrl, 'GET', '/v1/version', { ca: pki.ca })).status).toBe(200);
+  });
+
   it('a server without TLS keeps serving on SIGHUP (what `systemctl reload` sends), saying there is nothing to reload', async () => {
     const server = await start(undefined, { args: ['--log-level', 'info'] });
     server.process.kill('SIGHUP');
