@@ -22,7 +22,18 @@ import { encodeBase64url, rawPublicKey } from '../src/tokens/keys.js';
 import { expectJson, keepAliveAgent, sendJson } from './fleet-http.js';
 
 export type AgentCommand =
-  { cmd: 'enroll'; url: string; tenantId: string; tenantAdminToken: string; count: number; intervalS: number } | { cmd: 'start' | 'pause' | 'resume' | 'stats' | 'exit' };
+  | {
+      cmd: 'enroll';
+      /** The API: node tokens are issued there. */
+      url: string;
+      /** Where the nodes enroll and heartbeat: the agent listener (`serve --agent-listen`), or the API. */
+      agentUrl: string;
+      tenantId: string;
+      tenantAdminToken: string;
+      count: number;
+      intervalS: number;
+    }
+  | { cmd: 'start' | 'pause' | 'resume' | 'stats' | 'exit' };
 
 export interface AgentStats {
   event: 'stats';
@@ -84,6 +95,8 @@ setPriority(Number(process.env.BENCH_FLEET_GENERATOR_NICE ?? 19));
 const nodes: SimNode[] = [];
 const agent = keepAliveAgent(64);
 let base = new URL('http://127.0.0.1');
+/** Where enrolls and heartbeats go. */
+let agentBase = base;
 let periodMs = 10;
 let sent = 0;
 let ok = 0;
@@ -101,6 +114,7 @@ function fail(what: string): void {
 
 async function enroll(command: Extract<AgentCommand, { cmd: 'enroll' }>): Promise<AgentEvent> {
   base = new URL(command.url);
+  agentBase = new URL(command.agentUrl);
   periodMs = (command.intervalS * 1000) / command.count;
   const started = Date.now();
   let done = 0;
@@ -120,7 +134,7 @@ async function enroll(command: Extract<AgentCommand, { cmd: 'enroll' }>): Promis
     );
     const node: SimNode = { nodeId, key: { privateKey, keyid: keyIdOf(privateKey) }, token: issued.token, vms: [] };
     await expectJson(
-      base,
+      agentBase,
       agent,
       { method: 'POST', path: '/v1/nodes', token: node.token, signer: node.key, payload: { node_id: nodeId, capacity: capacityOf(node) } },
       201,
@@ -147,7 +161,7 @@ async function beat(node: SimNode): Promise<void> {
   const observed = node.vms.map((vm) => ({ vm_id: vm.vm_id, state: vm.state }));
   const started = process.hrtime.bigint();
   try {
-    const answer = await sendJson(base, agent, {
+    const answer = await sendJson(agentBase, agent, {
       method: 'POST',
       path: `/v1/nodes/${node.nodeId}/heartbeat`,
       token: node.token,

@@ -30,7 +30,9 @@
  * project's 2-core machine), BENCH_FLEET_WINDOW seconds per window (5), BENCH_FLEET_ROUNDS (8),
  * BENCH_FLEET_PROFILE=DIR (the server writes a CPU profile there), BENCH_FLEET_STORES (default:
  * sqlite, and postgres too when PPN_TEST_DATABASE_URL names a server, as under `npm run bench`),
- * BENCH_FLEET_GENERATOR_NICE (19), BENCH_FLEET_NODE_FLAGS (node options for the server process).
+ * BENCH_FLEET_GENERATOR_NICE (19), BENCH_FLEET_NODE_FLAGS (node options for the server process),
+ * BENCH_FLEET_AGENT_LISTENER (1: the server also serves the agent routes on a second port from a
+ * worker thread, `serve --agent-listen`, and the nodes enroll and heartbeat there; 0: on the API port).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -53,6 +55,7 @@ const READ_RATE = Number(process.env.BENCH_FLEET_READ_RATE ?? 200);
 const PG_READ_RATE = Number(process.env.BENCH_FLEET_PG_READ_RATE ?? 50);
 const WINDOW_S = Number(process.env.BENCH_FLEET_WINDOW ?? 5);
 const ROUNDS = Number(process.env.BENCH_FLEET_ROUNDS ?? 8);
+const AGENT_LISTENER = (process.env.BENCH_FLEET_AGENT_LISTENER ?? '1') !== '0';
 const TENANT = 'bench-fleet';
 /** The API's highest tenant rate limit; heartbeats take 6,000 a minute of it, the reads READ_RATE × 60. */
 const RATE_LIMIT_RPM = 100_000;
@@ -65,6 +68,8 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 
 interface Server {
   url: URL;
+  /** The agent listener's address (`serve --agent-listen`), when BENCH_FLEET_AGENT_LISTENER is on. */
+  agentUrl: URL | null;
   pid: number;
   adminToken: string;
   stop(): Promise<void>;
@@ -73,17 +78,20 @@ interface Server {
 async function startServer(databaseUrl: string | undefined): Promise<Server> {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'ppn-bench-fleet-')), '.ppn');
   const args = [SERVER_CLI, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', ...(databaseUrl ? ['--database-url', databaseUrl] : [])];
+  if (AGENT_LISTENER) args.push('--agent-listen', '127.0.0.1:0');
   // BENCH_FLEET_PROFILE=DIR: the server writes a CPU profile (.cpuprofile) into DIR when it stops.
   const profile = process.env.BENCH_FLEET_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_FLEET_PROFILE}`] : [];
   const nodeFlags = (process.env.BENCH_FLEET_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeFlags, ...profile, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((done) => child.on('exit', () => done()));
-  const url = await new Promise<string>((done, fail) => {
+  // The API's address, then (a moment later) the agent listener's when it is on.
+  const [url, agentUrl] = await new Promise<[string, string | null]>((done, fail) => {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^\s]+:\d+) /.exec(output);
-      if (match) done(match[1]!);
+      const api = /listening on (http:\/\/[^\s]+:\d+) /.exec(output);
+      const agents = /are also served on (http:\/\/[^\s]+:\d+),/.exec(output);
+      if (api && (!AGENT_LISTENER || agents)) done([api[1]!, agents ? agents[1]! : null]);
     });
     void exited.then(() => fail(new Error(`server exited:\n${output}`)));
   });
@@ -96,6 +104,7 @@ async function startServer(databaseUrl: string | undefined): Promise<Server> {
   }
   return {
     url: new URL(url),
+    agentUrl: agentUrl === null ? null : new URL(agentUrl),
     pid: child.pid!,
     adminToken: readFileSync(tokenFile, 'utf8').trim(),
     async stop() {
@@ -320,6 +329,7 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
     const enrolled = (await generator.ask({
       cmd: 'enroll',
       url: base.toString(),
+      agentUrl: (server.agentUrl ?? base).toString(),
       tenantId: TENANT,
       tenantAdminToken: tenantAdmin,
       count: NODES,
@@ -384,13 +394,20 @@ async function runOn(store: 'SQLite' | 'PostgreSQL', databaseUrl: string | undef
     const answeredWhileMeasuring = { memory: answeredAfter.memory - answeredBefore.memory, store: answeredAfter.store - answeredBefore.store };
     const ledger = await allPages<{ entry: { event_type: string } }>(base, agent, admin, `/v1/ledger/entries?since=${encodeURIComponent(measureStart)}`);
     const nodesAfter = await allPages<NodeItem>(base, agent, tenantAdmin, '/v1/nodes');
-    return { store, report: report(store, readRate, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore, answeredWhileMeasuring) };
+    return { store, report: report(store, readRate, windows, final, enrolled, ledgerByType(ledger), nodesAfter, loadBefore, answeredWhileMeasuring, agentsAt(server)) };
   } finally {
     await generator.ask({ cmd: 'exit' }).catch(() => undefined);
     generator.child.kill();
     agent.destroy();
     await server.stop();
   }
+}
+
+/** Which port the simulated nodes used, for the report. */
+function agentsAt(server: Server): string {
+  return server.agentUrl
+    ? `the agent listener's port ${server.agentUrl.port} (serve --agent-listen: a worker thread; BENCH_FLEET_AGENT_LISTENER=0 for the API port)`
+    : `the API port ${server.url.port} (BENCH_FLEET_AGENT_LISTENER=0)`;
 }
 
 function report(
@@ -403,6 +420,7 @@ function report(
   nodesAfter: NodeItem[],
   loadBefore: number,
   answered: Answered,
+  agentsUsed: string,
 ): string {
   const on = windows.filter((w) => w.heartbeats);
   const off = windows.filter((w) => !w.heartbeats);
@@ -436,6 +454,7 @@ function report(
     `load average (1 min) ${loadBefore.toFixed(2)} before the server started, ${loadavg()[0]!.toFixed(2)} at the end`,
     `${NODES} nodes (one process, each its own key and node:agent token, every request signed) beating every ${INTERVAL_S} s; ${VMS} VMs placed on them and reported running; enrolment took ${enrolled.seconds.toFixed(1)} s`,
     `GET /v1/vms (${VMS} VMs, tenant-admin bearer token) at a steady ${readRate}/s, open loop; ${ROUNDS} rounds of ${WINDOW_S} s with and ${WINDOW_S} s without heartbeats, alternating`,
+    `the nodes enrolled and heartbeat on ${agentsUsed}; GET /v1/vms went to the API port`,
     `tenant api_rate_limit_rpm ${RATE_LIMIT_RPM} (heartbeats take ${(NODES * 60) / INTERVAL_S}/min of it, the reads ${readRate * 60}/min)`,
     '',
     '| measurement | with heartbeats | without | ratio (pooled) | ratio, median of rounds | rounds |',
