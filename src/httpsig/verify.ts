@@ -107,6 +107,8 @@ export async function examineRequestSignature(request: RequestParts, clock: Cloc
       checkContentDigest(fieldValue(request.headers, 'content-digest'), body);
     }
     // keyid is the sender's choice here: 32 bytes that are no Ed25519 point fail as a bad signature.
+    // Keys it names enter holderPublicKey's bounded cache; on the agent listener that is the
+    // worker's own copy of the module, so a sender cycling keyids costs the API's thread nothing.
     await checkSignatureOffThread(request, fields, keyNamed(params.keyid, fields));
   } catch (error) {
     afterKeyCheck = refusalOf(error);

@@ -51,7 +51,10 @@ function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return join(dirname(here), 'worker.js');
   let dir = dirname(here);
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  while (!existsSync(join(dir, 'package.json'))) {
+    if (dirname(dir) === dir) throw new Error('the package root (with package.json) was not found above src/api/agent-listener');
+    dir = dirname(dir);
+  }
   return join(dir, 'dist', 'src', 'api', 'agent-listener', 'worker.js');
 }
 
