@@ -10,5 +10,5 @@ npm run typecheck
 npm run lint
 echo "== the suite on SQLite"
 npx vitest run
-echo "== the suite on PostgreSQL"
+echo "== the suite on SQLite passed ($SECONDS s so far); the suite on PostgreSQL"
 scripts/with-postgres.sh env PPN_TEST_STORE=postgres npx vitest run
