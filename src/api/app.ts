@@ -19,7 +19,7 @@ import { registerAuth } from './plugins/auth.js';
 import { createHttpApp } from './http-app.js';
 import { answerAgentCalls, type AnswerAgentCall } from './agent-listener/answer.js';
 import { rateLimiterFor } from './rate-limiter.js';
-import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, publicRegistry, registerHttpMetrics } from './metrics.js';
+import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, httpMetrics, publicRegistry, registerHttpMetrics, type RecordHttp } from './metrics.js';
 import { describeOperation } from './openapi.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTenantRoutes } from './routes/tenants.js';
@@ -108,6 +108,16 @@ export function agentCallsOf(app: TypedApp): AnswerAgentCall {
   const answer = agentCalls.get(app);
   if (!answer) throw new TypeError('not an app buildApp built');
   return answer;
+}
+
+/** Each built app's HTTP request metrics, which the agent listener's requests are counted in too. */
+const httpRecorders = new WeakMap<TypedApp, RecordHttp>();
+
+/** Counts a request answered elsewhere (the agent listener's port) in `app`'s ppn_http_* metrics. */
+export function httpMetricsOf(app: TypedApp): RecordHttp {
+  const record = httpRecorders.get(app);
+  if (!record) throw new TypeError('not an app buildApp built');
+  return record;
 }
 
 /** The problem that makes `app` refuse /v1, or null while its ledger holds. */
@@ -200,6 +210,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   agentCalls.set(app, answerAgentCalls(deps, auth, nodes, app.log));
+  httpRecorders.set(app, httpMetrics(deps.metrics));
   return app;
 }
 

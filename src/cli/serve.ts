@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { pino } from 'pino';
-import { agentCallsOf, buildApp, ledgerChecked, ledgerProblemOf } from '../api/app.js';
+import { agentCallsOf, buildApp, httpMetricsOf, ledgerChecked, ledgerProblemOf } from '../api/app.js';
 import { startAgentListener, type AgentListener } from '../api/agent-listener/host.js';
 import type { TypedApp } from '../api/deps.js';
 import type { Store } from '../store/store.js';
@@ -216,6 +216,7 @@ async function startListenerOrStop(
       host,
       port,
       answer: agentCallsOf(app),
+      recordHttp: httpMetricsOf(app),
       log: app.log,
       writeLog,
       logLevel: options.logLevel,

@@ -7,7 +7,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { agentCallsOf } from '../../src/api/app.js';
+import { agentCallsOf, httpMetricsOf } from '../../src/api/app.js';
 import { startAgentListener, type AgentListener } from '../../src/api/agent-listener/host.js';
 import { splitTarget } from '../../src/httpsig/base.js';
 import { contentDigest } from '../../src/httpsig/digest.js';
@@ -104,6 +104,7 @@ describe('the agent listener', () => {
       host: '127.0.0.1',
       port: 0,
       answer: agentCallsOf(h.app),
+      recordHttp: httpMetricsOf(h.app),
       log: h.app.log,
       writeLog: (lines) => (logged += lines),
       logLevel: 'info',
@@ -142,6 +143,25 @@ describe('the agent listener', () => {
       .map((text) => JSON.parse(text) as Record<string, unknown>)
       .find((entry) => entry.route === '/v1/nodes/:node_id/heartbeat');
     expect(line).toMatchObject({ status: 200, tenant: TENANT, msg: 'request completed' });
+  });
+
+  it("counts its requests in the API's ppn_http_* metrics, refusals too", async () => {
+    const count = async (status: number) => {
+      const scrape = (await h.request('GET', '/metrics', { token: h.adminToken })).body;
+      const series = `ppn_http_requests_total{method="POST",route="/v1/nodes/:node_id/heartbeat",status="${status}"} `;
+      const line = scrape.split('\n').find((text) => text.startsWith(series));
+      return line === undefined ? 0 : Number(line.slice(series.length));
+    };
+    const [answered, refused] = [await count(200), await count(401)];
+    for (let i = 0; i < 3; i++) {
+      const beat = await agent('POST', '/v1/nodes/west-1/heartbeat', { token: node.token, signWith: node.keys.privateKey, body: heartbeat });
+      expect(beat.status, beat.body).toBe(200);
+    }
+    expect((await agent('POST', '/v1/nodes/west-1/heartbeat', { token: node.token, body: heartbeat })).status).toBe(401);
+    await expect.poll(() => count(200), { timeout: 2000 }).toBe(answered + 3);
+    await expect.poll(() => count(401), { timeout: 2000 }).toBe(refused + 1);
+    const scrape = (await h.request('GET', '/metrics', { token: h.adminToken })).body;
+    expect(scrape).toMatch(/^ppn_http_request_duration_seconds_count\{route="\/v1\/nodes\/:node_id\/heartbeat"\} [1-9]/m);
   });
 
   it('refuses a copied node token without the node key, as the API port does', async () => {

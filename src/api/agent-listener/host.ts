@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerTlsFiles } from '../../tls/server.js';
+import type { RecordHttp } from '../metrics.js';
 import type { AnswerAgentCall } from './answer.js';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.js';
 
@@ -23,6 +24,8 @@ export interface AgentListenerOptions {
   log: FastifyBaseLogger;
   /** Writes the worker's request log lines (pino JSON lines, batched) to the process's log. */
   writeLog: (lines: string) => void;
+  /** Counts the worker's answered requests in the API's HTTP metrics (httpMetricsOf: the same series as the API port's). */
+  recordHttp?: RecordHttp;
   logLevel: string;
   /** Serve HTTPS from the files `serve --tls-cert --tls-key` names (the API port's certificate). */
   tls?: ServerTlsFiles;
@@ -88,6 +91,9 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
             return;
           case 'log':
             options.writeLog(message.text);
+            return;
+          case 'http':
+            for (const [method, route, status, seconds] of message.samples) options.recordHttp?.(method, route, status, seconds);
             return;
           case 'listening':
             listening = true;

@@ -61,6 +61,9 @@ export interface WorkerSettings {
   trustProxy: string[] | undefined;
 }
 
+/** One answered request on the agent port, as the API port's metrics hook counts it. */
+export type HttpSample = [method: string, route: string, status: number, seconds: number];
+
 export type ToWorker = { kind: 'answer'; id: number; answer: AgentAnswer } | { kind: 'reload-tls' } | { kind: 'close' };
 
 export type FromWorker =
@@ -68,4 +71,6 @@ export type FromWorker =
   | { kind: 'failed'; message: string }
   | { kind: 'call'; id: number; call: AgentCall }
   | { kind: 'log'; text: string }
+  /** Answered requests for the HTTP metrics, in batches: method, route template, status, seconds. */
+  | { kind: 'http'; samples: HttpSample[] }
   | { kind: 'closed' };

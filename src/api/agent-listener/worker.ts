@@ -19,7 +19,8 @@ import { createHttpApp } from '../http-app.js';
 import { LOG_BATCH_BYTES, LOG_FLUSH_MS } from '../request-log.js';
 import { CONSOLE_BODY_LIMIT_BYTES, ConsoleParams, ConsoleUpload, Enroll, Heartbeat, NodeParams } from '../routes/agent-schemas.js';
 import { registerVersionRoutes } from '../routes/version.js';
-import type { AgentAnswer, AgentCall, AgentOp, AgentStage, FromWorker, ToWorker, WorkerSettings } from './protocol.js';
+import { routeConfigOf } from '../route-config.js';
+import type { AgentAnswer, AgentCall, AgentOp, AgentStage, FromWorker, HttpSample, ToWorker, WorkerSettings } from './protocol.js';
 
 const port = parentPort!;
 const settings = workerData as WorkerSettings;
@@ -46,7 +47,28 @@ function logToMainThread(): { write(line: string): void; flush(): void } {
   };
 }
 
+/** Each answered request for the main thread's HTTP metrics, sent as the log lines are: within LOG_FLUSH_MS. */
+function metricsToMainThread(): { record(sample: HttpSample): void; flush(): void } {
+  let pending: HttpSample[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (pending.length === 0) return;
+    post({ kind: 'http', samples: pending });
+    pending = [];
+  };
+  return {
+    record(sample) {
+      pending.push(sample);
+      timer ??= setTimeout(flush, LOG_FLUSH_MS);
+    },
+    flush,
+  };
+}
+
 const log = logToMainThread();
+const metrics = metricsToMainThread();
 const tls = settings.tls ? readServerTls(settings.tls) : undefined;
 const app = createHttpApp({
   logger: { level: settings.logLevel, stream: log },
@@ -54,6 +76,11 @@ const app = createHttpApp({
   maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
   https: tls?.https,
   trustProxy: settings.trustProxy,
+  instrument: (app) =>
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.record([request.method, routeConfigOf(request).url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000]);
+      done();
+    }),
 });
 
 let nextId = 0;
@@ -140,6 +167,7 @@ port.on('message', (message: ToWorker) => {
     case 'close':
       void app.close().finally(() => {
         log.flush();
+        metrics.flush();
         post({ kind: 'closed' });
       });
       return;
