@@ -40,6 +40,11 @@ export interface AgentListener {
   port: number;
   /** Re-reads the TLS files in the worker (on SIGHUP, as the API port does). */
   reloadTls(): void;
+  /**
+   * Has the worker send the log lines and metrics samples it holds (it sends them within 200 ms
+   * anyway); settles once they have been written and counted here.
+   */
+  flush(): Promise<void>;
   /** Stops accepting, finishes the requests in flight, and ends the worker (within CLOSE_CUT_OFF_MS). */
   close(): Promise<void>;
   /** The worker running now (tests end it to see it come back). */
@@ -68,6 +73,9 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
   let port = options.port;
 
   /** Starts a worker; settles once it listens (or failed to). */
+  /** Who waits for each flush asked of the running worker, in the order asked (its replies come in that order). */
+  let flushed: (() => void)[] = [];
+
   const start = (): Promise<{ port: number; address: string }> => {
     const settings: WorkerSettings = {
       host: options.host,
@@ -103,6 +111,9 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
             reject(new Error(message.message));
             void worker.terminate();
             return;
+          case 'flushed':
+            flushed.shift()?.();
+            return;
           case 'closed':
             void worker.terminate();
             return;
@@ -113,7 +124,12 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
         else options.log.error({ err: error }, 'the agent listener failed');
       });
       worker.on('exit', (code) => {
-        if (worker === current) running = false;
+        if (worker === current) {
+          running = false;
+          // A flush the ended worker will never answer: what it held is lost with it.
+          for (const done of flushed) done();
+          flushed = [];
+        }
         if (!listening) reject(new Error(`the agent listener's worker ended with code ${code} before it listened`));
         if (closing || !listening) return;
         options.log.warn({ code, restart_ms: RESTART_DELAY_MS }, `the agent listener's worker ended (exit code ${code}): starting it again`);
@@ -141,6 +157,12 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
     port,
     reloadTls: () => current.postMessage({ kind: 'reload-tls' } satisfies ToWorker),
     worker: () => current,
+    flush: () =>
+      new Promise<void>((resolve) => {
+        if (!running) return resolve();
+        flushed.push(resolve);
+        current.postMessage({ kind: 'flush' } satisfies ToWorker);
+      }),
     async close() {
       closing = true;
       if (!running) return;

@@ -64,7 +64,12 @@ export interface WorkerSettings {
 /** One answered request on the agent port, as the API port's metrics hook counts it. */
 export type HttpSample = [method: string, route: string, status: number, seconds: number];
 
-export type ToWorker = { kind: 'answer'; id: number; answer: AgentAnswer } | { kind: 'reload-tls' } | { kind: 'close' };
+export type ToWorker =
+  | { kind: 'answer'; id: number; answer: AgentAnswer }
+  | { kind: 'reload-tls' }
+  /** Send the log lines and metrics samples held now; `flushed` follows them. */
+  | { kind: 'flush' }
+  | { kind: 'close' };
 
 export type FromWorker =
   | { kind: 'listening'; port: number; address: string }
@@ -73,4 +78,5 @@ export type FromWorker =
   | { kind: 'log'; text: string }
   /** Answered requests for the HTTP metrics, in batches: method, route template, status, seconds. */
   | { kind: 'http'; samples: HttpSample[] }
+  | { kind: 'flushed' }
   | { kind: 'closed' };

@@ -161,6 +161,11 @@ port.on('message', (message: ToWorker) => {
       waiting.get(message.id)?.(message.answer);
       waiting.delete(message.id);
       return;
+    case 'flush':
+      log.flush();
+      metrics.flush();
+      post({ kind: 'flushed' });
+      return;
     case 'reload-tls':
       if (settings.tls) reloadTls(app.server as unknown as TlsServer, settings.tls, app.log);
       return;
