@@ -371,17 +371,19 @@ describe('serve --trust-proxy', () => {
     const token = await tenantWithToken(server, 'proxied', 'service:tenant-admin', undefined);
     expect((await api(server.url, 'GET', '/v1/vms', { token, headers: { 'x-forwarded-for': '203.0.113.9' } })).status).toBe(200);
     let session = '';
+    let line: string | undefined;
+    // Sessions are written within a second, and log lines within 200 ms of their request.
     await within(3000, async () => {
       // Listed by the platform admin, whose requests are no tenant's session.
       const items = (await api(server.url, 'GET', '/v1/sessions?tenant_id=proxied', { token: server.adminToken })).body.items as { last_address: string }[];
       session = items[0]?.last_address ?? '';
-      return session !== '';
+      line = server
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"route":"/v1/vms"'))
+        .at(0);
+      return session !== '' && line !== undefined;
     });
-    const line = server
-      .output()
-      .split('\n')
-      .filter((l) => l.includes('"route":"/v1/vms"'))
-      .at(0);
     return { session, log: (JSON.parse(line ?? '{}') as { remote?: string }).remote ?? '' };
   }
 
