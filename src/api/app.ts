@@ -154,13 +154,14 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   };
   await deps.revocations.refresh(deps.store.db);
 
+  const recordHttp = httpMetrics(deps.metrics);
   const app = createHttpApp({
     logger: options.logger,
     requestTimeoutMs: options.requestTimeoutMs,
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     https: options.https,
     trustProxy: options.trustProxy,
-    instrument: (app) => registerHttpMetrics(app, deps.metrics),
+    instrument: (app) => registerHttpMetrics(app, recordHttp),
   });
   // Before any route: each takes its scope from its row in routes/access.ts, and a route without a
   // row refuses to build.
@@ -210,7 +211,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   closeAccessTable();
   ledgerProblems.set(app, () => deps.ledgerProblem);
   agentCalls.set(app, answerAgentCalls(deps, auth, nodes, app.log));
-  httpRecorders.set(app, httpMetrics(deps.metrics));
+  httpRecorders.set(app, recordHttp);
   return app;
 }
 

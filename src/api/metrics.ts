@@ -156,35 +156,32 @@ export function publicRegistry(): Registry {
 export type RecordHttp = (method: string, route: string, status: number, seconds: number) => void;
 
 /**
- * The HTTP request metrics of `registry`, made on first use: the API port's hook and the agent
- * listener's worker (whose samples reach the main thread in batches) count into the same series.
+ * The HTTP request metrics, registered in `registry` (once per registry): the API port's hook and
+ * the agent listener's worker (whose samples reach the main thread in batches) count through the
+ * one recorder this returns, into the same series.
  */
 export function httpMetrics(registry: Registry): RecordHttp {
-  const requests =
-    (registry.getSingleMetric('ppn_http_requests_total') as Counter | undefined) ??
-    new Counter({
-      name: 'ppn_http_requests_total',
-      help: 'HTTP requests by method, route template and status',
-      labelNames: ['method', 'route', 'status'],
-      registers: [registry],
-    });
-  const duration =
-    (registry.getSingleMetric('ppn_http_request_duration_seconds') as Histogram | undefined) ??
-    new Histogram({
-      name: 'ppn_http_request_duration_seconds',
-      help: 'HTTP request duration by route template',
-      labelNames: ['route'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
-      registers: [registry],
-    });
+  const requests = new Counter({
+    name: 'ppn_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'ppn_http_request_duration_seconds',
+    help: 'HTTP request duration by route template',
+    labelNames: ['route'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    registers: [registry],
+  });
   return (method, route, status, seconds) => {
     requests.inc({ method, route, status: String(status) });
     duration.observe({ route }, seconds);
   };
 }
 
-export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
-  const record = httpMetrics(registry);
+/** Counts every request `app` answers through `record`. */
+export function registerHttpMetrics(app: FastifyInstance, record: RecordHttp): void {
   app.addHook('onResponse', (request, reply, done) => {
     record(request.method, routeConfigOf(request).url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();

@@ -72,10 +72,10 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
   let running = false;
   let port = options.port;
 
-  /** Starts a worker; settles once it listens (or failed to). */
   /** Who waits for each flush asked of the running worker, in the order asked (its replies come in that order). */
   let flushed: (() => void)[] = [];
 
+  /** Starts a worker; settles once it listens (or failed to). */
   const start = (): Promise<{ port: number; address: string }> => {
     const settings: WorkerSettings = {
       host: options.host,
@@ -97,10 +97,8 @@ export async function startAgentListener(options: AgentListenerOptions): Promise
           case 'call':
             void options.answer(message.call).then((answer) => send({ kind: 'answer', id: message.id, answer }));
             return;
-          case 'log':
-            options.writeLog(message.text);
-            return;
-          case 'http':
+          case 'batch':
+            if (message.text !== '') options.writeLog(message.text);
             for (const [method, route, status, seconds] of message.samples) options.recordHttp?.(method, route, status, seconds);
             return;
           case 'listening':

@@ -75,8 +75,7 @@ export type FromWorker =
   | { kind: 'listening'; port: number; address: string }
   | { kind: 'failed'; message: string }
   | { kind: 'call'; id: number; call: AgentCall }
-  | { kind: 'log'; text: string }
-  /** Answered requests for the HTTP metrics, in batches: method, route template, status, seconds. */
-  | { kind: 'http'; samples: HttpSample[] }
+  /** Request log lines (pino JSON lines, possibly none) and answered requests for the HTTP metrics. */
+  | { kind: 'batch'; text: string; samples: HttpSample[] }
   | { kind: 'flushed' }
   | { kind: 'closed' };

@@ -26,59 +26,48 @@ const port = parentPort!;
 const settings = workerData as WorkerSettings;
 const post = (message: FromWorker) => port.postMessage(message);
 
-/** The request log's lines, gathered and sent to the main thread, which writes them to its log. */
-function logToMainThread(): { write(line: string): void; flush(): void } {
-  let pending = '';
+/**
+ * The request log's lines and each answered request's metrics sample, gathered and sent to the main
+ * thread together, which writes the lines to its log and counts the samples in the API's metrics:
+ * within LOG_FLUSH_MS, or at once when the lines reach LOG_BATCH_BYTES.
+ */
+function toMainThread(): { write(line: string): void; record(sample: HttpSample): void; flush(): void } {
+  let text = '';
+  let samples: HttpSample[] = [];
   let timer: NodeJS.Timeout | null = null;
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = null;
-    if (pending === '') return;
-    post({ kind: 'log', text: pending });
-    pending = '';
+    if (text === '' && samples.length === 0) return;
+    post({ kind: 'batch', text, samples });
+    text = '';
+    samples = [];
   };
   return {
     write(line) {
-      pending += line;
-      if (pending.length >= LOG_BATCH_BYTES) flush();
+      text += line;
+      if (text.length >= LOG_BATCH_BYTES) flush();
       else timer ??= setTimeout(flush, LOG_FLUSH_MS);
     },
-    flush,
-  };
-}
-
-/** Each answered request for the main thread's HTTP metrics, sent as the log lines are: within LOG_FLUSH_MS. */
-function metricsToMainThread(): { record(sample: HttpSample): void; flush(): void } {
-  let pending: HttpSample[] = [];
-  let timer: NodeJS.Timeout | null = null;
-  const flush = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (pending.length === 0) return;
-    post({ kind: 'http', samples: pending });
-    pending = [];
-  };
-  return {
     record(sample) {
-      pending.push(sample);
+      samples.push(sample);
       timer ??= setTimeout(flush, LOG_FLUSH_MS);
     },
     flush,
   };
 }
 
-const log = logToMainThread();
-const metrics = metricsToMainThread();
+const batch = toMainThread();
 const tls = settings.tls ? readServerTls(settings.tls) : undefined;
 const app = createHttpApp({
-  logger: { level: settings.logLevel, stream: log },
+  logger: { level: settings.logLevel, stream: batch },
   requestTimeoutMs: settings.requestTimeoutMs,
   maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
   https: tls?.https,
   trustProxy: settings.trustProxy,
   instrument: (app) =>
     app.addHook('onResponse', (request, reply, done) => {
-      metrics.record([request.method, routeConfigOf(request).url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000]);
+      batch.record([request.method, routeConfigOf(request).url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000]);
       done();
     }),
 });
@@ -162,8 +151,7 @@ port.on('message', (message: ToWorker) => {
       waiting.delete(message.id);
       return;
     case 'flush':
-      log.flush();
-      metrics.flush();
+      batch.flush();
       post({ kind: 'flushed' });
       return;
     case 'reload-tls':
@@ -171,8 +159,7 @@ port.on('message', (message: ToWorker) => {
       return;
     case 'close':
       void app.close().finally(() => {
-        log.flush();
-        metrics.flush();
+        batch.flush();
         post({ kind: 'closed' });
       });
       return;
