@@ -28,7 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cachedTokenVerifier } from '../src/api/plugins/auth.js';
-import { nonceRecordFor } from '../src/api/nonce-record.js';
+import { openNonceRecord } from '../src/api/nonce-record.js';
 import { makeIdSource, systemClock } from '../src/clock.js';
 import { openWritableStore } from '../src/cli/common.js';
 import { preparePlatformKeys } from '../src/cli/keys.js';
@@ -247,7 +247,7 @@ function buildCases(setup: Setup): Case[] {
   // Signed the way a client signs (src/httpsig/sign.ts), ahead of the slice and outside its time.
   const holder = holders[0]!;
   const holderKey = encodeBase64url(rawPublicKey(holder.publicKey));
-  const acceptNonce = nonceRecordFor(store, systemClock);
+  const acceptNonce = openNonceRecord(store, systemClock).accept;
   let signed: Record<string, string>[] = [];
   const requestSignature: Case = {
     name: 'RFC 9421 request signature (pop), GET /v1/vms',

@@ -19,6 +19,7 @@ import { registerAuth } from './plugins/auth.js';
 import { createHttpApp } from './http-app.js';
 import { answerAgentCalls, type AnswerAgentCall } from './agent-listener/answer.js';
 import { rateLimiterFor } from './rate-limiter.js';
+import { openNonceRecord } from './nonce-record.js';
 import { DEFAULT_MAX_TENANT_LABELS, TenantMetrics, httpMetrics, publicRegistry, registerHttpMetrics, type RecordHttp } from './metrics.js';
 import { describeOperation } from './openapi.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -68,6 +69,11 @@ export interface AppOptions {
    * verified (src/config/ledger-state.ts); without it nothing is remembered between starts.
    */
   ledgerStateDir?: string;
+  /**
+   * Where a SQLite server journals the request-signature nonces it accepts, so that a restart does
+   * not forget them (serve: the data directory's nonces/). Without it a restart forgets them.
+   */
+  nonceJournalDir?: string;
   /** vCPUs the scheduler may place per node CPU (`serve --cpu-overcommit`, default DEFAULT_CPU_OVERCOMMIT). */
   cpuOvercommit?: number;
   /** Seconds between a node's heartbeats (`serve --heartbeat-interval`, default HEARTBEAT_INTERVAL_S). */
@@ -132,6 +138,7 @@ export function ledgerChecked(app: TypedApp): Promise<void> {
 
 export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const clock = options.clock ?? systemClock;
+  const nonces = openNonceRecord(options.store, clock, options.nonceJournalDir);
   const deps: RouteDeps = {
     store: options.store,
     keyring: options.keyring,
@@ -141,6 +148,7 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
     sessions: new SessionRecorder(),
     heartbeats: new HeartbeatRecorder(),
     limiter: rateLimiterFor(options.store),
+    acceptNonce: nonces.accept,
     metrics: publicRegistry(),
     tenantMetrics: new TenantMetrics(options.maxTenantMetricLabels ?? DEFAULT_MAX_TENANT_LABELS),
     backgroundRole: () => 'off',
@@ -166,6 +174,10 @@ export async function buildApp(options: AppOptions): Promise<TypedApp> {
   // Before any route: each takes its scope from its row in routes/access.ts, and a route without a
   // row refuses to build.
   const closeAccessTable = takeScopesFromAccessTable(app);
+  app.addHook('onClose', (_app, done) => {
+    nonces.close();
+    done();
+  });
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -11,6 +11,7 @@ import type { LedgerProblem } from '../control/ledger-check.js';
 import type { RevocationList } from '../control/revocations.js';
 import type { HeartbeatRecorder } from '../control/heartbeats.js';
 import type { SessionRecorder } from '../control/sessions.js';
+import type { AcceptNonce } from '../httpsig/verify.js';
 import type { Store } from '../store/store.js';
 import type { TreeHead } from '../ledger/checkpoint.js';
 import type { PlatformKeyring } from '../tokens/keyring.js';
@@ -32,6 +33,8 @@ export interface RouteDeps {
   /** Quiet heartbeats' liveness times, kept in memory until the next flush (src/control/heartbeats.ts). */
   heartbeats: HeartbeatRecorder;
   limiter: RateLimiter;
+  /** Records each accepted request-signature nonce; false when it was accepted before (nonce-record.ts). */
+  acceptNonce: AcceptNonce;
   /** Metrics anyone may read: no tenant identifiers. */
   metrics: Registry;
   /** Per-tenant refusal counters, shown on /metrics to platform admins only. */

@@ -1,17 +1,32 @@
 /**
  * Where accepted request-signature nonces are remembered (SPEC §5: none accepted twice within the
- * window, on any replica). One SQLite server is the only process serving its store, so a map in its
- * memory is enough; PostgreSQL replicas share a table (src/store/request-nonces.ts).
+ * window, on any replica, across restarts). One SQLite server is the only process serving its store,
+ * so a map in its memory is the record, and a journal in the data directory (nonce-journal.ts)
+ * carries it across a restart; PostgreSQL replicas share a table (src/store/request-nonces.ts).
  */
 import type { Clock } from '../clock.js';
+import { PpnError } from '../errors.js';
 import type { AcceptNonce } from '../httpsig/verify.js';
 import { acceptRequestNonce } from '../store/request-nonces.js';
 import type { Store } from '../store/store.js';
+import { NonceJournal } from './nonce-journal.js';
 
-export function nonceRecordFor(store: Store, clock: Clock): AcceptNonce {
-  if (store.dialect === 'postgres') return (keyid, nonce, expiresAt) => acceptRequestNonce(store.db, keyid, nonce, expiresAt, clock.now());
-  const memory = new MemoryNonceRecord(clock);
-  return async (keyid, nonce, expiresAt) => memory.accept(keyid, nonce, expiresAt);
+export interface NonceRecord {
+  accept: AcceptNonce;
+  /** Syncs and closes the journal, if there is one. */
+  close(): void;
+}
+
+/**
+ * The record for `store`. On SQLite, `journalDir` keeps it across restarts (serve passes the data
+ * directory's `nonces/`); without one (tests, benchmarks) a restart forgets it.
+ */
+export function openNonceRecord(store: Store, clock: Clock, journalDir?: string): NonceRecord {
+  if (store.dialect === 'postgres') {
+    return { accept: (keyid, nonce, expiresAt) => acceptRequestNonce(store.db, keyid, nonce, expiresAt, clock.now()), close: () => {} };
+  }
+  const memory = new MemoryNonceRecord(clock, journalDir);
+  return { accept: async (keyid, nonce, expiresAt) => memory.accept(keyid, nonce, expiresAt), close: () => memory.close() };
 }
 
 /**
@@ -21,7 +36,20 @@ export function nonceRecordFor(store: Store, clock: Clock): AcceptNonce {
  */
 export class MemoryNonceRecord {
   private readonly expiries = new Map<string, number>();
-  constructor(private readonly clock: Clock) {}
+  private readonly journal: NonceJournal | null = null;
+
+  constructor(
+    private readonly clock: Clock,
+    journalDir?: string,
+  ) {
+    if (journalDir === undefined) return;
+    const { journal, live } = NonceJournal.open(journalDir, clock.now());
+    this.journal = journal;
+    for (const { keyid, nonce, expiresAt } of live) {
+      const key = `${keyid} ${nonce}`;
+      this.expiries.set(key, Math.max(expiresAt, this.expiries.get(key) ?? 0));
+    }
+  }
 
   accept(keyid: string, nonce: string, expiresAt: number): boolean {
     const now = this.clock.now();
@@ -32,8 +60,20 @@ export class MemoryNonceRecord {
     const key = `${keyid} ${nonce}`;
     const seen = this.expiries.get(key);
     if (seen !== undefined && seen > now) return false;
+    if (this.journal) {
+      try {
+        this.journal.append({ keyid, nonce, expiresAt }, now);
+      } catch (error) {
+        // Accepted but not written, the nonce could be replayed after a restart: refuse instead.
+        throw new PpnError('store_unavailable', `the nonce record could not be written (${(error as Error).message}); try again`);
+      }
+    }
     this.expiries.delete(key);
     this.expiries.set(key, expiresAt);
     return true;
+  }
+
+  close(): void {
+    this.journal?.close();
   }
 }

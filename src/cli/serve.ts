@@ -16,6 +16,7 @@ import {
   loadAdminKey,
   loadLedgerSigner,
   lockDataDir,
+  nonceJournalDir,
   rememberDatabaseUrl,
   writeLedgerPublicKey,
   writeSecretFile,
@@ -139,6 +140,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     revocationPollMs: pollMsFromEnv(),
     ledgerSigner: loadLedgerSigner(dataDir),
     ledgerStateDir: dataDir,
+    nonceJournalDir: nonceJournalDir(dataDir),
     cpuOvercommit: options.cpuOvercommit,
     heartbeatIntervalS: options.heartbeatIntervalS,
     // Listen at once: /readyz says ledger_verifying until the start-up check ends.

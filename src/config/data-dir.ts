@@ -12,6 +12,7 @@
  *   ledger.state               the latest checkpoint this server signed or verified (src/config/ledger-state.ts), 0600
  *   keys/admin.pem             the local operator's key: admin tokens are bound to it
  *   admin.token                a platform-admin token, written on first start
+ *   nonces/<period>.log       request-signature nonces accepted lately, read back at start (src/api/nonce-journal.ts), 0600
  *   server.lock                held by the server using the directory, naming it (see lockDataDir)
  *   database.url               the PostgreSQL URL, when the state lives there (0600: it may hold a password)
  */
@@ -61,6 +62,11 @@ export function forgetDatabaseUrl(dataDir: string): boolean {
 
 export function adminTokenFile(dataDir: string): string {
   return join(dataDir, 'admin.token');
+}
+
+/** Where a SQLite server journals the request-signature nonces it accepts (src/api/nonce-journal.ts). */
+export function nonceJournalDir(dataDir: string): string {
+  return join(dataDir, 'nonces');
 }
 
 function keysDir(dataDir: string): string {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { nonceRecordFor } from '../../src/api/nonce-record.js';
+import { openNonceRecord } from '../../src/api/nonce-record.js';
 import { NONCE_SKEW_MARGIN_MS, acceptRequestNonce, sweepRequestNonces } from '../../src/store/request-nonces.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
@@ -21,7 +21,7 @@ describe('the nonce record', () => {
   });
 
   it('accepts a nonce once per key until it expires, then again', async () => {
-    const accept = nonceRecordFor(h.store, clock);
+    const accept = openNonceRecord(h.store, clock).accept;
     const expiresAt = clock.now() + 60_000;
     expect(await accept('key-1', 'n', expiresAt)).toBe(true);
     expect(await accept('key-1', 'n', expiresAt)).toBe(false);
@@ -34,7 +34,7 @@ describe('the nonce record', () => {
   });
 
   it('admits exactly one of many concurrent attempts on one nonce', async () => {
-    const accept = nonceRecordFor(h.store, clock);
+    const accept = openNonceRecord(h.store, clock).accept;
     const results = await Promise.all(Array.from({ length: 8 }, () => accept('key-race', 'same', clock.now() + 60_000)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });

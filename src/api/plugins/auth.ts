@@ -18,7 +18,6 @@ import { PpnError } from '../../errors.js';
 import { splitTarget } from '../../httpsig/base.js';
 import { SignatureError } from '../../httpsig/error.js';
 import { concludeExamination, verifyRequestSignature, type AcceptNonce, type Examination } from '../../httpsig/verify.js';
-import { nonceRecordFor } from '../nonce-record.js';
 import type { TenantMetrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import { routeConfigOf } from '../route-config.js';
@@ -65,6 +64,7 @@ export interface AuthOptions {
   revocations: RevocationList;
   sessions: SessionRecorder;
   limiter: RateLimiter;
+  acceptNonce: AcceptNonce;
   clock: Clock;
   tenantMetrics: TenantMetrics;
 }
@@ -174,7 +174,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions, transpo
 
   app.decorateRequest('caller', null);
   app.decorateRequest('awaitingProof', null);
-  const acceptNonce = nonceRecordFor(options.store, options.clock);
+  const { acceptNonce } = options;
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const config = routeConfigOf(request);
