@@ -27,6 +27,25 @@ export interface TenantRecord {
   usage?: Usage;
 }
 
+/** A VM as GET /v1/vms and GET /v1/vms/{id} answer it. */
+export interface VmRecord {
+  vm_id: string;
+  tenant_id: string;
+  name: string;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+  image: string | null;
+  state: string;
+  desired_state: string;
+  node_id: string | null;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+  /** The token that created it; null for a VM no token created. */
+  created_by: string | null;
+}
+
 /** A fleet node as GET /v1/nodes and GET /v1/nodes/{id} answer it; `vms` on the single node's answer. */
 export interface NodeRecord {
   node_id: string;

@@ -2,21 +2,9 @@
 import { callApi, readRateLimit } from './api.js';
 import type { Session } from './session.js';
 
-import type { TenantRecord as Tenant, Usage } from '../../src/records.js';
+import type { TenantRecord as Tenant, Usage, VmRecord as Vm } from '../../src/records.js';
 
-export type { Tenant, Usage };
-
-export interface Vm {
-  vm_id: string;
-  name: string;
-  state: string;
-  desired_state: string;
-  node_id: string | null;
-  reason: string | null;
-  vcpus: number;
-  memory_mb: number;
-  disk_gb: number;
-}
+export type { Tenant, Usage, Vm };
 
 export interface TenantAndVms {
   tenant: Tenant;

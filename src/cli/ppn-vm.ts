@@ -11,23 +11,7 @@ import { formatDuration, parseDuration } from './durations.js';
 import { printJson, printList, printRecord, Progress, type Column } from './output.js';
 import { serverCommand, withTenant, type CallOptions } from './ppn-options.js';
 import { ProblemError, type ApiClient } from './client.js';
-
-interface Vm {
-  vm_id: string;
-  tenant_id: string;
-  name: string;
-  vcpus: number;
-  memory_mb: number;
-  disk_gb: number;
-  image: string | null;
-  state: string;
-  desired_state: string;
-  node_id: string | null;
-  reason: string | null;
-  created_at: string;
-  updated_at: string;
-  created_by: string;
-}
+import type { VmRecord as Vm } from '../records.js';
 
 interface VmOptions extends CallOptions {
   tenant?: string;
@@ -138,7 +122,7 @@ function showVm(options: CallOptions, vm: Vm): void {
     ['memory', `${vm.memory_mb} MB`],
     ['disk', `${vm.disk_gb} GB`],
     ['image', vm.image ?? '-'],
-    ['created', `${vm.created_at} by ${vm.created_by}`],
+    ['created', vm.created_by === null ? vm.created_at : `${vm.created_at} by ${vm.created_by}`],
   ]);
 }
 

@@ -25,7 +25,7 @@ const NodeVmView = Type.Object({
   state: Type.String(),
   desired_state: Type.String(),
 });
-const NodeDetail = Type.Intersect([NodeView, Type.Object({ vms: Type.Array(NodeVmView) })]);
+export const NodeDetail = Type.Intersect([NodeView, Type.Object({ vms: Type.Array(NodeVmView) })]);
 const ConsoleView = Type.Object({ vm_id: Type.String(), data: Type.String(), bytes: Type.Integer(), updated_at: Type.Union([Type.String(), Type.Null()]) });
 
 const VmParams = Type.Object({ vm_id: ResourceId });
