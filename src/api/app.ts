@@ -138,7 +138,9 @@ export function ledgerChecked(app: TypedApp): Promise<void> {
 
 export async function buildApp(options: AppOptions): Promise<TypedApp> {
   const clock = options.clock ?? systemClock;
-  const nonces = openNonceRecord(options.store, clock, options.nonceJournalDir);
+  const nonces = openNonceRecord(options.store, clock, options.nonceJournalDir, (error) =>
+    app.log.error({ err: error, journal: options.nonceJournalDir }, 'the nonce journal could not be written: signed requests are refused (503) until it can'),
+  );
   const deps: RouteDeps = {
     store: options.store,
     keyring: options.keyring,

@@ -19,13 +19,14 @@ export interface NonceRecord {
 
 /**
  * The record for `store`. On SQLite, `journalDir` keeps it across restarts (serve passes the data
- * directory's `nonces/`); without one (tests, benchmarks) a restart forgets it.
+ * directory's `nonces/`); without one (tests, benchmarks) a restart forgets it. `onJournalError`
+ * hears why the journal could not be written (for the operator's log; the caller gets a 503).
  */
-export function openNonceRecord(store: Store, clock: Clock, journalDir?: string): NonceRecord {
+export function openNonceRecord(store: Store, clock: Clock, journalDir?: string, onJournalError?: (error: Error) => void): NonceRecord {
   if (store.dialect === 'postgres') {
     return { accept: (keyid, nonce, expiresAt) => acceptRequestNonce(store.db, keyid, nonce, expiresAt, clock.now()), close: () => {} };
   }
-  const memory = new MemoryNonceRecord(clock, journalDir);
+  const memory = new MemoryNonceRecord(clock, journalDir, onJournalError);
   return { accept: async (keyid, nonce, expiresAt) => memory.accept(keyid, nonce, expiresAt), close: () => memory.close() };
 }
 
@@ -41,6 +42,7 @@ export class MemoryNonceRecord {
   constructor(
     private readonly clock: Clock,
     journalDir?: string,
+    private readonly onJournalError: (error: Error) => void = () => {},
   ) {
     if (journalDir === undefined) return;
     const { journal, live } = NonceJournal.open(journalDir, clock.now());
@@ -65,7 +67,8 @@ export class MemoryNonceRecord {
         this.journal.append({ keyid, nonce, expiresAt }, now);
       } catch (error) {
         // Accepted but not written, the nonce could be replayed after a restart: refuse instead.
-        throw new PpnError('store_unavailable', `the nonce record could not be written (${(error as Error).message}); try again`);
+        this.onJournalError(error as Error);
+        throw new PpnError('store_unavailable', 'the record of request-signature nonces could not be written; try again');
       }
     }
     this.expiries.delete(key);

@@ -152,7 +152,8 @@ describe('the nonce journal', () => {
   it('refuses a nonce it cannot write (store_unavailable), and records nothing for it', () => {
     const dir = journalDir();
     const clock = clockAtPeriodStart(400);
-    const record = new MemoryNonceRecord(clock, dir);
+    const heard: Error[] = [];
+    const record = new MemoryNonceRecord(clock, dir, (error) => heard.push(error));
     expect(record.accept('key', 'first', clock.now() + 60_000)).toBe(true);
     // The next period's file cannot be created: a directory stands in its place.
     mkdirSync(join(dir, '401.log'));
@@ -165,6 +166,9 @@ describe('the nonce journal', () => {
     }
     expect(refused).toBeInstanceOf(PpnError);
     expect((refused as PpnError).code).toBe('store_unavailable');
+    // The caller is told no more; the operator's log hears why.
+    expect((refused as PpnError).message).not.toContain(dir);
+    expect(heard.map((error) => (error as NodeJS.ErrnoException).code)).toEqual(['EISDIR']);
     rmSync(join(dir, '401.log'), { recursive: true });
     // Nothing was recorded for it: the same nonce is admitted once the journal can be written.
     expect(record.accept('key', 'unwritten', clock.now() + 60_000)).toBe(true);

@@ -3,14 +3,12 @@
  * busy timeout, or PostgreSQL's table lock past lock_timeout), the API answers 503 problem+json
  * without internals, changes nothing, and works again once the store is free.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { TEST_STORE } from '../support/stores.js';
+import { TEST_STORE, lockPostgresTable } from '../support/stores.js';
 
 /** Takes the store's write lock from another connection; returns the release function. */
 async function blockWrites(dataDir: string): Promise<() => Promise<void>> {
@@ -22,14 +20,7 @@ async function blockWrites(dataDir: string): Promise<() => Promise<void>> {
       blocker.close();
     };
   }
-  const blocker = new pg.Client({ connectionString: readFileSync(join(dataDir, 'database.url'), 'utf8').trim() });
-  await blocker.connect();
-  await blocker.query('BEGIN');
-  await blocker.query('LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE');
-  return async () => {
-    await blocker.query('ROLLBACK');
-    await blocker.end();
-  };
+  return lockPostgresTable(dataDir, 'tenants');
 }
 
 describe('store unavailable', () => {

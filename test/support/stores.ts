@@ -4,6 +4,8 @@
  * named by PPN_TEST_DATABASE_URL (scripts/with-postgres.sh starts a throwaway one).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 
 export const TEST_STORE: 'sqlite' | 'postgres' = process.env.PPN_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
@@ -38,4 +40,19 @@ export async function dropDatabase(url: string | undefined): Promise<void> {
   if (!url) return;
   const name = new URL(url).pathname.slice(1);
   await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/**
+ * Holds `table` of a data directory's PostgreSQL database locked (ACCESS EXCLUSIVE) from a connection
+ * of its own, as another process could; returns the function that releases it.
+ */
+export async function lockPostgresTable(dataDir: string, table: string): Promise<() => Promise<void>> {
+  const blocker = new pg.Client({ connectionString: readFileSync(join(dataDir, 'database.url'), 'utf8').trim() });
+  await blocker.connect();
+  await blocker.query('BEGIN');
+  await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  return async () => {
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+  };
 }
