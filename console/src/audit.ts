@@ -3,12 +3,29 @@
  * leads to the root of a checkpoint whose signature verifies with the ledger key this browser
  * pinned on first use. The entry shown is the one hashed (`leaf_input`), never the server's parsed
  * copy beside it.
+ *
+ * The browser also remembers the last checkpoint it trusted, and trusts a new one only when a
+ * consistency proof shows it extends the remembered one: a server that rewrote or removed entries
+ * the browser was once shown (a forked or rolled-back ledger) is caught on the next visit, even if
+ * every entry verifies against the new checkpoint.
  */
 import { callApi } from './api.js';
-import { fromHex, hashLeaf, openNote, parseCheckpoint, parseVerifierKey, verifyInclusion, type Checkpoint, type VerifierKey } from './ledger.js';
+import {
+  equalBytes,
+  fromHex,
+  hashLeaf,
+  openNote,
+  parseCheckpoint,
+  parseVerifierKey,
+  verifyConsistency,
+  verifyInclusion,
+  type Checkpoint,
+  type VerifierKey,
+} from './ledger.js';
 import type { Session } from './session.js';
 
 const PINNED_KEY_ITEM = 'ppn-console-ledger-key';
+const SEEN_CHECKPOINT_ITEM = 'ppn-console-ledger-checkpoint';
 /** Entries shown (and proven) at once, newest first: each costs one proof request. */
 export const SHOWN_ENTRIES = 50;
 
@@ -48,9 +65,70 @@ export async function trustLedgerKey(session: Session): Promise<KeyTrust> {
   return { state: 'pinned', key: await parseVerifierKey(pinned) };
 }
 
-/** After a warning the user read: pin the key the server serves now instead. */
+/** After a warning the user read: pin the key the server serves now instead (another key, another ledger). */
 export function forgetPinnedLedgerKey(): void {
   localStorage.removeItem(PINNED_KEY_ITEM);
+  localStorage.removeItem(SEEN_CHECKPOINT_ITEM);
+}
+
+/** After a warning the user read (the operator restored the ledger from a backup): trust the next checkpoint afresh. */
+export function forgetSeenCheckpoint(): void {
+  localStorage.removeItem(SEEN_CHECKPOINT_ITEM);
+}
+
+/** The last checkpoint this browser trusted: its tree size, root and when it was first seen here. */
+export interface SeenCheckpoint {
+  /** The ledger key it was signed with. */
+  key: string;
+  size: number;
+  root: string;
+  seenAt: string;
+}
+
+/** How the checkpoint shown stands against the one this browser trusted before. */
+export type History =
+  { state: 'first' } | { state: 'extends'; seen: SeenCheckpoint } | { state: 'rewritten'; seen: SeenCheckpoint; why: 'smaller' | 'other-root' | 'bad-proof' };
+
+function readSeenCheckpoint(key: VerifierKey): SeenCheckpoint | null {
+  try {
+    const seen = JSON.parse(localStorage.getItem(SEEN_CHECKPOINT_ITEM) ?? 'null') as SeenCheckpoint | null;
+    const valid = seen !== null && seen.key === key.text && Number.isSafeInteger(seen.size) && seen.size >= 0 && fromHex(seen.root)?.length === 32;
+    return valid ? seen : null;
+  } catch {
+    return null;
+  }
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Checks `checkpoint` against the one this browser trusted before (RFC 9162 consistency proof) and,
+ * when it extends it, remembers it instead. A rewritten history is not forgotten: the remembered
+ * checkpoint stays, so every later visit says so too, until the user pins another key.
+ */
+async function checkHistory(session: Session, key: VerifierKey, checkpoint: Checkpoint): Promise<History> {
+  const seen = readSeenCheckpoint(key);
+  let history: History = { state: 'first' };
+  if (seen !== null) {
+    const seenRoot = fromHex(seen.root)!;
+    if (checkpoint.size < seen.size) return { state: 'rewritten', seen, why: 'smaller' };
+    if (checkpoint.size === seen.size) {
+      if (!equalBytes(checkpoint.root, seenRoot)) return { state: 'rewritten', seen, why: 'other-root' };
+      return { state: 'extends', seen };
+    }
+    if (seen.size > 0) {
+      const answer = await callApi<{ hashes: unknown }>(session, 'GET', `/v1/ledger/proof/consistency?from=${seen.size}&to=${checkpoint.size}`);
+      const hashes = (Array.isArray(answer.body.hashes) ? answer.body.hashes : []).map((h) => fromHex(String(h)));
+      const proven = !hashes.some((h) => h === null) && (await verifyConsistency(seen.size, checkpoint.size, seenRoot, checkpoint.root, hashes as Uint8Array[]));
+      if (!proven) return { state: 'rewritten', seen, why: 'bad-proof' };
+    }
+    history = { state: 'extends', seen };
+  }
+  const next: SeenCheckpoint = { key: key.text, size: checkpoint.size, root: toHex(checkpoint.root), seenAt: new Date().toISOString() };
+  localStorage.setItem(SEEN_CHECKPOINT_ITEM, JSON.stringify(next));
+  return history;
 }
 
 /** The latest checkpoint, when its signature verifies with `key`; null when there is none yet. */
@@ -120,6 +198,8 @@ export interface AuditView {
   checkpoint: Checkpoint | null;
   /** Why the checkpoint could not be trusted, when it could not. */
   checkpointFailure: string | null;
+  /** The checkpoint against the one this browser trusted before; null without a checkpoint to compare. */
+  history: History | null;
   entries: AuditEntry[];
   /** The cursor of the next older page, null when the oldest matching entry is shown. */
   older: string | null;
@@ -129,16 +209,25 @@ export async function readAudit(session: Session, filters: AuditFilters): Promis
   const trust = await trustLedgerKey(session);
   const page = await readNewestEntries(session, filters);
   if (trust.state === 'changed') {
-    return { trust, checkpoint: null, checkpointFailure: null, entries: page.items.map((item) => describeEntry(item, 'unchecked')), older: page.next_cursor };
+    return {
+      trust,
+      checkpoint: null,
+      checkpointFailure: null,
+      history: null,
+      entries: page.items.map((item) => describeEntry(item, 'unchecked')),
+      older: page.next_cursor,
+    };
   }
   let checkpoint: Checkpoint | null = null;
   let checkpointFailure: string | null = null;
+  let history: History | null = null;
   try {
     checkpoint = await readCheckpoint(session, trust.key);
+    if (checkpoint !== null) history = await checkHistory(session, trust.key, checkpoint);
   } catch (error) {
     checkpointFailure = error instanceof Error ? error.message : String(error);
   }
-  const view: AuditView = { trust, checkpoint, checkpointFailure, entries: [], older: null };
+  const view: AuditView = { trust, checkpoint, checkpointFailure, history, entries: [], older: null };
   return { ...view, entries: await proveAll(session, view, page.items), older: page.next_cursor };
 }
 
@@ -157,7 +246,8 @@ async function proveAll(session: Session, view: AuditView, items: EntryItem[]): 
   const entries: AuditEntry[] = [];
   for (const item of items) {
     let status: EntryStatus;
-    if (view.checkpointFailure !== null) status = 'failed';
+    // A checkpoint of a rewritten history proves nothing, whatever its proofs say.
+    if (view.checkpointFailure !== null || view.history?.state === 'rewritten') status = 'failed';
     else if (view.checkpoint === null) status = 'pending';
     else status = await proveEntry(session, item, view.checkpoint).catch((): EntryStatus => 'failed');
     entries.push(describeEntry(item, status));

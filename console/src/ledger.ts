@@ -1,7 +1,7 @@
 /**
- * Checking the audit ledger in the browser, with WebCrypto: RFC 9162 inclusion proofs (§2.1.3.2),
- * C2SP signed notes with Ed25519 and C2SP tlog-checkpoint bodies, as src/ledger/merkle.ts,
- * note.ts and checkpoint.ts check them on the server. Everything here arrives from the network and
+ * Checking the audit ledger in the browser, with WebCrypto: RFC 9162 inclusion and consistency
+ * proofs (§2.1.3.2, §2.1.4.2), C2SP signed notes with Ed25519 and C2SP tlog-checkpoint bodies, as
+ * src/ledger/merkle.ts, note.ts and checkpoint.ts check them on the server. Everything here arrives from the network and
  * is untrusted: a failure is a LedgerCheckError with a code, never a thrown TypeError.
  * test/console/ledger.test.ts runs it on the same outside vectors as the server's code.
  */
@@ -76,6 +76,49 @@ export async function verifyInclusion(index: number, size: number, leafHash: Uin
     sn = Math.floor(sn / 2);
   }
   return sn === 0 && equalBytes(r, root);
+}
+
+/** For tree sizes past 2^31, where bitwise operators no longer hold them. */
+function isPowerOfTwo(n: number): boolean {
+  while (n > 1 && n % 2 === 0) n /= 2;
+  return n === 1;
+}
+
+/**
+ * RFC 9162 §2.1.4.2: does `proof` show that the tree of `size1` with `root1` is a prefix of the tree
+ * of `size2` with `root2`, every entry of the first unchanged in the second? Defined for
+ * 0 < size1 ≤ size2: the empty tree is a prefix of every tree, so there is nothing to prove from it.
+ */
+export async function verifyConsistency(size1: number, size2: number, root1: Uint8Array, root2: Uint8Array, proof: readonly Uint8Array[]): Promise<boolean> {
+  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size1 > size2) return false;
+  if (size1 === size2) return proof.length === 0 && equalBytes(root1, root2);
+  if (proof.length === 0 || root1.length !== 32 || root2.length !== 32 || !proof.every((p) => p.length === 32)) return false;
+  // When size1 is a power of two, its root is a node of the larger tree and starts the path.
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr: Uint8Array = path[0]!;
+  let sr: Uint8Array = path[0]!;
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await hashChildren(c, fr);
+      sr = await hashChildren(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = await hashChildren(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equalBytes(fr, root1) && equalBytes(sr, root2);
 }
 
 export interface VerifierKey {

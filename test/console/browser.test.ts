@@ -473,6 +473,73 @@ describe('the web console in a browser', () => {
     }
   });
 
+  it("remembers the checkpoint it trusted, trusts the next only with a consistency proof, and warns when the ledger's history was rewritten", async () => {
+    const { context, page, errors } = await visit('en-US');
+    try {
+      await signIn(page);
+      await page.getByRole('link', { name: 'Audit' }).click();
+      const rows = page.locator('tbody tr[data-status]');
+      const statuses = async () => [...new Set(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-status'))))];
+      const refresh = async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await page.getByText('Reading and checking entries…').waitFor({ state: 'detached' });
+      };
+      type Seen = { key: string; size: number; root: string; seenAt: string };
+      const seen = async () => JSON.parse((await page.evaluate<string | null>("localStorage.getItem('ppn-console-ledger-checkpoint')")) ?? 'null') as Seen | null;
+      const remember = (planted: Seen) => page.evaluate(`localStorage.setItem('ppn-console-ledger-checkpoint', ${JSON.stringify(JSON.stringify(planted))})`);
+
+      // First visit: the checkpoint is remembered.
+      await expect.poll(() => page.getByText(/^This browser now remembers this checkpoint of \d+ entries/).isVisible(), { timeout: 10_000 }).toBe(true);
+      const first = (await seen())!;
+      expect(first.size).toBeGreaterThan(0);
+
+      // The ledger grows (a token issued writes TOKEN_ISSUED); the next checkpoint is trusted once its
+      // consistency proof checks out here.
+      await issueToken(TENANT, false, 'tenant:read');
+      await expect
+        .poll(
+          async () => {
+            await refresh();
+            return (await seen())!.size;
+          },
+          { timeout: 20_000, interval: 1000 },
+        )
+        .toBeGreaterThan(first.size);
+      await expect.poll(() => page.getByText(`extends the one of ${first.size} entries this browser trusted on ${first.seenAt}`).isVisible()).toBe(true);
+      expect(await statuses()).not.toContain('failed');
+      const trusted = (await seen())!;
+
+      // What this browser remembers, as a server that rewrote its history would have shown it.
+      const rewritten: [string, Seen, RegExp][] = [
+        ['another root at the same size', { ...trusted, root: '00'.repeat(32) }, /but another root hash: entries have been changed/],
+        ['a larger tree than now', { ...trusted, size: trusted.size + 1000 }, /fewer than the \d+ of the checkpoint this browser trusted/],
+        [
+          'a smaller tree that the proof does not extend',
+          { ...trusted, size: trusted.size - 1, root: 'ab'.repeat(32) },
+          /could not prove that its checkpoint of \d+ entries extends/,
+        ],
+      ];
+      for (const [what, planted, says] of rewritten) {
+        await remember(planted);
+        await refresh();
+        await expect.poll(() => page.getByRole('heading', { name: "Warning: the ledger's history has been rewritten" }).isVisible(), { message: what }).toBe(true);
+        expect(await page.getByRole('alert').getByText(says).isVisible(), what).toBe(true);
+        expect(await statuses(), what).toEqual(['failed']);
+        // A rewritten history is not forgotten on the next visit: the record of what was seen stays.
+        expect(await seen(), what).toEqual(planted);
+      }
+      expect(await accessibilityViolations(page)).toEqual([]);
+
+      // The operator announced a restore: the user trusts the server's checkpoint from now on.
+      await page.getByRole('button', { name: /the ledger was restored/ }).click();
+      await expect.poll(statuses, { timeout: 10_000 }).not.toContain('failed');
+      expect(await page.getByText(/^This browser now remembers this checkpoint/).isVisible()).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the platform operator signs in, creates a tenant, changes its limits, suspends it and deletes it, and sees the platform tokens', async () => {
     const { context, page, errors } = await visit('en-US');
     try {

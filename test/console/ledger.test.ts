@@ -4,20 +4,33 @@
  * Transparency's RFC 6962 trees, the Go sumdb/note example), proofs the server makes for random
  * trees, and a mutation of each input, which must fail and never throw anything but a LedgerCheckError.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCheckpoint } from '../../src/ledger/checkpoint.js';
-import { hashLeaf as serverHashLeaf, inclusionProof, rootFromLeafHashes } from '../../src/ledger/merkle.js';
+import { consistencyProof, hashLeaf as serverHashLeaf, inclusionProof, rootFromLeafHashes } from '../../src/ledger/merkle.js';
 import { signNote, verifierKeyText } from '../../src/ledger/note.js';
 import { generateKeyPair } from '../../src/tokens/keys.js';
-import { fromHex, hashLeaf, LedgerCheckError, openNote, parseCheckpoint, parseVerifierKey, verifyInclusion } from '../../console/src/ledger.js';
+import { fromHex, hashLeaf, LedgerCheckError, openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, verifyInclusion } from '../../console/src/ledger.js';
 
 const CT = JSON.parse(readFileSync('test/fixtures/rfc6962-merkle-vectors.json', 'utf8')) as {
   leaves: string[];
   roots: string[];
   inclusion: { leaf: number; size: number; proof: string[] }[];
 };
+/** transparency-dev/merkle's consistency vectors (test/fixtures/transparency-dev-merkle, its licence beside them). */
+const CONSISTENCY_DIR = 'test/fixtures/transparency-dev-merkle/consistency';
+const CONSISTENCY = readdirSync(CONSISTENCY_DIR, { recursive: true, encoding: 'utf8' })
+  .filter((name) => name.endsWith('.json'))
+  .sort()
+  .map(
+    (name) =>
+      [name, JSON.parse(readFileSync(join(CONSISTENCY_DIR, name), 'utf8'))] as [
+        string,
+        { size1: number; size2: number; root1: string; root2: string; proof: string[] | null; desc: string; wantErr: boolean },
+      ],
+  );
 const NOTE = JSON.parse(readFileSync('test/fixtures/c2sp-signed-note.json', 'utf8')) as Record<string, string>;
 
 const hex = (text: string) => fromHex(text)!;
@@ -72,6 +85,51 @@ describe('inclusion proofs in the browser', () => {
       expect(await verifyInclusion(index, size, leafHash, [], leafHash)).toBe(false);
     }
     expect(await verifyInclusion(0, 2, leafHash, [new Uint8Array(31)], leafHash)).toBe(false);
+  });
+});
+
+describe('consistency proofs in the browser', () => {
+  it('has the whole published set of consistency vectors, the additional cases with it', () => {
+    expect(CONSISTENCY.length).toBeGreaterThan(90);
+    expect(CONSISTENCY.some(([name]) => name.startsWith('additional/'))).toBe(true);
+  });
+
+  it.each(CONSISTENCY)('transparency-dev/merkle %s: the reference verdict', async (_path, v) => {
+    const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+    expect(await verifyConsistency(v.size1, v.size2, bytes(v.root1), bytes(v.root2), (v.proof ?? []).map(bytes)), v.desc).toBe(!v.wantErr);
+  });
+
+  it("accepts every proof the server's tree makes, and refuses it once any entry of the older tree differs", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 40 }), fc.nat(), async (size1, more, pick) => {
+        const size2 = size1 + more;
+        const leaves = Array.from({ length: size2 }, (_, i) => serverHashLeaf(Buffer.from(`{"index":${i}}`)));
+        const root1 = rootFromLeafHashes(leaves.slice(0, size1));
+        const root2 = rootFromLeafHashes(leaves);
+        const proof = consistencyProof(leaves, size1, size2);
+        expect(await verifyConsistency(size1, size2, root1, root2, proof)).toBe(true);
+        // A history rewritten: one entry of the older tree changed, and the newer tree built on it.
+        const rewritten = leaves.map((leaf, i) => (i === pick % size1 ? serverHashLeaf(Buffer.from('rewritten')) : leaf));
+        const forged = rootFromLeafHashes(rewritten);
+        expect(await verifyConsistency(size1, size2, root1, forged, consistencyProof(rewritten, size1, size2))).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses nonsense sizes and hashes of the wrong length without throwing', async () => {
+    const root = await hashLeaf(new Uint8Array());
+    for (const [size1, size2] of [
+      [0, 1],
+      [2, 1],
+      [-1, 3],
+      [1.5, 3],
+      [1, Number.MAX_SAFE_INTEGER + 2],
+    ] as const) {
+      expect(await verifyConsistency(size1, size2, root, root, [root])).toBe(false);
+    }
+    expect(await verifyConsistency(1, 2, root, root, [new Uint8Array(31)])).toBe(false);
+    expect(await verifyConsistency(1, 2, new Uint8Array(31), root, [root])).toBe(false);
   });
 });
 

@@ -1,11 +1,22 @@
 /**
  * The audit page: the tenant's ledger entries, newest first, filterable; each marked verified only
  * once its inclusion proof and the checkpoint's signature check out here, in the browser, against
- * the ledger key pinned on first use (src: ../audit.ts). A changed key is a loud warning.
+ * the ledger key pinned on first use (src: ../audit.ts). A changed key is a loud warning, and so is
+ * a checkpoint that does not extend the one this browser trusted before (a rewritten history).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
-import { forgetPinnedLedgerKey, readAudit, readOlderAudit, SHOWN_ENTRIES, type AuditFilters, type AuditView, type EntryStatus } from '../audit.js';
+import {
+  forgetPinnedLedgerKey,
+  forgetSeenCheckpoint,
+  readAudit,
+  readOlderAudit,
+  SHOWN_ENTRIES,
+  type AuditFilters,
+  type AuditView,
+  type EntryStatus,
+  type History,
+} from '../audit.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { ListSection } from '../components/list-section.js';
 import { useTranslate } from '../i18n/context.js';
@@ -99,6 +110,16 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
           {t(view.trust.state === 'pinned-now' ? 'audit.keyPinnedNow' : 'audit.keyPinned')} <code>{view.trust.key.text}</code>
         </p>
       )}
+      {view?.history && view.checkpoint && (
+        <HistoryNotice
+          history={view.history}
+          size={view.checkpoint.size}
+          onTrust={() => {
+            forgetSeenCheckpoint();
+            setLoads((n) => n + 1);
+          }}
+        />
+      )}
       {view?.checkpointFailure && (
         <p role="alert" class="error">
           {t('audit.checkpointFailed', { reason: view.checkpointFailure })}
@@ -174,6 +195,24 @@ export function AuditPage({ session, onUnauthenticated }: Props) {
         </button>
       )}
     </>
+  );
+}
+
+/** The checkpoint shown against the one this browser trusted before: quiet when it extends it, loud when it does not. */
+function HistoryNotice({ history, size, onTrust }: { history: History; size: number; onTrust: () => void }) {
+  const t = useTranslate();
+  if (history.state === 'first') return <p class="quiet">{t('audit.history.first', { size })}</p>;
+  const seen = { seenSize: history.seen.size, seenAt: history.seen.seenAt, size };
+  if (history.state === 'extends') return <p class="quiet">{t('audit.history.extends', seen)}</p>;
+  return (
+    <div role="alert" class="danger">
+      <h2>{t('audit.history.rewritten.title')}</h2>
+      <p>{t(`audit.history.rewritten.${history.why}`, seen)}</p>
+      <p>{t('audit.history.rewritten.body')}</p>
+      <button type="button" onClick={onTrust}>
+        {t('audit.history.rewritten.trust')}
+      </button>
+    </div>
   );
 }
 
