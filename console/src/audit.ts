@@ -13,6 +13,7 @@ import { callApi } from './api.js';
 import {
   equalBytes,
   fromHex,
+  toHex,
   hashLeaf,
   openNote,
   parseCheckpoint,
@@ -68,7 +69,7 @@ export async function trustLedgerKey(session: Session): Promise<KeyTrust> {
 /** After a warning the user read: pin the key the server serves now instead (another key, another ledger). */
 export function forgetPinnedLedgerKey(): void {
   localStorage.removeItem(PINNED_KEY_ITEM);
-  localStorage.removeItem(SEEN_CHECKPOINT_ITEM);
+  forgetSeenCheckpoint();
 }
 
 /** After a warning the user read (the operator restored the ledger from a backup): trust the next checkpoint afresh. */
@@ -97,10 +98,6 @@ function readSeenCheckpoint(key: VerifierKey): SeenCheckpoint | null {
   } catch {
     return null;
   }
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 /**
